@@ -1,0 +1,85 @@
+"""Atomic JSON/JSONL writes and readers that name the file and line on failure.
+
+Every JSON file the product owns is written to a temporary file in the same
+folder, fsynced and renamed over the target, so a crash never leaves half a
+file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tools.errors import InputError, ResourceError
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if exc.errno == 28:  # ENOSPC
+            raise ResourceError(
+                "no space left on the device", where=str(path), hint="Free some disk space and try again"
+            ) from exc
+        raise
+
+
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_json(path: Path, obj: Any, mode: int | None = None) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", mode=mode)
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    atomic_write_text(path, text)
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", where=str(path), hint="Check the path")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InputError("not UTF-8 text", where=str(path), hint="Save the file as UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"invalid JSON ({exc.msg})", where=f"{path}:{exc.lineno}:{exc.colno}", hint="Fix the JSON syntax"
+        ) from exc
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, object)``; a bad line raises :class:`InputError` naming ``file:line``."""
+    path = Path(path)
+    with path.open("r", encoding="utf-8-sig") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"invalid JSON on this line ({exc.msg} at column {exc.colno})",
+                    where=f"{path}:{n}",
+                    hint="Fix or remove the line",
+                ) from exc

@@ -1,0 +1,143 @@
+"""Run directories and the SQLite index of runs (``runs/index.sqlite``).
+
+A run directory holds everything one run made (DESIGN.md):
+
+    runs/<id>/ request.json plan.json config.yaml data/ checkpoints/ adapter/ merged/
+               serve.json logs/ eval/ events.jsonl
+
+The index lists runs with their goal, stage and state so the page and the CLI
+can list, open, resume and delete them. It is a cache of what the run
+directories say: a run directory without an index row is still a run.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.errors import InputError
+from tools.paths import runs_root
+
+State = Literal["created", "running", "interrupted", "failed", "done", "cancelled"]
+SUBDIRS = ("data", "checkpoints", "logs", "eval")
+INDEX_FILE = "index.sqlite"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    created: float
+    updated: float
+    goal: str
+    stage: str
+    state: State
+    path: str
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def validate_run_id(run_id: str) -> str:
+    if not _ID_RE.match(run_id) or ".." in run_id:
+        raise InputError(
+            f"invalid run id {run_id!r}",
+            hint="Use letters, digits, '.', '_' or '-' (no slashes), at most 100 characters",
+        )
+    return run_id
+
+
+class RunIndex:
+    """SQLite index of runs under a root folder."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else runs_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / INDEX_FILE
+        with self._connect() as db:
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS runs (
+                    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+                    goal TEXT NOT NULL DEFAULT '', stage TEXT NOT NULL DEFAULT 'data',
+                    state TEXT NOT NULL DEFAULT 'created', path TEXT NOT NULL)"""
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def create(self, goal: str = "", run_id: str | None = None) -> RunRecord:
+        run_id = validate_run_id(run_id or new_run_id())
+        path = self.root / run_id
+        if path.exists() and any(path.iterdir()):
+            raise InputError(f"run {run_id!r} already exists", where=str(path), hint="Pick another id")
+        for sub in SUBDIRS:
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        rec = RunRecord(
+            id=run_id, created=now, updated=now, goal=goal, stage="data", state="created", path=str(path)
+        )
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
+                (rec.id, rec.created, rec.updated, rec.goal, rec.stage, rec.state, rec.path),
+            )
+        return rec
+
+    def update(self, run_id: str, *, stage: str | None = None, state: State | None = None) -> RunRecord:
+        rec = self.get(run_id)
+        new = rec.model_copy(
+            update={"stage": stage or rec.stage, "state": state or rec.state, "updated": time.time()}
+        )
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET stage=?, state=?, updated=? WHERE id=?",
+                (new.stage, new.state, new.updated, run_id),
+            )
+        return new
+
+    def get(self, run_id: str) -> RunRecord:
+        validate_run_id(run_id)
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no run named {run_id!r}", hint="See `tunepilot runs` for the list")
+        return _row(row)
+
+    def list(self) -> list[RunRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+        return [_row(r) for r in rows]
+
+    def delete(self, run_id: str) -> None:
+        rec = self.get(run_id)
+        path = Path(rec.path).resolve()
+        if self.root.resolve() not in path.parents:
+            raise InputError(f"refusing to delete {path}: it is not under {self.root}")
+        shutil.rmtree(path, ignore_errors=True)
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
+
+def _row(row: tuple) -> RunRecord:
+    return RunRecord(
+        id=row[0], created=row[1], updated=row[2], goal=row[3], stage=row[4], state=row[5], path=row[6]
+    )
