@@ -85,7 +85,7 @@ class RunIndex:
             db.close()
 
     def create(self, goal: str = "", run_id: str | None = None) -> RunRecord:
-        run_id = validate_run_id(run_id or new_run_id())
+        run_id = validate_run_id(new_run_id() if run_id is None else run_id)
         path = self.root / run_id
         if path.exists() and any(path.iterdir()):
             raise InputError(f"run {run_id!r} already exists", where=str(path), hint="Pick another id")
