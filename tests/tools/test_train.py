@@ -1,0 +1,176 @@
+"""Training and merge. Pure parts are fast; anything that trains is in the slow tier."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tools.cli import main
+from tools.events import read_events
+from tools.identity import identity_records, write_identity_dataset
+from tools.merge import MergeRequest, merge_adapter
+from tools.train import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
+from tools.train_worker import to_prompt_completion
+
+
+def test_every_assistant_turn_becomes_an_example() -> None:
+    rec = {
+        "messages": [
+            {"role": "system", "content": "简短回答"},
+            {"role": "user", "content": "你好"},
+            {"role": "assistant", "content": "你好！"},
+            {"role": "user", "content": "退货期限？"},
+            {"role": "assistant", "content": "30 天。"},
+        ]
+    }
+    ex = to_prompt_completion(rec)
+    assert [e["completion"][0]["content"] for e in ex] == ["你好！", "30 天。"]
+    assert [m["role"] for m in ex[1]["prompt"]] == ["system", "user", "assistant", "user"]
+    alpaca = to_prompt_completion({"instruction": "翻译", "input": "hello", "output": "你好"}, system_prompt="S")
+    assert alpaca[0]["prompt"][0] == {"role": "system", "content": "S"}
+    assert alpaca[0]["prompt"][1]["content"] == "翻译\n\nhello"
+    assert to_prompt_completion({"text": "raw"}) == []
+
+
+def test_identity_dataset_is_bilingual() -> None:
+    rows = identity_records()
+    assert 75 <= len(rows) <= 90
+    answers = [r["messages"][1]["content"] for r in rows]
+    assert sum("Nova" in a for a in answers) == len(rows)
+    assert sum("我" in a for a in answers) >= len(rows) // 3
+
+
+def test_plan_fields_map_onto_settings(tiny_model: Path, tmp_path: Path) -> None:
+    plan = {"model": str(tiny_model), "method": "qlora", "lora": {"r": 8}, "micro_batch_size": 2,
+            "grad_accum": 8, "max_length": 256, "precision": "bf16", "bnb_4bit_compute_dtype": "bfloat16"}
+    s = settings_from_plan(plan, tmp_path)
+    assert (s.method, s.lora_r, s.lora_alpha, s.micro_batch_size, s.grad_accum, s.max_length) == (
+        "qlora", 8, 16, 2, 8, 256)
+    assert s.effective_batch == 16
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path: Path, tiny_model: Path, capsys) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"model": str(tiny_model)}))
+    code = main(["train", "--data", str(tmp_path / "nope"), "--plan", str(plan), "--run", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no train.jsonl" in err and "tunepilot data" in err
+
+
+def _settings(model: Path, data: Path, **kw) -> TrainSettings:
+    base = dict(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1, max_steps=6,
+                save_steps=3, eval_steps=3, learning_rate=1e-3)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+@pytest.mark.slow
+def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    seen = []
+    result = run_training(TrainRequest(run_dir=run, settings=_settings(tiny_model, data)), on_event=seen.append)
+    assert result.status == "done" and result.steps == 6
+    kinds = [e.kind for e in seen]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    progress = [e for e in seen if e.kind == "progress"]
+    assert [e.step for e in progress] == [1, 2, 3, 4, 5, 6]
+    for key in ("loss", "learning_rate", "tokens_per_s", "eta_s"):
+        assert key in progress[-1].data
+    assert any(e.kind == "metric" and "eval_loss" in e.data for e in seen)
+    assert any(e.kind == "checkpoint" for e in seen)
+    for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/tokenizer.json",
+                 "adapter/chat_template.jinja", "config.yaml", "metrics.json", "train_command.sh"):
+        assert (run / name).exists(), name
+    # the template given to vLLM later is the model's own, byte for byte
+    assert (run / "adapter/chat_template.jinja").read_text() == (tiny_model / "chat_template.jinja").read_text()
+    merged = merge_adapter(MergeRequest(run_dir=run))
+    assert merged.identical and merged.checked_prompts == 3
+    gen = json.loads((run / "merged/generation_config.json").read_text())
+    assert gen["eos_token_id"] == 2 and gen["pad_token_id"] != gen["eos_token_id"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_the_curve(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    run.mkdir()
+    from tools.train import start_worker, write_config
+
+    write_config(run, _settings(tiny_model, data, max_steps=12, save_steps=4, eval_steps=100))
+    proc = start_worker(run, resume=False)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if last_checkpoint(run) is not None and any(
+            e.kind == "progress" and (e.step or 0) >= 6 for e in read_events(run)
+        ):
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None
+    resumed_at = int(ckpt.name.split("-")[1])
+    result = run_training(TrainRequest(run_dir=run, resume=True))
+    assert result.status == "done" and result.steps == 12
+    starts = [e for e in read_events(run) if e.kind == "start"]
+    assert starts[-1].data["resumed_from"] == resumed_at
+    after = [e.step for e in read_events(run) if e.kind == "progress"][-(12 - resumed_at):]
+    assert after == list(range(resumed_at + 1, 13))  # the curve continues where it stopped
+
+
+@pytest.mark.slow
+def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    run.mkdir()
+    from tools.train import start_worker, write_config
+
+    write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
+    proc = start_worker(run, resume=False)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(e.kind == "progress" for e in read_events(run)):
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert time.monotonic() - t0 < 10
+    events = read_events(run)
+    assert events[-1].kind == "cancelled"
+    assert last_checkpoint(run) is not None  # cancelling saves where it stopped
+
+
+@pytest.mark.slow
+def test_out_of_memory_backs_off(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    monkeypatch.setenv("TUNEPILOT_FAULT_OOM_ABOVE_BATCH", "1")
+    seen = []
+    result = run_training(
+        TrainRequest(run_dir=tmp_path / "run", settings=_settings(tiny_model, data, max_steps=2, grad_accum=2)),
+        on_event=seen.append,
+    )
+    assert result.status == "done" and result.oom_retries == 2
+    warnings = [e for e in seen if e.kind == "warning" and "out of memory" in e.message]
+    assert [(w.data["micro_batch_size"], w.data["grad_accum"]) for w in warnings] == [(2, 4), (1, 8)]
+
+
+@pytest.mark.slow
+def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"model": str(tiny_model), "micro_batch_size": 4, "grad_accum": 1}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "train", "--data", str(data), "--plan", str(plan),
+         "--run", str(tmp_path / "run"), "--max-steps", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "step 2/2" in proc.stdout and "adapter:" in proc.stdout

@@ -1,0 +1,133 @@
+"""Merge a LoRA adapter onto the 16-bit base (never the 4-bit one) and check the result.
+
+Output ``RUN_DIR/merged/``: safetensors, tokenizer with the chat template used in
+training, and a generation config whose EOS is the end-of-turn token. The merge
+checks itself: greedy outputs of base+adapter and of the merged model must be
+token-identical on three training prompts (fp32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.errors import InputError
+from tools.events import EventWriter
+from tools.train_worker import load_examples
+
+log = logging.getLogger(__name__)
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    dtype: str = "bfloat16"
+    check_prompts: int = 3
+    check_tokens: int = 24
+
+
+class MergeResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    merged_dir: Path
+    base_model: str
+    identical: bool
+    checked_prompts: int
+    reasons: list[str]
+
+
+def adapter_base(adapter_dir: Path) -> str:
+    cfg_path = adapter_dir / "adapter_config.json"
+    if not cfg_path.exists():
+        raise InputError(
+            "no trained adapter in this run", where=str(adapter_dir), hint="Train first with `tunepilot train`"
+        )
+    return str(json.loads(cfg_path.read_text())["base_model_name_or_path"])
+
+
+def _greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new: int) -> list[list[int]]:
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for messages in prompts:
+            enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            gen = model.generate(
+                **enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+            outs.append(gen[0][enc["input_ids"].shape[1] :].tolist())
+    return outs
+
+
+def merge_adapter(req: MergeRequest) -> MergeResult:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    run_dir = req.run_dir.resolve()
+    adapter_dir = run_dir / "adapter"
+    base = adapter_base(adapter_dir)
+    events = EventWriter(run_dir)
+    events.emit("merge", "start", f"merging the adapter onto {Path(base).name} (16-bit base)")
+    reasons = [
+        "merged onto the 16-bit base model, not a 4-bit one: merging into quantised weights loses the update",
+    ]
+    tok = AutoTokenizer.from_pretrained(str(adapter_dir))
+    # fp32 for the self-check, so the comparison is exact
+    base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(base_model, str(adapter_dir))
+    peft_model.eval()
+
+    import yaml
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    data_dir = Path(cfg.get("data_dir", run_dir / "data"))
+    examples = load_examples(data_dir / "train.jsonl", cfg.get("system_prompt"))[: req.check_prompts]
+    prompts = [ex["prompt"] for ex in examples] or [[{"role": "user", "content": "Hello"}]]
+    before = _greedy(peft_model, tok, prompts, req.check_tokens)
+
+    merged = peft_model.merge_and_unload()
+    after = _greedy(merged, tok, prompts, req.check_tokens)
+    identical = before == after
+    if not identical:
+        events.emit("merge", "warning", "merged model and base+adapter disagree on a training prompt")
+    reasons.append(
+        f"self-check: greedy outputs of base+adapter and merged model are "
+        f"{'token-identical' if identical else 'DIFFERENT'} on {len(prompts)} training prompt(s) (fp32)"
+    )
+
+    out = run_dir / "merged"
+    tmp = Path(tempfile.mkdtemp(prefix=".merged.", dir=run_dir))
+    try:
+        target_dtype = getattr(torch, req.dtype)
+        merged = merged.to(target_dtype)
+        merged.config.dtype = req.dtype
+        merged.config.pad_token_id = tok.pad_token_id
+        merged.config.eos_token_id = tok.eos_token_id
+        merged.generation_config = GenerationConfig(
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            do_sample=False,
+        )
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        out.chmod(0o755)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    reasons.append(f"saved as {req.dtype} safetensors with tokenizer, chat template and EOS {tok.eos_token!r}")
+    events.emit("merge", "done", f"merged model saved to {out}", path=str(out), identical=identical)
+    return MergeResult(
+        merged_dir=out, base_model=base, identical=identical, checked_prompts=len(prompts), reasons=reasons
+    )

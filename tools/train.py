@@ -1,0 +1,335 @@
+"""Training: a run's resolved settings, a child process that trains, and the caller's side.
+
+``run_training`` writes ``config.yaml`` (the resolved settings) and
+``train_command.sh`` into the run directory, then starts ``python -m
+tools.train_worker RUN_DIR`` as a separate process group and relays its events.
+A crash of the child never takes the caller down. When the child reports that it
+ran out of memory it is started again with half the micro-batch and twice the
+gradient accumulation (same effective batch), from the last checkpoint, at most
+``MAX_OOM_RETRIES`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.errors import InputError
+from tools.events import Event, EventReader, EventWriter
+from tools.jsonio import atomic_write_text, read_json
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+PID_FILE = "train.pid"
+EXIT_OOM = 75
+MAX_OOM_RETRIES = 3
+
+
+class TrainSettings(BaseModel):
+    """Everything the worker needs, resolved. Saved as ``config.yaml`` in the run directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="local model folder (resolved)")
+    data_dir: str
+    method: Literal["lora", "qlora"] = "lora"
+    precision: Literal["bf16", "fp16", "fp32"] = "fp32"
+    lora_r: int = 16
+    lora_alpha: int = 32  # usually 2*r
+    lora_dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"
+    learning_rate: float = 2e-4
+    num_epochs: float = 3.0
+    max_steps: int = -1
+    warmup_ratio: float = 0.05
+    lr_scheduler: str = "cosine"
+    micro_batch_size: int = 4
+    grad_accum: int = 4
+    max_length: int = 512
+    gradient_checkpointing: bool = False
+    packing: bool = False
+    group_by_length: bool = True
+    optimizer: str = "adamw_torch"
+    attn_implementation: str = "sdpa"
+    seed: int = 42
+    logging_steps: int = 1
+    save_steps: int = 25
+    save_total_limit: int = 2
+    eval_steps: int = 25
+    early_stop_on_overfit: bool = False
+    bnb_compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    system_prompt: str | None = None
+
+    @property
+    def effective_batch(self) -> int:
+        return self.micro_batch_size * self.grad_accum
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    data_dir: Path | None = None
+    plan_path: Path | None = None
+    settings: TrainSettings | None = None
+    max_steps: int | None = None
+    resume: bool = False
+
+
+class TrainResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["done", "cancelled", "failed"]
+    adapter_dir: Path | None = None
+    steps: int = 0
+    final_loss: float | None = None
+    message: str = ""
+    oom_retries: int = 0
+
+
+def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
+    """Map a planner ``plan.json`` onto the worker's settings (unknown plan fields are ignored)."""
+    from tools.models import resolve_model
+
+    p = dict(plan)
+    train = p.get("train", p)  # the planner may nest training fields
+    lora = train.get("lora", {}) if isinstance(train.get("lora"), dict) else {}
+
+    def pick(*keys: str, default: Any = None) -> Any:
+        for src in (train, lora, p):
+            for k in keys:
+                if k in src and src[k] is not None:
+                    return src[k]
+        return default
+
+    method = str(pick("method", default="lora")).lower()
+    model = resolve_model(str(pick("model", "model_path", "model_name", default="demo")))
+    if not isinstance(model, Path):
+        model_str = str(model)
+    else:
+        model_str = str(model)
+    fields = {
+        "model": model_str,
+        "data_dir": str(data_dir),
+        "method": "qlora" if method == "qlora" else "lora",
+        "precision": pick("precision", default="fp32"),
+        "lora_r": pick("lora_r", "r", "rank", default=16),
+        "lora_alpha": pick("lora_alpha", "alpha", default=None),
+        "lora_dropout": pick("lora_dropout", "dropout", default=0.0),
+        "target_modules": pick("target_modules", default="all-linear"),
+        "learning_rate": pick("learning_rate", "lr", default=2e-4),
+        "num_epochs": pick("num_epochs", "epochs", default=3),
+        "warmup_ratio": pick("warmup_ratio", default=0.05),
+        "micro_batch_size": pick("micro_batch_size", "batch_size", default=4),
+        "grad_accum": pick("grad_accum", "gradient_accumulation_steps", default=4),
+        "max_length": pick("max_length", "max_seq_length", default=512),
+        "gradient_checkpointing": pick("gradient_checkpointing", default=False),
+        "packing": pick("packing", default=False),
+        "optimizer": pick("optimizer", "optim", default="adamw_torch"),
+        "attn_implementation": pick("attn_implementation", default="sdpa"),
+        "seed": pick("seed", default=42),
+        "save_steps": pick("save_steps", default=25),
+        "eval_steps": pick("eval_steps", default=25),
+    }
+    if fields["lora_alpha"] is None:
+        fields["lora_alpha"] = 2 * int(fields["lora_r"])
+    compute = pick("bnb_4bit_compute_dtype", "compute_dtype", default=None)
+    if compute in ("bfloat16", "float16", "float32"):
+        fields["bnb_compute_dtype"] = compute
+    return TrainSettings.model_validate(fields)
+
+
+def _resolve_settings(req: TrainRequest) -> TrainSettings:
+    run_dir = req.run_dir
+    if req.settings is not None:
+        settings = req.settings
+    elif req.plan_path is not None:
+        if req.data_dir is None:
+            raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
+        settings = settings_from_plan(read_json(req.plan_path), req.data_dir)
+    elif req.resume and (run_dir / CONFIG_FILE).exists():
+        settings = TrainSettings.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    else:
+        raise InputError("no plan given", hint="Pass --plan plan.json (from `tunepilot plan --out`)")
+    if req.data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": str(req.data_dir.resolve())})
+    if req.max_steps is not None:
+        settings = settings.model_copy(update={"max_steps": req.max_steps})
+    train_file = Path(settings.data_dir) / "train.jsonl"
+    if not train_file.exists():
+        raise InputError(
+            "no train.jsonl in the dataset folder",
+            where=settings.data_dir,
+            hint="Make one with `tunepilot data FILES --out DIR`",
+        )
+    return settings
+
+
+def write_config(run_dir: Path, settings: TrainSettings) -> None:
+    header = "# Resolved training settings. Reproduce with: bash train_command.sh\n"
+    atomic_write_text(run_dir / CONFIG_FILE, header + yaml.safe_dump(settings.model_dump(), sort_keys=False))
+    cmd = (
+        "#!/usr/bin/env bash\n"
+        "# Reproduces this run outside the product (same settings, same data).\n"
+        "set -euo pipefail\n"
+        f"cd {shlex.quote(str(Path.cwd()))}\n"
+        f"{shlex.quote(sys.executable)} -m tools.train_worker {shlex.quote(str(run_dir.resolve()))}\n"
+    )
+    atomic_write_text(run_dir / "train_command.sh", cmd)
+    os.chmod(run_dir / "train_command.sh", 0o755)
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = [
+        p
+        for p in (run_dir / "checkpoints").glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+    ]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
+    """Start the training child in its own process group; its output goes to logs/train.log."""
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "tools.train_worker", str(run_dir.resolve())]
+    if resume:
+        cmd.append("--resume")
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with open(logs / "train.log", "ab") as logf:
+        proc = subprocess.Popen(
+            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+    atomic_write_text(run_dir / PID_FILE, f"{proc.pid}\n")
+    return proc
+
+
+def cancel_training(run_dir: Path, timeout_s: float = 30.0) -> bool:
+    """Ask a running training to stop (SIGTERM); it saves a checkpoint first. True if one was running."""
+    pid_file = run_dir / PID_FILE
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().strip() or 0)
+    if not pid or not _alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as ended
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def training_alive(run_dir: Path) -> bool:
+    pid_file = run_dir / PID_FILE
+    if not pid_file.exists():
+        return False
+    text = pid_file.read_text().strip()
+    return bool(text) and _alive(int(text))
+
+
+def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = None) -> TrainResult:
+    """Train in a child process and wait for it, relaying events; retries on out-of-memory."""
+    run_dir = req.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = _resolve_settings(req)
+    write_config(run_dir, settings)
+    events = EventWriter(run_dir)
+    reader = EventReader(run_dir, offset=(run_dir / "events.jsonl").stat().st_size
+                         if (run_dir / "events.jsonl").exists() else 0)
+    resume = req.resume
+    retries = 0
+    while True:
+        proc = start_worker(run_dir, resume=resume)
+        last: Event | None = None
+        while True:
+            for ev in reader.read_new():
+                if on_event:
+                    on_event(ev)
+                if ev.stage == "train":
+                    last = ev
+            code = proc.poll()
+            if code is not None:
+                for ev in reader.read_new():
+                    if on_event:
+                        on_event(ev)
+                    if ev.stage == "train":
+                        last = ev
+                break
+            time.sleep(0.2)
+        if code == EXIT_OOM and retries < MAX_OOM_RETRIES and settings.micro_batch_size > 1:
+            retries += 1
+            settings = settings.model_copy(
+                update={"micro_batch_size": settings.micro_batch_size // 2, "grad_accum": settings.grad_accum * 2}
+            )
+            write_config(run_dir, settings)
+            ev = events.emit(
+                "train",
+                "warning",
+                f"out of memory: retrying with micro-batch {settings.micro_batch_size} × accumulation "
+                f"{settings.grad_accum} (same effective batch {settings.effective_batch}), retry {retries}/"
+                f"{MAX_OOM_RETRIES}",
+                micro_batch_size=settings.micro_batch_size,
+                grad_accum=settings.grad_accum,
+                retry=retries,
+            )
+            if on_event:
+                on_event(ev)
+            resume = last_checkpoint(run_dir) is not None
+            continue
+        break
+    adapter = run_dir / "adapter"
+    if code == 0 and last is not None and last.kind == "done":
+        return TrainResult(
+            status="done",
+            adapter_dir=adapter,
+            steps=last.step or 0,
+            final_loss=last.data.get("train_loss"),
+            message=last.message,
+            oom_retries=retries,
+        )
+    if last is not None and last.kind == "cancelled":
+        return TrainResult(status="cancelled", steps=last.step or 0, message=last.message, oom_retries=retries)
+    msg = last.message if last is not None and last.kind == "error" else f"training process exited with code {code}"
+    tail = _log_tail(run_dir / "logs" / "train.log")
+    if code == EXIT_OOM:
+        msg += f" (gave up after {retries} out-of-memory retries; try a smaller max length or QLoRA)"
+    return TrainResult(status="failed", steps=(last.step or 0) if last else 0,
+                       message=msg + (f"\n{tail}" if tail and not (last and last.kind == "error") else ""),
+                       oom_retries=retries)
+
+
+def _log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,68 @@
+"""``tunepilot train`` and ``tunepilot merge``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.events import Event
+
+
+def _print_event(ev: Event) -> None:
+    if ev.kind == "progress":
+        d = ev.data
+        eta = d.get("eta_s")
+        sys.stdout.write(
+            f"  step {ev.step}/{ev.total}  loss {d.get('loss', float('nan')):.4f}  "
+            f"lr {d.get('learning_rate', 0):.2e}  {d.get('tokens_per_s') or 0:.0f} tok/s  "
+            f"ETA {int(eta) if eta is not None else '?'} s\n"
+        )
+    elif ev.kind in ("start", "metric", "checkpoint", "warning", "error", "cancelled", "done"):
+        sys.stdout.write(f"[{ev.stage} {ev.kind}] {ev.message}\n")
+    sys.stdout.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tools.train import TrainRequest, run_training
+
+    req = TrainRequest(
+        run_dir=Path(args.run),
+        data_dir=Path(args.data) if args.data else None,
+        plan_path=Path(args.plan) if args.plan else None,
+        max_steps=args.max_steps,
+        resume=args.resume,
+    )
+    result = run_training(req, on_event=_print_event)
+    if result.status == "done":
+        print(f"adapter: {result.adapter_dir}")
+        return 0
+    if result.status == "cancelled":
+        print(result.message)
+        return 130
+    sys.stderr.write(f"error: {result.message}\n")
+    return 1
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from tools.merge import MergeRequest, merge_adapter
+
+    result = merge_adapter(MergeRequest(run_dir=Path(args.run)))
+    for r in result.reasons:
+        print(f"- {r}")
+    print(f"merged: {result.merged_dir}")
+    return 0 if result.identical else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("train", help="train a LoRA/QLoRA adapter in a child process (progress, resume, OOM back-off)")
+    p.add_argument("--data", help="dataset folder with train.jsonl (and eval.jsonl)")
+    p.add_argument("--plan", help="plan.json from `tunepilot plan --out`")
+    p.add_argument("--run", required=True, help="run directory (created if missing)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("merge", help="merge the run's adapter onto the 16-bit base and check the result")
+    p.add_argument("--run", required=True, help="run directory with adapter/")
+    p.set_defaults(func=cmd_merge)

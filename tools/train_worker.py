@@ -1,0 +1,363 @@
+"""The training child process: ``python -m tools.train_worker RUN_DIR [--resume]``.
+
+Reads ``RUN_DIR/config.yaml``, trains a LoRA (or QLoRA) adapter with TRL's
+SFTTrainer and writes events to ``RUN_DIR/events.jsonl``. Loss is on assistant
+turns only: each assistant turn becomes a prompt/completion pair (the prompt is
+the conversation before it, rendered with the model's own chat template), so
+the template used in training is exactly the one saved with the adapter and
+given to vLLM, and the end-of-turn token stays in the labels (the model learns
+to stop).
+
+Exit codes: 0 done or cancelled, 75 out of memory, 1 other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.events import EventWriter
+from tools.jsonio import iter_jsonl, write_json
+from tools.train import EXIT_OOM, TrainSettings, last_checkpoint
+
+log = logging.getLogger("tools.train_worker")
+
+
+def to_prompt_completion(record: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, Any]]:
+    """One example per assistant turn: ``{"prompt": [...messages], "completion": [assistant]}``."""
+    if "messages" in record:
+        messages = [
+            {"role": m["role"], "content": m["content"]}
+            for m in record["messages"]
+            if isinstance(m, dict) and isinstance(m.get("content"), str)
+        ]
+    elif "instruction" in record or "output" in record:
+        user = str(record.get("instruction", ""))
+        if record.get("input"):
+            user = f"{user}\n\n{record['input']}" if user else str(record["input"])
+        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": str(record["output"])}]
+        if record.get("system"):
+            messages.insert(0, {"role": "system", "content": str(record["system"])})
+    else:
+        return []
+    if system_prompt and not (messages and messages[0]["role"] == "system"):
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    out = []
+    for i, m in enumerate(messages):
+        if m["role"] == "assistant" and i > 0 and m["content"].strip():
+            out.append({"prompt": messages[:i], "completion": [m]})
+    return out
+
+
+def load_examples(path: Path, system_prompt: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    for _, rec in iter_jsonl(path):
+        if isinstance(rec, dict):
+            rows.extend(to_prompt_completion(rec, system_prompt))
+    return rows
+
+
+class _Stop:
+    requested = False
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+
+
+def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Stop]) -> Any:
+    from transformers import TrainerCallback
+
+    class EventCallback(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.start_step = 0
+            self.start_tokens = 0
+            self.eval_losses: list[float] = []
+            self.train_losses: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            self.t0 = time.time()
+            self.start_step = state.global_step
+            self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            events.emit(
+                "train",
+                "start",
+                f"training {settings.method.upper()} r={settings.lora_r} for {state.max_steps} steps"
+                + (f", resuming at step {state.global_step}" if state.global_step else ""),
+                step=state.global_step,
+                total=state.max_steps,
+                resumed_from=state.global_step,
+                effective_batch=settings.effective_batch,
+            )
+
+        def on_step_end(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            if stop.requested:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kw):  # type: ignore[no-untyped-def]
+            logs = logs or {}
+            step, total = state.global_step, state.max_steps
+            if "loss" in logs:
+                elapsed = time.time() - self.t0
+                done = max(step - self.start_step, 1)
+                per_step = elapsed / done
+                tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
+                self.train_losses.append(float(logs["loss"]))
+                events.emit(
+                    "train",
+                    "progress",
+                    f"step {step}/{total} loss {logs['loss']:.4f}",
+                    step=step,
+                    total=total,
+                    loss=float(logs["loss"]),
+                    learning_rate=float(logs.get("learning_rate", 0.0)),
+                    tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None,
+                    s_per_step=round(per_step, 3),
+                    eta_s=round(per_step * (total - step), 1),
+                    epoch=round(float(state.epoch or 0), 3),
+                )
+            if "eval_loss" in logs:
+                self._on_eval_loss(float(logs["eval_loss"]), step, total, control)
+
+        def _on_eval_loss(self, loss: float, step: int, total: int, control) -> None:  # type: ignore[no-untyped-def]
+            self.eval_losses.append(loss)
+            events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, eval_loss=loss)
+            e = self.eval_losses
+            t = self.train_losses
+            if len(e) >= 3 and e[-1] > e[-2] > e[-3] and len(t) >= 2 and t[-1] < t[max(0, len(t) - 10)]:
+                events.emit(
+                    "train",
+                    "warning",
+                    "eval loss rose at two evaluations in a row while train loss fell: the model may be "
+                    "overfitting (fewer epochs or more data would help)",
+                    step=step,
+                    total=total,
+                    overfitting=True,
+                )
+                if settings.early_stop_on_overfit:
+                    control.should_training_stop = True
+                    control.should_save = True
+
+        def on_save(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            events.emit(
+                "train",
+                "checkpoint",
+                f"checkpoint saved at step {state.global_step}",
+                step=state.global_step,
+                total=state.max_steps,
+                path=str(Path(args.output_dir) / f"checkpoint-{state.global_step}"),
+            )
+
+    return EventCallback()
+
+
+def train(run_dir: Path, resume: bool) -> int:
+    settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    events = EventWriter(run_dir)
+
+    def on_term(signum: int, frame: Any) -> None:
+        _Stop.requested = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    torch.manual_seed(settings.seed)
+    data_dir = Path(settings.data_dir)
+    train_rows = load_examples(data_dir / "train.jsonl", settings.system_prompt)
+    eval_rows = load_examples(data_dir / "eval.jsonl", settings.system_prompt)
+    if not train_rows:
+        events.emit("train", "error", f"no usable training examples in {data_dir / 'train.jsonl'}")
+        return 1
+
+    tok = AutoTokenizer.from_pretrained(settings.model)
+    if not getattr(tok, "chat_template", None):
+        from tools.templates import CHATML_TEMPLATE
+
+        tok.chat_template = CHATML_TEMPLATE
+    if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
+        vocab = tok.get_vocab()
+        tok.pad_token = "<|endoftext|>" if "<|endoftext|>" in vocab else tok.unk_token or tok.eos_token
+
+    cuda = torch.cuda.is_available()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings.precision]
+    load_kwargs: dict[str, Any] = {"attn_implementation": settings.attn_implementation}
+    if settings.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        compute = getattr(torch, settings.bnb_compute_dtype)
+        load_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+        load_kwargs["dtype"] = compute
+        if cuda:
+            load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
+    else:
+        # on CPU, keep fp32 master weights and let autocast do bf16 (faster and stable)
+        load_kwargs["dtype"] = dtype if cuda else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(settings.model, **load_kwargs)
+    if settings.method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+    model.config.pad_token_id = tok.pad_token_id
+
+    peft_config = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=settings.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    has_eval = bool(eval_rows)
+    args = SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=settings.micro_batch_size,
+        per_device_eval_batch_size=settings.micro_batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        num_train_epochs=settings.num_epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type=settings.lr_scheduler,
+        logging_steps=settings.logging_steps,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=settings.eval_steps if has_eval else None,
+        bf16=settings.precision == "bf16",
+        fp16=settings.precision == "fp16",
+        gradient_checkpointing=settings.gradient_checkpointing,
+        max_length=settings.max_length,
+        packing=settings.packing,
+        completion_only_loss=True,
+        optim=settings.optimizer,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to=[],
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        save_only_model=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=[build_callback(events, settings, _Stop)],
+    )
+    _fault_injection(settings)
+    ckpt = last_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        events.emit("train", "warning", "no checkpoint to resume from: starting from the beginning")
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    state = trainer.state
+    history = state.log_history
+    write_json(run_dir / "metrics.json", {"log_history": history, "global_step": state.global_step,
+                                          "max_steps": state.max_steps})
+    if _Stop.requested and state.global_step < state.max_steps:
+        events.emit(
+            "train",
+            "cancelled",
+            f"training cancelled at step {state.global_step}; the last checkpoint is kept (resume with --resume)",
+            step=state.global_step,
+            total=state.max_steps,
+        )
+        return 0
+    save_adapter(trainer, tok, run_dir / "adapter")
+    events.emit(
+        "train",
+        "done",
+        f"training finished: {state.global_step} steps, train loss {result.training_loss:.4f}",
+        step=state.global_step,
+        total=state.max_steps,
+        train_loss=float(result.training_loss),
+        adapter=str(run_dir / "adapter"),
+    )
+    return 0
+
+
+def _fault_injection(settings: TrainSettings) -> None:
+    """Drills only: TUNEPILOT_FAULT_OOM_ABOVE_BATCH=N makes micro-batches above N fail as out-of-memory."""
+    limit = os.environ.get("TUNEPILOT_FAULT_OOM_ABOVE_BATCH")
+    if limit and settings.micro_batch_size > int(limit):
+        import torch
+
+        raise torch.OutOfMemoryError(f"(fault drill) micro-batch {settings.micro_batch_size} does not fit")
+
+
+def save_adapter(trainer: Any, tok: Any, out: Path) -> None:
+    """Save adapter + tokenizer (with the chat template used in training) atomically."""
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out.parent))
+    try:
+        trainer.model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        out.chmod(0o755)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.train_worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_dir = args.run_dir.resolve()
+    events = EventWriter(run_dir)
+    try:
+        return train(run_dir, args.resume)
+    except BaseException as exc:  # noqa: BLE001 - report every failure as an event
+        traceback.print_exc()
+        if isinstance(exc, KeyboardInterrupt):
+            events.emit("train", "cancelled", "training interrupted")
+            return 0
+        if _is_oom(exc):
+            events.emit("train", "error", f"out of memory: {str(exc).splitlines()[0][:200]}", oom=True)
+            return EXIT_OOM
+        events.emit(
+            "train", "error", f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
