@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.debug:
-        for noisy in ("httpx", "transformers", "urllib3", "datasets", "filelock", "accelerate"):
+        for noisy in ("httpx", "httpx2", "openai", "transformers", "urllib3", "datasets", "filelock", "accelerate"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()

