@@ -263,3 +263,39 @@ def load_hardware(path: Path) -> HardwareFacts:
             where=str(path),
             hint="Give the JSON printed by `tunepilot doctor --json`",
         ) from exc
+
+
+# Known GPUs: (memory GiB, compute capability). Used to plan for a machine named in words.
+KNOWN_GPUS: dict[str, tuple[float, tuple[int, int]]] = {
+    "T4": (16, (7, 5)), "V100": (32, (7, 0)), "RTX 3090": (24, (8, 6)), "RTX 4090": (24, (8, 9)),
+    "A10G": (24, (8, 6)), "A10": (24, (8, 6)), "L4": (24, (8, 9)), "L40S": (48, (8, 9)),
+    "A6000": (48, (8, 6)), "A100": (80, (8, 0)), "H100": (80, (9, 0)), "H200": (141, (9, 0)),
+}
+
+
+def hardware_for_gpus(name: str | None, memory_gb: float | None, count: int = 1,
+                      cpu: CPUInfo | None = None) -> HardwareFacts:
+    """Facts for a machine described in words ("two A100 80G", "24GB"), for planning only."""
+    key = None
+    if name:
+        norm = name.upper().replace("GEFORCE", "").replace("NVIDIA", "").strip()
+        for k in KNOWN_GPUS:
+            if k.upper() == norm or k.upper().replace("RTX ", "") == norm.replace("RTX ", ""):
+                key = k
+                break
+    mem, cc = KNOWN_GPUS.get(key or "", (memory_gb or 24, (8, 0)))
+    if memory_gb:
+        mem = memory_gb
+    total = int(mem * GIB)
+    gpus = [
+        GPUInfo(index=i, name=key or name or f"GPU with {mem:g} GB", total_memory_bytes=total,
+                free_memory_bytes=int(total * 0.97), compute_capability=cc, bf16=cc[0] >= 8,
+                source="described in words")
+        for i in range(max(0, count))
+    ]
+    if cpu is None:
+        cpu = CPUInfo(model="unknown", physical_cores=8, logical_cores=16, ram_total_bytes=64 * GIB,
+                      ram_available_bytes=60 * GIB, avx512=False, avx512_bf16=False, amx=False,
+                      source="assumed")
+    versions = {"bitsandbytes": "assumed", "vllm": "assumed"}
+    return HardwareFacts(gpus=gpus, gpu_source="described in words", cpu=cpu, versions=versions)

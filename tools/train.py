@@ -83,6 +83,7 @@ class TrainRequest(BaseModel):
     run_dir: Path
     data_dir: Path | None = None
     plan_path: Path | None = None
+    config_path: Path | None = None
     settings: TrainSettings | None = None
     max_steps: int | None = None
     resume: bool = False
@@ -159,8 +160,9 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
         settings = settings_from_plan(read_json(req.plan_path), req.data_dir)
-    elif req.resume and (run_dir / CONFIG_FILE).exists():
-        settings = TrainSettings.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):
+        cfg = req.config_path or run_dir / CONFIG_FILE
+        settings = TrainSettings.model_validate(yaml.safe_load(Path(cfg).read_text()))
     else:
         raise InputError("no plan given", hint="Pass --plan plan.json (from `tunepilot plan --out`)")
     if req.data_dir is not None:
@@ -333,3 +335,72 @@ def _log_tail(path: Path, lines: int = 8) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+SUPERVISOR_PID_FILE = "supervisor.pid"
+
+
+def launch_training(
+    run_dir: Path, *, data_dir: Path | None = None, plan_path: Path | None = None,
+    settings: TrainSettings | None = None, max_steps: int | None = None, resume: bool = False,
+) -> int:
+    """Start ``tunepilot train`` as a detached process (it survives the caller) and return its pid.
+
+    The detached process runs :func:`run_training`, so out-of-memory back-off and events work the
+    same as from the CLI; the page and the agent follow ``events.jsonl`` and never block on it.
+    """
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if settings is not None:
+        write_config(run_dir, settings)
+        resume = resume or False
+    if training_alive(run_dir) or supervisor_alive(run_dir):
+        raise InputError("a training is already running for this run", where=str(run_dir),
+                         hint="Wait for it, or cancel it first")
+    cmd = [sys.executable, "-m", "tools.cli", "train", "--run", str(run_dir)]
+    if data_dir is not None:
+        cmd += ["--data", str(Path(data_dir).resolve())]
+    if plan_path is not None:
+        cmd += ["--plan", str(Path(plan_path).resolve())]
+    elif settings is not None or (run_dir / CONFIG_FILE).exists():
+        cmd += ["--config", str(run_dir / CONFIG_FILE)]
+    if max_steps is not None:
+        cmd += ["--max-steps", str(max_steps)]
+    if resume:
+        cmd.append("--resume")
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with open(logs / "supervisor.log", "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    atomic_write_text(run_dir / SUPERVISOR_PID_FILE, f"{proc.pid}\n")
+    return proc.pid
+
+
+def supervisor_alive(run_dir: Path) -> bool:
+    pid_file = run_dir / SUPERVISOR_PID_FILE
+    if not pid_file.exists():
+        return False
+    text = pid_file.read_text().strip()
+    return bool(text) and _alive(int(text))
+
+
+def training_state(run_dir: Path) -> Literal["none", "running", "done", "cancelled", "failed", "interrupted"]:
+    """What a run's training is doing, from its processes and its events (survives page restarts)."""
+    from tools.events import read_events
+
+    events = [e for e in read_events(run_dir) if e.stage == "train"]
+    if not events and not (run_dir / CONFIG_FILE).exists():
+        return "none"
+    if supervisor_alive(run_dir) or training_alive(run_dir):
+        return "running"
+    finals = [e for e in events if e.kind in ("done", "cancelled", "error")]
+    if finals:
+        last = finals[-1]
+        later_start = any(e.kind == "start" and e.ts > last.ts for e in events)
+        if not later_start:
+            return {"done": "done", "cancelled": "cancelled", "error": "failed"}[last.kind]  # type: ignore[return-value]
+    return "interrupted" if events else "none"

@@ -30,6 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir=Path(args.run),
         data_dir=Path(args.data) if args.data else None,
         plan_path=Path(args.plan) if args.plan else None,
+        config_path=Path(args.config) if args.config else None,
         max_steps=args.max_steps,
         resume=args.resume,
     )
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a LoRA/QLoRA adapter in a child process (progress, resume, OOM back-off)")
     p.add_argument("--data", help="dataset folder with train.jsonl (and eval.jsonl)")
     p.add_argument("--plan", help="plan.json from `tunepilot plan --out`")
+    p.add_argument("--config", help="a resolved config.yaml (as written into a run directory)")
     p.add_argument("--run", required=True, help="run directory (created if missing)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

@@ -1,0 +1,198 @@
+"""Before/after evaluation through the deployed vLLM server.
+
+Every held-out example is answered by the base model name and by the tuned
+name on the same server, greedy, with the same max tokens, requests sent
+concurrently. ``eval/before.jsonl`` and ``eval/after.jsonl`` keep prompt,
+reference and output; the table (Markdown, CSV, JSON) is built from those files
+by :mod:`tools.eval_table`, so anyone can recompute it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.errors import InputError
+from tools.events import EventWriter
+from tools.jsonio import write_jsonl
+
+log = logging.getLogger(__name__)
+
+HUMAN_SCORES = "human.jsonl"
+
+
+class EvalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    max_samples: int | None = None
+    max_tokens: int = 128
+    concurrency: int = 16
+    with_loss: bool = True
+    judge: bool | None = None  # None: when an LLM is configured
+
+
+class EvalResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int
+    table_md: str
+    files: dict[str, str]
+    metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    seconds: float
+
+
+def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
+    import yaml
+
+    from tools.train_worker import load_examples
+
+    cfg_path = run_dir / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    data_dir = Path(cfg.get("data_dir") or run_dir / "data")
+    path = data_dir / "eval.jsonl"
+    if not path.exists():
+        raise InputError("no eval.jsonl for this run", where=str(data_dir),
+                         hint="Convert the data with `tunepilot data` (it keeps 10% for evaluation)")
+    examples = load_examples(path, cfg.get("system_prompt"))
+    if not examples:
+        raise InputError("eval.jsonl has no usable examples", where=str(path))
+    return examples[:limit] if limit else examples
+
+
+def _prompt_text(messages: list[dict[str, str]]) -> str:
+    return "\n".join(m["content"] for m in messages if m["role"] == "user")
+
+
+def generate_answers(dep: Any, which: str, prompts: list[list[dict[str, str]]], max_tokens: int,
+                     concurrency: int) -> list[str]:
+    from tools.chat import complete
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(lambda m: complete(dep, which, m, max_tokens=max_tokens, temperature=0.0), prompts))
+
+
+def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) -> tuple[float | None, float | None]:
+    """Mean completion-only loss of base and base+adapter on the eval split (transformers, CPU or GPU)."""
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_config.json").exists():
+        return None, None
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_path = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+    tok = AutoTokenizer.from_pretrained(str(adapter))
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    batches = []
+    for ex in examples[:limit]:
+        prompt_ids = tok.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=True)
+        full_ids = tok.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True)
+        if isinstance(prompt_ids, dict):
+            prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+        labels = [-100] * len(prompt_ids) + list(full_ids[len(prompt_ids):])
+        batches.append((torch.tensor([full_ids]), torch.tensor([labels])))
+
+    def mean_loss(disable: bool) -> float:
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for ids, labels in batches:
+                if disable:
+                    with model.disable_adapter():
+                        out = model(input_ids=ids, labels=labels)
+                else:
+                    out = model(input_ids=ids, labels=labels)
+                n = int((labels[:, 1:] != -100).sum())
+                total += float(out.loss) * n
+                count += n
+        return total / max(count, 1)
+
+    return mean_loss(True), mean_loss(False)
+
+
+def evaluate_model(req: EvalRequest) -> EvalResult:
+    from tools.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
+    from tools.eval_table import load_and_score, render_markdown, write_tables
+
+    t0 = time.perf_counter()
+    run_dir = req.run_dir.resolve()
+    events = EventWriter(run_dir)
+    examples = _eval_examples(run_dir, req.max_samples)
+    st = deployment_status(run_dir)
+    dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
+    if dep is None or "base" not in dep.models:
+        events.emit("eval", "info", "starting the model server for evaluation (LoRA mode: base and tuned)")
+        dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=8000))
+    events.emit("eval", "start", f"evaluating {len(examples)} held-out examples, before and after",
+                total=len(examples))
+    prompts = [ex["prompt"] for ex in examples]
+    before_out = generate_answers(dep, "base", prompts, req.max_tokens, req.concurrency)
+    events.emit("eval", "progress", "base model answered", step=1, total=2)
+    after_out = generate_answers(dep, "tuned", prompts, req.max_tokens, req.concurrency)
+    events.emit("eval", "progress", "fine-tuned model answered", step=2, total=2)
+    out_dir = run_dir / "eval"
+    rows_b, rows_a = [], []
+    for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
+        common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
+                  "reference": ex["completion"][0]["content"]}
+        rows_b.append({**common, "output": b, "model": dep.models["base"]})
+        rows_a.append({**common, "output": a, "model": dep.models["tuned"]})
+    write_jsonl(out_dir / "before.jsonl", rows_b)
+    write_jsonl(out_dir / "after.jsonl", rows_a)
+    loss_b = loss_a = None
+    if req.with_loss:
+        try:
+            loss_b, loss_a = eval_losses(run_dir, examples)
+        except Exception as exc:  # noqa: BLE001 - the table is still useful without the loss row
+            events.emit("eval", "warning", f"eval loss not computed: {exc}")
+    judge = None
+    from tools.judge import judge_config_from_env
+
+    cfg = judge_config_from_env()
+    if cfg is not None and req.judge is not False:
+        from tools.eval_table import judge_samples, match_records
+        from tools.judge import judge_pairwise
+
+        b_recs, a_recs = match_records(out_dir / "before.jsonl", out_dir / "after.jsonl")
+        try:
+            judge = judge_pairwise(judge_samples(b_recs, a_recs), cfg)
+        except Exception as exc:  # noqa: BLE001
+            events.emit("eval", "warning", f"the judge LLM failed, table without it: {exc}")
+    table = load_and_score(
+        out_dir / "before.jsonl", out_dir / "after.jsonl", human_scores_path=out_dir / HUMAN_SCORES,
+        eval_loss_before=loss_b, eval_loss_after=loss_a, judge=judge,
+        base_name="base", tuned_name="fine-tuned",
+    )
+    files = {k: str(v) for k, v in write_tables(table, out_dir).items()}
+    files.update({"before": str(out_dir / "before.jsonl"), "after": str(out_dir / "after.jsonl")})
+    metrics = {r.name: {"before": r.before, "after": r.after} for r in table.metrics}
+    events.emit("eval", "done", f"evaluation table written ({len(examples)} examples)", files=files,
+                metrics={k: v for k, v in metrics.items() if not any(
+                    isinstance(x, float) and math.isnan(x) for x in v.values())})
+    return EvalResult(samples=len(examples), table_md=render_markdown(table), files=files, metrics=metrics,
+                      seconds=round(time.perf_counter() - t0, 2))
+
+
+def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) -> None:
+    """Append one 👍 (1) / 👎 (-1) from the page to ``eval/human.jsonl``."""
+    import os
+
+    if model not in ("base", "tuned") or score not in (1, -1):
+        raise InputError("a human score is base|tuned and 1|-1")
+    path = run_dir / "eval" / HUMAN_SCORES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps({"id": str(sample_id), "model": model, "score": score, "ts": time.time()}) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)

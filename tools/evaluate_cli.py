@@ -1,0 +1,32 @@
+"""``tunepilot eval``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools.cli import print_json
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tools.evaluate import EvalRequest, evaluate_model
+
+    result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
+                                        max_tokens=args.max_tokens, with_loss=not args.no_loss))
+    if args.json:
+        print_json(result)
+    else:
+        print(result.table_md)
+        print(f"\n{result.samples} examples in {result.seconds:.1f} s; files: {result.files['md']}, "
+              f"{result.files['csv']}, {result.files['json']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("eval", help="before/after table on the held-out split through the deployed server")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--max-samples", type=int)
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--no-loss", action="store_true", help="skip eval loss / perplexity (saves a model load)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
