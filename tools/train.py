@@ -294,7 +294,7 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
                 update={"micro_batch_size": settings.micro_batch_size // 2, "grad_accum": settings.grad_accum * 2}
             )
             write_config(run_dir, settings)
-            ev = events.emit(
+            events.emit(
                 "train",
                 "warning",
                 f"out of memory: retrying with micro-batch {settings.micro_batch_size} × accumulation "
@@ -303,9 +303,7 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
                 micro_batch_size=settings.micro_batch_size,
                 grad_accum=settings.grad_accum,
                 retry=retries,
-            )
-            if on_event:
-                on_event(ev)
+            )  # the reader relays it like every other event
             resume = last_checkpoint(run_dir) is not None
             continue
         break
