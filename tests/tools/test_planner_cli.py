@@ -1,0 +1,155 @@
+"""`tunepilot plan`: the card, JSON, plan.json and configs on disk, --data, --hardware from a doctor JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.tools.planner_fixtures.machines import FIXTURES, LLAMA2_7B
+from tools.cli import main
+from tools.errors import InputError
+from tools.planner import TrainingPlan
+from tools.planner_cli import load_plan, read_token_stats
+
+L4 = FIXTURES / "l4.json"  # a hand-written `doctor --json` for a machine no one here has
+A10G_X4 = FIXTURES / "4xa10g.json"
+
+
+def test_plan_card_for_demo_model_on_a_doctor_json(demo_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--model", str(demo_model), "--hardware", str(L4)]) == 0
+    out = capsys.readouterr().out
+    assert "Plan for" in out and "135M parameters" in out and "on 1 GPU" in out
+    assert "LoRA 16-bit (bf16)" in out
+    assert "memory per GPU (estimate)" in out and "weights" in out and "logits" in out and "cuda_context" in out
+    assert "of 19.8 GiB usable (22.0 GiB free) → fits" in out
+    assert "max_lora_rank 16" in out and "why" in out and "- method LoRA 16-bit" in out
+
+
+def test_plan_json_is_a_training_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert plan.fits and plan.model_facts.size_only and plan.model_facts.param_count == 7_000_000_000
+    assert plan.device == "cuda" and plan.precision == "bf16"
+
+
+def test_out_writes_plan_and_multi_gpu_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "run"
+    data = tmp_path / "data"
+    data.mkdir()
+    code = main(["plan", "--params", "32B", "--hardware", str(A10G_X4), "--data", str(data), "--out", str(out_dir)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    plan = load_plan(out_dir / "plan.json")
+    assert load_plan(out_dir) == plan
+    assert plan.num_gpus == 4 and plan.distributed.strategy == "fsdp" and plan.method == "qlora"
+    assert plan.attn_implementation == "flash_attention_2"  # the doctor JSON lists flash-attn
+    acc_path = out_dir / "accelerate_config.yaml"
+    text = acc_path.read_text()
+    cmd = plan.distributed.launch_command
+    assert text.splitlines()[0] == f"# {cmd}"
+    assert cmd.startswith(f"accelerate launch --config_file {acc_path} --num_processes 4 -m tools.cli train ")
+    assert f"--plan {out_dir / 'plan.json'}" in cmd and f"--data {data}" in cmd and f"--run {out_dir}" in cmd
+    cfg = yaml.safe_load(text)
+    assert cfg["distributed_type"] == "FSDP" and cfg["num_processes"] == 4
+    assert f"wrote {out_dir / 'plan.json'}" in printed and f"wrote {acc_path}" in printed
+
+
+def test_deepspeed_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "ds"
+    assert main(["plan", "--params", "70B", "--hardware", str(A10G_X4), "--strategy", "zero3",
+                 "--out", str(out_dir), "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    ds = json.loads((out_dir / "deepspeed_config.json").read_text())
+    assert ds["zero_optimization"]["stage"] == 3
+    acc = yaml.safe_load((out_dir / "accelerate_config.yaml").read_text())
+    assert acc["deepspeed_config"]["deepspeed_config_file"] == str(out_dir.resolve() / "deepspeed_config.json")
+    assert plan.bnb and plan.bnb.bnb_4bit_quant_storage == "bfloat16"
+
+
+def test_data_report_sets_length_and_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "report.json").write_text(json.dumps({"tokens": {"p50": 90, "p95": 300, "p99": 450, "max": 2000},
+                                                  "kept": 999}))
+    (data / "train.jsonl").write_text("".join(json.dumps({"messages": []}) + "\n" for _ in range(300)) + "\n")
+    assert main(["plan", "--model", "demo", "--hardware", str(L4), "--data", str(data), "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert plan.max_length == 512 and plan.tokens and plan.tokens.count == 300
+    assert plan.num_epochs == 3 and plan.total_steps == plan.steps_per_epoch * 3
+
+
+@pytest.mark.parametrize(
+    "report",
+    ['{"tokens": {"p50": "many", "p99": -3, "max": null}}', '{"tokens": [1, 2]}', "[]", "{not json", '{"other": 1}'],
+)
+def test_odd_reports_are_ignored_not_fatal(tmp_path: Path, report: str) -> None:
+    (tmp_path / "report.json").write_text(report)
+    stats = read_token_stats(tmp_path)
+    assert stats is None or stats.empty
+
+
+def test_missing_data_dir_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        read_token_stats(tmp_path / "nope")
+    assert "no such dataset folder" in str(err.value)
+
+
+def test_refusal_exits_3_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--params", "70B", "--hardware", str(L4)]) == 3
+    out = capsys.readouterr().out
+    assert "DOES NOT FIT" in out and "What would fit" in out
+
+
+def test_overrides_from_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "llama2-7b"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(LLAMA2_7B))
+    assert main(["plan", "--model", str(folder), "--hardware", str(L4), "--method", "qlora", "--rank", "32",
+                 "--batch", "2", "--max-length", "1024", "--epochs", "2", "--lr", "1e-4", "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert (plan.method, plan.lora.r, plan.micro_batch_size, plan.max_length, plan.num_epochs, plan.learning_rate) \
+        == ("qlora", 32, 2, 1024, 2, 1e-4)
+    assert plan.model == str(folder.resolve())
+
+
+def test_bad_inputs_say_what_and_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "hw.json"
+    bad.write_text('{"gpus": []}')
+    assert main(["plan", "--model", "demo", "--hardware", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "doctor --json" in err and "Traceback" not in err
+    assert main(["plan", "--params", "seven", "--hardware", str(L4)]) == 2
+    assert "--params" in capsys.readouterr().err
+    assert main(["plan", "--model", "Org/Offline-Model", "--hardware", str(L4)]) == 2
+    assert "--params 7B" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plan", "--batch", "0"])
+
+
+def test_without_hardware_probes_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--model", "demo", "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert plan.fits and plan.model_facts.param_count == 134_515_008
+
+
+def test_plan_json_feeds_the_trainer(demo_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The contract with tools.train: the fields it reads from plan.json are the plan's."""
+    from tools.train import settings_from_plan
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "report.json").write_text(json.dumps({"tokens": {"p50": 50, "p95": 100, "p99": 120, "max": 130}}))
+    assert main(["plan", "--model", "demo", "--hardware", str(L4), "--data", str(data), "--out",
+                 str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    raw = json.loads((tmp_path / "run" / "plan.json").read_text())
+    plan = TrainingPlan.model_validate(raw)
+    s = settings_from_plan(raw, data)
+    assert Path(s.model) == demo_model
+    assert (s.method, s.precision, s.lora_r, s.lora_alpha, s.max_length, s.micro_batch_size, s.grad_accum) == (
+        plan.method, plan.precision, plan.lora.r, plan.lora.alpha, plan.max_length, plan.micro_batch_size,
+        plan.grad_accum)
+    assert s.target_modules == plan.lora.target_modules and s.optimizer == plan.optimizer

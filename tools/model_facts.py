@@ -1,0 +1,440 @@
+"""What the planner needs to know about a model, read from its ``config.json`` (no weights loaded).
+
+:func:`load_model_facts` takes a local folder, the demo model's name, or a
+Hugging Face id (only when the machine is online: the config alone is
+downloaded). :func:`facts_from_params` gives a size-only estimate ("7B") for a
+dense decoder when there is no config at hand.
+
+The parameter count is computed from the shapes in the config for dense
+decoders (embeddings, attention with grouped KV heads, gated or plain MLP,
+norms, tied or separate output layer), so it can be checked against the
+published size of a model and against a safetensors header.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.errors import InputError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LinearModule(_Model):
+    """One linear projection inside a decoder layer (a LoRA target candidate)."""
+
+    name: str
+    in_features: int
+    out_features: int
+
+
+class ModelFacts(_Model):
+    """Shapes and sizes of a decoder-only language model."""
+
+    name: str = Field(description="what the person named: 'demo', a folder, a hub id, or a size like '7B'")
+    source: str = Field(description="where the facts came from: a config.json path, the hub, or a size-only estimate")
+    architecture: str = Field(description="transformers class, e.g. LlamaForCausalLM")
+    model_type: str = Field(description="config model_type, e.g. llama, qwen2")
+    param_count: int = Field(description="total parameters (all experts for MoE)")
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    vocab_size: int
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    gated_mlp: bool = Field(description="SwiGLU/GeGLU MLP (gate, up, down) rather than two matrices")
+    num_experts: int = Field(default=1, description="MoE experts per layer (1 for dense)")
+    experts_per_token: int = 1
+    linear_modules: list[LinearModule] = Field(description="the linear projections of one decoder layer")
+    lora_target_modules: list[str] = Field(description="module names to give PEFT ('all-linear' when unknown)")
+    embedding_params: int = Field(description="input embeddings (+ learned positions)")
+    lm_head_params: int = Field(description="0 when tied to the input embeddings")
+    layer_linear_params: int = Field(description="parameters in the linear projections of all decoder layers")
+    torch_dtype: str | None = Field(default=None, description="dtype the checkpoint was saved in")
+    quantized: str | None = Field(default=None, description="quantization method already applied in the checkpoint")
+    size_only: bool = Field(default=False, description="estimated from a parameter count, not read from a config")
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def dense(self) -> bool:
+        return self.num_experts <= 1
+
+    @property
+    def q_dim(self) -> int:
+        return self.num_attention_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_key_value_heads * self.head_dim
+
+    @property
+    def non_linear_params(self) -> int:
+        """Parameters outside the decoder-layer linears (embeddings, head, norms): never quantised."""
+        return self.param_count - self.layer_linear_params
+
+    def lora_param_count(self, r: int, targets: list[str] | None = None) -> int:
+        """Trainable LoRA parameters for rank ``r`` on ``targets`` (default: this model's targets)."""
+        names = set(targets or self.lora_target_modules)
+        every = "all-linear" in names
+        per_layer = sum(r * (m.in_features + m.out_features) for m in self.linear_modules if every or m.name in names)
+        return per_layer * self.num_layers
+
+    def lora_input_features(self, targets: list[str] | None = None) -> int:
+        """Sum of input widths of the targeted modules in one layer (for LoRA dropout activations)."""
+        names = set(targets or self.lora_target_modules)
+        every = "all-linear" in names
+        return sum(m.in_features for m in self.linear_modules if every or m.name in names)
+
+    def largest_linear(self) -> int:
+        return max((m.in_features * m.out_features for m in self.linear_modules), default=0)
+
+    def describe(self) -> str:
+        return f"{self.name} ({human_params(self.param_count)} parameters, {self.architecture})"
+
+
+# --- architecture families ---------------------------------------------------
+
+GATED_TYPES = {
+    "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "olmo", "olmo2",
+    "granite", "cohere", "cohere2", "smollm3", "internlm2", "yi", "deepseek", "exaone", "glm", "helium",
+    "mixtral", "qwen2_moe", "qwen3_moe", "phi3", "minicpm", "stablelm", "baichuan", "ernie4_5",
+}
+LLAMA_NAMES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ATTN_BIAS_TYPES = {"qwen2", "qwen2_moe"}
+LAYERNORM_BIAS_TYPES = {"gpt2", "gpt_bigcode", "gpt_neox", "falcon", "bloom", "opt", "phi", "starcoder2", "stablelm"}
+LEARNED_POSITION_TYPES = {"gpt2", "gpt_bigcode", "opt"}
+
+
+def _linears(model_type: str, h: int, inter: int, qd: int, kvd: int, gated: bool, moe: bool) -> list[LinearModule]:
+    def lm(name: str, i: int, o: int) -> LinearModule:
+        return LinearModule(name=name, in_features=i, out_features=o)
+
+    if model_type == "phi3":
+        return [lm("qkv_proj", h, qd + 2 * kvd), lm("o_proj", qd, h), lm("gate_up_proj", h, 2 * inter),
+                lm("down_proj", inter, h)]
+    if model_type in {"gpt2", "gpt_bigcode"}:
+        return [lm("c_attn", h, qd + 2 * kvd), lm("c_proj", qd, h), lm("c_fc", h, inter), lm("c_proj", inter, h)]
+    if model_type in {"gpt_neox", "falcon", "bloom"}:
+        return [lm("query_key_value", h, qd + 2 * kvd), lm("dense", qd, h), lm("dense_h_to_4h", h, inter),
+                lm("dense_4h_to_h", inter, h)]
+    if model_type == "phi":
+        return [lm("q_proj", h, qd), lm("k_proj", h, kvd), lm("v_proj", h, kvd), lm("dense", qd, h),
+                lm("fc1", h, inter), lm("fc2", inter, h)]
+    if model_type == "opt":
+        return [lm("q_proj", h, qd), lm("k_proj", h, kvd), lm("v_proj", h, kvd), lm("out_proj", qd, h),
+                lm("fc1", h, inter), lm("fc2", inter, h)]
+    if model_type == "starcoder2":
+        return [lm("q_proj", h, qd), lm("k_proj", h, kvd), lm("v_proj", h, kvd), lm("o_proj", qd, h),
+                lm("c_fc", h, inter), lm("c_proj", inter, h)]
+    attn = [lm("q_proj", h, qd), lm("k_proj", h, kvd), lm("v_proj", h, kvd), lm("o_proj", qd, h)]
+    if moe:
+        return attn  # experts are fused parameters in transformers 5, not nn.Linear modules
+    if gated:
+        return attn + [lm("gate_proj", h, inter), lm("up_proj", h, inter), lm("down_proj", inter, h)]
+    return attn + [lm("up_proj", h, inter), lm("down_proj", inter, h)]
+
+
+def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        v = cfg.get(k)
+        if v is not None:
+            return v
+    return default
+
+
+def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> ModelFacts:
+    """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field."""
+    cfg = dict(config)
+    outer = cfg
+    if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
+        cfg = {**cfg["text_config"]}  # multimodal wrapper: the language model is what we train
+        cfg.setdefault("tie_word_embeddings", outer.get("tie_word_embeddings"))
+    notes: list[str] = []
+    model_type = str(cfg.get("model_type") or outer.get("model_type") or "unknown")
+    archs = outer.get("architectures") or cfg.get("architectures") or []
+    architecture = str(archs[0]) if archs else f"{model_type}ForCausalLM"
+
+    def need(*keys: str) -> int:
+        v = _first(cfg, *keys)
+        if v is None:
+            raise InputError(
+                f"config has no {keys[0]!r} (also looked for {', '.join(keys[1:]) or 'nothing else'})",
+                where=source,
+                hint="Is this a decoder-only language model? Pass --params 7B for a size-only estimate",
+            )
+        return int(v)
+
+    h = need("hidden_size", "n_embd", "d_model")
+    layers = need("num_hidden_layers", "n_layer", "num_layers")
+    heads = need("num_attention_heads", "n_head", "num_heads")
+    kv = int(_first(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", default=heads))
+    if cfg.get("multi_query") is True:
+        kv = 1
+    head_dim = int(_first(cfg, "head_dim", default=h // heads) or h // heads)
+    vocab = need("vocab_size", "padded_vocab_size")
+    inter = int(_first(cfg, "intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim", default=4 * h) or 4 * h)
+    max_pos = int(_first(cfg, "max_position_embeddings", "n_positions", "max_sequence_length", "seq_length",
+                         default=2048))
+    tie = bool(_first(cfg, "tie_word_embeddings", default=True))  # transformers' default
+    experts = int(_first(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
+    per_tok = int(_first(cfg, "num_experts_per_tok", "num_experts_per_token", default=1) or 1)
+    moe = experts > 1
+    gated = model_type in GATED_TYPES or model_type not in LAYERNORM_BIAS_TYPES
+    if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
+        notes.append(f"model type {model_type!r} is not one the planner knows; sizes assume a Llama-like layout")
+
+    qd, kvd = heads * head_dim, kv * head_dim
+    moe_inter = int(_first(cfg, "moe_intermediate_size", default=inter)) if moe else inter
+    linears = _linears(model_type, h, inter, qd, kvd, gated, moe)
+    per_layer_linear = sum(m.in_features * m.out_features for m in linears)
+    if moe:
+        per_expert = (3 if gated else 2) * h * moe_inter
+        shared = int(_first(cfg, "shared_expert_intermediate_size", default=0) or 0)
+        per_layer_linear += experts * per_expert + h * experts + (3 * h * shared if shared else 0)
+        notes.append(f"mixture of experts: {experts} experts per layer, {per_tok} active per token; "
+                     "LoRA targets the attention projections")
+    norms_per_layer = 4 if model_type in {"gemma2", "gemma3", "gemma3_text", "olmo2"} else 2
+    norm_width = 2 * h if model_type in LAYERNORM_BIAS_TYPES else h
+    biases = 0
+    if model_type in ATTN_BIAS_TYPES or cfg.get("attention_bias") or cfg.get("bias") is True:
+        biases += qd + 2 * kvd
+    if model_type in LAYERNORM_BIAS_TYPES:
+        biases += sum(m.out_features for m in linears)
+    per_layer_other = norms_per_layer * norm_width + biases
+
+    embedding = vocab * h
+    if model_type in LEARNED_POSITION_TYPES:
+        embedding += max_pos * h
+    lm_head = 0 if tie else vocab * h
+    layer_linear = per_layer_linear * layers
+    total = embedding + lm_head + layer_linear + per_layer_other * layers + norm_width
+
+    targets = sorted({m.name for m in linears}, key=[m.name for m in linears].index)
+    if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
+        targets = ["all-linear"]
+
+    quant = cfg.get("quantization_config") or outer.get("quantization_config")
+    quantized = None
+    if isinstance(quant, dict):
+        quantized = str(quant.get("quant_method") or "unknown")
+        notes.append(f"the checkpoint is already quantised ({quantized}); sizes assume 16-bit weights")
+
+    return ModelFacts(
+        name=name,
+        source=source,
+        architecture=architecture,
+        model_type=model_type,
+        param_count=int(total),
+        num_layers=layers,
+        hidden_size=h,
+        intermediate_size=moe_inter if moe else inter,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=head_dim,
+        vocab_size=vocab,
+        max_position_embeddings=max_pos,
+        tie_word_embeddings=tie,
+        gated_mlp=gated,
+        num_experts=experts,
+        experts_per_token=per_tok if moe else 1,
+        linear_modules=linears,
+        lora_target_modules=targets,
+        embedding_params=embedding,
+        lm_head_params=lm_head,
+        layer_linear_params=layer_linear,
+        torch_dtype=str(_first(cfg, "torch_dtype", "dtype", default="") or "") or None,
+        quantized=quantized,
+        notes=notes,
+    )
+
+
+# --- size-only estimates ------------------------------------------------------
+
+# Shapes of well-known dense decoders: (params, hidden, layers, heads, kv heads, intermediate, vocab, tied, max pos)
+_REFERENCE_SHAPES: list[tuple[str, float, int, int, int, int, int, int, bool, int]] = [
+    ("SmolLM2-135M", 0.135e9, 576, 30, 9, 3, 1536, 49152, True, 8192),
+    ("SmolLM2-360M", 0.362e9, 960, 32, 15, 5, 2560, 49152, True, 8192),
+    ("Qwen2.5-0.5B", 0.494e9, 896, 24, 14, 2, 4864, 151936, True, 32768),
+    ("Llama-3.2-1B", 1.24e9, 2048, 16, 32, 8, 8192, 128256, True, 131072),
+    ("Qwen2.5-1.5B", 1.54e9, 1536, 28, 12, 2, 8960, 151936, True, 32768),
+    ("Llama-3.2-3B", 3.21e9, 3072, 28, 24, 8, 8192, 128256, True, 131072),
+    ("Llama-2-7B", 6.74e9, 4096, 32, 32, 32, 11008, 32000, False, 4096),
+    ("Llama-2-13B", 13.0e9, 5120, 40, 40, 40, 13824, 32000, False, 4096),
+    ("Qwen2.5-32B", 32.8e9, 5120, 64, 40, 8, 27648, 152064, False, 32768),
+    ("Llama-2-70B", 69.0e9, 8192, 80, 64, 8, 28672, 32000, False, 4096),
+    ("Llama-3.1-405B", 405.9e9, 16384, 126, 128, 8, 53248, 128256, False, 131072),
+]
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
+
+
+def parse_param_count(text: str | int | float) -> int:
+    """'7B' → 7e9, '135M' → 1.35e8, '1.5b', '70e9', 7000000000. Raises :class:`InputError`."""
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        t = str(text).strip().replace("_", "").replace(",", "")
+        m = _SIZE_RE.match(t)
+        if m:
+            scale = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}[m.group(2).lower()]
+            value = float(m.group(1)) * scale
+        else:
+            try:
+                value = float(t)
+            except ValueError:
+                raise InputError(
+                    f"cannot read a parameter count from {text!r}",
+                    where="--params",
+                    hint="Write it like 7B, 1.5B, 135M or 7000000000",
+                ) from None
+    if value < 1e6 and not isinstance(text, int | float):
+        # '7' alone most likely means 7B
+        value *= 1e9
+    if not (1e6 <= value <= 5e12):
+        raise InputError(f"{text!r} is not a plausible model size", where="--params",
+                         hint="Give the size in parameters, e.g. 7B or 135M")
+    return int(value)
+
+
+def facts_from_params(size: str | int | float, name: str | None = None) -> ModelFacts:
+    """A size-only estimate for a dense decoder: the shape of the nearest well-known model, layers scaled."""
+    n = parse_param_count(size)
+    ref = min(_REFERENCE_SHAPES, key=lambda s: abs(math.log(s[1] / n)))
+    ref_name, _p, h, layers, heads, kv, inter, vocab, tied, max_pos = ref
+    cfg = {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": h,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv,
+        "intermediate_size": inter,
+        "vocab_size": vocab,
+        "tie_word_embeddings": tied,
+        "max_position_embeddings": max_pos,
+    }
+    base = facts_from_config(cfg, name=name or human_params(n), source="size-only estimate")
+    per_layer = (base.param_count - base.embedding_params - base.lm_head_params - h) / layers
+    scaled_layers = max(1, round((n - base.embedding_params - base.lm_head_params) / per_layer))
+    cfg["num_hidden_layers"] = scaled_layers
+    facts = facts_from_config(cfg, name=name or human_params(n), source="size-only estimate")
+    return facts.model_copy(
+        update={
+            "param_count": n,
+            "size_only": True,
+            "source": f"size-only estimate: {human_params(n)} parameters, shaped like {ref_name}"
+            + (f" with {scaled_layers} layers" if scaled_layers != layers else ""),
+            "notes": facts.notes + ["no config.json was read: layer shapes and vocabulary are assumed"],
+        }
+    )
+
+
+def human_params(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B".replace(".0B", "B")
+    return f"{n / 1e6:.0f}M"
+
+
+# --- loading ------------------------------------------------------------------
+
+# SmolLM2-135M-Instruct's config, for planning the demo model before it has been converted.
+DEMO_CONFIG: dict[str, Any] = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+    "vocab_size": 49152, "max_position_embeddings": 8192, "tie_word_embeddings": True, "dtype": "bfloat16",
+}
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    from tools.jsonio import read_json
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError("config.json is not a JSON object", where=str(path), hint="Check the model folder")
+    return data
+
+
+def load_model_facts(model: str | Path) -> ModelFacts:
+    """Facts for 'demo'/'tiny', a local model folder, or a hub id (downloads config.json only)."""
+    from tools.models import DEMO_ALIASES, DEMO_NAME, TINY_ALIASES, TINY_NAME, models_dir
+
+    text = str(model).strip()
+    low = text.lower()
+    if low in DEMO_ALIASES or low == DEMO_NAME.lower():
+        path = models_dir() / DEMO_NAME / "config.json"
+        if path.exists():
+            return facts_from_config(_read_config(path), name=text, source=str(path))
+        return facts_from_config(DEMO_CONFIG, name=text, source=f"built-in config of {DEMO_NAME}")
+    if low in TINY_ALIASES:
+        path = models_dir() / TINY_NAME / "config.json"
+        if not path.exists():
+            raise ModelNotFoundError("the tiny test model is not prepared yet", where=str(path),
+                                     hint="Run `tunepilot models tiny` first")
+        return facts_from_config(_read_config(path), name=text, source=str(path))
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        cfg_path = folder / "config.json"
+        if not cfg_path.exists():
+            raise ModelNotFoundError("this folder has no config.json, so it is not a transformers model",
+                                     where=str(folder), hint="Point at the folder that holds config.json")
+        return facts_from_config(_read_config(cfg_path), name=str(folder.resolve()), source=str(cfg_path))
+    if folder.is_file() and folder.name.endswith(".json"):
+        return facts_from_config(_read_config(folder), name=text, source=str(folder))
+    parts = text.split("/")
+    if len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~")):
+        return _hub_facts(text)
+    raise ModelNotFoundError(
+        f"unknown model {text!r}",
+        hint="Name a local model folder, a Hugging Face id like 'Qwen/Qwen2.5-0.5B-Instruct', 'demo', "
+        "or give --params 7B for a size-only estimate",
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> str | None:
+    """None when the hub can be reached, else why not (checked once, quickly, instead of slow retries)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set"
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host} cannot be reached ({exc.__class__.__name__})"
+    return None
+
+
+def _hub_facts(repo_id: str) -> ModelFacts:
+    offline = _hub_reachable()
+    if offline:
+        raise ModelNotFoundError(
+            f"cannot read config.json of {repo_id!r}: {offline}",
+            where=repo_id,
+            hint="Use a local model folder, or pass --params 7B for a size-only estimate",
+        )
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = Path(hf_hub_download(repo_id, "config.json"))
+    except Exception as exc:  # noqa: BLE001 - offline, gated, missing: all say the same to the user
+        raise ModelNotFoundError(
+            f"could not read config.json of {repo_id!r} from the Hugging Face hub ({type(exc).__name__})",
+            where=repo_id,
+            hint="Check the id and the network (gated models need `hf auth login`), "
+            "or pass --params 7B for a size-only estimate",
+        ) from exc
+    return facts_from_config(_read_config(path), name=repo_id, source=f"hub: {repo_id}/config.json")
