@@ -1,0 +1,72 @@
+"""The page's pure converters and guards, without a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools.cli import main
+from tools.events import EventWriter, read_events
+from ui.app import sanitize_name, store_uploads
+from ui.cli import parse_auth
+from ui.i18n import LABELS, L
+from ui.view import loss_rows, panel, progress_html, safe_text, stage_tracker_html
+
+
+def test_every_label_has_both_languages() -> None:
+    for key, entry in LABELS.items():
+        assert entry.get("en") and entry.get("zh"), key
+    assert L("too_many_files", "zh", n=30, limit=20).startswith("一次上传")
+    assert len(L("stages", "zh").split(",")) == len(L("stages", "en").split(",")) == 6
+
+
+def test_html_in_documents_and_answers_is_text() -> None:
+    assert safe_text("<script>alert(1)</script> 你好") == "&lt;script&gt;alert(1)&lt;/script&gt; 你好"
+
+
+def test_upload_names_are_sanitised_and_never_overwrite(tmp_path: Path) -> None:
+    assert sanitize_name("../../etc/passwd") == "passwd"
+    assert sanitize_name("..\\..\\win.ini") == "win.ini"
+    assert sanitize_name("客服 FAQ.xlsx") == "客服 FAQ.xlsx"
+    assert sanitize_name("a\x00b<c>.txt") == "a_b_c_.txt"
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "faq.txt").write_text("问：退货？\n答：30 天。", encoding="utf-8")
+    dest = tmp_path / "uploads"
+    first, _ = store_uploads([str(src / "faq.txt")], dest, "zh")
+    second, _ = store_uploads([str(src / "faq.txt")], dest, "zh")
+    assert Path(first[0]).name == "faq.txt" and Path(second[0]).name == "faq-1.txt"
+    many, problems = store_uploads([str(src / "faq.txt")] * 25, dest, "zh")
+    assert many == [] and "上限" in problems[0]
+
+
+def test_panel_follows_training_events(tmp_path: Path) -> None:
+    w = EventWriter(tmp_path)
+    for step in (1, 2):
+        w.emit("train", "progress", step=step, total=10, loss=2.0 / step, eta_s=80, tokens_per_s=100.0)
+    w.emit("train", "metric", step=2, total=10, eval_loss=1.5)
+    events = read_events(tmp_path)
+    rows = loss_rows(events)
+    assert [(r["step"], r["series"]) for r in rows] == [(1, "train"), (2, "train"), (2, "eval")]
+    assert "2/10" in progress_html(events, "en") and "width:20%" in progress_html(events, "en")
+    p = panel(tmp_path, "zh")
+    assert p["stage"] == "train" and "训练" in p["stages"]
+
+
+def test_stage_tracker_marks_done_running_error() -> None:
+    html = stage_tracker_html("train", "error", "en")
+    assert html.count("tp-done") == 2 and "tp-error" in html and html.count("tp-todo") == 3
+
+
+def test_auth_rules(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.delenv("TUNEPILOT_AUTH", raising=False)
+    assert parse_auth(None) is None
+    assert parse_auth("alice:s3cret") == ("alice", "s3cret")
+    monkeypatch.setenv("TUNEPILOT_AUTH", "bob:pw")
+    assert parse_auth(None) == ("bob", "pw")
+    monkeypatch.delenv("TUNEPILOT_AUTH")
+    assert main(["ui", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "without a password" in err and "--auth" in err
+    assert main(["ui", "--host", "0.0.0.0", "--auth", "nocolon"]) == 2

@@ -1,0 +1,138 @@
+"""Pure converters from run files and events to what the page shows (tested without a server)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from tools.events import Event, read_events
+from ui.i18n import L
+
+STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
+
+
+def safe_text(text: str) -> str:
+    """Show HTML in documents and model output as text, never as markup."""
+    return html.escape(text, quote=False)
+
+
+def stage_of(run_dir: Path | None, events: list[Event]) -> tuple[str, str]:
+    """(current stage, its state) from the events."""
+    stage, state = "data", "pending"
+    for e in events:
+        if e.stage in STAGES:
+            stage = e.stage
+            state = {"done": "done", "error": "error", "cancelled": "cancelled"}.get(e.kind, "running")
+    if run_dir is not None and stage == "data" and (run_dir / "data" / "report.json").exists():
+        stage, state = "data", "done"
+    if run_dir is not None and (run_dir / "plan.json").exists() and STAGES.index(stage) < 1:
+        stage, state = "plan", "done"
+    return stage, state
+
+
+def stage_tracker_html(stage: str, state: str, lang: str) -> str:
+    names = L("stages", lang).split(",")
+    cur = STAGES.index(stage) if stage in STAGES else 0
+    parts = []
+    for i, (key, name) in enumerate(zip(STAGES, names, strict=True)):
+        if i < cur or (i == cur and state == "done"):
+            cls, mark = "done", "✓"
+        elif i == cur:
+            cls, mark = ("error", "✗") if state == "error" else ("running", "…")
+        else:
+            cls, mark = "todo", "○"
+        parts.append(f'<span class="tp-stage tp-{cls}" data-stage="{key}">{mark} {html.escape(name)}</span>')
+    return '<div class="tp-stages">' + " → ".join(parts) + "</div>"
+
+
+def loss_rows(events: list[Event]) -> list[dict[str, Any]]:
+    rows = []
+    for e in events:
+        if e.stage != "train" or e.step is None:
+            continue
+        if e.kind == "progress" and "loss" in e.data:
+            rows.append({"step": e.step, "loss": float(e.data["loss"]), "series": "train"})
+        elif e.kind == "metric" and "eval_loss" in e.data:
+            rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": "eval"})
+    return rows
+
+
+def progress_html(events: list[Event], lang: str) -> str:
+    prog = [e for e in events if e.stage == "train" and e.kind == "progress"]
+    finals = [e for e in events if e.stage == "train" and e.kind in ("done", "error", "cancelled")]
+    if not prog:
+        return ""
+    last = prog[-1]
+    total = last.total or 1
+    pct = min(100, int(100 * (last.step or 0) / total))
+    eta = int(last.data.get("eta_s") or 0)
+    note = ""
+    if finals and finals[-1].ts >= last.ts:
+        note = safe_text(finals[-1].message)
+    return (
+        f'<div class="tp-progress"><div class="tp-bar" style="width:{pct}%"></div></div>'
+        f'<div class="tp-progress-text">{last.step}/{total} · loss {last.data.get("loss", 0):.4f} · '
+        f'{last.data.get("tokens_per_s") or 0:.0f} tok/s · ETA {eta // 60}:{eta % 60:02d} {note}</div>'
+    )
+
+
+def dataset_rows(run_dir: Path | None) -> list[list[Any]]:
+    if run_dir is None or not (run_dir / "data" / "report.json").exists():
+        return []
+    rep = json.loads((run_dir / "data" / "report.json").read_text(encoding="utf-8"))
+    rows = []
+    for f in rep.get("files", []):
+        errors = "; ".join(f"{e.get('where', '')}: {e.get('message', '')}" for e in f.get("errors", []))
+        dropped = ", ".join(f"{k} {v}" for k, v in (f.get("dropped") or {}).items())
+        rows.append([Path(f.get("source", "")).name, f.get("type", ""), f.get("records_found", 0),
+                     f.get("records_kept", 0), dropped, errors])
+    return rows
+
+
+def plan_markdown(run_dir: Path | None) -> str:
+    if run_dir is None or not (run_dir / "plan.json").exists():
+        return ""
+    p = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    mem = p.get("memory", {})
+    gib = 1024**3
+    lines = [
+        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · batch {p.get('micro_batch_size')}"
+        f"×{p.get('grad_accum')} · max length {p.get('max_length')} · {p.get('device')}",
+        f"memory: {mem.get('total_bytes', 0) / gib:.1f} GiB estimated of {mem.get('available_bytes', 0) / gib:.1f} GiB",
+    ]
+    lines += [f"- {safe_text(r)}" for r in p.get("reasons", [])[:10]]
+    return "\n".join(lines)
+
+
+def eval_markdown(run_dir: Path | None) -> str:
+    if run_dir is None or not (run_dir / "eval" / "table.md").exists():
+        return ""
+    return (run_dir / "eval" / "table.md").read_text(encoding="utf-8")
+
+
+def downloads(run_dir: Path | None) -> list[str]:
+    if run_dir is None:
+        return []
+    out = []
+    for rel in ("data/train.jsonl", "data/eval.jsonl", "eval/table.csv", "adapter.zip"):
+        if (run_dir / rel).exists():
+            out.append(str(run_dir / rel))
+    return out
+
+
+def panel(run_dir: Path | None, lang: str) -> dict[str, Any]:
+    events = read_events(run_dir) if run_dir else []
+    stage, state = stage_of(run_dir, events)
+    return {
+        "stages": stage_tracker_html(stage, state, lang),
+        "dataset": dataset_rows(run_dir),
+        "plan": plan_markdown(run_dir),
+        "progress": progress_html(events, lang),
+        "loss": loss_rows(events),
+        "eval": eval_markdown(run_dir),
+        "downloads": downloads(run_dir),
+        "stage": stage,
+        "state": state,
+    }
