@@ -46,13 +46,15 @@ if [ ! -f "$STAMP" ] || ! grep -qxF "$WANT" "$STAMP"; then
 fi
 
 if [ "$WITH_DEV" = "dev" ]; then
-  # Browser tests use Debian's Chromium and CJK fonts (never `playwright install`).
-  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+  # Browser tests use Debian's Chromium and CJK fonts (never `playwright install`); the dataset tests
+  # write Chinese PDFs with a TrueType CJK font (Noto CJK is CFF, which PDF readers cannot read back).
+  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+     || ! fc-list 2>/dev/null | grep -qi "wqy"; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "== installing chromium and CJK fonts (Debian packages)"
       apt-get update -qq >/dev/null 2>&1 || true
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 \
-        || echo "setup: could not install chromium/fonts-noto-cjk; browser tests will fail"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei libtcmalloc-minimal4 >/dev/null 2>&1 \
+        || echo "setup: could not install chromium and the CJK fonts; browser and Chinese-PDF tests will fail"
     else
       echo "setup: install chromium and fonts-noto-cjk for the browser tests"
     fi

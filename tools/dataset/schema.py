@@ -1,0 +1,122 @@
+"""The typed request and result of :func:`tools.dataset.convert_documents`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Method = Literal["dataset", "faq", "table", "section", "llm", "text"]
+SUPPORTED_SUFFIXES = (
+    ".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".csv", ".tsv", ".xlsx", ".json", ".jsonl",
+    ".zip",
+)
+
+
+class ConvertRequest(BaseModel):
+    """What to convert and how. Defaults: OpenAI ``messages``, 10 % eval, seed 42, demo tokenizer."""
+
+    inputs: list[Path] = Field(min_length=1, description="files, folders (recursive) and .zip archives")
+    out_dir: Path = Field(description="where train.jsonl, eval.jsonl and report.json are written")
+    schema_name: Literal["messages", "alpaca"] = Field(
+        default="messages", alias="schema", description="output layout: OpenAI messages or alpaca"
+    )
+    eval_ratio: float = Field(default=0.1, ge=0.0, lt=1.0, description="share of records held out for eval")
+    seed: int = 42
+    system: str | None = Field(default=None, description="system message added to every record")
+    model: str = Field(default="demo", description="whose tokenizer counts tokens: 'demo', a folder or a hub id")
+    max_tokens: int = Field(default=1024, ge=32, description="token budget of one record (chat template included)")
+    chunk_tokens: int | None = Field(
+        default=None, ge=16, description="budget of one section answer; default max_tokens // 2"
+    )
+    over_budget: Literal["split", "drop"] = Field(
+        default="split", description="records over max_tokens: split single-turn answers by paragraph, or drop"
+    )
+    keep_text: bool = Field(default=False, description='keep {"text": ...} pre-training lines as text records')
+    use_llm: bool | None = Field(
+        default=None, description="generate Q/A with an LLM: None = when TUNEPILOT_LLM_* is set, False = never"
+    )
+    llm_pairs_per_chunk: int = Field(default=3, ge=1, le=20)
+    llm_max_chunks: int = Field(default=200, ge=1)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _check(self) -> ConvertRequest:
+        if self.chunk_tokens is not None and self.chunk_tokens >= self.max_tokens:
+            raise ValueError(
+                f"chunk_tokens ({self.chunk_tokens}) must be below max_tokens ({self.max_tokens}): "
+                "a question and the chat template need room too"
+            )
+        if self.system is not None and not self.system.strip():
+            self.system = None
+        return self
+
+    @property
+    def section_budget(self) -> int:
+        return self.chunk_tokens or max(16, self.max_tokens // 2)
+
+
+class Issue(BaseModel):
+    """One problem with an input: where (``file``, ``file:line``, ``file#page=3``) and what to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    where: str
+    message: str
+
+
+class FileReport(BaseModel):
+    """What happened to one input file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    type: str
+    methods: dict[str, int] = Field(default_factory=dict, description="records found per method")
+    records_found: int = 0
+    records_kept: int = 0
+    dropped: dict[str, int] = Field(default_factory=dict)
+    errors: list[Issue] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        if not self.methods:
+            return "-"
+        return "+".join(sorted(self.methods, key=lambda m: (-self.methods[m], m)))
+
+
+class TokenStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer: str
+    records: int = 0
+    p50: int = 0
+    p95: int = 0
+    max: int = 0
+    mean: float = 0.0
+
+
+class ConvertResult(BaseModel):
+    """Where the dataset went and what happened on the way."""
+
+    out_dir: Path
+    train_path: Path
+    eval_path: Path
+    report_path: Path
+    schema_name: Literal["messages", "alpaca"] = Field(alias="schema")
+    train_records: int
+    eval_records: int
+    files: list[FileReport]
+    dropped: dict[str, int]
+    tokens: TokenStats
+    reasons: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [e for f in self.files for e in f.errors]
