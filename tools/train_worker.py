@@ -304,8 +304,17 @@ def train(run_dir: Path, resume: bool) -> int:
         total=state.max_steps,
         train_loss=float(result.training_loss),
         adapter=str(run_dir / "adapter"),
+        peak_rss_mb=round(_peak_rss_mb(), 1),
+        train_runtime_s=round(float(result.metrics.get("train_runtime", 0.0)), 2),
+        tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0),
     )
     return 0
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _fault_injection(settings: TrainSettings) -> None:

@@ -1,0 +1,365 @@
+"""Graph nodes: each reads the state, calls one tool from ``tools/`` and says what happened.
+
+Nodes hold no business logic; every number they report comes from a tool's
+result. A tool's :class:`TunepilotError` becomes a plain sentence in the
+person's language, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import interrupt
+
+from agent.intent import parse_message
+from agent.replies import t
+from agent.state import AgentState
+from tools.errors import TunepilotError
+
+log = logging.getLogger(__name__)
+
+
+def _say(state: AgentState, key: str, **kw: Any) -> dict[str, Any]:
+    return {"messages": [AIMessage(content=t(key, state.get("lang", "en"), **kw))]}
+
+
+def _error(state: AgentState, err: Exception) -> dict[str, Any]:
+    text = str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}"
+    return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=text))], "intent": "error"}
+
+
+def _last_human(state: AgentState) -> str:
+    for m in reversed(state.get("messages", [])):
+        if isinstance(m, HumanMessage):
+            return str(m.content)
+    return ""
+
+
+# --- understand -----------------------------------------------------------------
+
+
+def understand(state: AgentState) -> dict[str, Any]:
+    from agent.llm import llm_configured, parse_with_llm
+
+    text = _last_human(state)
+    files = state.get("files") or []
+    note = None
+    goal = None
+    if llm_configured():
+        goal, note = parse_with_llm(text, has_files=bool(files))
+    if goal is None:
+        goal = parse_message(text, has_files=bool(files))
+    intent = goal.intents[0] if goal.intents else "unknown"
+    update: dict[str, Any] = {"goal": goal.model_dump(mode="json"), "intent": intent, "note": note}
+    if goal.language in ("zh", "en"):
+        update["lang"] = goal.language
+    elif not state.get("lang"):
+        update["lang"] = "en"
+    overrides = dict(state.get("overrides") or {})
+    for field, key in (("rank", "rank"), ("micro_batch", "micro_batch"), ("max_length", "max_length"),
+                       ("epochs", "epochs"), ("learning_rate", "learning_rate"), ("method", "method")):
+        value = getattr(goal, field, None)
+        if value is not None:
+            overrides[key] = value
+    update["overrides"] = overrides
+    if goal.gpu is not None:
+        update["hardware_hint"] = goal.gpu.model_dump(mode="json")
+    if intent == "finetune":
+        update["journey"] = True
+    if goal.run_id:
+        from tools.runs import RunIndex
+
+        try:
+            index = RunIndex()
+            runs = index.list()
+            rec = runs[0] if goal.run_id == "latest" and runs else index.get(goal.run_id)
+            update.update(run_id=rec.id, run_dir=rec.path)
+        except TunepilotError:
+            pass
+    if note:
+        update["messages"] = [AIMessage(content=note)]
+    return update
+
+
+def ask_missing(state: AgentState) -> dict[str, Any]:
+    return _say(state, "ask_files")
+
+
+def help_node(state: AgentState) -> dict[str, Any]:
+    return _say(state, "unknown")
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+def _ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
+    from tools.runs import RunIndex
+
+    if state.get("run_dir") and Path(state["run_dir"]).is_dir():  # type: ignore[arg-type]
+        return state["run_id"] or Path(state["run_dir"]).name, Path(state["run_dir"]), {}  # type: ignore[arg-type]
+    rec = RunIndex().create(goal=_last_human(state)[:500])
+    return rec.id, Path(rec.path), {"run_id": rec.id, "run_dir": rec.path}
+
+
+def convert(state: AgentState) -> dict[str, Any]:
+    from tools.dataset import ConvertRequest, convert_documents
+    from tools.runs import RunIndex
+
+    files = [Path(f) for f in state.get("files") or []]
+    if not files:
+        return ask_missing(state)
+    try:
+        run_id, run_dir, update = _ensure_run(state)
+        goal = state.get("goal") or {}
+        result = convert_documents(
+            ConvertRequest(inputs=files, out_dir=run_dir / "data", system=goal.get("system_prompt"))
+        )
+        RunIndex().update(run_id, stage="data", state="created")
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    problems = [f"{i.where}: {i.message}" for fr in result.files for i in fr.errors]
+    dropped = ", ".join(f"{k} {v}" for k, v in result.dropped.items()) or "0"
+    summary = {
+        "train": result.train_records, "eval": result.eval_records, "dropped": result.dropped,
+        "p95": result.tokens.p95, "files": [fr.model_dump(mode="json") for fr in result.files],
+    }
+    msg = t("data_done", state.get("lang", "en"), train=result.train_records, eval=result.eval_records,
+            dropped=dropped, files=len(result.files), p95=result.tokens.p95)
+    if problems:
+        msg += "\n" + t("data_problems", state.get("lang", "en"), problems="\n".join(f"- {p}" for p in problems[:10]))
+    update.update(messages=[AIMessage(content=msg)], data_dir=str(run_dir / "data"), dataset=summary,
+                  stage="data", files=[])
+    return update
+
+
+# --- plan ---------------------------------------------------------------------------
+
+
+def _hardware(state: AgentState) -> Any:
+    from tools.hardware import detect_hardware, hardware_for_gpus
+
+    hint = state.get("hardware_hint")
+    if hint and (hint.get("name") or hint.get("memory_gb")) and hint.get("count", 1) != 0:
+        return hardware_for_gpus(hint.get("name"), hint.get("memory_gb"), int(hint.get("count") or 1))
+    return detect_hardware()
+
+
+def make_plan(state: AgentState) -> Any:
+    from tools.planner import PlanOverrides
+    from tools.planner_cli import make_plan as plan_for
+
+    goal = state.get("goal") or {}
+    model = goal.get("base_model") or (state.get("plan") or {}).get("model") or "demo"
+    ov = state.get("overrides") or {}
+    overrides = PlanOverrides(**{k: v for k, v in ov.items() if k in PlanOverrides.model_fields and k != "method"})
+    data_dir = state.get("data_dir")
+    params = f"{goal['params_b']}B" if goal.get("params_b") else None
+    return plan_for(model=model, params=params, hardware=_hardware(state),
+                    data_dir=Path(data_dir) if data_dir else None,
+                    method=ov.get("method") or "auto", overrides=overrides, run_dir=state.get("run_dir"))
+
+
+def plan_card(plan: Any, lang: str) -> str:
+    from tools.planner_cli import plan_card as card
+
+    mem = plan.memory
+    gib = 1024**3
+    lines = [t("plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
+               r=plan.lora.r, batch=plan.micro_batch_size, accum=plan.grad_accum, length=plan.max_length,
+               epochs=plan.num_epochs, est=f"{mem.total_bytes / gib:.1f}", avail=f"{mem.available_bytes / gib:.1f}")]
+    if plan.cpu_estimate and plan.cpu_estimate.seconds_per_epoch:
+        minutes = plan.cpu_estimate.seconds_per_epoch * plan.num_epochs / 60
+        lines.append(t("plan_time", lang, minutes=f"{minutes:.0f}" if minutes >= 1 else "<1"))
+    return "\n".join(lines) + "\n\n```\n" + card(plan) + "\n```"
+
+
+def plan(state: AgentState) -> dict[str, Any]:
+    from tools.jsonio import write_json
+
+    try:
+        p = make_plan(state)
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    lang = state.get("lang", "en")
+    update: dict[str, Any] = {"plan": p.model_dump(mode="json"), "stage": "plan"}
+    if state.get("run_dir"):
+        write_json(Path(state["run_dir"]) / "plan.json", p.model_dump(mode="json"))  # type: ignore[arg-type]
+    text = plan_card(p, lang)
+    if not p.fits:
+        text += "\n\n" + t("plan_refused", lang, why=p.refusal or "")
+    update["messages"] = [AIMessage(content=text)]
+    if not p.fits:
+        update["intent"] = "refused"
+    return update
+
+
+def confirm_train(state: AgentState) -> dict[str, Any]:
+    """Pause for yes / no / an edit. Re-runs from the top on resume, so nothing happens before interrupt()."""
+    lang = state.get("lang", "en")
+    if state.get("auto_approve"):
+        return {"intent": "approved"}
+    answer = interrupt({"kind": "confirm_train", "question": t("confirm_train", lang),
+                        "plan": state.get("plan"), "run_id": state.get("run_id")})
+    return _confirmation(state, str(answer), "train")
+
+
+def _confirmation(state: AgentState, answer: str, what: str) -> dict[str, Any]:
+    goal = parse_message(answer, awaiting_confirmation=True)
+    intent = goal.intents[0] if goal.intents else "unknown"
+    human = HumanMessage(content=answer)
+    if intent == "confirm_yes":
+        return {"intent": "approved", "messages": [human]}
+    if intent in ("confirm_no", "cancel"):
+        return {"intent": "declined", "messages": [human, AIMessage(content=t("declined", state.get("lang", "en")))]}
+    overrides = dict(state.get("overrides") or {})
+    changed = False
+    for field in ("rank", "micro_batch", "max_length", "epochs", "learning_rate", "method"):
+        value = getattr(goal, field, None)
+        if value is not None:
+            overrides[field] = value
+            changed = True
+    if changed:
+        return {"intent": "edit", "overrides": overrides, "messages": [human]}
+    return {"intent": "reask", "messages": [human, AIMessage(content=t("confirm_unclear", state.get("lang", "en")))]}
+
+
+# --- train ---------------------------------------------------------------------------
+
+
+def train(state: AgentState) -> dict[str, Any]:
+    from tools.runs import RunIndex
+    from tools.train import launch_training, settings_from_plan, write_config
+
+    try:
+        run_id, run_dir, update = _ensure_run(state)
+        if not state.get("data_dir"):
+            return {**update, **_say(state, "ask_files")}
+        plan_dict = state.get("plan") or {}
+        settings = settings_from_plan(plan_dict, Path(state["data_dir"]))  # type: ignore[arg-type]
+        goal = state.get("goal") or {}
+        if goal.get("system_prompt"):
+            settings = settings.model_copy(update={"system_prompt": goal["system_prompt"]})
+        write_config(run_dir, settings)
+        max_steps = (state.get("overrides") or {}).get("max_steps")
+        pid = launch_training(run_dir, max_steps=max_steps)
+        RunIndex().update(run_id, stage="train", state="running")
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    return {**update, "stage": "train", **_say(state, "train_started", run_id=run_id, pid=pid)}
+
+
+def status(state: AgentState) -> dict[str, Any]:
+    from tools.events import read_events
+    from tools.train import training_state
+
+    run_dir = state.get("run_dir")
+    if not run_dir:
+        return _say(state, "no_run")
+    st = training_state(Path(run_dir))
+    progress = [e for e in read_events(Path(run_dir)) if e.stage == "train" and e.kind == "progress"]
+    last = progress[-1] if progress else None
+    update: dict[str, Any] = {"intent": f"train_{st}"}
+    if st == "running":
+        if last:
+            update.update(_say(state, "train_progress", step=last.step, total=last.total,
+                               loss=f"{last.data.get('loss', 0):.4f}", eta=int(last.data.get("eta_s") or 0)))
+        else:
+            update.update(_say(state, "train_starting"))
+    elif st == "done":
+        update.update(_say(state, "train_done", steps=last.step if last else "?",
+                           loss=f"{last.data.get('loss', 0):.4f}" if last else "?"))
+    else:
+        update.update(_say(state, "train_state", state=st))
+    return update
+
+
+def cancel(state: AgentState) -> dict[str, Any]:
+    from tools.train import cancel_training
+
+    run_dir = state.get("run_dir")
+    if not run_dir:
+        return _say(state, "no_run")
+    stopped = cancel_training(Path(run_dir))
+    return _say(state, "cancelled" if stopped else "nothing_to_cancel")
+
+
+# --- merge / deploy / eval --------------------------------------------------------------
+
+
+def merge(state: AgentState) -> dict[str, Any]:
+    from tools.merge import MergeRequest, merge_adapter
+
+    try:
+        result = merge_adapter(MergeRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    return {"stage": "merge", **_say(state, "merged", path=str(result.merged_dir),
+                                     check="OK" if result.identical else "MISMATCH")}
+
+
+def confirm_deploy(state: AgentState) -> dict[str, Any]:
+    lang = state.get("lang", "en")
+    if state.get("auto_approve"):
+        return {"intent": "approved"}
+    answer = interrupt({"kind": "confirm_deploy", "question": t("confirm_deploy", lang), "run_id": state.get("run_id")})
+    return _confirmation(state, str(answer), "deploy")
+
+
+def deploy(state: AgentState) -> dict[str, Any]:
+    from tools.deploy import DeployRequest, deploy_model
+
+    if not state.get("run_dir"):
+        return _say(state, "no_run")
+    try:
+        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    return {"stage": "deploy", **_say(state, "deployed", url=dep.base_url, models=", ".join(dep.models.values()))}
+
+
+def evaluate(state: AgentState) -> dict[str, Any]:
+    from tools.evaluate import EvalRequest, evaluate_model
+
+    if not state.get("run_dir"):
+        return _say(state, "no_run")
+    try:
+        result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    return {"stage": "eval", "messages": [AIMessage(content=t("eval_done", state.get("lang", "en"),
+                                                                n=result.samples) + "\n\n" + result.table_md)]}
+
+
+def chat(state: AgentState) -> dict[str, Any]:
+    from tools.chat import complete
+    from tools.deploy import load_deployment
+
+    goal = state.get("goal") or {}
+    text = goal.get("chat_message") or _last_human(state)
+    dep = load_deployment(Path(state["run_dir"])) if state.get("run_dir") else None  # type: ignore[arg-type]
+    if dep is None:
+        return _say(state, "not_deployed")
+    try:
+        answers = {w: complete(dep, w, [{"role": "user", "content": text}], max_tokens=200)
+                   for w in ("base", "tuned") if w in dep.models}
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    body = "\n\n".join(f"**{w}**: {a}" for w, a in answers.items())
+    return {"messages": [AIMessage(content=body)]}
+
+
+def list_runs(state: AgentState) -> dict[str, Any]:
+    from tools.runs import RunIndex
+
+    runs = RunIndex().list()[:20]
+    if not runs:
+        return _say(state, "no_runs")
+    lines = [f"- `{r.id}` {r.stage}/{r.state} — {r.goal[:60]}" for r in runs]
+    return {"messages": [AIMessage(content=t("runs_header", state.get("lang", "en"), n=len(runs)) + "\n" + "\n".join(lines))]}
+
+
+def report(state: AgentState) -> dict[str, Any]:
+    return {"stage": "done", **_say(state, "journey_done", run_id=state.get("run_id") or "")}

@@ -1,0 +1,76 @@
+"""One conversation with the agent: send a message (and files), get replies; resumes pending confirmations.
+
+Used by the CLI (``tunepilot run`` / ``tunepilot agent``) and the page. The
+conversation lives in the SQLite checkpointer under ``thread_id``, so a new
+process with the same id continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.graph import compile_graph
+
+log = logging.getLogger(__name__)
+
+
+class Turn(BaseModel):
+    """What one message produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replies: list[str] = Field(default_factory=list)
+    pending: dict[str, Any] | None = None  # an open confirmation: kind, question, plan
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentSession:
+    def __init__(self, thread_id: str = "default", db_path: Path | None = None, auto_approve: bool = False) -> None:
+        self.thread_id = thread_id
+        self.graph = compile_graph(db_path)
+        self.config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+        self.auto_approve = auto_approve
+
+    def pending(self) -> dict[str, Any] | None:
+        snap = self.graph.get_state(self.config)
+        for task in snap.tasks or ():
+            for intr in getattr(task, "interrupts", ()) or ():
+                return dict(intr.value) if isinstance(intr.value, dict) else {"question": str(intr.value)}
+        return None
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.graph.get_state(self.config).values or {})
+
+    def history(self) -> list[tuple[str, str]]:
+        out = []
+        for m in self.values().get("messages", []):
+            role = "user" if isinstance(m, HumanMessage) else "assistant"
+            out.append((role, str(m.content)))
+        return out
+
+    def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None) -> Turn:
+        """One message from the person. ``extra`` seeds state fields (e.g. overrides) on a new message."""
+        before = len(self.values().get("messages", []))
+        if self.pending() is not None:
+            result_input: Any = Command(resume=text)
+        else:
+            update: dict[str, Any] = {"messages": [HumanMessage(content=text)], "auto_approve": self.auto_approve}
+            if files:
+                update["files"] = [str(Path(f).resolve()) for f in files]
+            if extra:
+                update.update(extra)
+            result_input = update
+        self.graph.invoke(result_input, self.config)
+        values = self.values()
+        msgs = values.get("messages", [])[before:]
+        replies = [str(m.content) for m in msgs if isinstance(m, AIMessage)]
+        pending = self.pending()
+        if pending and pending.get("question"):
+            replies.append(str(pending["question"]))
+        return Turn(replies=replies, pending=pending, state={k: v for k, v in values.items() if k != "messages"})

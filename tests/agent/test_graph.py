@@ -1,0 +1,80 @@
+"""The agent's graph with the SQLite checkpointer: routes, confirmations, edits and restarts (no LLM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.session import AgentSession
+
+
+@pytest.fixture
+def faq_files(tmp_path: Path) -> list[str]:
+    zh = tmp_path / "客服FAQ.txt"
+    zh.write_text("".join(f"问：第{i}号产品保修多久？\n答：第{i}号产品保修{i}年。\n\n" for i in range(1, 13)),
+                  encoding="utf-8")
+    return [str(zh)]
+
+
+def test_goal_in_chinese_runs_data_and_plan_then_waits(runs_dir: Path, faq_files, demo_model) -> None:
+    db = runs_dir / "conv.sqlite"
+    s = AgentSession("zh-1", db_path=db)
+    turn = s.send("用我们的客服 FAQ 微调一个小模型，回答要简短", files=faq_files)
+    text = "\n".join(turn.replies)
+    assert "已从 1 个文件生成数据集" in text and "训练 " in text
+    assert "方案：LORA" in text
+    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
+    run_dir = Path(turn.state["run_dir"])
+    assert (run_dir / "data" / "train.jsonl").exists() and (run_dir / "plan.json").exists()
+
+    # the process stops; a new one finds the conversation and the pending confirmation
+    s2 = AgentSession("zh-1", db_path=db)
+    assert s2.pending() is not None
+    assert any("客服 FAQ" in text for role, text in s2.history() if role == "user")
+
+    # an edit re-plans and asks again
+    turn = s2.send("换成 QLoRA，r=8")
+    text = "\n".join(turn.replies)
+    assert "QLORA" in text and "r=8" in text
+    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
+
+    # no: nothing is trained
+    turn = s2.send("不要了")
+    assert turn.pending is None
+    assert not (run_dir / "config.yaml").exists()
+    assert any("取消" in r or "不" in r for r in turn.replies)
+
+
+def test_plan_question_for_a_named_gpu_needs_no_files(runs_dir: Path) -> None:
+    s = AgentSession("en-1", db_path=runs_dir / "conv.sqlite")
+    turn = s.send("What would you pick for Qwen2.5-7B-Instruct on a 4090?")
+    text = "\n".join(turn.replies)
+    assert "Plan:" in text and "(cuda)" in text and "23.3 GB" in text  # a 24 GB card, not this CPU
+    assert "QLORA" in text or "LORA" in text
+    assert turn.pending is None  # a question, not a training request
+
+
+def test_finetune_without_files_asks_for_them(runs_dir: Path) -> None:
+    s = AgentSession("en-2", db_path=runs_dir / "conv.sqlite")
+    turn = s.send("Fine-tune a support bot on our FAQs, 24 GB GPU")
+    assert turn.pending is None and turn.replies
+    assert "file" in turn.replies[-1].lower()
+    zh = AgentSession("zh-2", db_path=runs_dir / "conv.sqlite").send("帮我微调一个客服机器人")
+    assert "文件" in zh.replies[-1]
+
+
+def test_status_and_runs_without_a_run(runs_dir: Path) -> None:
+    s = AgentSession("en-3", db_path=runs_dir / "conv.sqlite")
+    assert s.send("status").replies
+    assert s.send("list my runs").replies
+    assert s.send("我的运行记录").replies[-1]
+
+
+def test_bad_file_is_reported_in_plain_words(runs_dir: Path, tmp_path: Path, faq_files) -> None:
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really a pdf")
+    s = AgentSession("en-4", db_path=runs_dir / "conv.sqlite")
+    turn = s.send("Fine-tune the small model on these", files=[*faq_files, str(bad)])
+    text = "\n".join(turn.replies)
+    assert "broken.pdf" in text and "Traceback" not in text
