@@ -147,12 +147,26 @@ def _hardware(state: AgentState) -> Any:
     return detect_hardware()
 
 
+def default_model() -> str:
+    """The base model when the person names none: ``$TUNEPILOT_DEFAULT_MODEL`` or the bundled demo model."""
+    import os
+
+    return os.environ.get("TUNEPILOT_DEFAULT_MODEL") or "demo"
+
+
+def _env_int(name: str) -> int | None:
+    import os
+
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
 def make_plan(state: AgentState) -> Any:
     from tools.planner import PlanOverrides
     from tools.planner_cli import make_plan as plan_for
 
     goal = state.get("goal") or {}
-    model = goal.get("base_model") or (state.get("plan") or {}).get("model") or "demo"
+    model = goal.get("base_model") or (state.get("plan") or {}).get("model") or default_model()
     ov = state.get("overrides") or {}
     overrides = PlanOverrides(**{k: v for k, v in ov.items() if k in PlanOverrides.model_fields and k != "method"})
     data_dir = state.get("data_dir")
@@ -243,7 +257,7 @@ def train(state: AgentState) -> dict[str, Any]:
         if goal.get("system_prompt"):
             settings = settings.model_copy(update={"system_prompt": goal["system_prompt"]})
         write_config(run_dir, settings)
-        max_steps = (state.get("overrides") or {}).get("max_steps")
+        max_steps = (state.get("overrides") or {}).get("max_steps") or _env_int("TUNEPILOT_MAX_STEPS")
         pid = launch_training(run_dir, max_steps=max_steps)
         RunIndex().update(run_id, stage="train", state="running")
     except Exception as exc:  # noqa: BLE001

@@ -95,10 +95,9 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
     model.eval()
     batches = []
     for ex in examples[:limit]:
-        prompt_ids = tok.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=True)
-        full_ids = tok.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True)
-        if isinstance(prompt_ids, dict):
-            prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+        prompt_ids = list(tok.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False))
+        full_ids = list(tok.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True, return_dict=False))
         labels = [-100] * len(prompt_ids) + list(full_ids[len(prompt_ids):])
         batches.append((torch.tensor([full_ids]), torch.tensor([labels])))
 
