@@ -21,6 +21,26 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     )
     from tools.paths import runs_root
 
+    if args.nodes:
+        from tools.deploy import multinode_commands
+
+        model = args.model or "MODEL"
+        adapter = None
+        if args.run:
+            run = Path(args.run).resolve()
+            merged = run / "merged"
+            if merged.exists():
+                model = str(merged)
+            elif (run / "adapter" / "adapter_config.json").exists():
+                import json
+
+                cfg = json.loads((run / "adapter" / "adapter_config.json").read_text())
+                model, adapter = str(cfg["base_model_name_or_path"]), str(run / "adapter")
+        cmds = multinode_commands(model, nodes=args.nodes, gpus_per_node=args.gpus_per_node, head_ip=args.head_ip,
+                                  port=args.port, adapter=adapter)
+        for where, cmd in cmds.items():
+            print(f"# {where}\n{' '.join(cmd)}\n")
+        return 0
     if args.status:
         roots = [Path(args.run).resolve().parent] if args.run else [runs_root()]
         found = [s for root in roots for s in all_deployments(root)]
@@ -98,6 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--stop", metavar="RUN_DIR", help="stop the run's server and free its port")
     p.add_argument("--load-adapter", metavar="NAME=DIR", help="hot-load another adapter into the running server")
     p.add_argument("--unload", metavar="NAME", help="unload a hot-loaded adapter")
+    p.add_argument("--nodes", type=int, help="print the commands to serve across this many machines (Ray)")
+    p.add_argument("--gpus-per-node", type=int, default=8)
+    p.add_argument("--head-ip", default="HEAD_IP")
+    p.add_argument("--model", help="model for --nodes when no run is given")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("chat", help="ask a deployed model (streams the answer)")

@@ -139,3 +139,17 @@ def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> No
             complete(keyless, "tuned", [{"role": "user", "content": "hi"}])
     finally:
         stop_deployment(identity_run)
+
+
+def test_multinode_commands_split_tensor_and_pipeline_parallelism() -> None:
+    from tools.deploy import multinode_commands
+
+    cmds = multinode_commands("Qwen/Qwen2.5-72B-Instruct", nodes=2, gpus_per_node=8, head_ip="10.0.0.1",
+                              adapter="/runs/x/adapter", max_lora_rank=12)
+    serve = " ".join(cmds["serve (on the head, after every worker joined)"])
+    assert "--tensor-parallel-size 8" in serve and "--pipeline-parallel-size 2" in serve
+    assert "--distributed-executor-backend ray" in serve and "--max-lora-rank 16" in serve
+    assert cmds["worker"][:3] == ["ray", "start", "--address=10.0.0.1:6379"]
+    assert "--api-key" in serve  # never open beyond loopback without a key
+    with pytest.raises(InputError):
+        multinode_commands("m", nodes=0, gpus_per_node=8)
