@@ -202,8 +202,8 @@ def build_command(
     if gpu:
         cmd += ["--gpu-memory-utilization", str(gpu_memory_utilization or 0.9),
                 "--tensor-parallel-size", str(tensor_parallel_size or 1)]
-    if api_key:
-        cmd += ["--api-key", api_key]
+    # The API key travels in the environment (VLLM_API_KEY), never on the command line, where `ps`
+    # and vLLM's own start-up log of its arguments would show it.
     return cmd
 
 
@@ -374,7 +374,8 @@ def deploy_model(req: DeployRequest) -> Deployment:
     env.setdefault("HF_HUB_OFFLINE", "1")
     if req.api_key:
         env["VLLM_API_KEY"] = req.api_key
-        cmd = [c for c in cmd]  # key is on the command line too (vLLM reads --api-key)
+    else:
+        env.pop("VLLM_API_KEY", None)
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / "vllm.log"
@@ -387,7 +388,7 @@ def deploy_model(req: DeployRequest) -> Deployment:
     dep = Deployment(
         run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port, base_url=f"http://{url_host}:{port}/v1",
         mode=mode, models=models, base_model=base or str(merged), adapter=str(adapter) if adapter else None,
-        log=str(log_path), command=[c if c != req.api_key else "***" for c in cmd], started=time.time(),
+        log=str(log_path), command=cmd, started=time.time(),
         api_key=req.api_key, reasons=reasons,
     )
     write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)

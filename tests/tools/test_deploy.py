@@ -50,6 +50,8 @@ def test_lora_command_on_gpu_and_cpu() -> None:
         assert part in joined
     cpu = " ".join(build_command(**kw, gpu=False))
     assert "--gpu-memory-utilization" not in cpu and "--dtype bfloat16" in cpu
+    keyed = build_command(**{**kw, "api_key": "tp-secret"}, gpu=False)
+    assert "tp-secret" not in " ".join(keyed)  # the key goes through VLLM_API_KEY, never argv
 
 
 def test_cpu_env_follows_the_machine() -> None:
@@ -137,6 +139,11 @@ def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> No
         keyless = dep.model_copy(update={"api_key": "wrong"})
         with pytest.raises(ChatError, match="API key"):
             complete(keyless, "tuned", [{"role": "user", "content": "hi"}])
+        # the key is nowhere but serve.json (0600): not in argv, logs, events or other run files
+        assert dep.api_key not in Path(f"/proc/{dep.pid}/cmdline").read_bytes().decode(errors="replace")
+        for f in identity_run.rglob("*"):
+            if f.is_file() and f.name != "serve.json" and f.stat().st_size < 20_000_000:
+                assert dep.api_key not in f.read_bytes().decode("utf-8", "replace"), f
     finally:
         stop_deployment(identity_run)
 
