@@ -276,7 +276,11 @@ def status(state: AgentState) -> dict[str, Any]:
     progress = [e for e in read_events(Path(run_dir)) if e.stage == "train" and e.kind == "progress"]
     last = progress[-1] if progress else None
     update: dict[str, Any] = {"intent": f"train_{st}"}
-    if st == "running":
+    train_events = [e for e in read_events(Path(run_dir)) if e.stage == "train"]
+    queued = train_events[-1].data.get("queued") if train_events and train_events[-1].kind == "info" else None
+    if st == "running" and queued:
+        update.update(_say(state, "train_queued", pos=queued))
+    elif st == "running":
         if last:
             update.update(_say(state, "train_progress", step=last.step, total=last.total,
                                loss=f"{last.data.get('loss', 0):.4f}", eta=int(last.data.get("eta_s") or 0)))

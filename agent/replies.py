@@ -101,6 +101,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Training is starting: loading the model and data.",
         "zh": "训练正在启动：加载模型和数据中。",
     },
+    "train_queued": {
+        "en": "Another training is running on this machine; yours is queued at position {pos} and starts when it ends.",
+        "zh": "本机正在进行另一个训练；你的训练排在第 {pos} 位，等它结束后自动开始。",
+    },
     "train_progress": {
         "en": "Step {step}/{total}, loss {loss}, about {eta} s left.",
         "zh": "第 {step}/{total} 步，loss {loss}，预计还需 {eta} 秒。",

@@ -11,6 +11,7 @@ gradient accumulation (same effective batch), from the last checkpoint, at most
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -276,6 +277,12 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
                          if (run_dir / "events.jsonl").exists() else 0)
     resume = req.resume
     retries = 0
+    with machine_slot(run_dir, events, on_event, reader):
+        return _train_loop(run_dir, settings, events, reader, resume, retries, on_event)
+
+
+def _train_loop(run_dir: Path, settings: TrainSettings, events: EventWriter, reader: EventReader, resume: bool,
+                retries: int, on_event: Callable[[Event], None] | None) -> TrainResult:
     while True:
         proc = start_worker(run_dir, resume=resume)
         last: Event | None = None
@@ -326,12 +333,77 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
     if last is not None and last.kind == "cancelled":
         return TrainResult(status="cancelled", steps=last.step or 0, message=last.message, oom_retries=retries)
     msg = last.message if last is not None and last.kind == "error" else f"training process exited with code {code}"
+    if _disk_nearly_full(run_dir):
+        msg = ("no space left on the device while training: free some disk space, then resume with --resume "
+               "(the last complete checkpoint is kept)")
     tail = _log_tail(run_dir / "logs" / "train.log")
     if code == EXIT_OOM:
         msg += f" (gave up after {retries} out-of-memory retries; try a smaller max length or QLoRA)"
     return TrainResult(status="failed", steps=(last.step or 0) if last else 0,
                        message=msg + (f"\n{tail}" if tail and not (last and last.kind == "error") else ""),
                        oom_retries=retries)
+
+
+@contextlib.contextmanager
+def machine_slot(run_dir: Path, events: EventWriter, on_event: Callable[[Event], None] | None,
+                 reader: EventReader) -> Iterator[None]:
+    """One training at a time per machine: wait for the lock, reporting the queue position.
+
+    The lock is an ``flock`` on ``$TUNEPILOT_HOME/train.lock``, released by the kernel when the
+    process ends in any way (even SIGKILL), so a crash never leaves the queue stuck.
+    """
+    import fcntl
+
+    from tools.paths import tunepilot_home
+
+    home = tunepilot_home()
+    queue = home / "train-queue"
+    queue.mkdir(parents=True, exist_ok=True)
+    ticket = queue / f"{time.time():.6f}-{os.getpid()}"
+    ticket.write_text(str(run_dir))
+    fd = os.open(home / "train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    last_pos = None
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pos = _queue_position(queue, ticket)
+                if pos != last_pos:
+                    events.emit("train", "info", f"another training is running on this machine; queued at "
+                                f"position {pos}", queued=pos)
+                    last_pos = pos
+                    for ev in reader.read_new():
+                        if on_event:
+                            on_event(ev)
+                time.sleep(1.0)
+        ticket.unlink(missing_ok=True)
+        yield
+    finally:
+        ticket.unlink(missing_ok=True)
+        os.close(fd)  # releases the lock
+
+
+def _queue_position(queue: Path, ticket: Path) -> int:
+    """1 = next in line. Tickets of processes that died are removed."""
+    alive = []
+    for t in sorted(queue.iterdir()):
+        pid = int(t.name.rsplit("-", 1)[-1]) if t.name.rsplit("-", 1)[-1].isdigit() else 0
+        if t == ticket or (pid and _alive(pid)):
+            alive.append(t)
+        else:
+            t.unlink(missing_ok=True)
+    return alive.index(ticket) + 1 if ticket in alive else 1
+
+
+def _disk_nearly_full(path: Path, margin: int = 16 * 1024**2) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
 
 
 def _log_tail(path: Path, lines: int = 8) -> str:

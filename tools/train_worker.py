@@ -14,6 +14,7 @@ Exit codes: 0 done or cancelled, 75 out of memory, 1 other failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -359,6 +360,14 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, KeyboardInterrupt):
             events.emit("train", "cancelled", "training interrupted")
             return 0
+        if isinstance(exc, OSError) and exc.errno == 28:
+            with contextlib.suppress(OSError):  # the event file may sit on the same full disk
+                events.emit(
+                    "train", "error",
+                    "no space left on the device while saving: free some disk space, then resume with --resume "
+                    "(the last complete checkpoint is kept)", disk_full=True,
+                )
+            return 1
         if _is_oom(exc):
             events.emit("train", "error", f"out of memory: {str(exc).splitlines()[0][:200]}", oom=True)
             return EXIT_OOM
