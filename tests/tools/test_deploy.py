@@ -119,6 +119,10 @@ def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: P
         assert st is not None and st.state == "dead"
         with pytest.raises(ChatError, match="not answering"):
             complete(dep, "tuned", [{"role": "user", "content": "hi"}])
+        # redeploy works
+        dep2 = deploy_model(DeployRequest(run_dir=identity_run, port=dep.port, timeout_s=400))
+        assert dep2.pid != dep.pid
+        assert "Nova" in complete(dep2, "tuned", [{"role": "user", "content": "Who are you?"}], max_tokens=30)
     finally:
         stop_deployment(identity_run)
     assert load_deployment(identity_run) is None
