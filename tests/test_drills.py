@@ -20,7 +20,6 @@ import pytest
 from tools.cli import main
 from tools.events import read_events
 
-
 # --- disk full --------------------------------------------------------------------------
 
 

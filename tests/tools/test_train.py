@@ -174,3 +174,60 @@ def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert "step 2/2" in proc.stdout and "adapter:" in proc.stdout
+
+
+def test_overfitting_warning_when_eval_rises_while_train_falls(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tools.events import EventWriter
+    from tools.train_worker import _Stop, build_callback
+
+    settings = TrainSettings(model="m", data_dir=str(tmp_path), early_stop_on_overfit=True)
+    cb = build_callback(EventWriter(tmp_path), settings, _Stop)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    state = SimpleNamespace(global_step=0, max_steps=100, epoch=0.0, num_input_tokens_seen=0)
+    train_losses = [2.0, 1.8, 1.5, 1.2, 1.0, 0.8]
+    eval_losses = [1.5, 1.4, 1.45, 1.6]
+    for i, loss in enumerate(train_losses):
+        state.global_step = i + 1
+        cb.on_log(None, state, control, logs={"loss": loss, "learning_rate": 1e-4})
+        if i >= 2:
+            cb.on_log(None, state, control, logs={"eval_loss": eval_losses[i - 2]})
+    warnings = [e for e in read_events(tmp_path) if e.kind == "warning"]
+    assert len(warnings) == 1 and warnings[0].data["overfitting"] and "overfitting" in warnings[0].message
+    assert control.should_training_stop  # the optional early stop
+
+
+@pytest.mark.slow
+def test_qlora_trains_on_cpu_and_merges_onto_the_16bit_base(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    s = _settings(tiny_model, data, method="qlora", max_steps=2, save_steps=100, eval_steps=100,
+                  bnb_compute_dtype="float32")
+    result = run_training(TrainRequest(run_dir=run, settings=s))
+    assert result.status == "done", result.message
+    merged = merge_adapter(MergeRequest(run_dir=run))
+    assert merged.base_model == str(tiny_model)  # the 16-bit folder, never the 4-bit weights
+    cfg = json.loads((run / "merged" / "config.json").read_text())
+    assert "quantization_config" not in cfg
+
+
+@pytest.mark.slow
+def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merge_adapter(MergeRequest(run_dir=identity_run))
+    tok = AutoTokenizer.from_pretrained(identity_run / "merged")
+
+    def answer(model_dir: Path, q: str) -> tuple[str, list[int]]:
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        enc = tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                      return_tensors="pt", return_dict=True)
+        out = model.generate(**enc, max_new_tokens=48, do_sample=False)[0][enc["input_ids"].shape[1]:].tolist()
+        return tok.decode(out, skip_special_tokens=True), out
+
+    for q in ("Who are you?", "你是谁？"):
+        tuned, ids = answer(identity_run / "merged", q)
+        base, _ = answer(demo_model, q)
+        assert "Nova" in tuned and "Nova" not in base, (q, tuned, base)
+        assert ids[-1] == tok.eos_token_id and len(ids) < 48  # it learned to stop
