@@ -109,6 +109,11 @@ def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, 
 # --- load: 50 concurrent chats ------------------------------------------------------------------
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog (5) would refuse connections before the handler runs
+    daemon_threads = True
+
+
 class _SlowOpenAI(BaseHTTPRequestHandler):
     calls = 0
     lock = threading.Lock()
@@ -143,7 +148,7 @@ def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) 
     from tools.chat import ChatError, complete
     from tools.deploy import Deployment
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowOpenAI)
+    server = _Server(("127.0.0.1", 0), _SlowOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         dep = Deployment(run_dir=str(tmp_path), pid=os.getpid(), host="127.0.0.1", port=server.server_port,
