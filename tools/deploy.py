@@ -445,13 +445,35 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     messages = examples[0]["prompt"] if examples else [{"role": "user", "content": "Who are you?"}]
     a = complete(dep, "base", messages, max_tokens=32)
     b = complete(dep, "tuned", messages, max_tokens=32)
-    EventWriter(run_dir).emit("deploy", "info", "canary: base and adapter answers compared",
-                              base=a[:200], tuned=b[:200], differ=a != b)
-    if a == b:
+    differ = a != b
+    how = "greedy answers"
+    if not differ:
+        # A short training can leave the greedy text unchanged while the adapter is applied: then the
+        # token probabilities still differ. Identical probabilities mean the adapter is ignored.
+        la, lb = _first_logprobs(dep, "base", messages), _first_logprobs(dep, "tuned", messages)
+        differ = la is not None and lb is not None and any(abs(x - y) > 1e-4 for x, y in zip(la, lb, strict=False))
+        how = "token probabilities"
+    EventWriter(run_dir).emit("deploy", "info", f"canary: base and adapter compared by {how}",
+                              base=a[:200], tuned=b[:200], differ=differ)
+    if not differ:
         raise DeployError(
             "the adapter is not being applied: base and fine-tuned gave the same greedy answer to a training "
             "prompt", hint="Check that training finished and the adapter is not empty"
         )
+
+
+def _first_logprobs(dep: Deployment, which: str, messages: list[dict[str, str]], n: int = 8) -> list[float] | None:
+    """Log-probabilities of the first ``n`` greedy tokens (None when the server cannot give them)."""
+    from openai import OpenAI
+
+    try:
+        client = OpenAI(base_url=dep.base_url, api_key=dep.api_key or "EMPTY", timeout=60, max_retries=0)
+        resp = client.chat.completions.create(model=dep.models[which], messages=messages, max_tokens=n,
+                                              temperature=0, logprobs=True, top_logprobs=1)
+        content = resp.choices[0].logprobs.content if resp.choices[0].logprobs else None
+        return [float(t.logprob) for t in content] if content else None
+    except Exception:  # noqa: BLE001 - the greedy comparison already happened; this only refines it
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -34,6 +35,12 @@ CSS = """
 .tp-bar {height:100%; background:#34a853; transition:width .5s}
 .tp-progress-text {font-size:.9em; margin-top:.3em; overflow-wrap:anywhere}
 .message, .message * {overflow-wrap:anywhere; word-break:break-word}
+#tp-dataset th, #tp-dataset th * {word-break:keep-all; overflow-wrap:normal}
+#tp-chat pre, #tp-chat pre code {white-space:pre-wrap; overflow-wrap:anywhere}
+#tp-eval table, #tp-chat table {display:block; max-width:100%; overflow-x:auto}
+#tp-eval th, #tp-eval td, #tp-chat th, #tp-chat td {min-width:4.5em; vertical-align:top; overflow-wrap:break-word;
+  word-break:normal}
+#tp-eval td:nth-last-child(-n+2), #tp-chat td:nth-last-child(-n+2) {min-width:14em}
 """
 
 _sessions: dict[str, Any] = {}
@@ -84,8 +91,100 @@ def _lang(choice: str | None) -> str:
     return "zh" if choice and ("中" in choice or choice.startswith("zh")) else "en"
 
 
-def _to_messages(history: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"role": role, "content": view.safe_text(text)} for role, text in history]
+# Names of the files sent with a message, by thread and message index (the agent keeps only the text).
+_attachments: dict[str, dict[int, list[str]]] = {}
+# Messages the page sent on the person's behalf (the timer's "status" when training ends): not shown.
+_page_sent: dict[str, set[int]] = {}
+
+
+def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The conversation as the Chatbot shows it: file names under the messages that brought them,
+    upload folders left out, and an open confirmation's question at the end."""
+    from tools.paths import runs_root
+
+    upload_dir = str(runs_root() / "uploads" / session.thread_id) + os.sep
+    files = _attachments.get(session.thread_id, {})
+    msgs = []
+    hidden = _page_sent.get(session.thread_id, set())
+    for i, (role, text) in enumerate(session.history()):
+        if role == "user" and i in hidden:
+            continue
+        text = text.replace(upload_dir, "")
+        if role == "user" and files.get(i):
+            text += "".join(f"\n📎 {name}" for name in files[i])
+        msgs.append({"role": role, "content": view.safe_markdown(text)})
+    pending = session.pending() if pending is None else pending
+    if pending and pending.get("question"):
+        msgs.append({"role": "assistant", "content": view.safe_markdown(str(pending["question"]))})
+    return msgs
+
+
+def loss_frame(rows: list[dict[str, Any]]) -> Any:
+    """The loss plot's data, or None while there is none.
+
+    The plot keeps the encoding of the first frame it draws: an empty frame (untyped, or typed
+    but with no series yet) leaves it with categorical axes or without lines for good. So an
+    empty plot gets None, and the first real frame sets it up.
+    """
+    if not rows:
+        return None
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    return df.astype({"step": "int64", "loss": "float64", "series": "object"})
+
+
+def message_text(message: Any) -> str:
+    """The text of a Chatbot message as the page hands it back (gradio 6: a list of content parts)."""
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", message)
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    return str(content or "")
+
+
+_PAGE_WORDS = {"yes": {"en": "yes", "zh": "好"}, "no": {"en": "no", "zh": "不"},
+               "status": {"en": "status", "zh": "进度"}}
+
+
+def page_words(key: str, thread_id: str) -> str:
+    """What the page says for the person (buttons, the timer) in the conversation's language."""
+    lang = get_session(thread_id).values().get("lang") if thread_id else None
+    return _PAGE_WORDS[key].get(lang or "en", _PAGE_WORDS[key]["en"])
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+def thread_lock(thread_id: str) -> threading.Lock:
+    """One agent turn at a time per conversation (a click and the timer's tick must not interleave)."""
+    with _lock:
+        return _thread_locks.setdefault(thread_id, threading.Lock())
+
+
+def new_thread_id(current: Any) -> str:
+    """The browser's conversation id: kept if it has one, else a fresh random one (never shared)."""
+    if isinstance(current, str) and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", current):
+        return current
+    return secrets.token_hex(12)
+
+
+def browser_secret() -> str:
+    """The key that encrypts the browser's stored thread id; kept under the runs root so restarts keep it."""
+    from tools.paths import runs_root
+
+    path = runs_root() / ".ui-secret"
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return text
 
 
 def _run_dir(thread_id: str) -> Path | None:
@@ -98,7 +197,8 @@ def create_app() -> gr.Blocks:
     from tools.paths import runs_root
 
     with gr.Blocks(title="tunepilot") as demo:
-        thread = gr.BrowserState(secrets.token_hex(8), storage_key="tunepilot-thread")
+        # The default is empty: each browser gets its own random id on first load (see new_thread_id).
+        thread = gr.BrowserState("", storage_key="tunepilot-thread", secret=browser_secret())
         lang_state = gr.State("en")
         title = gr.Markdown(f"## {L('title', 'en')}")
         lang = gr.Radio(["English", "中文"], value="English", label=L("language", "en"), elem_id="tp-lang")
@@ -106,8 +206,8 @@ def create_app() -> gr.Blocks:
             with gr.Tab(L("chat", "en"), id="chat") as tab_chat:
                 with gr.Row():
                     with gr.Column(scale=3, min_width=320):
-                        chatbot = gr.Chatbot(label=L("chat", "en"), height=520, elem_id="tp-chat",
-                                             sanitize_html=True)
+                        chatbot = gr.Chatbot(label=L("chat", "en"), show_label=False, height=520,
+                                             elem_id="tp-chat", sanitize_html=True)
                         box = gr.MultimodalTextbox(file_count="multiple", placeholder=L("input", "en"),
                                                    show_label=False, elem_id="tp-input")
                         with gr.Row(visible=False, elem_id="tp-confirm") as confirm_row:
@@ -126,9 +226,11 @@ def create_app() -> gr.Blocks:
                             progress = gr.HTML(elem_id="tp-progress")
                             loss = gr.LinePlot(x="step", y="loss", color="series", height=220, elem_id="tp-loss",
                                                label=L("loss", "en"))
-                        with gr.Accordion(L("eval", "en"), open=True) as acc_eval:
-                            eval_md = gr.Markdown(elem_id="tp-eval")
-                        files_out = gr.File(label=L("downloads", "en"), file_count="multiple", interactive=False)
+                        files_out = gr.File(label=L("downloads", "en"), file_count="multiple", interactive=False,
+                                            visible=False, elem_id="tp-downloads")
+                # the before/after tables are wide: they get the page's full width
+                with gr.Accordion(L("eval", "en"), open=True) as acc_eval:
+                    eval_md = gr.Markdown(elem_id="tp-eval")
             with gr.Tab(L("model_chat", "en"), id="model") as tab_model:
                 with gr.Row():
                     run_pick = gr.Dropdown(label=L("pick_run", "en"), choices=[], elem_id="tp-run-pick")
@@ -156,104 +258,135 @@ def create_app() -> gr.Blocks:
         timer = gr.Timer(2.0)
 
         # --- language ---------------------------------------------------------------
+        # (component, property, label key): everything that follows the language toggle
+        labelled = [
+            (lang, "label", "language"), (chatbot, "label", "chat"), (box, "placeholder", "input"),
+            (approve, "value", "approve"), (edit, "value", "edit"), (cancel, "value", "cancel"),
+            (acc_data, "label", "dataset"), (acc_plan, "label", "plan"), (acc_prog, "label", "progress"),
+            (loss, "label", "loss"), (acc_eval, "label", "eval"), (files_out, "label", "downloads"),
+            (tab_chat, "label", "chat"), (tab_model, "label", "model_chat"), (tab_runs, "label", "runs"),
+            (run_pick, "label", "pick_run"), (refresh, "value", "refresh"), (chat_base, "label", "base"),
+            (chat_tuned, "label", "tuned"), (ask, "placeholder", "ask"), (ask_btn, "value", "send"),
+            (run_id_box, "label", "run_id"), (open_btn, "value", "open"), (resume_btn, "value", "resume"),
+            (redeploy_btn, "value", "redeploy"), (confirm_del, "label", "confirm_delete"),
+            (delete_btn, "value", "delete"),
+        ]
+
         def set_lang(choice: str) -> list[Any]:
             lg = _lang(choice)
-            return [lg, f"## {L('title', lg)}", gr.update(label=L("language", lg)),
-                    gr.update(label=L("chat", lg)), gr.update(placeholder=L("input", lg)),
-                    gr.update(value=L("approve", lg)), gr.update(value=L("edit", lg)),
-                    gr.update(value=L("cancel", lg)), gr.update(label=L("dataset", lg)),
-                    gr.update(label=L("plan", lg)), gr.update(label=L("progress", lg)),
-                    gr.update(label=L("eval", lg)), gr.update(label=L("downloads", lg)),
-                    gr.update(label=L("base", lg)), gr.update(label=L("tuned", lg)),
-                    gr.update(placeholder=L("ask", lg)), gr.update(value=L("send", lg)),
-                    gr.update(label=L("model_chat", lg)), gr.update(label=L("runs", lg)),
-                    gr.update(label=L("chat", lg))]
+            return [lg, f"## {L('title', lg)}",
+                    *(gr.update(**{prop: L(key, lg)}) for _, prop, key in labelled)]
 
-        lang.change(set_lang, lang, [lang_state, title, lang, chatbot, box, approve, edit, cancel, acc_data,
-                                     acc_plan, acc_prog, acc_eval, files_out, chat_base, chat_tuned, ask,
-                                     ask_btn, tab_model, tab_runs, tab_chat])
-        demo.load(None, None, lang, js="() => (navigator.language || 'en').startsWith('zh') ? '中文' : 'English'")
+        lang.change(set_lang, lang, [lang_state, title, *(c for c, _, _ in labelled)], api_name="set_lang")
+        demo.load(None, None, lang, api_visibility="private",
+                  js="() => (navigator.language || 'en').startsWith('zh') ? '中文' : 'English'")
 
         # --- chat with the agent ---------------------------------------------------
         def refresh_panel(thread_id: str, lg: str) -> list[Any]:
-            rd = _run_dir(thread_id)
+            rd = _run_dir(thread_id) if thread_id else None
             p = view.panel(rd, lg)
             import pandas as pd
 
-            df = pd.DataFrame(p["loss"] or [], columns=["step", "loss", "series"])
-            return [p["stages"], p["dataset"], p["plan"], p["progress"], df, p["eval"], p["downloads"] or None]
+            table = pd.DataFrame(p["dataset"], columns=L("dataset_cols", lg).split(","))
+            return [p["stages"], table, p["plan"], p["progress"], loss_frame(p["loss"]), p["eval"],
+                    gr.update(value=p["downloads"] or None, visible=bool(p["downloads"]))]
 
         panel_outputs = [stages, dataset, plan_md, progress, loss, eval_md, files_out]
 
         def on_load(thread_id: str, lg: str) -> list[Any]:
             session = get_session(thread_id)
             pending = session.pending()
-            return [_to_messages(session.history()), gr.update(visible=pending is not None),
+            return [_chat_view(session, pending), gr.update(visible=pending is not None),
                     *refresh_panel(thread_id, lg)]
 
-        demo.load(on_load, [thread, lang_state], [chatbot, confirm_row, *panel_outputs])
+        demo.load(new_thread_id, thread, thread, api_visibility="private").then(
+            on_load, [thread, lang_state], [chatbot, confirm_row, *panel_outputs], api_name="history")
 
         def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
+            """One message (text and files) to the agent; yields the chat while it works."""
+            thread_id = new_thread_id(thread_id)
             session = get_session(thread_id)
-            text = message.get("text", "") if isinstance(message, dict) else str(message)
+            text = message.get("text", "") if isinstance(message, dict) else str(message or "")
             paths = list(message.get("files", [])) if isinstance(message, dict) else []
-            history = _to_messages(session.history())
-            shown = text + ("".join(f"\n📎 {Path(p).name}" for p in paths) if paths else "")
-            history.append({"role": "user", "content": view.safe_text(shown)})
+            history = _chat_view(session)
+            shown = text + ("".join(f"\n📎 {sanitize_name(Path(p).name)}" for p in paths) if paths else "")
+            if not shown.strip():
+                yield history, gr.update(), gr.update(), ""
+                return
+            history.append({"role": "user", "content": view.safe_markdown(shown)})
             history.append({"role": "assistant", "content": L("working", lg)})
-            yield history, gr.update(value=None, interactive=False), gr.update(), ""
+            # the confirmation buttons hide while the agent works, so a second click cannot resend
+            yield history, gr.update(value=None, interactive=False), gr.update(visible=False), ""
             stored, problems = [], []
             if paths:
                 dest = runs_root() / "uploads" / thread_id
                 stored, problems = store_uploads(paths, dest, lg)
             if problems and not stored:
-                history[-1] = {"role": "assistant", "content": "\n".join(problems)}
-                yield history, gr.update(interactive=True), gr.update(), ""
+                history[-1] = {"role": "assistant", "content": view.safe_markdown("\n".join(problems))}
+                yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
                 return
             try:
-                turn = session.send(text or ("convert" if stored else ""), files=stored)
+                with thread_lock(thread_id):
+                    if stored:
+                        index = len(session.history())  # where this message will land
+                        _attachments.setdefault(thread_id, {})[index] = [Path(p).name for p in stored]
+                    turn = session.send(text or ("convert" if stored else ""), files=stored)
             except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
                 log.exception("agent failed")
-                history[-1] = {"role": "assistant", "content": f"⚠️ {type(exc).__name__}: {exc}"}
-                yield history, gr.update(interactive=True), gr.update(), ""
+                history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {exc}")}
+                yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
                 return
-            msgs = _to_messages(session.history())
-            yield (msgs, gr.update(interactive=True), gr.update(visible=turn.pending is not None),
-                   "\n".join(problems))
+            yield (_chat_view(session, turn.pending), gr.update(interactive=True),
+                   gr.update(visible=turn.pending is not None), view.safe_markdown("\n".join(problems)))
 
-        box.submit(send, [box, thread, lang_state], [chatbot, box, confirm_row, notice]).then(
-            refresh_panel, [thread, lang_state], panel_outputs)
+        chat_outputs = [chatbot, box, confirm_row, notice]
+        box.submit(send, [box, thread, lang_state], chat_outputs, api_name="send").then(
+            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
 
         def quick(answer: str):  # type: ignore[no-untyped-def]
             def handler(message: Any, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
-                text = answer or (message.get("text", "") if isinstance(message, dict) else str(message or ""))
+                # the button answers in the conversation's language, so the agent keeps replying in it
+                text = page_words(answer, thread_id) if answer else (
+                    message.get("text", "") if isinstance(message, dict) else str(message or ""))
                 yield from send({"text": text, "files": []}, thread_id, lg)
             return handler
 
-        approve.click(quick("yes"), [box, thread, lang_state], [chatbot, box, confirm_row, notice]).then(
-            refresh_panel, [thread, lang_state], panel_outputs)
-        cancel.click(quick("no"), [box, thread, lang_state], [chatbot, box, confirm_row, notice]).then(
-            refresh_panel, [thread, lang_state], panel_outputs)
-        edit.click(quick(""), [box, thread, lang_state], [chatbot, box, confirm_row, notice]).then(
-            refresh_panel, [thread, lang_state], panel_outputs)
+        for button, answer, name in ((approve, "yes", "approve"), (cancel, "no", "cancel"), (edit, "", "edit")):
+            button.click(quick(answer), [box, thread, lang_state], chat_outputs, api_name=name).then(
+                refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
 
         def tick(thread_id: str, lg: str) -> list[Any]:
             """Live panel; when a journey's training has finished, carry the journey on."""
-            session = get_session(thread_id)
-            values = session.values()
             chat_update: Any = gr.update()
             confirm_update: Any = gr.update()
-            rd = values.get("run_dir")
-            if rd and values.get("journey") and values.get("stage") == "train" and session.pending() is None:
-                from tools.train import training_state
+            if not thread_id:
+                return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
+            session = get_session(thread_id)
+            lock = thread_lock(thread_id)
+            if lock.acquire(blocking=False):  # a turn in progress carries the journey itself
+                try:
+                    values = session.values()
+                    rd = values.get("run_dir")
+                    if (rd and values.get("journey") and values.get("stage") == "train"
+                            and session.pending() is None):
+                        from tools.train import training_state
 
-                if training_state(Path(rd)) in ("done", "failed", "cancelled"):
-                    turn = session.send("status")
-                    chat_update = _to_messages(session.history())
-                    confirm_update = gr.update(visible=turn.pending is not None)
+                        if training_state(Path(rd)) in ("done", "failed", "cancelled"):
+                            try:
+                                _page_sent.setdefault(thread_id, set()).add(len(session.history()))
+                                turn = session.send(page_words("status", thread_id))
+                                pending = turn.pending
+                            except Exception:  # noqa: BLE001 - shown as a message, never a traceback
+                                log.exception("carrying the journey on failed")
+                                pending = session.pending()
+                            chat_update = _chat_view(session, pending)
+                            confirm_update = gr.update(visible=pending is not None)
+                finally:
+                    lock.release()
             return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
 
-        timer.tick(tick, [thread, lang_state], [chatbot, confirm_row, *panel_outputs], show_progress="hidden")
+        timer.tick(tick, [thread, lang_state], [chatbot, confirm_row, *panel_outputs], show_progress="hidden",
+                   api_name="tick")
 
         # --- model chat: base vs tuned ------------------------------------------------
         def deployed_runs() -> Any:
@@ -263,8 +396,8 @@ def create_app() -> gr.Blocks:
             choices = [Path(s.run_dir).name for s in live]
             return gr.update(choices=choices, value=choices[0] if choices else None)
 
-        refresh.click(deployed_runs, None, run_pick)
-        tab_model.select(deployed_runs, None, run_pick)
+        refresh.click(deployed_runs, None, run_pick, api_name="deployed_runs")
+        tab_model.select(deployed_runs, None, run_pick, api_visibility="private")
 
         def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str):  # type: ignore[no-untyped-def]
             from tools.chat import ChatError, stream_chat
@@ -300,8 +433,10 @@ def create_app() -> gr.Blocks:
                 ht[-1]["content"] = view.safe_text(texts["tuned"])
                 yield hb, ht, ""
 
-        ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask])
-        ask.submit(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask])
+        ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask],
+                      api_name="ask_both")
+        ask.submit(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask],
+                   api_visibility="private")
 
         def like(which: str):  # type: ignore[no-untyped-def]
             def handler(data: gr.LikeData, run_id: str | None, history: list) -> None:
@@ -310,15 +445,15 @@ def create_app() -> gr.Blocks:
                 if not run_id:
                     return
                 idx = data.index if isinstance(data.index, int) else data.index[0]
-                question = history[idx - 1]["content"] if idx and idx > 0 else ""
+                question = message_text(history[idx - 1]) if idx and idx > 0 else ""
                 import hashlib
 
-                sid = "chat-" + hashlib.sha1(str(question).encode()).hexdigest()[:10]
+                sid = "chat-" + hashlib.sha1(question.encode()).hexdigest()[:10]
                 record_human_score(runs_root() / run_id, sid, which, 1 if data.liked else -1)
             return handler
 
-        chat_base.like(like("base"), [run_pick, chat_base], None)
-        chat_tuned.like(like("tuned"), [run_pick, chat_tuned], None)
+        chat_base.like(like("base"), [run_pick, chat_base], None, api_visibility="private")
+        chat_tuned.like(like("tuned"), [run_pick, chat_tuned], None, api_visibility="private")
 
         # --- runs list ------------------------------------------------------------------
         def list_runs() -> list[list[Any]]:
@@ -326,7 +461,7 @@ def create_app() -> gr.Blocks:
 
             return [[r.id, r.stage, r.state, r.goal[:80]] for r in RunIndex().list()]
 
-        tab_runs.select(list_runs, None, runs_table)
+        tab_runs.select(list_runs, None, runs_table, api_name="list_runs")
 
         def pick_row(evt: gr.SelectData, rows: Any) -> str:
             try:
@@ -334,7 +469,7 @@ def create_app() -> gr.Blocks:
             except Exception:  # noqa: BLE001
                 return ""
 
-        runs_table.select(pick_row, runs_table, run_id_box)
+        runs_table.select(pick_row, runs_table, run_id_box, api_visibility="private")
 
         def open_run(run_id: str, thread_id: str) -> str:
             from tools.runs import RunIndex
@@ -382,11 +517,12 @@ def create_app() -> gr.Blocks:
                     return f"⚠️ {err}"
             return inner
 
-        open_btn.click(guarded(open_run), [run_id_box, thread], runs_msg).then(
-            refresh_panel, [thread, lang_state], panel_outputs)
-        resume_btn.click(guarded(resume_run), run_id_box, runs_msg)
-        redeploy_btn.click(guarded(redeploy), run_id_box, runs_msg)
-        delete_btn.click(delete_run, [run_id_box, confirm_del], [runs_msg, runs_table, confirm_del])
+        open_btn.click(guarded(open_run), [run_id_box, thread], runs_msg, api_name="open_run").then(
+            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
+        resume_btn.click(guarded(resume_run), run_id_box, runs_msg, api_name="resume_run")
+        redeploy_btn.click(guarded(redeploy), run_id_box, runs_msg, api_name="redeploy")
+        delete_btn.click(delete_run, [run_id_box, confirm_del], [runs_msg, runs_table, confirm_del],
+                         api_name="delete_run")
     return demo
 
 

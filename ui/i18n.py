@@ -40,6 +40,7 @@ LABELS: dict[str, dict[str, str]] = {
     "queued": {"en": "Another training is running on this machine; yours is queued at position {pos}.",
                "zh": "本机正在进行另一个训练；你的训练在队列第 {pos} 位。"},
     "stages": {"en": "data,plan,train,merge,deploy,eval", "zh": "数据,方案,训练,合并,部署,评测"},
+    "dataset_cols": {"en": "file,type,found,kept,dropped,errors", "zh": "文件,类型,找到,保留,丢弃,错误"},
     "working": {"en": "Working…", "zh": "处理中…"},
     "server_down": {"en": "The model server is not answering: {error}", "zh": "模型服务没有响应：{error}"},
 }

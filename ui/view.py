@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,21 @@ def safe_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]+`)", re.S)
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown for the chat with any HTML shown as text: escaped outside code, code left as written.
+
+    Markdown already shows code blocks and spans literally, so escaping there would print ``&lt;``.
+    """
+    parts = _CODE.split(str(text))
+    return "".join(part if i % 2 else html.escape(part, quote=False) for i, part in enumerate(parts))
+
+
 def stage_of(run_dir: Path | None, events: list[Event]) -> tuple[str, str]:
     """(current stage, its state) from the events."""
-    stage, state = "data", "pending"
+    stage, state = "data", "pending"  # nothing started yet: every stage is still to do
     for e in events:
         if e.stage in STAGES:
             stage = e.stage
@@ -39,7 +52,7 @@ def stage_tracker_html(stage: str, state: str, lang: str) -> str:
     for i, (key, name) in enumerate(zip(STAGES, names, strict=True)):
         if i < cur or (i == cur and state == "done"):
             cls, mark = "done", "✓"
-        elif i == cur:
+        elif i == cur and state != "pending":
             cls, mark = ("error", "✗") if state == "error" else ("running", "…")
         else:
             cls, mark = "todo", "○"
@@ -78,13 +91,21 @@ def progress_html(events: list[Event], lang: str) -> str:
     )
 
 
+def short_where(where: str, source: str) -> str:
+    """``/server/folder/file.pdf:12`` → ``file.pdf:12``: the page shows file names, not server folders."""
+    where, source = str(where or ""), str(source or "")
+    if source and where.startswith(source):
+        return Path(source).name + where[len(source):]
+    return where
+
+
 def dataset_rows(run_dir: Path | None) -> list[list[Any]]:
     if run_dir is None or not (run_dir / "data" / "report.json").exists():
         return []
     rep = json.loads((run_dir / "data" / "report.json").read_text(encoding="utf-8"))
     rows = []
     for f in rep.get("files", []):
-        errors = "; ".join(f"{e.get('where', '')}: {e.get('message', '')}" for e in f.get("errors", []))
+        errors = "; ".join(f"{short_where(e.get('where', ''), f.get('source', ''))}: {e.get('message', '')}" for e in f.get("errors", []))
         dropped = ", ".join(f"{k} {v}" for k, v in (f.get("dropped") or {}).items())
         rows.append([Path(f.get("source", "")).name, f.get("type", ""), f.get("records_found", 0),
                      f.get("records_kept", 0), dropped, errors])
@@ -99,7 +120,8 @@ def plan_markdown(run_dir: Path | None) -> str:
     gib = 1024**3
     lines = [
         f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · batch {p.get('micro_batch_size')}"
-        f"×{p.get('grad_accum')} · max length {p.get('max_length')} · {p.get('device')}",
+        f"×{p.get('grad_accum')} · max length {p.get('max_length')} · lr {p.get('learning_rate') or 0:g} · "
+        f"{p.get('num_epochs')} epochs · {p.get('device')}",
         f"memory: {mem.get('total_bytes', 0) / gib:.1f} GiB estimated of {mem.get('available_bytes', 0) / gib:.1f} GiB",
     ]
     lines += [f"- {safe_text(r)}" for r in p.get("reasons", [])[:10]]

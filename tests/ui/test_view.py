@@ -19,6 +19,7 @@ def test_every_label_has_both_languages() -> None:
         assert entry.get("en") and entry.get("zh"), key
     assert L("too_many_files", "zh", n=30, limit=20).startswith("一次上传")
     assert len(L("stages", "zh").split(",")) == len(L("stages", "en").split(",")) == 6
+    assert len(L("dataset_cols", "zh").split(",")) == len(L("dataset_cols", "en").split(",")) == 6
 
 
 def test_html_in_documents_and_answers_is_text() -> None:
@@ -70,3 +71,31 @@ def test_auth_rules(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     err = capsys.readouterr().err
     assert "without a password" in err and "--auth" in err
     assert main(["ui", "--host", "0.0.0.0", "--auth", "nocolon"]) == 2
+
+
+def test_chat_markdown_escapes_html_but_leaves_code_alone() -> None:
+    from ui.view import safe_markdown
+
+    out = safe_markdown("a <img src=x onerror=alert(1)> `<b>` b\n```\nx<y & z\n```\nafter <i>")
+    assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert "`<b>`" in out and "x<y & z" in out and out.endswith("after &lt;i&gt;")
+
+
+def test_errors_name_files_not_server_folders() -> None:
+    from ui.view import short_where
+
+    assert short_where("/srv/runs/uploads/abc/broken.pdf", "/srv/runs/uploads/abc/broken.pdf") == "broken.pdf"
+    assert short_where("/srv/u/a b/faq.csv:12", "/srv/u/a b/faq.csv") == "faq.csv:12"
+    assert short_where("row 3", "/srv/x.csv") == "row 3"
+
+
+def test_each_browser_gets_its_own_thread_and_the_loss_plot_is_typed() -> None:
+    from ui.app import loss_frame, new_thread_id
+
+    a, b = new_thread_id(""), new_thread_id(None)
+    assert a != b and len(a) == 24
+    assert new_thread_id(a) == a
+    assert new_thread_id("../../etc") != "../../etc"
+    assert loss_frame([]) is None
+    df = loss_frame([{"step": 1, "loss": 2.5, "series": "train"}])
+    assert str(df["step"].dtype) == "int64" and str(df["loss"].dtype) == "float64"

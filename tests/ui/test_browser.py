@@ -1,0 +1,329 @@
+"""The page in a real browser (Playwright driving Debian's Chromium) against the real app.
+
+The journey test goes the whole way a person would: upload a DOCX, an XLSX and a broken
+file, state a goal in Chinese, read the dataset report and the plan, approve, watch
+training (capped at 4 steps), approve the deployment, read the eval table, then chat
+with the base and the fine-tuned model side by side. Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import App
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_page(browser: Any, app: App, locale: str = "en-US", viewport: dict[str, int] | None = None) -> Any:
+    """A fresh browser context (own localStorage, so its own conversation) on the page."""
+    ctx = browser.new_context(viewport=viewport or DESKTOP, locale=locale)
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(app.url)
+    page.wait_for_selector("#tp-input textarea")
+    page.wait_for_selector("#tp-stages .tp-stages")  # the first load (thread id, history, panel) is done
+    _CURRENT["page"] = page
+    return page
+
+
+_CURRENT: dict[str, Any] = {}  # the page under test, for a screenshot when a wait times out
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: str, app: App | None = None,
+               every_s: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every_s)
+    tail = f"\n--- app log ---\n{app.log_tail()}" if app else ""
+    page = _CURRENT.get("page")
+    if page is not None:
+        from tests.ui.conftest import ARTIFACTS
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = "timeout-" + re.sub(r"\W+", "-", what)[:40]
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            (ARTIFACTS / f"{name}.html").write_text(page.content(), encoding="utf-8")
+        except Exception:  # noqa: BLE001 - diagnostics only
+            pass
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")
+
+
+def shot(page: Any, artifacts: Path, name: str, full_page: bool = True) -> Path:
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def bot_texts(page: Any, chat_id: str) -> list[str]:
+    return page.locator(f"#{chat_id} [data-testid='bot']").all_inner_texts()
+
+
+def user_texts(page: Any, chat_id: str) -> list[str]:
+    return page.locator(f"#{chat_id} [data-testid='user']").all_inner_texts()
+
+
+def send(page: Any, text: str) -> None:
+    box = page.locator("#tp-input textarea")
+    box.fill(text)
+    page.locator("#tp-input [data-testid='submit-button']").click()
+
+
+def no_horizontal_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"))
+
+
+def loss_signature(page: Any) -> str:
+    """The loss plot's drawn lines (empty while there is no data)."""
+    return str(page.evaluate(
+        "() => Array.from(document.querySelectorAll('#tp-loss .mark-line path'))"
+        ".filter(p => (p.getAttribute('d') || '').length > 3 && !['', 'none', 'transparent']"
+        ".includes(p.getAttribute('stroke') || ''))"
+        ".map(p => p.getAttribute('d')).join('|')"))
+
+
+# --- the files a person drops in ------------------------------------------------------
+
+
+def make_files(folder: Path) -> list[Path]:
+    import docx
+    import openpyxl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = docx.Document()
+    doc.add_paragraph("客服常见问题")
+    table = doc.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "问题"
+    table.rows[0].cells[1].text = "答案"
+    for i in range(12):
+        cells = table.add_row().cells
+        cells[0].text = f"第{i + 1}个问题：怎么办理业务{i + 1}？"
+        cells[1].text = f"在应用里点“业务{i + 1}”，三分钟办好。"
+    docx_path = folder / "客服FAQ.docx"
+    doc.save(str(docx_path))
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["question", "answer"])
+    for i in range(12):
+        ws.append([f"How do I change delivery address number {i + 1}?", f"Open Orders, tap Address {i + 1}, save."])
+    xlsx_path = folder / "faq.xlsx"
+    wb.save(str(xlsx_path))
+
+    broken = folder / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\n\x00\xff\xfe garbage, not a real PDF \x00" * 40)
+    return [docx_path, xlsx_path, broken]
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_language_toggle_follows_the_browser_and_the_radio(browser: Any, ui_app: App, artifacts: Path) -> None:
+    page = open_page(browser, ui_app, locale="en-US")
+    assert "fine-tune a model by chatting" in page.locator("body").inner_text()
+    assert page.get_by_role("tab", name="Chat with the model").count() == 1
+    page.locator("#tp-lang").get_by_text("中文").click()
+    wait_until(lambda: "用对话微调模型" in page.locator("body").inner_text(), 20, "the Chinese title")
+    body = page.locator("body").inner_text()
+    for label in ("数据集报告", "训练方案", "训练进度", "微调前后对比", "与模型对话", "运行记录"):
+        assert label in body, label
+    # the dataset table's columns follow on the next refresh of the panel
+    wait_until(lambda: "保留" in page.locator("#tp-dataset").inner_text(), 20, "Chinese table headers")
+    assert page.locator("#tp-input textarea").get_attribute("placeholder") == "说说模型要学会什么，并把文件拖到这里"
+    shot(page, artifacts, "lang-zh-1280")
+    page.locator("#tp-lang").get_by_text("English").click()
+    wait_until(lambda: "Dataset report" in page.locator("body").inner_text(), 20, "the English labels again")
+    page.context.close()
+
+    # a Chinese browser opens the page in Chinese
+    page = open_page(browser, ui_app, locale="zh-CN")
+    wait_until(lambda: "与模型对话" in page.locator("body").inner_text(), 20, "Chinese labels by default")
+    page.context.close()
+
+
+@pytest.mark.slow
+def test_html_typed_into_the_chat_is_shown_as_text(browser: Any, ui_app: App, artifacts: Path) -> None:
+    page = open_page(browser, ui_app)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    payload = "<img src=x onerror=alert(1)>"
+    long_word = "很长的消息" * 40 + "x" * 200
+    send(page, payload + " " + long_word)
+    wait_until(lambda: any(t.strip() and "Working" not in t for t in bot_texts(page, "tp-chat")), 60,
+               "the agent's reply", ui_app)
+    page.wait_for_timeout(1500)  # give an injected handler every chance to fire
+    assert dialogs == []
+    assert page.locator("#tp-chat img[src='x']").count() == 0
+    assert any(payload in t for t in user_texts(page, "tp-chat")), user_texts(page, "tp-chat")
+    assert no_horizontal_overflow(page)
+    shot(page, artifacts, "xss-and-long-message-1280")
+    page.set_viewport_size(MOBILE)
+    page.wait_for_timeout(500)
+    assert no_horizontal_overflow(page)
+    shot(page, artifacts, "xss-and-long-message-390")
+
+    # another browser is another conversation: it does not see this one
+    other = open_page(browser, ui_app)
+    other.wait_for_timeout(1500)
+    assert not any(payload in t for t in user_texts(other, "tp-chat"))
+    other.context.close()
+    # a reload keeps this browser's conversation
+    page.reload()
+    page.wait_for_selector("#tp-input textarea")
+    wait_until(lambda: any(payload in t for t in user_texts(page, "tp-chat")), 20, "the conversation after reload")
+    page.context.close()
+
+
+@pytest.mark.slow
+def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path, tmp_path: Path) -> None:
+    started = time.monotonic()
+    files = make_files(tmp_path / "files")
+    page = open_page(browser, ui_app)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    approve = page.locator("#tp-approve")
+    assert not approve.is_visible()
+    shot(page, artifacts, "01-empty-1280")
+
+    # 1. three files and a goal in Chinese
+    page.locator("#tp-input input[type=file]").set_input_files([str(f) for f in files])
+    wait_until(lambda: page.locator("#tp-input .thumbnail-item").count() == 3, 60, "three uploaded files")
+    send(page, "用这些文件微调一个客服助手，回答要简短")
+
+    # 2. the dataset report names every file, the broken one with its error
+    def dataset_rows() -> list[str]:
+        return [r for r in page.locator("#tp-dataset [role='row']").all_inner_texts() if r.strip()]
+
+    wait_until(lambda: any("broken.pdf" in r for r in dataset_rows()), 300, "the dataset report", ui_app)
+    rows = dataset_rows()
+    assert any("客服FAQ.docx" in r for r in rows), rows
+    assert any("faq.xlsx" in r for r in rows), rows
+    broken = next(r for r in rows if "broken.pdf" in r)
+    assert re.search(r"pdf|read|open|broken|damaged|invalid|error|无法|损坏", broken, re.I), broken
+
+    # 3. the plan, and the question with its buttons
+    wait_until(approve.is_visible, 120, "the Approve button", ui_app)
+    assert page.locator("#tp-edit").is_visible() and page.locator("#tp-cancel").is_visible()
+    plan_text = page.locator("#tp-plan").inner_text()
+    assert re.search(r"LORA|QLORA", plan_text), plan_text
+    chat = "\n".join(bot_texts(page, "tp-chat"))
+    assert "开始训练" in chat, chat  # the pending question is shown in the conversation
+    assert any("broken.pdf" in t for t in bot_texts(page, "tp-chat"))
+    shot(page, artifacts, "02-dataset-and-plan-1280")
+    page.set_viewport_size(MOBILE)
+    page.wait_for_timeout(800)
+    assert no_horizontal_overflow(page)
+    shot(page, artifacts, "02-dataset-and-plan-390")
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(500)
+
+    # 4. an edit through the box and the Edit button: a new plan, asked again
+    def n_bot() -> int:
+        return len(bot_texts(page, "tp-chat"))
+
+    before = n_bot()
+    page.locator("#tp-input textarea").fill("学习率 2e-3")
+    page.locator("#tp-edit").click()
+    wait_until(lambda: n_bot() > before and approve.is_visible(), 120, "the edited plan", ui_app)
+    plan_file = next(ui_app.runs.glob("*/plan.json"))
+    assert abs(json.loads(plan_file.read_text())["learning_rate"] - 2e-3) < 1e-9
+    assert "0.002" in page.locator("#tp-plan").inner_text()
+    assert "开始训练" in bot_texts(page, "tp-chat")[-1]
+
+    # 5. approve: training starts, the progress bar and the loss plot move
+    approve.click()
+    wait_until(lambda: not approve.is_visible(), 30, "the buttons to hide after approving")
+    progress_seen: list[str] = []
+    losses_seen: list[str] = []
+
+    def training_moved() -> bool:
+        text = page.locator("#tp-progress").inner_text().strip()
+        if text and (not progress_seen or progress_seen[-1] != text):
+            progress_seen.append(text)
+        sig = loss_signature(page)
+        if sig and (not losses_seen or losses_seen[-1] != sig):
+            losses_seen.append(sig)
+            if len(losses_seen) == 1:
+                shot(page, artifacts, "03-training-1280")
+        return len(progress_seen) >= 1 and re.search(r"\b10/10\b", progress_seen[-1]) is not None
+
+    wait_until(training_moved, 400, "training to reach step 10/10", ui_app, every_s=0.5)
+    assert len(progress_seen) >= 2, progress_seen  # the bar moved while training ran
+    assert len(losses_seen) >= 2, losses_seen  # the plot was redrawn with more points
+    assert "Training started" in "\n".join(bot_texts(page, "tp-chat")) or "训练已开始" in "\n".join(
+        bot_texts(page, "tp-chat"))
+
+    # 6. the timer carries the journey on: merged, and the page asks to deploy
+    wait_until(approve.is_visible, 300, "the deploy question", ui_app)
+    chat = "\n".join(bot_texts(page, "tp-chat"))
+    assert "vLLM" in chat, chat
+    shot(page, artifacts, "04-ask-deploy-1280")
+    approve.click()
+
+    # 7. deployment (vLLM on CPU: 30-65 s) and the before/after table
+    wait_until(lambda: "|" not in page.locator("#tp-eval").inner_text()
+               and page.locator("#tp-eval table").count() > 0, 600, "the eval table", ui_app, every_s=2)
+    eval_text = page.locator("#tp-eval").inner_text()
+    assert re.search(r"ROUGE|rouge", eval_text), eval_text
+    wait_until(lambda: page.locator("#tp-input textarea").is_enabled(), 120, "the chat box to come back")
+    assert not approve.is_visible()
+    shot(page, artifacts, "05-eval-1280")
+    page.set_viewport_size(MOBILE)
+    page.wait_for_timeout(800)
+    assert no_horizontal_overflow(page)
+    shot(page, artifacts, "05-eval-390")
+    page.set_viewport_size(DESKTOP)
+
+    # 8. chat with base and fine-tuned side by side
+    page.get_by_role("tab", name="Chat with the model").click()
+    run_id = next(p.parent.name for p in ui_app.runs.glob("*/serve.json"))
+    wait_until(lambda: page.locator("#tp-run-pick input").input_value() == run_id, 60, "the deployed run picked")
+    page.locator("#tp-ask textarea").fill("你是谁？")
+    page.locator("#tp-ask-btn").click()
+
+    def both_answered() -> bool:
+        base, tuned = bot_texts(page, "tp-chat-base"), bot_texts(page, "tp-chat-tuned")
+        return bool(base and tuned and base[-1].strip() and tuned[-1].strip())
+
+    wait_until(both_answered, 180, "answers from both models", ui_app)
+    page.wait_for_timeout(3000)  # let the streams finish
+    assert "你是谁" in user_texts(page, "tp-chat-base")[-1] and "你是谁" in user_texts(page, "tp-chat-tuned")[-1]
+    assert "not answering" not in bot_texts(page, "tp-chat-tuned")[-1]
+    shot(page, artifacts, "06-model-chat-1280")
+    page.set_viewport_size(MOBILE)
+    page.wait_for_timeout(800)
+    assert no_horizontal_overflow(page)
+    shot(page, artifacts, "06-model-chat-390")
+    assert dialogs == []
+    print(f"journey took {time.monotonic() - started:.0f} s; progress seen: {progress_seen}")
+    page.context.close()
