@@ -164,3 +164,24 @@ def test_multinode_commands_split_tensor_and_pipeline_parallelism() -> None:
     assert "--api-key" in serve  # never open beyond loopback without a key
     with pytest.raises(InputError):
         multinode_commands("m", nodes=0, gpus_per_node=8)
+
+
+@pytest.mark.slow
+def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_model: Path) -> None:
+    """A freshly initialised LoRA adapter (B = 0) is exactly the base model: deploy must say so."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tools.deploy import DeployError
+    from tools.identity import write_identity_dataset
+
+    run = tmp_path / "run"
+    data = write_identity_dataset(run / "data")
+    (run / "config.yaml").write_text(f"data_dir: {data}\n")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(demo_model),
+                           LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.save_pretrained(run / "adapter")
+    AutoTokenizer.from_pretrained(demo_model).save_pretrained(run / "adapter")
+    with pytest.raises(DeployError, match="not being applied"):
+        deploy_model(DeployRequest(run_dir=run, port=free_port(), timeout_s=400))
+    assert load_deployment(run) is None  # the refused server was stopped
