@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.errors import InputError, ResourceError, TunepilotError
 from tools.events import EventWriter
 from tools.jsonio import read_json, write_json
+from tools.procs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def deploy_model(req: DeployRequest) -> Deployment:
     if not run_dir.is_dir():
         raise InputError("no such run directory", where=str(run_dir), hint="See `tunepilot runs`")
     existing = load_deployment(run_dir)
-    if existing and _pid_alive(existing.pid) and healthy(existing.base_url):
+    if existing and pid_alive(existing.pid) and healthy(existing.base_url):
         return existing
     if req.host not in LOOPBACK and not req.api_key:
         req = req.model_copy(update={"api_key": "tp-" + secrets.token_urlsafe(24)})
@@ -476,25 +477,11 @@ def _first_logprobs(dep: Deployment, which: str, messages: list[dict[str, str]],
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def deployment_status(run_dir: Path) -> DeploymentStatus | None:
     dep = load_deployment(run_dir)
     if dep is None:
         return None
-    if not _pid_alive(dep.pid):
+    if not pid_alive(dep.pid):
         return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
                                 state="dead", message="the server process is gone; redeploy with `tunepilot deploy`")
     if not healthy(dep.base_url):
@@ -523,16 +510,16 @@ def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
     dep = load_deployment(run_dir.resolve())
     if dep is None:
         return False
-    alive = _pid_alive(dep.pid)
+    alive = pid_alive(dep.pid)
     if alive:
         try:
             os.killpg(dep.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _pid_alive(dep.pid):
+        while time.monotonic() < deadline and pid_alive(dep.pid):
             time.sleep(0.2)
-        if _pid_alive(dep.pid):
+        if pid_alive(dep.pid):
             try:
                 os.killpg(dep.pid, signal.SIGKILL)
             except ProcessLookupError:

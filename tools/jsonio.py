@@ -7,6 +7,7 @@ file that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -83,3 +84,28 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                     where=f"{path}:{n}",
                     hint="Fix or remove the line",
                 ) from exc
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.
+
+    A crash or an error leaves the previous ``target`` as it was and no half-written folder
+    under its name (the temporary one is removed).
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        for f in tmp.iterdir():
+            if f.is_file():
+                f.chmod(0o644)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

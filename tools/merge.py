@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tools.errors import InputError
 from tools.events import EventWriter
+from tools.jsonio import atomic_dir
 from tools.train_worker import load_examples
 
 log = logging.getLogger(__name__)
@@ -105,8 +103,7 @@ def merge_adapter(req: MergeRequest) -> MergeResult:
     )
 
     out = run_dir / "merged"
-    tmp = Path(tempfile.mkdtemp(prefix=".merged.", dir=run_dir))
-    try:
+    with atomic_dir(out) as tmp:
         target_dtype = getattr(torch, req.dtype)
         merged = merged.to(target_dtype)
         merged.config.dtype = req.dtype
@@ -120,12 +117,6 @@ def merge_adapter(req: MergeRequest) -> MergeResult:
         )
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        out.chmod(0o755)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     reasons.append(f"saved as {req.dtype} safetensors with tokenizer, chat template and EOS {tok.eos_token!r}")
     events.emit("merge", "done", f"merged model saved to {out}", path=str(out), identical=identical)
     return MergeResult(

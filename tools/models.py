@@ -15,11 +15,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from tools.errors import ModelNotFoundError, ResourceError
+from tools.jsonio import atomic_dir
 from tools.paths import tunepilot_home
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def prepare_demo_model(force: bool = False) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GgufConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent),
@@ -125,19 +124,7 @@ def prepare_demo_model(force: bool = False) -> Path:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
         (tmp / READY_MARKER).write_text(f"converted from {gguf.name}\n")
-        _make_readable(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _make_readable(folder: Path) -> None:
-    folder.chmod(0o755)
-    for f in folder.iterdir():
-        f.chmod(0o644)
 
 
 def _finish_tokenizer(tok) -> None:  # type: ignore[no-untyped-def]
@@ -182,18 +169,10 @@ def prepare_tiny_model(force: bool = False) -> Path:
     model.generation_config = GenerationConfig(
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_NAME}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
         (tmp / READY_MARKER).write_text("random tiny llama for tests\n")
-        _make_readable(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

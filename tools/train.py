@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.errors import InputError
 from tools.events import Event, EventReader, EventWriter
 from tools.jsonio import atomic_write_text, read_json
+from tools.procs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -235,27 +236,13 @@ def cancel_training(run_dir: Path, timeout_s: float = 30.0) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().strip() or 0)
-    if not pid or not _alive(pid):
+    if not pid or not pid_alive(pid):
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)
     return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as ended
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def training_alive(run_dir: Path) -> bool:
@@ -263,7 +250,7 @@ def training_alive(run_dir: Path) -> bool:
     if not pid_file.exists():
         return False
     text = pid_file.read_text().strip()
-    return bool(text) and _alive(int(text))
+    return bool(text) and pid_alive(int(text))
 
 
 def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = None) -> TrainResult:
@@ -390,7 +377,7 @@ def _queue_position(queue: Path, ticket: Path) -> int:
     alive = []
     for t in sorted(queue.iterdir()):
         pid = int(t.name.rsplit("-", 1)[-1]) if t.name.rsplit("-", 1)[-1].isdigit() else 0
-        if t == ticket or (pid and _alive(pid)):
+        if t == ticket or (pid and pid_alive(pid)):
             alive.append(t)
         else:
             t.unlink(missing_ok=True)
@@ -461,7 +448,7 @@ def supervisor_alive(run_dir: Path) -> bool:
     if not pid_file.exists():
         return False
     text = pid_file.read_text().strip()
-    return bool(text) and _alive(int(text))
+    return bool(text) and pid_alive(int(text))
 
 
 def training_state(run_dir: Path) -> Literal["none", "running", "done", "cancelled", "failed", "interrupted"]:

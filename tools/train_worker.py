@@ -329,20 +329,11 @@ def _fault_injection(settings: TrainSettings) -> None:
 
 def save_adapter(trainer: Any, tok: Any, out: Path) -> None:
     """Save adapter + tokenizer (with the chat template used in training) atomically."""
-    import shutil
-    import tempfile
+    from tools.jsonio import atomic_dir
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         trainer.model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        out.chmod(0o755)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
