@@ -332,7 +332,8 @@ def deploy(state: AgentState) -> dict[str, Any]:
     if not state.get("run_dir"):
         return _say(state, "no_run")
     try:
-        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+        # LoRA mode: the page's side-by-side chat and the before/after table need base and tuned
+        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"]), mode="lora"))  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     return {"stage": "deploy", **_say(state, "deployed", url=dep.base_url, models=", ".join(dep.models.values()))}

@@ -129,8 +129,8 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     st = deployment_status(run_dir)
     dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
     if dep is None or "base" not in dep.models:
-        events.emit("eval", "info", "starting the model server for evaluation (LoRA mode: base and tuned)")
-        dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=8000))
+        events.emit("eval", "info", "evaluation needs base and fine-tuned on one server: (re)deploying in LoRA mode")
+        dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=dep.port if dep else 8000))
     events.emit("eval", "start", f"evaluating {len(examples)} held-out examples, before and after",
                 total=len(examples))
     prompts = [ex["prompt"] for ex in examples]

@@ -493,7 +493,7 @@ def create_app() -> gr.Blocks:
             from tools.runs import RunIndex
 
             rec = RunIndex().get(run_id.strip())
-            dep = deploy_model(DeployRequest(run_dir=Path(rec.path)))
+            dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
             return f"serving at {dep.base_url}"
 
         def delete_run(run_id: str, sure: bool) -> tuple[str, list[list[Any]], bool]:

@@ -54,6 +54,15 @@ def test_lora_command_on_gpu_and_cpu() -> None:
     assert "tp-secret" not in " ".join(keyed)  # the key goes through VLLM_API_KEY, never argv
 
 
+def test_auto_mode_serves_merged_on_cpu_and_lora_on_gpu() -> None:
+    from tools.deploy import choose_mode
+
+    mode, why = choose_mode(has_adapter=True, gpu=False)
+    assert mode == "merged" and "faster" in why
+    assert choose_mode(has_adapter=True, gpu=True)[0] == "lora"
+    assert choose_mode(has_adapter=False, gpu=True)[0] == "merged"
+
+
 def test_cpu_env_follows_the_machine() -> None:
     env = cpu_server_env(free_ram_bytes=24 * 1024**3, cores=2)
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "4" and env["OMP_NUM_THREADS"] == "2"
@@ -91,7 +100,7 @@ def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: P
     busy.listen()
     taken = busy.getsockname()[1]
     try:
-        dep = deploy_model(DeployRequest(run_dir=identity_run, port=taken, timeout_s=400))
+        dep = deploy_model(DeployRequest(run_dir=identity_run, mode="lora", port=taken, timeout_s=400))
     finally:
         busy.close()
     try:
@@ -120,7 +129,7 @@ def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: P
         with pytest.raises(ChatError, match="not answering"):
             complete(dep, "tuned", [{"role": "user", "content": "hi"}])
         # redeploy works
-        dep2 = deploy_model(DeployRequest(run_dir=identity_run, port=dep.port, timeout_s=400))
+        dep2 = deploy_model(DeployRequest(run_dir=identity_run, mode="lora", port=dep.port, timeout_s=400))
         assert dep2.pid != dep.pid
         assert "Nova" in complete(dep2, "tuned", [{"role": "user", "content": "Who are you?"}], max_tokens=30)
     finally:
@@ -183,5 +192,5 @@ def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_mod
     model.save_pretrained(run / "adapter")
     AutoTokenizer.from_pretrained(demo_model).save_pretrained(run / "adapter")
     with pytest.raises(DeployError, match="not being applied"):
-        deploy_model(DeployRequest(run_dir=run, port=free_port(), timeout_s=400))
+        deploy_model(DeployRequest(run_dir=run, mode="lora", port=free_port(), timeout_s=400))
     assert load_deployment(run) is None  # the refused server was stopped
