@@ -52,13 +52,13 @@ def route_intent(state: AgentState) -> Route:
     return "help"
 
 
-def after_convert(state: AgentState) -> Literal["plan", "__end__"]:
+def after_convert(state: AgentState) -> str:
     if state.get("intent") == "error" or not state.get("journey"):
         return END
     return "plan"
 
 
-def after_plan(state: AgentState) -> Literal["confirm_train", "__end__"]:
+def after_plan(state: AgentState) -> str:
     if state.get("intent") in ("error", "refused", "plan"):
         return END
     return "confirm_train" if state.get("journey") or state.get("intent") in ("train", "edit") else END
@@ -75,19 +75,19 @@ def after_confirm(state: AgentState, yes: str, edit: str, again: str) -> Any:
     return END
 
 
-def after_status(state: AgentState) -> Literal["merge", "__end__"]:
+def after_status(state: AgentState) -> str:
     return "merge" if state.get("journey") and state.get("intent") == "train_done" else END
 
 
-def after_merge(state: AgentState) -> Literal["confirm_deploy", "__end__"]:
+def after_merge(state: AgentState) -> str:
     return "confirm_deploy" if state.get("journey") and state.get("intent") != "error" else END
 
 
-def after_deploy(state: AgentState) -> Literal["evaluate", "__end__"]:
+def after_deploy(state: AgentState) -> str:
     return "evaluate" if state.get("journey") and state.get("intent") != "error" else END
 
 
-def after_evaluate(state: AgentState) -> Literal["report", "__end__"]:
+def after_evaluate(state: AgentState) -> str:
     return "report" if state.get("journey") and state.get("intent") != "error" else END
 
 

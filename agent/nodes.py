@@ -22,7 +22,7 @@ from tools.errors import TunepilotError
 log = logging.getLogger(__name__)
 
 
-def _say(state: AgentState, key: str, **kw: Any) -> dict[str, Any]:
+def _say(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
     return {"messages": [AIMessage(content=t(key, state.get("lang", "en"), **kw))]}
 
 

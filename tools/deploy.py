@@ -482,7 +482,8 @@ def _first_logprobs(dep: Deployment, which: str, messages: list[dict[str, str]],
 
     try:
         client = OpenAI(base_url=dep.base_url, api_key=dep.api_key or "EMPTY", timeout=60, max_retries=0)
-        resp = client.chat.completions.create(model=dep.models[which], messages=messages, max_tokens=n,
+        resp = client.chat.completions.create(model=dep.models[which], messages=messages,  # type: ignore[arg-type]
+                                              max_tokens=n,
                                               temperature=0, logprobs=True, top_logprobs=1)
         content = resp.choices[0].logprobs.content if resp.choices[0].logprobs else None
         return [float(t.logprob) for t in content] if content else None

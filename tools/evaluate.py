@@ -90,8 +90,8 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
 
     base_path = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
     tok = AutoTokenizer.from_pretrained(str(adapter))
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    model = PeftModel.from_pretrained(model, str(adapter))
+    base_model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    model: Any = PeftModel.from_pretrained(base_model, str(adapter))
     model.eval()
     batches = []
     for ex in examples[:limit]:

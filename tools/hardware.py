@@ -130,7 +130,10 @@ def probe_cpu() -> CPUInfo:
 def probe_gpus_nvml(nvml: Any | None = None) -> list[GPUInfo]:
     """GPUs through NVML. ``nvml`` is the ``pynvml`` module (injectable for tests)."""
     if nvml is None:
-        import pynvml as nvml  # from nvidia-ml-py
+        import pynvml  # from nvidia-ml-py
+
+        nvml = pynvml
+    assert nvml is not None
     nvml.nvmlInit()
     try:
         gpus = []
@@ -298,5 +301,5 @@ def hardware_for_gpus(name: str | None, memory_gb: float | None, count: int = 1,
         cpu = CPUInfo(model="unknown", physical_cores=8, logical_cores=16, ram_total_bytes=64 * GIB,
                       ram_available_bytes=60 * GIB, avx512=False, avx512_bf16=False, amx=False,
                       source="assumed")
-    versions = {"bitsandbytes": "assumed", "vllm": "assumed"}
+    versions: dict[str, str | None] = {"bitsandbytes": "assumed", "vllm": "assumed"}
     return HardwareFacts(gpus=gpus, gpu_source="described in words", cpu=cpu, versions=versions)

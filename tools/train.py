@@ -153,7 +153,7 @@ def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
     }
     if fields["lora_alpha"] is None:
         fields["lora_alpha"] = 2 * int(fields["lora_r"])
-    bnb = p.get("bnb") if isinstance(p.get("bnb"), dict) else {}
+    bnb: dict[str, Any] = p["bnb"] if isinstance(p.get("bnb"), dict) else {}
     compute = bnb.get("bnb_4bit_compute_dtype") or pick("bnb_4bit_compute_dtype", "compute_dtype", default=None)
     if compute in ("bfloat16", "float16", "float32"):
         fields["bnb_compute_dtype"] = compute

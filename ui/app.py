@@ -275,7 +275,7 @@ def create_app() -> gr.Blocks:
         def set_lang(choice: str) -> list[Any]:
             lg = _lang(choice)
             return [lg, f"## {L('title', lg)}",
-                    *(gr.update(**{prop: L(key, lg)}) for _, prop, key in labelled)]
+                    *(gr.update(**{prop: L(key, lg)}) for _, prop, key in labelled)]  # type: ignore[arg-type]
 
         lang.change(set_lang, lang, [lang_state, title, *(c for c, _, _ in labelled)], api_name="set_lang")
         demo.load(None, None, lang, api_visibility="private",
@@ -317,7 +317,8 @@ def create_app() -> gr.Blocks:
             history.append({"role": "assistant", "content": L("working", lg)})
             # the confirmation buttons hide while the agent works, so a second click cannot resend
             yield history, gr.update(value=None, interactive=False), gr.update(visible=False), ""
-            stored, problems = [], []
+            stored: list[str] = []
+            problems: list[str] = []
             if paths:
                 dest = runs_root() / "uploads" / thread_id
                 stored, problems = store_uploads(paths, dest, lg)

@@ -78,3 +78,18 @@ def test_bad_file_is_reported_in_plain_words(runs_dir: Path, tmp_path: Path, faq
     turn = s.send("Fine-tune the small model on these", files=[*faq_files, str(bad)])
     text = "\n".join(turn.replies)
     assert "broken.pdf" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("kind, word", [("error", "failed"), ("cancelled", "cancelled")])
+def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, word: str) -> None:
+    from tools.events import EventWriter
+    from tools.runs import RunIndex
+
+    rec = RunIndex().create(goal="x")
+    (Path(rec.path) / "config.yaml").write_text("model: m\n")
+    EventWriter(Path(rec.path)).emit("train", "start", step=0, total=10)
+    EventWriter(Path(rec.path)).emit("train", kind, "stopped", step=3, total=10)
+    s = AgentSession("en-5", db_path=runs_dir / "conv.sqlite")
+    s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": "en"})
+    turn = s.send("status")
+    assert turn.replies and word in turn.replies[-1]
