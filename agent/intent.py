@@ -311,9 +311,10 @@ def _params_from_name(name: str) -> float | None:
     low = name.lower()
     mt = re.search(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])", low) or re.search(r"-(\d+(?:\.\d+)?)b(?![a-z0-9])", low)
     if mt:
-        return float(mt.group(1))
+        value = float(mt.group(1))
+        return value if _in_range(value, 0.01, 5000) else None  # "0B" in a name is no size (found by fuzzing)
     mt = re.search(r"(?<![a-z0-9.])(\d+)m(?![a-z0-9])", low)
-    return int(mt.group(1)) / 1000 if mt else None
+    return int(mt.group(1)) / 1000 if mt and int(mt.group(1)) > 0 else None
 
 
 def _base_model(tx: _Text) -> tuple[str | None, float | None, list[str]]:

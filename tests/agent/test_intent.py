@@ -231,3 +231,9 @@ WORDS = ["微调", "fine-tune", "Qwen2.5-7B", "4090", "两张", "A100", "80G", "
 def test_never_raises_on_keyword_soup(words: list[str], confirming: bool) -> None:
     goal = _parse("".join(words), has_files=False, awaiting_confirmation=confirming)
     assert goal.intents
+
+
+def test_zero_size_in_a_model_name_is_no_size() -> None:
+    # found by the atheris fuzzer: "0b" in a hub-like name used to fail Goal validation
+    goal = _parse("用 org/model-0b 微调一个客服", has_files=False, awaiting_confirmation=False)
+    assert goal.params_b is None
