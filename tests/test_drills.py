@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -223,7 +224,7 @@ def test_page_restart_finds_training_and_conversation(runs_dir: Path, tmp_path: 
         "assert t.pending is not None, t.replies\n"
         "t = s.send('好')\nprint(t.state.get('stage'))\n"
     )
-    page = subprocess.run(["python", "-c", script], capture_output=True, text=True, timeout=300,
+    page = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert page.returncode == 0, page.stderr[-2000:]
     assert page.stdout.strip().endswith("train")
