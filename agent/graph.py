@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 
 from agent import nodes
@@ -91,23 +92,38 @@ def after_evaluate(state: AgentState) -> str:
     return "report" if state.get("journey") and state.get("intent") != "error" else END
 
 
+TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "deploy", "evaluate", "chat", "list_runs")
+
+
+def _tagged(name: str, fn: Any) -> Any:
+    """Mark the replies of a tool step with its name, so the page can show them as a collapsible step."""
+    def run(state: AgentState) -> Any:
+        out = fn(state)
+        if isinstance(out, dict):
+            for m in out.get("messages", []):
+                if isinstance(m, AIMessage) and not m.name:
+                    m.name = name
+        return out
+    return run
+
+
 def build_graph() -> StateGraph:
     g = StateGraph(AgentState)
     g.add_node("understand", nodes.understand)
     g.add_node("ask_missing", nodes.ask_missing)
     g.add_node("help", nodes.help_node)
-    g.add_node("convert", nodes.convert)
-    g.add_node("plan", nodes.plan)
+    g.add_node("convert", _tagged("convert", nodes.convert))
+    g.add_node("plan", _tagged("plan", nodes.plan))
     g.add_node("confirm_train", nodes.confirm_train)
-    g.add_node("train", nodes.train)
-    g.add_node("status", nodes.status)
-    g.add_node("cancel", nodes.cancel)
-    g.add_node("merge", nodes.merge)
+    g.add_node("train", _tagged("train", nodes.train))
+    g.add_node("status", _tagged("status", nodes.status))
+    g.add_node("cancel", _tagged("cancel", nodes.cancel))
+    g.add_node("merge", _tagged("merge", nodes.merge))
     g.add_node("confirm_deploy", nodes.confirm_deploy)
-    g.add_node("deploy", nodes.deploy)
-    g.add_node("evaluate", nodes.evaluate)
-    g.add_node("chat", nodes.chat)
-    g.add_node("list_runs", nodes.list_runs)
+    g.add_node("deploy", _tagged("deploy", nodes.deploy))
+    g.add_node("evaluate", _tagged("evaluate", nodes.evaluate))
+    g.add_node("chat", _tagged("chat", nodes.chat))
+    g.add_node("list_runs", _tagged("list_runs", nodes.list_runs))
     g.add_node("report", nodes.report)
 
     g.add_edge(START, "understand")

@@ -48,10 +48,14 @@ class AgentSession:
         return dict(self.graph.get_state(self.config).values or {})
 
     def history(self) -> list[tuple[str, str]]:
-        out = []
+        return [(role, text) for role, text, _ in self.steps()]
+
+    def steps(self) -> list[tuple[str, str, str | None]]:
+        """(role, text, tool step that wrote it or None), oldest first."""
+        out: list[tuple[str, str, str | None]] = []
         for m in self.values().get("messages", []):
             role = "user" if isinstance(m, HumanMessage) else "assistant"
-            out.append((role, str(m.content)))
+            out.append((role, str(m.content), getattr(m, "name", None) if role == "assistant" else None))
         return out
 
     def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None) -> Turn:

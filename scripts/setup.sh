@@ -53,7 +53,7 @@ if [ "$WITH_DEV" = "dev" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "== installing chromium and CJK fonts (Debian packages)"
       apt-get update -qq >/dev/null 2>&1 || true
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei libtcmalloc-minimal4 >/dev/null 2>&1 \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei fonts-noto-color-emoji libtcmalloc-minimal4 >/dev/null 2>&1 \
         || echo "setup: could not install chromium and the CJK fonts; browser and Chinese-PDF tests will fail"
     else
       echo "setup: install chromium and fonts-noto-cjk for the browser tests"

@@ -97,7 +97,7 @@ _attachments: dict[str, dict[int, list[str]]] = {}
 _page_sent: dict[str, set[int]] = {}
 
 
-def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The conversation as the Chatbot shows it: file names under the messages that brought them,
     upload folders left out, and an open confirmation's question at the end."""
     from tools.paths import runs_root
@@ -106,13 +106,17 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
     files = _attachments.get(session.thread_id, {})
     msgs = []
     hidden = _page_sent.get(session.thread_id, set())
-    for i, (role, text) in enumerate(session.history()):
+    lang = session.values().get("lang") or "en"
+    for i, (role, text, step) in enumerate(session.steps()):
         if role == "user" and i in hidden:
             continue
         text = text.replace(upload_dir, "")
         if role == "user" and files.get(i):
             text += "".join(f"\n📎 {name}" for name in files[i])
-        msgs.append({"role": role, "content": view.safe_markdown(text)})
+        msg: dict[str, Any] = {"role": role, "content": view.safe_markdown(text)}
+        if step:
+            msg["metadata"] = view.step_metadata(step, text, lang)
+        msgs.append(msg)
     pending = session.pending() if pending is None else pending
     if pending and pending.get("question"):
         msgs.append({"role": "assistant", "content": view.safe_markdown(str(pending["question"]))})

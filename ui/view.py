@@ -158,3 +158,14 @@ def panel(run_dir: Path | None, lang: str) -> dict[str, Any]:
         "stage": stage,
         "state": state,
     }
+
+
+STEP_ICONS = {"convert": "📄", "plan": "🧮", "train": "🏋️", "status": "⏱️", "cancel": "⏹️", "merge": "🧩",
+              "deploy": "🚀", "evaluate": "📊", "chat": "💬", "list_runs": "🗂️"}
+
+
+def step_metadata(step: str, text: str, lang: str) -> dict[str, str]:
+    """Gradio's collapsible "thought" box for a tool step: a title with its status."""
+    failed = text.lstrip().startswith(("⚠", "Problem:", "出错了"))  # agent.replies "error"
+    status = L("step_failed", lang) if failed else L("step_done", lang)
+    return {"title": f"{STEP_ICONS.get(step, '🔧')} {L('step_' + step, lang)} · {status}", "status": "done"}

@@ -27,6 +27,8 @@ def test_goal_in_chinese_runs_data_and_plan_then_waits(runs_dir: Path, faq_files
     assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
     run_dir = Path(turn.state["run_dir"])
     assert (run_dir / "data" / "train.jsonl").exists() and (run_dir / "plan.json").exists()
+    steps = [step for role, _, step in s.steps() if role == "assistant"]
+    assert "convert" in steps and "plan" in steps  # the page shows these as collapsible tool steps
 
     # the process stops; a new one finds the conversation and the pending confirmation
     s2 = AgentSession("zh-1", db_path=db)

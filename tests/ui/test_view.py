@@ -99,3 +99,12 @@ def test_each_browser_gets_its_own_thread_and_the_loss_plot_is_typed() -> None:
     assert loss_frame([]) is None
     df = loss_frame([{"step": 1, "loss": 2.5, "series": "train"}])
     assert str(df["step"].dtype) == "int64" and str(df["loss"].dtype) == "float64"
+
+
+def test_tool_steps_get_a_titled_status_box() -> None:
+    from ui.view import step_metadata
+
+    ok = step_metadata("plan", "Plan: LORA on demo (cpu)…", "en")
+    assert ok == {"title": "🧮 Plan · done", "status": "done"}
+    bad = step_metadata("convert", "出错了：文件不存在", "zh")
+    assert bad["title"] == "📄 数据集 · 失败"
