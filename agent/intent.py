@@ -860,6 +860,8 @@ def _parse(text: str, *, has_files: bool, awaiting_confirmation: bool) -> Goal:
     if "convert" in intents and _JUST_RE.search(request):
         intents = ["convert", *(i for i in intents if i not in ("convert", "finetune", "plan", "train"))]
 
+    if params_b is not None and not params_b > 0:
+        params_b = None  # "0B" is no size (found by fuzzing)
     settings = Goal(base_model=base_model, params_b=params_b, gpu=gpu, style=style, system_prompt=system_prompt,
                     **fields).has_settings()
     question = bool(_QUESTION_RE.search(m))

@@ -84,7 +84,19 @@ def shot(page: Any, artifacts: Path, name: str, full_page: bool = True) -> Path:
     return path
 
 
+def expand_steps(page: Any, chat_id: str) -> None:
+    """Open the collapsed tool-step messages, as a person clicks on their titles."""
+    titles = page.locator(f"#{chat_id} .thought-group > .title")
+    for i in range(titles.count()):
+        title = titles.nth(i)
+        style = title.locator(".arrow").first.get_attribute("style") or ""
+        if "rotate(0deg)" in style:
+            title.click()
+    page.wait_for_timeout(200)
+
+
 def bot_texts(page: Any, chat_id: str) -> list[str]:
+    expand_steps(page, chat_id)
     return page.locator(f"#{chat_id} [data-testid='bot']").all_inner_texts()
 
 
