@@ -23,9 +23,21 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/python -m pip"
 STAMP="$VENV/.tunepilot-installed"
-WANT="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS"
+HASH="$(sha256sum pyproject.toml | cut -c1-16)"
+WANT="$HASH $EXTRAS"
 
-if [ ! -f "$STAMP" ] || ! grep -qxF "$WANT" "$STAMP"; then
+# Installed already when the stamp has this pyproject's hash and every extra wanted now
+# (`make run` after `make test` finds cpu,dev and needs only cpu).
+installed() {
+  [ -f "$STAMP" ] || return 1
+  read -r have_hash have_extras < "$STAMP" || return 1
+  [ "$have_hash" = "$HASH" ] || return 1
+  for e in ${EXTRAS//,/ }; do
+    case ",$have_extras," in *",$e,"*) ;; *) return 1 ;; esac
+  done
+}
+
+if ! installed; then
   echo "== installing tunepilot[$EXTRAS] into $VENV (first time: a few minutes)"
   $PIP install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   if [ "$EXTRA" = cpu ]; then
