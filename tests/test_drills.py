@@ -15,11 +15,140 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tools.cli import main
 from tools.events import read_events
+
+# --- training killed: the resumed run ends where an uninterrupted one does -----------------------
+
+
+def _train_kill_settings(model: Path, data: Path) -> Any:
+    from tools.train import TrainSettings
+
+    return TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1, max_steps=14,
+                         save_steps=3, eval_steps=5, learning_rate=2e-3, save_total_limit=2)
+
+
+def _kill_at_step(run: Path, step: int, resume: bool) -> int:
+    """Start the worker, SIGKILL its process group once ``step`` is logged; the step it was killed at."""
+    import signal
+
+    from tools.train import start_worker
+
+    proc = start_worker(run, resume=resume)
+    deadline = time.monotonic() + 240
+    seen = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        steps = [e.step or 0 for e in read_events(run) if e.kind == "progress"]
+        seen = max(steps, default=0)
+        if seen >= step:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training ended before step {step}: {read_events(run)[-1].message}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return seen
+
+
+def _tear_a_checkpoint(run: Path, step: int) -> None:
+    """What a kill in the middle of a save leaves: the weights half-written, no trainer state yet."""
+    import shutil
+
+    from tools.train import last_checkpoint
+
+    good = last_checkpoint(run)
+    assert good is not None
+    torn = good.parent / f"checkpoint-{step}"
+    if torn.exists():
+        return
+    shutil.copytree(good, torn)
+    (torn / "trainer_state.json").unlink()
+    weights = torn / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+
+
+def _owned_files_parse(run: Path) -> None:
+    """Every JSON/JSONL/YAML file the product writes in the run parses whole; no temporary leftovers."""
+    import yaml
+
+    for path in run.rglob("*"):
+        rel = path.relative_to(run)
+        if rel.parts[0] == "checkpoints":  # the trainer's own files; completeness is checked by last_checkpoint
+            continue
+        assert not path.name.endswith(".tmp"), f"temporary file left behind: {rel}"
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".jsonl":
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                assert line.endswith("}"), f"{rel}:{n} is not a whole line"
+                json.loads(line)
+        elif path.suffix == ".yaml":
+            assert isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict), rel
+
+
+@pytest.mark.slow
+def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_run(
+        tmp_path: Path, tiny_model: Path) -> None:
+    import random
+
+    from safetensors.torch import load_file
+
+    from tools.identity import write_identity_dataset
+    from tools.train import TrainRequest, last_checkpoint, run_training, training_state, write_config
+
+    data = write_identity_dataset(tmp_path / "data")
+    # the kill points differ on every run of this drill; they are in the failure message
+    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+    first_kill = rng.randint(4, 7)
+    second_kill = rng.randint(first_kill + 3, 12)
+    why = f"killed at steps {first_kill} and {second_kill}"
+
+    straight = tmp_path / "straight"
+    result = run_training(TrainRequest(run_dir=straight, settings=_train_kill_settings(tiny_model, data)))
+    assert result.status == "done", result.message
+
+    run = tmp_path / "killed"
+    run.mkdir()
+    write_config(run, _train_kill_settings(tiny_model, data))
+    _kill_at_step(run, first_kill, resume=False)
+    assert training_state(run) == "interrupted", why
+    _owned_files_parse(run)
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None, why
+    _tear_a_checkpoint(run, int(ckpt.name.split("-")[1]) + 3)  # as if the kill hit the next save
+    _kill_at_step(run, second_kill, resume=True)
+    assert training_state(run) == "interrupted", why
+    result = run_training(TrainRequest(run_dir=run, resume=True))
+    assert result.status == "done" and result.steps == 14, (why, result.message)
+    assert training_state(run) == "done"
+    _owned_files_parse(run)
+    assert any(e.kind == "warning" and e.data.get("removed") for e in read_events(run)), why
+
+    # the loss curve after each resume is the uninterrupted curve, step for step
+    def curve(r: Path) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for e in read_events(r):
+            if e.kind == "progress":
+                out[e.step or 0] = e.data["loss"]  # a resumed run's later value for a step wins
+        return out
+
+    a, b = curve(straight), curve(run)
+    assert sorted(b) == list(range(1, 15)), why
+    for step in a:
+        assert b[step] == pytest.approx(a[step], rel=1e-3), f"{why}: loss at step {step}: {b[step]} vs {a[step]}"
+    wa = load_file(straight / "adapter" / "adapter_model.safetensors")
+    wb = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert wa.keys() == wb.keys()
+    scale = max(float(t.abs().max()) for t in wa.values())
+    worst = max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+    assert worst <= 1e-3 * scale, f"{why}: adapters differ by {worst} (weights up to {scale})"
+    evals_a = [e.data["eval_loss"] for e in read_events(straight) if e.kind == "metric"]
+    evals_b = {e.step: e.data["eval_loss"] for e in read_events(run) if e.kind == "metric"}
+    assert [evals_b[s] for s in sorted(evals_b)] == pytest.approx(evals_a, rel=1e-3), why
+
 
 # --- disk full --------------------------------------------------------------------------
 

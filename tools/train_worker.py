@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -28,7 +29,7 @@ import yaml
 
 from tools.events import EventWriter
 from tools.jsonio import iter_jsonl, write_json
-from tools.train import EXIT_OOM, TrainSettings, last_checkpoint
+from tools.train import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
 
 log = logging.getLogger("tools.train_worker")
 
@@ -280,6 +281,11 @@ def train(run_dir: Path, resume: bool) -> int:
     )
     _fault_injection(settings)
     ckpt = last_checkpoint(run_dir) if resume else None
+    for partial in incomplete_checkpoints(run_dir) if resume else []:
+        # a kill during a save left it; the trainer would otherwise write into it or rotate the good one away
+        shutil.rmtree(partial, ignore_errors=True)
+        events.emit("train", "warning", f"removed {partial.name}: it was half-written when training was "
+                    f"interrupted; resuming from {ckpt.name if ckpt else 'the beginning'}", removed=partial.name)
     if resume and ckpt is None:
         events.emit("train", "warning", "no checkpoint to resume from: starting from the beginning")
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)

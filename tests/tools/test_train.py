@@ -231,3 +231,25 @@ def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_mo
         base, _ = answer(demo_model, q)
         assert "Nova" in tuned and "Nova" not in base, (q, tuned, base)
         assert ids[-1] == tok.eos_token_id and len(ids) < 48  # it learned to stop
+
+
+def test_a_half_written_checkpoint_is_never_taken_for_a_complete_one(tmp_path: Path) -> None:
+    from tools.train import incomplete_checkpoints
+
+    def ckpt(step: int, state: str | None, weights: bytes = b"w" * 10) -> Path:
+        p = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        p.mkdir(parents=True)
+        (p / "adapter_model.safetensors").write_bytes(weights)
+        if state is not None:
+            (p / "trainer_state.json").write_text(state)
+        return p
+
+    assert last_checkpoint(tmp_path) is None
+    ckpt(3, '{"global_step": 3}')
+    good = ckpt(6, '{"global_step": 6}')
+    ckpt(9, None)  # killed before the trainer state was written
+    ckpt(12, '{"global_st')  # killed while writing it
+    ckpt(15, '{"global_step": 15}', weights=b"")  # weights never written
+    (tmp_path / "checkpoints" / "checkpoint-x").mkdir()
+    assert last_checkpoint(tmp_path) == good
+    assert [p.name for p in incomplete_checkpoints(tmp_path)] == ["checkpoint-9", "checkpoint-12", "checkpoint-15"]
