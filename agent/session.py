@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.graph import compile_graph
 
 log = logging.getLogger(__name__)
+META_KEY = "tunepilot"  # where a message keeps what its sender attached
 
 
 class Turn(BaseModel):
@@ -52,19 +53,32 @@ class AgentSession:
 
     def steps(self) -> list[tuple[str, str, str | None]]:
         """(role, text, tool step that wrote it or None), oldest first."""
-        out: list[tuple[str, str, str | None]] = []
+        return [(role, text, step) for role, text, step, _ in self.messages()]
+
+    def messages(self) -> list[tuple[str, str, str | None, dict[str, Any]]]:
+        """(role, text, tool step or None, what the sender attached to the message), oldest first.
+
+        The attachment (``send(..., meta=...)``) is kept in the conversation's SQLite file, so a
+        restarted page still knows, e.g., which files came with a message.
+        """
+        out: list[tuple[str, str, str | None, dict[str, Any]]] = []
         for m in self.values().get("messages", []):
             role = "user" if isinstance(m, HumanMessage) else "assistant"
-            out.append((role, str(m.content), getattr(m, "name", None) if role == "assistant" else None))
+            meta = dict((getattr(m, "additional_kwargs", None) or {}).get(META_KEY) or {})
+            out.append((role, str(m.content), getattr(m, "name", None) if role == "assistant" else None, meta))
         return out
 
-    def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None) -> Turn:
-        """One message from the person. ``extra`` seeds state fields (e.g. overrides) on a new message."""
+    def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None,
+             meta: dict[str, Any] | None = None) -> Turn:
+        """One message from the person. ``extra`` seeds state fields (e.g. overrides) on a new message;
+        ``meta`` is kept with the message itself (see :meth:`messages`)."""
         before = len(self.values().get("messages", []))
         if self.pending() is not None:
             result_input: Any = Command(resume=text)
         else:
-            update: dict[str, Any] = {"messages": [HumanMessage(content=text)], "auto_approve": self.auto_approve}
+            kwargs = {META_KEY: dict(meta)} if meta else {}
+            update: dict[str, Any] = {"messages": [HumanMessage(content=text, additional_kwargs=kwargs)],
+                                      "auto_approve": self.auto_approve}
             if files:
                 update["files"] = [str(Path(f).resolve()) for f in files]
             if extra:

@@ -91,10 +91,11 @@ def _lang(choice: str | None) -> str:
     return "zh" if choice and ("中" in choice or choice.startswith("zh")) else "en"
 
 
-# Names of the files sent with a message, by thread and message index (the agent keeps only the text).
-_attachments: dict[str, dict[int, list[str]]] = {}
-# Messages the page sent on the person's behalf (the timer's "status" when training ends): not shown.
-_page_sent: dict[str, set[int]] = {}
+# What the page keeps with a message it sends (in the conversation's SQLite file, so it survives a
+# restart): the names of the files that came with it, and whether the page sent it on the person's
+# behalf (the timer's "status" when training ends), which is not shown.
+ATTACHED = "files"
+BY_PAGE = "by_page"
 
 
 def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -103,16 +104,14 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
     from tools.paths import runs_root
 
     upload_dir = str(runs_root() / "uploads" / session.thread_id) + os.sep
-    files = _attachments.get(session.thread_id, {})
     msgs = []
-    hidden = _page_sent.get(session.thread_id, set())
     lang = session.values().get("lang") or "en"
-    for i, (role, text, step) in enumerate(session.steps()):
-        if role == "user" and i in hidden:
+    for role, text, step, meta in session.messages():
+        if role == "user" and meta.get(BY_PAGE):
             continue
         text = text.replace(upload_dir, "")
-        if role == "user" and files.get(i):
-            text += "".join(f"\n📎 {name}" for name in files[i])
+        if role == "user" and meta.get(ATTACHED):
+            text += "".join(f"\n📎 {name}" for name in meta[ATTACHED])
         msg: dict[str, Any] = {"role": role, "content": view.safe_markdown(text)}
         if step:
             msg["metadata"] = view.step_metadata(step, text, lang)
@@ -332,10 +331,8 @@ def create_app() -> gr.Blocks:
                 return
             try:
                 with thread_lock(thread_id):
-                    if stored:
-                        index = len(session.history())  # where this message will land
-                        _attachments.setdefault(thread_id, {})[index] = [Path(p).name for p in stored]
-                    turn = session.send(text or ("convert" if stored else ""), files=stored)
+                    meta = {ATTACHED: [Path(p).name for p in stored]} if stored else None
+                    turn = session.send(text or ("convert" if stored else ""), files=stored, meta=meta)
             except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
                 log.exception("agent failed")
                 history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {exc}")}
@@ -378,8 +375,7 @@ def create_app() -> gr.Blocks:
 
                         if training_state(Path(rd)) in ("done", "failed", "cancelled"):
                             try:
-                                _page_sent.setdefault(thread_id, set()).add(len(session.history()))
-                                turn = session.send(page_words("status", thread_id))
+                                turn = session.send(page_words("status", thread_id), meta={BY_PAGE: True})
                                 pending = turn.pending
                             except Exception:  # noqa: BLE001 - shown as a message, never a traceback
                                 log.exception("carrying the journey on failed")

@@ -95,3 +95,12 @@ def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, wor
     s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": "en"})
     turn = s.send("status")
     assert turn.replies and word in turn.replies[-1]
+
+
+def test_what_a_message_carries_survives_a_new_process(runs_dir: Path) -> None:
+    db = runs_dir / "conv.sqlite"
+    AgentSession("meta-1", db_path=db).send("帮我微调一个客服机器人", meta={"files": ["常见问题.docx"]})
+    again = AgentSession("meta-1", db_path=db)  # a restarted page opens the same SQLite file
+    user = [(text, meta) for role, text, _, meta in again.messages() if role == "user"]
+    assert user == [("帮我微调一个客服机器人", {"files": ["常见问题.docx"]})]
+    assert again.history()[0] == ("user", "帮我微调一个客服机器人")

@@ -108,3 +108,18 @@ def test_tool_steps_get_a_titled_status_box() -> None:
     assert ok == {"title": "🧮 Plan · done", "status": "done"}
     bad = step_metadata("convert", "出错了：文件不存在", "zh")
     assert bad["title"] == "📄 数据集 · 失败"
+
+
+def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir: Path) -> None:
+    from agent.session import AgentSession
+    from ui.app import ATTACHED, BY_PAGE, _chat_view
+
+    db = runs_dir / "conversations.sqlite"
+    first = AgentSession("page-restart", db_path=db)
+    first.send("帮我微调一个客服机器人", meta={ATTACHED: ["常见问题.docx", "价格表.xlsx"]})
+    first.send("进度", meta={BY_PAGE: True})
+    shown = _chat_view(AgentSession("page-restart", db_path=db))  # a new process, same conversation file
+    users = [m["content"] for m in shown if m["role"] == "user"]
+    assert len(users) == 1 and "📎 常见问题.docx" in users[0] and "📎 价格表.xlsx" in users[0]
+    assert not any(m["content"].strip() == "进度" for m in shown)
+    assert sum(m["role"] == "assistant" for m in shown) >= 2  # the replies to both are still there
