@@ -15,6 +15,8 @@ LABELS: dict[str, dict[str, str]] = {
     "plan": {"en": "Plan", "zh": "训练方案"},
     "progress": {"en": "Training progress", "zh": "训练进度"},
     "loss": {"en": "Loss", "zh": "损失"},
+    "train_loss": {"en": "train", "zh": "训练集"},
+    "eval_loss": {"en": "held-out", "zh": "验证集"},
     "eval": {"en": "Before / after", "zh": "微调前后对比"},
     "downloads": {"en": "Downloads", "zh": "下载"},
     "model_chat": {"en": "Chat with the model", "zh": "与模型对话"},
@@ -53,6 +55,7 @@ LABELS: dict[str, dict[str, str]] = {
     "step_list_runs": {"en": "Runs", "zh": "运行记录"},
     "step_done": {"en": "done", "zh": "完成"},
     "step_failed": {"en": "failed", "zh": "失败"},
+    "step_started": {"en": "started", "zh": "已开始"},
     "working": {"en": "Working…", "zh": "处理中…"},
     "server_down": {"en": "The model server is not answering: {error}", "zh": "模型服务没有响应：{error}"},
 }

@@ -60,15 +60,17 @@ def stage_tracker_html(stage: str, state: str, lang: str) -> str:
     return '<div class="tp-stages">' + " → ".join(parts) + "</div>"
 
 
-def loss_rows(events: list[Event]) -> list[dict[str, Any]]:
+def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
+    """The loss plot's points; the series names are the legend, in the page's language."""
+    train, held_out = L("train_loss", lang), L("eval_loss", lang)
     rows = []
     for e in events:
         if e.stage != "train" or e.step is None:
             continue
         if e.kind == "progress" and "loss" in e.data:
-            rows.append({"step": e.step, "loss": float(e.data["loss"]), "series": "train"})
+            rows.append({"step": e.step, "loss": float(e.data["loss"]), "series": train})
         elif e.kind == "metric" and "eval_loss" in e.data:
-            rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": "eval"})
+            rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": held_out})
     return rows
 
 
@@ -152,7 +154,7 @@ def panel(run_dir: Path | None, lang: str) -> dict[str, Any]:
         "dataset": dataset_rows(run_dir),
         "plan": plan_markdown(run_dir),
         "progress": progress_html(events, lang),
-        "loss": loss_rows(events),
+        "loss": loss_rows(events, lang),
         "eval": eval_markdown(run_dir),
         "downloads": downloads(run_dir),
         "stage": stage,
@@ -167,5 +169,6 @@ STEP_ICONS = {"convert": "📄", "plan": "🧮", "train": "🏋️", "status": "
 def step_metadata(step: str, text: str, lang: str) -> dict[str, str]:
     """Gradio's collapsible "thought" box for a tool step: a title with its status."""
     failed = text.lstrip().startswith(("⚠", "Problem:", "出错了"))  # agent.replies "error"
-    status = L("step_failed", lang) if failed else L("step_done", lang)
+    # the train step starts a detached training: its message says it started, the progress panel follows it
+    status = L("step_failed", lang) if failed else L("step_started" if step == "train" else "step_done", lang)
     return {"title": f"{STEP_ICONS.get(step, '🔧')} {L('step_' + step, lang)} · {status}", "status": "done"}

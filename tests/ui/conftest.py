@@ -86,10 +86,11 @@ def stop_everything(runs: Path) -> None:
             _kill_group(int(text))
 
 
-def start_app(tmp: Path, extra_env: dict[str, str] | None = None) -> App:
+def start_app(tmp: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> App:
+    """The page on ``port`` (a free one by default) with its runs under ``tmp/runs``; the log is appended to."""
     runs = tmp / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = dict(os.environ)
     env.update({
         # 10 steps: with fewer (at the browser test's learning rate) the adapter can stay too close to the
@@ -101,7 +102,7 @@ def start_app(tmp: Path, extra_env: dict[str, str] | None = None) -> App:
     env.update(extra_env or {})
     env.pop("TUNEPILOT_AUTH", None)
     log = tmp / "app.log"
-    with open(log, "wb") as fh:
+    with open(log, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -339,3 +339,76 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     assert dialogs == []
     print(f"journey took {time.monotonic() - started:.0f} s; progress seen: {progress_seen}")
     page.context.close()
+
+
+@pytest.mark.slow
+def test_page_killed_during_training_comes_back_with_everything(
+        browser: Any, tmp_path: Path, tiny_model: Path, artifacts: Path) -> None:
+    """SIGKILL the real page process mid-training, start it again on the same port, reload the browser:
+    the conversation is whole, the panel follows the same training on, and the journey carries on."""
+    import os
+    import signal
+
+    from tests.ui.conftest import start_app, stop_app
+    from tools.events import read_events
+    from tools.train import training_state
+
+    env = {"TUNEPILOT_DEFAULT_MODEL": str(tiny_model), "TUNEPILOT_MAX_STEPS": "120"}
+    app = start_app(tmp_path, extra_env=env)
+    port = int(app.url.rsplit(":", 1)[1].strip("/"))
+    try:
+        faq = tmp_path / "售后FAQ.txt"
+        faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年，凭发票到门店办理。\n\n"
+                               for i in range(1, 21)), encoding="utf-8")
+        page = open_page(browser, app, locale="zh-CN")
+        page.locator("#tp-input input[type=file]").set_input_files([str(faq)])
+        wait_until(lambda: page.locator("#tp-input .thumbnail-item").count() == 1, 60, "the uploaded file")
+        send(page, "用这些 FAQ 微调模型，回答要简短")
+        approve = page.locator("#tp-approve")
+        wait_until(approve.is_visible, 300, "the plan's Approve button", app)
+        approve.click()
+
+        def step_shown() -> int:
+            m = re.search(r"\b(\d+)/(\d+)\b", page.locator("#tp-progress").inner_text())
+            return int(m.group(1)) if m else 0
+
+        wait_until(lambda: step_shown() >= 3, 300, "training to show step 3", app, every_s=0.5)
+        run = next(app.runs.glob("*/train.pid")).parent
+        trainer_pid = (run / "train.pid").read_text().strip()
+        users_before = user_texts(page, "tp-chat")
+        bots_before = [t for t in bot_texts(page, "tp-chat") if t.strip()]
+        assert any("📎 售后FAQ.txt" in u for u in users_before), users_before
+
+        # the page process dies hard; training runs detached and goes on
+        os.killpg(app.proc.pid, signal.SIGKILL)
+        app.proc.wait(timeout=10)
+        killed_at = max(e.step or 0 for e in read_events(run) if e.kind == "progress")
+        assert training_state(run) == "running"
+        shot(page, artifacts, "restart-1-page-gone")
+
+        app = start_app(tmp_path, extra_env=env, port=port)
+        page.reload()
+        page.wait_for_selector("#tp-input textarea")
+        wait_until(lambda: user_texts(page, "tp-chat") == users_before, 60, "the same conversation", app)
+        bots_after = [t for t in bot_texts(page, "tp-chat") if t.strip()]
+        assert bots_after[:len(bots_before)] == bots_before
+        # the panel follows the same training past where the page died, to the end
+        wait_until(lambda: step_shown() > killed_at, 120, "the progress to move on after the restart", app,
+                   every_s=0.5)
+        shot(page, artifacts, "restart-2-reattached")
+        assert (run / "train.pid").read_text().strip() == trainer_pid  # reattached, not restarted
+        starts = [e for e in read_events(run) if e.kind == "start" and e.stage == "train"]
+        assert len(starts) == 1
+        # when it ends, the page carries the journey on (merge, then the deploy question)
+        wait_until(approve.is_visible, 400, "the deploy question after training", app)
+        assert "vLLM" in "\n".join(bot_texts(page, "tp-chat"))
+        users = user_texts(page, "tp-chat")
+        assert users == users_before, users  # the timer's own "进度" is not shown
+        steps = [e.step for e in read_events(run) if e.kind == "progress"]
+        assert steps == list(range(1, len(steps) + 1)) and steps[-1] == 120  # no step lost or repeated
+        page.locator("#tp-cancel").click()
+        wait_until(lambda: not approve.is_visible(), 60, "the question to close")
+        shot(page, artifacts, "restart-3-carried-on")
+        page.context.close()
+    finally:
+        stop_app(app)

@@ -49,7 +49,8 @@ def test_panel_follows_training_events(tmp_path: Path) -> None:
     w.emit("train", "metric", step=2, total=10, eval_loss=1.5)
     events = read_events(tmp_path)
     rows = loss_rows(events)
-    assert [(r["step"], r["series"]) for r in rows] == [(1, "train"), (2, "train"), (2, "eval")]
+    assert [(r["step"], r["series"]) for r in rows] == [(1, "train"), (2, "train"), (2, "held-out")]
+    assert [r["series"] for r in loss_rows(events, "zh")] == ["训练集", "训练集", "验证集"]
     assert "2/10" in progress_html(events, "en") and "width:20%" in progress_html(events, "en")
     p = panel(tmp_path, "zh")
     assert p["stage"] == "train" and "训练" in p["stages"]
@@ -108,6 +109,8 @@ def test_tool_steps_get_a_titled_status_box() -> None:
     assert ok == {"title": "🧮 Plan · done", "status": "done"}
     bad = step_metadata("convert", "出错了：文件不存在", "zh")
     assert bad["title"] == "📄 数据集 · 失败"
+    # starting a training is not finishing it: the progress panel says when it is done
+    assert step_metadata("train", "训练已开始", "zh")["title"].endswith("训练 · 已开始")
 
 
 def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir: Path) -> None:
