@@ -8,6 +8,7 @@ person's language, never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import interrupt
 
 from agent.intent import parse_message
-from agent.replies import t
+from agent.replies import t, word
 from agent.state import AgentState
 from tools.errors import TunepilotError
 
@@ -28,7 +29,22 @@ def _say(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
 
 def _error(state: AgentState, err: Exception) -> dict[str, Any]:
     text = str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}"
-    return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=text))], "intent": "error"}
+    return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=_shown(text, state)))],
+            "intent": "error"}
+
+
+def _shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: str | None = None) -> str:
+    """The text with the run folder's server path written as the run id: ``/srv/runs/<id>/merged`` → ``<id>/merged``.
+
+    The state and the tools keep the full paths; only what the person reads is shortened.
+    """
+    folder = run_dir or (Path(state["run_dir"]) if state.get("run_dir") else None)  # type: ignore[arg-type]
+    if folder is None:
+        return text
+    name = run_id or state.get("run_id") or folder.name
+    for path in {str(folder.resolve()), str(folder)}:
+        text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _: name, text)
+    return text
 
 
 def _last_human(state: AgentState) -> str:
@@ -120,19 +136,28 @@ def convert(state: AgentState) -> dict[str, Any]:
         RunIndex().update(run_id, stage="data", state="created")
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
-    problems = [f"{i.where}: {i.message}" for fr in result.files for i in fr.errors]
-    dropped = ", ".join(f"{k} {v}" for k, v in result.dropped.items()) or "0"
+    lang = state.get("lang", "en")
+    problems = [f"{_file_where(i.where, fr.source)}: {i.message}" for fr in result.files for i in fr.errors]
+    dropped = ", ".join(f"{word(k, lang)} {v}" for k, v in result.dropped.items()) or "0"
     summary = {
         "train": result.train_records, "eval": result.eval_records, "dropped": result.dropped,
         "p95": result.tokens.p95, "files": [fr.model_dump(mode="json") for fr in result.files],
     }
-    msg = t("data_done", state.get("lang", "en"), train=result.train_records, eval=result.eval_records,
+    msg = t("data_done", lang, train=result.train_records, eval=result.eval_records,
             dropped=dropped, files=len(result.files), p95=result.tokens.p95)
     if problems:
-        msg += "\n" + t("data_problems", state.get("lang", "en"), problems="\n".join(f"- {p}" for p in problems[:10]))
+        msg += "\n" + t("data_problems", lang, problems="\n".join(f"- {p}" for p in problems[:10]))
+    msg = _shown(msg, state, run_dir, run_id)
     update.update(messages=[AIMessage(content=msg)], data_dir=str(run_dir / "data"), dataset=summary,
                   stage="data", files=[])
     return update
+
+
+def _file_where(where: str, source: str) -> str:
+    """``/uploads/x/faq.pdf:12`` → ``faq.pdf:12``: the chat names files, not server folders."""
+    if source and where.startswith(source):
+        return Path(source).name + where[len(source):]
+    return where
 
 
 # --- plan ---------------------------------------------------------------------------
@@ -187,7 +212,11 @@ def plan_card(plan: Any, lang: str) -> str:
     if plan.cpu_estimate and plan.cpu_estimate.seconds_per_epoch:
         minutes = plan.cpu_estimate.seconds_per_epoch * plan.num_epochs / 60
         lines.append(t("plan_time", lang, minutes=f"{minutes:.0f}" if minutes >= 1 else "<1"))
-    return "\n".join(lines) + "\n\n```\n" + card(plan) + "\n```"
+    text = card(plan, lang)
+    source = plan.model_facts.source
+    if Path(source).is_absolute():  # the model's config.json on this server: its folder and file name
+        text = text.replace(f"[{source}]", f"[{Path(source).parent.name}/{Path(source).name}]")
+    return "\n".join(lines) + "\n\n```\n" + text + "\n```"
 
 
 def plan(state: AgentState) -> dict[str, Any]:
@@ -201,9 +230,9 @@ def plan(state: AgentState) -> dict[str, Any]:
     update: dict[str, Any] = {"plan": p.model_dump(mode="json"), "stage": "plan"}
     if state.get("run_dir"):
         write_json(Path(state["run_dir"]) / "plan.json", p.model_dump(mode="json"))  # type: ignore[arg-type]
-    text = plan_card(p, lang)
+    text = _shown(plan_card(p, lang), state)
     if not p.fits:
-        text += "\n\n" + t("plan_refused", lang, why=p.refusal or "")
+        text += "\n\n" + t("plan_refused", lang, why=p.refusal_in(lang) or "")
     update["messages"] = [AIMessage(content=text)]
     if not p.fits:
         update["intent"] = "refused"
@@ -290,7 +319,7 @@ def status(state: AgentState) -> dict[str, Any]:
         update.update(_say(state, "train_done", steps=last.step if last else "?",
                            loss=f"{last.data.get('loss', 0):.4f}" if last else "?"))
     else:
-        update.update(_say(state, "train_state", state=st))
+        update.update(_say(state, "train_state", state=word(st, state.get("lang", "en"))))
     return update
 
 
@@ -314,8 +343,20 @@ def merge(state: AgentState) -> dict[str, Any]:
         result = merge_adapter(MergeRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
-    return {"stage": "merge", **_say(state, "merged", path=str(result.merged_dir),
-                                     check="OK" if result.identical else "MISMATCH")}
+    lang = state.get("lang", "en")
+    return {"stage": "merge", **_say(state, "merged", path=_run_path(result.merged_dir, state),
+                                     check=word("check_ok" if result.identical else "check_mismatch", lang))}
+
+
+def _run_path(path: Path, state: AgentState) -> str:
+    """A folder of the run as the person sees it: ``<run id>/merged/`` (the full path stays in the tool result)."""
+    run_dir = Path(state["run_dir"])  # type: ignore[arg-type]
+    run_id = state.get("run_id") or run_dir.name
+    try:
+        rel = Path(path).resolve().relative_to(run_dir.resolve())
+    except ValueError:
+        return Path(path).name + "/"
+    return f"{run_id}/{rel.as_posix()}/"
 
 
 def confirm_deploy(state: AgentState) -> dict[str, Any]:
@@ -366,7 +407,7 @@ def chat(state: AgentState) -> dict[str, Any]:
                    for w in ("base", "tuned") if w in dep.models}
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
-    body = "\n\n".join(f"**{w}**: {a}" for w, a in answers.items())
+    body = "\n\n".join(f"**{word(w, state.get('lang', 'en'))}**: {a}" for w, a in answers.items())
     return {"messages": [AIMessage(content=body)]}
 
 
@@ -376,8 +417,9 @@ def list_runs(state: AgentState) -> dict[str, Any]:
     runs = RunIndex().list()[:20]
     if not runs:
         return _say(state, "no_runs")
-    lines = [f"- `{r.id}` {r.stage}/{r.state} — {r.goal[:60]}" for r in runs]
-    return {"messages": [AIMessage(content=t("runs_header", state.get("lang", "en"), n=len(runs)) + "\n" + "\n".join(lines))]}
+    lang = state.get("lang", "en")
+    lines = [f"- `{r.id}` {word(r.stage, lang)}/{word(r.state, lang)} — {r.goal[:60]}" for r in runs]
+    return {"messages": [AIMessage(content=t("runs_header", lang, n=len(runs)) + "\n" + "\n".join(lines))]}
 
 
 def report(state: AgentState) -> dict[str, Any]:

@@ -172,6 +172,57 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# Words that replies fill in from tool results: training and run states, stages, the reasons the dataset
+# step drops records (tools.dataset.clean / datasets), the two models of the side-by-side chat. A word not
+# listed is shown as it is.
+WORDS: dict[str, dict[str, str]] = {
+    # states (tools.train.training_state, tools.runs.State)
+    "none": {"en": "not started", "zh": "未开始"},
+    "created": {"en": "created", "zh": "已创建"},
+    "running": {"en": "running", "zh": "进行中"},
+    "done": {"en": "done", "zh": "已完成"},
+    "interrupted": {"en": "interrupted", "zh": "已中断"},
+    "cancelled": {"en": "cancelled", "zh": "已取消"},
+    "failed": {"en": "failed", "zh": "失败"},
+    # stages (tools.runs.RunRecord.stage)
+    "data": {"en": "data", "zh": "数据"},
+    "plan": {"en": "plan", "zh": "方案"},
+    "train": {"en": "train", "zh": "训练"},
+    "merge": {"en": "merge", "zh": "合并"},
+    "deploy": {"en": "deploy", "zh": "部署"},
+    "eval": {"en": "eval", "zh": "评估"},
+    # dropped records
+    "empty or one-sided pair": {"en": "empty or one-sided pair", "zh": "空的或只有一方的问答"},
+    "exact duplicate": {"en": "exact duplicate", "zh": "完全重复"},
+    "near duplicate": {"en": "near duplicate", "zh": "近似重复"},
+    "over the token budget": {"en": "over the token budget", "zh": "超出 token 上限"},
+    "section too short": {"en": "section too short", "zh": "段落太短"},
+    "tool or multi-role conversation cannot be written as alpaca": {
+        "en": "tool or multi-role conversation cannot be written as alpaca",
+        "zh": "工具调用或多角色对话无法写成 alpaca 格式"},
+    "pre-training text (not kept; ask for --keep-text)": {
+        "en": "pre-training text (not kept; ask for --keep-text)",
+        "zh": "预训练文本（未保留；需要时加 --keep-text）"},
+    # the side-by-side chat and the merge check
+    "base": {"en": "base", "zh": "基座模型"},
+    "tuned": {"en": "tuned", "zh": "微调后"},
+    "check_ok": {"en": "OK", "zh": "一致"},
+    "check_mismatch": {"en": "MISMATCH", "zh": "不一致"},
+}
+
+
+def _is_zh(lang: str) -> bool:
+    return (lang or "").lower().startswith(("zh", "mixed"))
+
+
+def word(key: str, lang: str) -> str:
+    """A state, stage or label word from :data:`WORDS` in ``lang``; a word not listed is returned as it is."""
+    entry = WORDS.get(key)
+    if entry is None:
+        return key
+    return entry["zh"] if _is_zh(lang) else entry["en"]
+
+
 def t(key: str, lang: str, **vars: object) -> str:
     """The message ``key`` in ``lang`` ("zh"/"mixed" → Chinese, else English), formatted with ``vars``.
 
@@ -181,5 +232,5 @@ def t(key: str, lang: str, **vars: object) -> str:
         texts = MESSAGES[key]
     except KeyError:
         raise KeyError(f"no reply named {key!r}") from None
-    text = texts["zh"] if (lang or "").lower().startswith(("zh", "mixed")) else texts["en"]
+    text = texts["zh"] if _is_zh(lang) else texts["en"]
     return text.format(**vars)

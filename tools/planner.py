@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shlex
 from typing import Literal
 
@@ -87,6 +88,44 @@ _STRATEGY_WORDS = {
 }
 
 
+# --- words in two languages ----------------------------------------------------
+
+
+def is_zh(lang: str | None) -> bool:
+    """The agent's rule: "zh" and "mixed" (a Chinese speaker using English terms) read Chinese."""
+    return (lang or "").lower().startswith(("zh", "mixed"))
+
+
+def in_language(en: list[str], zh: list[str] | None, lang: str | None) -> list[str]:
+    """``zh`` for a Chinese reader when it has one sentence per English one, else ``en``.
+
+    Plans written before the Chinese fields existed have none, and read in English.
+    """
+    return list(zh) if is_zh(lang) and zh and len(zh) == len(en) else list(en)
+
+
+class _Said:
+    """Sentences in English and Chinese kept in step: ``zh[i]`` says what ``en[i]`` says."""
+
+    def __init__(self) -> None:
+        self.en: list[str] = []
+        self.zh: list[str] = []
+
+    def add(self, en: str, zh: str) -> None:
+        self.en.append(en)
+        self.zh.append(zh)
+
+    def insert(self, i: int, en: str, zh: str) -> None:
+        self.en.insert(i, en)
+        self.zh.insert(i, zh)
+
+    def extend(self, en: list[str], zh: list[str]) -> None:
+        if len(en) != len(zh):
+            raise ValueError(f"{len(en)} English and {len(zh)} Chinese sentences")
+        self.en.extend(en)
+        self.zh.extend(zh)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,7 +165,17 @@ class PlanOverrides(_Model):
     strategy: Strategy | None = None
     seed: int | None = None
 
-    def described(self) -> str:
+    def described(self, lang: str = "en") -> str:
+        if is_zh(lang):
+            words = {
+                "method": "方法", "rank": "r", "alpha": "alpha", "lora_dropout": "LoRA dropout",
+                "micro_batch": "微批大小", "effective_batch": "有效批大小", "max_length": "最大长度",
+                "epochs": "轮数", "learning_rate": "学习率", "gradient_checkpointing": "梯度检查点",
+                "packing": "样本打包", "strategy": "策略", "seed": "随机种子",
+            }
+            on_off = {True: "开启", False: "关闭"}
+            return "、".join(f"{words[k]}{on_off[v]}" if isinstance(v, bool) else f"{words[k]} {v}"
+                            for k, v in self.model_dump(exclude_none=True).items())
         words = {
             "method": "method", "rank": "r", "alpha": "alpha", "lora_dropout": "LoRA dropout",
             "micro_batch": "micro-batch", "effective_batch": "effective batch", "max_length": "max length",
@@ -182,6 +231,10 @@ class MemoryItem(_Model):
     name: str
     bytes: int
     note: str
+    note_zh: str | None = Field(default=None, description="the note in Chinese (absent in older plans)")
+
+    def note_in(self, lang: str) -> str:
+        return self.note_zh if is_zh(lang) and self.note_zh else self.note
 
     @property
     def gib(self) -> float:
@@ -216,10 +269,46 @@ def gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def method_words(method: str, precision: str) -> str:
+def method_words(method: str, precision: str, lang: str = "en") -> str:
+    if is_zh(lang):
+        if method == "qlora":
+            return f"QLoRA 4 位（NF4，{precision} 计算）"
+        return f"LoRA {'32' if precision == 'fp32' else '16'} 位（{precision}）"
     if method == "qlora":
         return f"QLoRA 4-bit (NF4, {precision} compute)"
     return f"LoRA {'32-bit' if precision == 'fp32' else '16-bit'} ({precision})"
+
+
+# tools.model_facts words its notes and sources in English; their Chinese, by pattern (anything else stays English)
+_MODEL_NOTES_ZH: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"model type (.+) is not one the planner knows; sizes assume a Llama-like layout"),
+     r"规划器不认识模型类型 \1，按 Llama 类的结构估算大小"),
+    (re.compile(r"mixture of experts: (\d+) experts per layer, (\d+) active per token; "
+                r"LoRA targets the attention projections"),
+     r"混合专家模型：每层 \1 个专家，每个 token 激活 \2 个；LoRA 只作用于注意力投影层"),
+    (re.compile(r"the checkpoint is already quantised \((.+)\); sizes assume 16-bit weights"),
+     r"这个检查点已经量化（\1）；按 16 位权重估算大小"),
+    (re.compile(r"no config\.json was read: layer shapes and vocabulary are assumed"),
+     "没有读到 config.json：层的形状和词表是假定的"),
+    (re.compile(r"size-only estimate: (\S+) parameters, shaped like (.+)"), r"只按大小估算：\1 参数，结构参照 \2"),
+    (re.compile(r"size-only estimate"), "只按大小估算"),
+    (re.compile(r"built-in config of (.+)"), r"\1 的内置配置"),
+]
+
+
+def model_note_zh(text: str) -> str:
+    """A note or source from :mod:`tools.model_facts` in Chinese (unchanged when its wording is not known)."""
+    for pattern, zh in _MODEL_NOTES_ZH:
+        if pattern.fullmatch(text):
+            return pattern.sub(zh, text)
+    return text
+
+
+def describe_model(facts: ModelFacts, lang: str = "en") -> str:
+    """``facts.describe()`` in the reader's language: name, size and architecture."""
+    if is_zh(lang):
+        return f"{facts.name}（{human_params(facts.param_count)} 参数，{facts.architecture}）"
+    return facts.describe()
 
 
 def weight_bytes(facts: ModelFacts, fmt: WeightFormat, rest_bytes: int = 2, double_quant: bool = True) -> int:
@@ -264,6 +353,9 @@ def estimate_memory(
     tokens = s.micro_batch * s.max_length
     items: list[MemoryItem] = []
 
+    def item(name: str, n_bytes: int, note: str, note_zh: str) -> None:
+        items.append(MemoryItem(name=name, bytes=n_bytes, note=note, note_zh=note_zh))
+
     w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant)
     fmt_words = {
         "fp32": "fp32",
@@ -271,68 +363,86 @@ def estimate_memory(
         "8bit": "8-bit (LLM.int8)",
         "nf4": "NF4 4-bit" + (" with double quantisation" if s.double_quant else "") + ", embeddings in 16-bit",
     }[s.weight_format]
+    fmt_zh = {
+        "fp32": "fp32",
+        "16bit": f"{s.precision}（每个 2 字节）",
+        "8bit": "8 位（LLM.int8）",
+        "nf4": "NF4 4 位" + ("，双重量化" if s.double_quant else "") + "，嵌入层保持 16 位",
+    }[s.weight_format]
+    size = human_params(facts.param_count)
     root = facts.embedding_params + facts.lm_head_params + facts.hidden_size
     if s.strategy == "fsdp":
         root_b = root * a
-        w_note = f"{human_params(facts.param_count)} base weights, {fmt_words}, sharded over {n} GPUs " \
+        w_note = f"{size} base weights, {fmt_words}, sharded over {n} GPUs " \
                  f"(embeddings/output layer kept whole: {gib(root_b)})"
+        w_zh = f"{size} 参数的基座权重，{fmt_zh}，切分到 {n} 块 GPU（嵌入层/输出层保持完整：{gib(root_b)}）"
         w = (w - root_b) // n + root_b
     elif s.strategy == "zero3":
-        w_note = f"{human_params(facts.param_count)} base weights, {fmt_words}, sharded over {n} GPUs"
+        w_note = f"{size} base weights, {fmt_words}, sharded over {n} GPUs"
+        w_zh = f"{size} 参数的基座权重，{fmt_zh}，切分到 {n} 块 GPU"
         w = w // n
     else:
-        w_note = f"{human_params(facts.param_count)} base weights, {fmt_words}"
-    items.append(MemoryItem(name="weights", bytes=w, note=w_note))
+        w_note = f"{size} base weights, {fmt_words}"
+        w_zh = f"{size} 参数的基座权重，{fmt_zh}"
+    item("weights", w, w_note, w_zh)
 
     lora_n = facts.lora_param_count(s.lora_r, s.lora_targets)
     shard = n if s.strategy in ("fsdp", "zero3") else 1
-    items.append(MemoryItem(name="lora_params", bytes=4 * lora_n // shard,
-                            note=f"{lora_n / 1e6:.1f}M trainable LoRA parameters (r={s.lora_r}) in fp32"))
+    item("lora_params", 4 * lora_n // shard, f"{lora_n / 1e6:.1f}M trainable LoRA parameters (r={s.lora_r}) in fp32",
+         f"{lora_n / 1e6:.1f}M 个可训练的 LoRA 参数（r={s.lora_r}），fp32")
     gshard = n if s.strategy in ("fsdp", "zero2", "zero3") else 1
-    items.append(MemoryItem(name="gradients", bytes=4 * lora_n // gshard, note="fp32 gradients of the LoRA weights"))
+    item("gradients", 4 * lora_n // gshard, "fp32 gradients of the LoRA weights", "LoRA 权重的 fp32 梯度")
     opt_per = 2 if s.optimizer == "paged_adamw_8bit" else 8
-    opt_note = "paged 8-bit AdamW states (2 bytes per parameter)" if opt_per == 2 else \
-        "AdamW states, two fp32 moments (8 bytes per parameter)"
-    items.append(MemoryItem(name="optimizer", bytes=opt_per * lora_n // gshard,
-                            note=opt_note + (f", sharded over {n} GPUs" if gshard > 1 else "")))
+    if opt_per == 2:
+        opt_note, opt_zh = "paged 8-bit AdamW states (2 bytes per parameter)", "分页 8 位 AdamW 状态（每个参数 2 字节）"
+    else:
+        opt_note, opt_zh = ("AdamW states, two fp32 moments (8 bytes per parameter)",
+                            "AdamW 状态，两个 fp32 动量（每个参数 8 字节）")
+    item("optimizer", opt_per * lora_n // gshard, opt_note + (f", sharded over {n} GPUs" if gshard > 1 else ""),
+         opt_zh + (f"，切分到 {n} 块 GPU" if gshard > 1 else ""))
 
     kept, full = activation_bytes_per_token(facts, s)
     L = facts.num_layers
     final = 4 * facts.hidden_size + 2 * a * facts.hidden_size
     if s.gradient_checkpointing:
         act = tokens * (L * kept + 2 * full + final)
-        act_note = f"{tokens} tokens × ({L} layer inputs + 2 layers recomputed), gradient checkpointing on"
+        item("activations", act, f"{tokens} tokens × ({L} layer inputs + 2 layers recomputed), gradient checkpointing on",
+             f"{tokens} 个 token ×（{L} 层的输入 + 2 层重算），梯度检查点开启")
     else:
         act = tokens * (L * full + full + final)
-        act_note = f"{tokens} tokens × {L} layers × {full / 1024:.0f} KiB per token, gradient checkpointing off"
-    items.append(MemoryItem(name="activations", bytes=act, note=act_note))
+        item("activations", act,
+             f"{tokens} tokens × {L} layers × {full / 1024:.0f} KiB per token, gradient checkpointing off",
+             f"{tokens} 个 token × {L} 层 × 每个 token {full / 1024:.0f} KiB，梯度检查点关闭")
     logits = tokens * facts.vocab_size * (a + 8)
-    items.append(MemoryItem(name="logits", bytes=logits,
-                            note=f"vocabulary {facts.vocab_size} × {s.max_length} tokens × batch {s.micro_batch}, "
-                                 f"{a}-byte logits + fp32 copy + fp32 log-softmax"))
+    item("logits", logits,
+         f"vocabulary {facts.vocab_size} × {s.max_length} tokens × batch {s.micro_batch}, "
+         f"{a}-byte logits + fp32 copy + fp32 log-softmax",
+         f"词表 {facts.vocab_size} × {s.max_length} 个 token × 批大小 {s.micro_batch}，"
+         f"{a} 字节的 logits + fp32 副本 + fp32 log-softmax")
     if s.weight_format in ("nf4", "8bit"):
-        items.append(MemoryItem(name="dequant_buffer", bytes=facts.largest_linear() * a,
-                                note="one projection dequantised to 16-bit at a time"))
+        item("dequant_buffer", facts.largest_linear() * a, "one projection dequantised to 16-bit at a time",
+             "每次把一个投影层反量化为 16 位")
     if s.strategy in ("fsdp", "zero3"):
         layer_w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant) - root * a
         per_layer = max(0, layer_w) // max(1, L)
         gathered = 2 * per_layer + (facts.embedding_params * a if s.strategy == "zero3" else 0)
-        items.append(MemoryItem(name="gathered_params", bytes=gathered,
-                                note="two layers gathered whole at a time (current + prefetched)"))
+        item("gathered_params", gathered, "two layers gathered whole at a time (current + prefetched)",
+             "每次聚合两层的完整权重（当前层 + 预取层）")
     if s.device == "cuda" and n > 1:
         comm = NCCL_BYTES + (4 * lora_n if s.strategy == "ddp" else 0)
-        items.append(MemoryItem(name="communication", bytes=comm,
-                                note="NCCL buffers" + (" + DDP gradient bucket" if s.strategy == "ddp" else "")))
+        ddp = s.strategy == "ddp"
+        item("communication", comm, "NCCL buffers" + (" + DDP gradient bucket" if ddp else ""),
+             "NCCL 缓冲区" + (" + DDP 梯度桶" if ddp else ""))
     dynamic = sum(i.bytes for i in items)
     if s.device == "cuda":
-        items.append(MemoryItem(name="allocator", bytes=int(FRAGMENTATION * dynamic),
-                                note="PyTorch caching-allocator fragmentation (5%)"))
-        items.append(MemoryItem(name="cuda_context", bytes=CUDA_CONTEXT_BYTES,
-                                note="CUDA context, cuBLAS workspace and kernels"))
+        item("allocator", int(FRAGMENTATION * dynamic), "PyTorch caching-allocator fragmentation (5%)",
+             "PyTorch 缓存分配器的碎片（5%）")
+        item("cuda_context", CUDA_CONTEXT_BYTES, "CUDA context, cuBLAS workspace and kernels",
+             "CUDA 上下文、cuBLAS 工作区和内核")
     else:
-        items.append(MemoryItem(name="allocator", bytes=int(FRAGMENTATION * dynamic), note="malloc fragmentation (5%)"))
-        items.append(MemoryItem(name="runtime", bytes=CPU_RUNTIME_BYTES,
-                                note="Python, torch, transformers, tokenizer and data in RAM"))
+        item("allocator", int(FRAGMENTATION * dynamic), "malloc fragmentation (5%)", "malloc 碎片（5%）")
+        item("runtime", CPU_RUNTIME_BYTES, "Python, torch, transformers, tokenizer and data in RAM",
+             "内存中的 Python、torch、transformers、分词器和数据")
     total = sum(i.bytes for i in items)
     budget = int(headroom * available_bytes)
     return MemoryEstimate(settings=s, items=items, total_bytes=total, available_bytes=available_bytes,
@@ -371,6 +481,7 @@ class DistributedPlan(_Model):
     deepspeed_config: str | None = Field(default=None, description="text of deepspeed_config.json (ZeRO)")
     launch_command: str = Field(description="the exact command that starts training")
     reasons: list[str] = Field(default_factory=list)
+    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, one per reason")
 
 
 class CpuEstimate(_Model):
@@ -438,6 +549,19 @@ class TrainingPlan(_Model):
     overrides: PlanOverrides = Field(default_factory=PlanOverrides)
     reasons: list[str] = Field(description="every decision, in words")
     warnings: list[str] = Field(default_factory=list)
+    # Chinese of the same sentences, one per English one; plans written before these fields read in English
+    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, in the same order")
+    warnings_zh: list[str] = Field(default_factory=list, description="the warnings in Chinese, in the same order")
+    refusal_zh: str | None = None
+
+    def reasons_in(self, lang: str) -> list[str]:
+        return in_language(self.reasons, self.reasons_zh, lang)
+
+    def warnings_in(self, lang: str) -> list[str]:
+        return in_language(self.warnings, self.warnings_zh, lang)
+
+    def refusal_in(self, lang: str) -> str | None:
+        return self.refusal_zh if is_zh(lang) and self.refusal_zh else self.refusal
 
     def require_fit(self) -> TrainingPlan:
         if not self.fits:
@@ -474,18 +598,20 @@ def _pkg_missing(hw: HardwareFacts, name: str) -> bool:
     return name in hw.versions and not hw.versions.get(name)
 
 
-def _gpu_words(hw: HardwareFacts) -> str:
+def _gpu_words(hw: HardwareFacts, lang: str = "en") -> str:
     g = min(hw.gpus, key=lambda x: x.free_memory_bytes)
     names = {x.name for x in hw.gpus}
     count = f"{len(hw.gpus)} × " if len(hw.gpus) > 1 else ""
+    if is_zh(lang):
+        return f"{count}{' / '.join(sorted(names))}（{'每块' if count else ''}空闲 {gib(g.free_memory_bytes)}）"
     return f"{count}{' / '.join(sorted(names))} ({gib(g.free_memory_bytes)} free{' each' if count else ''})"
 
 
 # --- choosing -------------------------------------------------------------------------------
 
 
-def _length_ladder(req: PlanRequest) -> list[tuple[int, str]]:
-    """Max-length candidates, best first, each with its reason."""
+def _length_ladder(req: PlanRequest) -> list[tuple[int, str, str]]:
+    """Max-length candidates, best first, each with its reason in English and Chinese."""
     facts, ov, st = req.model, req.overrides, req.tokens
     cap = facts.max_position_embeddings
     if ov.max_length:
@@ -495,25 +621,30 @@ def _length_ladder(req: PlanRequest) -> list[tuple[int, str]]:
                 where="max_length",
                 hint=f"Ask for {cap} tokens or fewer",
             )
-        return [(ov.max_length, f"max length {ov.max_length}: your setting")]
+        return [(ov.max_length, f"max length {ov.max_length}: your setting", f"最大长度 {ov.max_length}：你的设置")]
     if st is not None and not st.empty:
-        ladder: list[tuple[int, str]] = []
-        for key, share in (("p99", "99%"), ("p95", "95%"), ("max", "all"), ("p50", "half")):
+        ladder: list[tuple[int, str, str]] = []
+        for key, share, share_zh in (("p99", "99%", " 99% 的"), ("p95", "95%", " 95% 的"), ("max", "all", "全部"),
+                                     ("p50", "half", "一半")):
             v = getattr(st, key)
             if v is None or (key == "max" and ladder):
                 continue
             n = min(round_up(v), cap)
-            capped = " (capped by the model's positions)" if round_up(v) > cap else ""
-            if n not in [x for x, _ in ladder]:
+            over = round_up(v) > cap
+            capped = " (capped by the model's positions)" if over else ""
+            if n not in [x for x, _, _ in ladder]:
                 ladder.append((n, f"max length {n}: covers {share} of your examples ({key} = {v} tokens), "
-                                  f"rounded up to a multiple of 64{capped}"))
+                                  f"rounded up to a multiple of 64{capped}",
+                               f"最大长度 {n}：覆盖{share_zh}样本（{key} = {v} 个 token），向上取整到 64 的倍数"
+                               + ("（受模型位置数限制）" if over else "")))
         return ladder
-    ladder = [(min(DEFAULT_MAX_LENGTH, cap),
-               f"max length {min(DEFAULT_MAX_LENGTH, cap)}: no dataset statistics given, a common length for chat "
-               "examples")]
+    first = min(DEFAULT_MAX_LENGTH, cap)
+    ladder = [(first, f"max length {first}: no dataset statistics given, a common length for chat examples",
+               f"最大长度 {first}：没有数据集统计，采用对话样本的常见长度")]
     for n in (512, 256):
-        if n < ladder[0][0]:
-            ladder.append((n, f"max length {n}: no dataset statistics given and {ladder[0][0]} tokens would not fit"))
+        if n < first:
+            ladder.append((n, f"max length {n}: no dataset statistics given and {first} tokens would not fit",
+                           f"最大长度 {n}：没有数据集统计，而且 {first} 个 token 放不下"))
     return ladder
 
 
@@ -531,15 +662,17 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     """Choose method, precision, LoRA, batch, length, strategy and serving settings that fit, with reasons."""
     req = request
     facts, hw, ov, st = req.model, req.hardware, req.overrides, req.tokens
-    reasons: list[str] = []
-    warnings: list[str] = list(facts.notes)
+    reasons = _Said()
+    warnings = _Said()
+    warnings.extend(list(facts.notes), [model_note_zh(n) for n in facts.notes])
     want = ov.method or (None if req.method == "auto" else req.method)
     device: Literal["cuda", "cpu"] = "cuda" if hw.gpus else "cpu"
     n_gpus = len(hw.gpus)
 
     if facts.quantized:
-        warnings.append(f"{facts.name} is already quantised ({facts.quantized}); train from the 16-bit original "
-                        "so the adapter can be merged into 16-bit weights")
+        warnings.add(f"{facts.name} is already quantised ({facts.quantized}); train from the 16-bit original "
+                     "so the adapter can be merged into 16-bit weights",
+                     f"{facts.name} 已经量化（{facts.quantized}）；请从 16 位原始模型训练，这样适配器才能合并进 16 位权重")
 
     # precision ---------------------------------------------------------------------------
     precision: Precision
@@ -547,68 +680,87 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         cc = min(g.compute_capability for g in hw.gpus)
         if all(g.bf16 for g in hw.gpus):
             precision = "bf16"
-            reasons.append(f"precision bf16: compute capability {cc[0]}.{cc[1]} supports bfloat16")
+            reasons.add(f"precision bf16: compute capability {cc[0]}.{cc[1]} supports bfloat16",
+                        f"精度 bf16：算力 {cc[0]}.{cc[1]} 支持 bfloat16")
         else:
             precision = "fp16"
-            reasons.append(f"precision fp16: compute capability {cc[0]}.{cc[1]} is older than Ampere (8.0), "
-                           "so no bfloat16; fp16 with loss scaling")
+            reasons.add(f"precision fp16: compute capability {cc[0]}.{cc[1]} is older than Ampere (8.0), "
+                        "so no bfloat16; fp16 with loss scaling",
+                        f"精度 fp16：算力 {cc[0]}.{cc[1]} 早于 Ampere（8.0），不支持 bfloat16；使用 fp16 并做损失缩放")
         available = min(g.free_memory_bytes for g in hw.gpus)
     else:
         if hw.cpu.bf16:
             precision = "bf16"
             flag = "AMX" if hw.cpu.amx else "AVX512-BF16"
-            reasons.append(f"precision bf16 on CPU: this CPU has {flag} (bf16 autocast measured ~1.2–1.3× faster "
-                           "than fp32 on such a CPU)")
+            reasons.add(f"precision bf16 on CPU: this CPU has {flag} (bf16 autocast measured ~1.2–1.3× faster "
+                        "than fp32 on such a CPU)",
+                        f"CPU 上用 bf16 精度：这颗 CPU 支持 {flag}（实测在这类 CPU 上 bf16 自动混合精度比 fp32 快约 "
+                        "1.2–1.3 倍）")
         else:
             precision = "fp32"
-            reasons.append("precision fp32 on CPU: no AVX512-BF16 or AMX, so bfloat16 would be emulated and slow")
+            reasons.add("precision fp32 on CPU: no AVX512-BF16 or AMX, so bfloat16 would be emulated and slow",
+                        "CPU 上用 fp32 精度：没有 AVX512-BF16 或 AMX，bfloat16 只能模拟，速度很慢")
         available = hw.cpu.ram_available_bytes
 
     # LoRA ------------------------------------------------------------------------------------
     count = st.count if st else None
     r = ov.rank or (32 if count and count >= 20000 else DEFAULT_RANK)
     if ov.rank:
-        reasons.append(f"LoRA rank {r}: your setting")
+        reasons.add(f"LoRA rank {r}: your setting", f"LoRA 秩 {r}：你的设置")
     elif r == 32:
-        reasons.append(f"LoRA rank 32: {count} examples is a large dataset, so a little more adapter capacity")
+        reasons.add(f"LoRA rank 32: {count} examples is a large dataset, so a little more adapter capacity",
+                    f"LoRA 秩 32：{count} 条样本算是大数据集，适配器容量稍大一些")
     else:
-        reasons.append("LoRA rank 16: enough capacity for a task/style adaptation on up to ~20k examples")
+        reasons.add("LoRA rank 16: enough capacity for a task/style adaptation on up to ~20k examples",
+                    "LoRA 秩 16：足以在约 20k 条以内的样本上学会任务或风格")
     alpha = ov.alpha or 2 * r
-    reasons.append(f"LoRA alpha {alpha}: " + ("your setting" if ov.alpha else "alpha = 2 × r keeps the update scale "
-                                                                              "steady when r changes"))
-    targets = list(facts.lora_target_modules)
-    if targets == ["all-linear"]:
-        reasons.append("LoRA targets 'all-linear': the planner does not know this architecture's module names, "
-                       "PEFT finds every linear layer")
-    elif not facts.dense:
-        reasons.append(f"LoRA targets {', '.join(targets)}: the attention projections (MoE experts are fused "
-                       "parameters, not linear layers)")
+    if ov.alpha:
+        reasons.add(f"LoRA alpha {alpha}: your setting", f"LoRA alpha {alpha}：你的设置")
     else:
-        reasons.append(f"LoRA targets {', '.join(targets)}: every linear projection of the layer, which trains "
-                       "better than attention-only (QLoRA paper)")
+        reasons.add(f"LoRA alpha {alpha}: alpha = 2 × r keeps the update scale steady when r changes",
+                    f"LoRA alpha {alpha}：alpha = 2 × r，改变 r 时更新幅度保持稳定")
+    targets = list(facts.lora_target_modules)
+    names = ", ".join(targets)
+    if targets == ["all-linear"]:
+        reasons.add("LoRA targets 'all-linear': the planner does not know this architecture's module names, "
+                    "PEFT finds every linear layer",
+                    "LoRA 目标模块 'all-linear'：规划器不认识这种架构的模块名，由 PEFT 找出所有线性层")
+    elif not facts.dense:
+        reasons.add(f"LoRA targets {names}: the attention projections (MoE experts are fused parameters, not linear "
+                    "layers)",
+                    f"LoRA 目标模块 {names}：注意力投影层（MoE 专家是融合参数，不是线性层）")
+    else:
+        reasons.add(f"LoRA targets {names}: every linear projection of the layer, which trains better than "
+                    "attention-only (QLoRA paper)",
+                    f"LoRA 目标模块 {names}：层内的全部线性投影，训练效果好于只训练注意力层（QLoRA 论文）")
     if ov.lora_dropout is not None:
         dropout = ov.lora_dropout
-        reasons.append(f"LoRA dropout {dropout}: your setting")
+        reasons.add(f"LoRA dropout {dropout}: your setting", f"LoRA dropout {dropout}：你的设置")
     elif device == "cpu":
         dropout = 0.0
-        reasons.append("LoRA dropout 0: on CPU dropout copies every adapter input, a measured cost; small data is "
-                       "guarded by few epochs and eval loss instead")
+        reasons.add("LoRA dropout 0: on CPU dropout copies every adapter input, a measured cost; small data is "
+                    "guarded by few epochs and eval loss instead",
+                    "LoRA dropout 0：在 CPU 上 dropout 要复制每个适配器的输入，实测开销明显；小数据集改用较少的轮数"
+                    "和评估 loss 防止过拟合")
     else:
         dropout = 0.05
-        reasons.append("LoRA dropout 0.05: light regularisation, the usual value for 7B–13B models")
+        reasons.add("LoRA dropout 0.05: light regularisation, the usual value for 7B–13B models",
+                    "LoRA dropout 0.05：轻度正则化，7B–13B 模型的常用值")
 
     # batch ----------------------------------------------------------------------------------------
     procs = n_gpus if device == "cuda" else 1
     if ov.effective_batch:
         eff = ov.effective_batch
-        reasons.append(f"effective batch {eff}: your setting")
+        reasons.add(f"effective batch {eff}: your setting", f"有效批大小 {eff}：你的设置")
     elif count is not None and count < DEFAULT_EFFECTIVE_BATCH * 8:
         eff = max(2, min(DEFAULT_EFFECTIVE_BATCH, _pow2_down(max(1, count // 8))))
-        reasons.append(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
-                       "optimizer steps per epoch")
+        reasons.add(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
+                    "optimizer steps per epoch",
+                    f"有效批大小 {eff}：只有 {count} 条样本，批小一些，每轮至少约有 8 个优化步")
     else:
         eff = DEFAULT_EFFECTIVE_BATCH
-        reasons.append(f"effective batch {eff}: a stable default for LoRA fine-tuning")
+        reasons.add(f"effective batch {eff}: a stable default for LoRA fine-tuning",
+                    f"有效批大小 {eff}：LoRA 微调稳妥的默认值")
     eff = max(eff, procs)
     max_mb = max(1, eff // procs)
     if device == "cpu":
@@ -619,15 +771,20 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     lengths = _length_ladder(req)
 
     # CPU: small models only ---------------------------------------------------------------
-    cpu_refusal: str | None = None
+    cpu_refusal: tuple[str, str] | None = None
     if device == "cpu" and facts.param_count > CPU_MAX_PARAMS:
         tps = _cpu_tokens_per_s(facts, hw)
+        hours = f"{1000 * 200 / tps / 3600:.0f}"
         cpu_refusal = (
             f"{facts.describe()} is too large to fine-tune on this CPU: CPU training is for models up to "
             f"{human_params(CPU_MAX_PARAMS)} parameters (about {tps:.1f} tokens/s here for this size, so even 1,000 "
-            f"short examples would take ~{1000 * 200 / tps / 3600:.0f} hours per epoch). What would fit: a small "
+            f"short examples would take ~{hours} hours per epoch). What would fit: a small "
             "model such as SmolLM2-135M/360M-Instruct or Qwen2.5-0.5B/1.5B-Instruct here, or this model on a GPU "
-            "machine (plan it with --hardware)"
+            "machine (plan it with --hardware)",
+            f"{describe_model(facts, 'zh')} 太大，无法在这台机器的 CPU 上微调：CPU 训练只适合不超过 "
+            f"{human_params(CPU_MAX_PARAMS)} 参数的模型（这种规模在这里约 {tps:.1f} tokens/s，即使 1,000 条短样本，"
+            f"每轮也要约 {hours} 小时）。可行的办法：在这里换用小模型，如 SmolLM2-135M/360M-Instruct 或 "
+            "Qwen2.5-0.5B/1.5B-Instruct；或者在 GPU 机器上训练这个模型（用 --hardware 规划）",
         )
 
     # methods and strategies ------------------------------------------------------------------
@@ -635,7 +792,8 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     if device == "cpu" and not want and _pkg_missing(hw, "bitsandbytes"):
         methods = ["lora"]
     if device == "cuda" and "qlora" in methods and _pkg_missing(hw, "bitsandbytes"):
-        warnings.append("bitsandbytes is not installed: QLoRA needs it (pip install 'tunepilot[gpu]')")
+        warnings.add("bitsandbytes is not installed: QLoRA needs it (pip install 'tunepilot[gpu]')",
+                     "未安装 bitsandbytes：QLoRA 需要它（pip install 'tunepilot[gpu]'）")
     if device == "cuda" and n_gpus > 1:
         if ov.strategy:
             if ov.strategy in ("single", "cpu"):
@@ -668,11 +826,11 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
 
     ckpt_options = [ov.gradient_checkpointing] if ov.gradient_checkpointing is not None else [False, True]
     chosen: MemoryEstimate | None = None
-    chosen_length_reason = ""
+    chosen_length_reason: tuple[str, str] | None = None
     smallest: MemoryEstimate | None = None
     tried_lengths: list[int] = []
     if cpu_refusal is None:
-        for length, length_reason in lengths:
+        for length, length_reason, length_reason_zh in lengths:
             tried_lengths.append(length)
             for method in methods:
                 for strategy in strategies:
@@ -696,11 +854,11 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
                 if chosen:
                     break
             if chosen:
-                chosen_length_reason = length_reason
+                chosen_length_reason = (length_reason, length_reason_zh)
                 break
 
     fits = chosen is not None
-    refusal: str | None = None
+    refusal: tuple[str, str] | None = None
     if chosen is None:
         if smallest is None:  # CPU refusal before any estimate
             smallest = estimate_memory(
@@ -715,111 +873,148 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     s = est.settings
 
     # method reasons -------------------------------------------------------------------------
-    budget_words = f"{gib(est.budget_bytes)} usable ({int(req.headroom * 100)}% of {gib(available)} " \
+    pct, need = int(req.headroom * 100), gib(est.total_bytes)
+    budget_words = f"{gib(est.budget_bytes)} usable ({pct}% of {gib(available)} " \
                    f"{'free on the smallest GPU' if device == 'cuda' else 'available RAM'})"
+    budget_zh = f"可用的 {gib(est.budget_bytes)}（{'最小 GPU 空闲' if device == 'cuda' else '可用内存'} " \
+                f"{gib(available)} 的 {pct}%）"
     if fits:
         if s.method == "lora" and not want:
-            reasons.insert(0, f"method LoRA {'32' if precision == 'fp32' else '16'}-bit: needs about "
-                              f"{gib(est.total_bytes)} per {'GPU' if device == 'cuda' else 'machine'}, within "
-                              f"{budget_words}; 16-bit weights train faster and a little better than 4-bit")
+            bits = "32" if precision == "fp32" else "16"
+            reasons.insert(0, f"method LoRA {bits}-bit: needs about {need} per "
+                              f"{'GPU' if device == 'cuda' else 'machine'}, within {budget_words}; 16-bit weights "
+                              "train faster and a little better than 4-bit",
+                           f"方法 LoRA {bits} 位：每{'块 GPU ' if device == 'cuda' else '台机器'}约需 {need}，"
+                           f"在{budget_zh}之内；16 位权重比 4 位训练更快，效果也略好")
         elif s.method == "qlora" and not want:
             lora_alt = estimate_memory(facts, s.model_copy(update={
                 "method": "lora", "weight_format": "fp32" if precision == "fp32" else "16bit",
                 "optimizer": "adamw_torch"}), available, req.headroom)
             reasons.insert(0, f"method QLoRA 4-bit: LoRA 16-bit would need about {gib(lora_alt.total_bytes)}, more "
-                              f"than {budget_words}; 4-bit NF4 weights need about {gib(est.total_bytes)}")
+                              f"than {budget_words}; 4-bit NF4 weights need about {need}",
+                           f"方法 QLoRA 4 位：LoRA 16 位约需 {gib(lora_alt.total_bytes)}，超过{budget_zh}；"
+                           f"4 位 NF4 权重约需 {need}")
         else:
             reasons.insert(0, f"method {method_words(s.method, precision)}: your choice; needs about "
-                              f"{gib(est.total_bytes)} of {budget_words}")
+                              f"{need} of {budget_words}",
+                           f"方法 {method_words(s.method, precision, 'zh')}：你的选择；约需 {need}，{budget_zh}")
         if s.method == "qlora":
-            reasons.append(f"QLoRA: NF4 with double quantisation, {precision} compute"
-                           + (" (bf16 needs compute capability 8.0)" if precision == "fp16" else ""))
+            old_gpu = precision == "fp16"
+            reasons.add(f"QLoRA: NF4 with double quantisation, {precision} compute"
+                        + (" (bf16 needs compute capability 8.0)" if old_gpu else ""),
+                        f"QLoRA：NF4 双重量化，{precision} 计算" + ("（bf16 需要算力 8.0）" if old_gpu else ""))
         if chosen_length_reason:
-            reasons.append(chosen_length_reason)
+            reasons.add(*chosen_length_reason)
             if len(tried_lengths) > 1:
-                warnings.append(f"max length lowered to {s.max_length} tokens to fit memory; longer examples "
-                                "are truncated")
-        if s.gradient_checkpointing:
-            reasons.append("gradient checkpointing on: without it the activations would not fit at micro-batch "
-                           f"{max(1, min(2, max_mb))}" if ov.gradient_checkpointing is None
-                           else "gradient checkpointing on: your setting")
+                warnings.add(f"max length lowered to {s.max_length} tokens to fit memory; longer examples "
+                             "are truncated",
+                             f"为了放进内存，最大长度降到 {s.max_length} 个 token；更长的样本会被截断")
+        if s.gradient_checkpointing and ov.gradient_checkpointing is None:
+            reasons.add("gradient checkpointing on: without it the activations would not fit at micro-batch "
+                        f"{max(1, min(2, max_mb))}",
+                        f"梯度检查点开启：不开的话，微批大小 {max(1, min(2, max_mb))} 的激活值放不下")
+        elif s.gradient_checkpointing:
+            reasons.add("gradient checkpointing on: your setting", "梯度检查点开启：你的设置")
+        elif ov.gradient_checkpointing is None:
+            reasons.add("gradient checkpointing off: activations fit, so no recomputation (~30% faster)",
+                        "梯度检查点关闭：激活值放得下，不必重算（约快 30%）")
         else:
-            reasons.append("gradient checkpointing off: activations fit, so no recomputation (~30% faster)"
-                           if ov.gradient_checkpointing is None else "gradient checkpointing off: your setting")
+            reasons.add("gradient checkpointing off: your setting", "梯度检查点关闭：你的设置")
 
     mb = s.micro_batch
     accum = max(1, int(math.ceil(eff / (mb * procs))))
     effective = mb * accum * procs
-    reasons.append(f"micro-batch {mb} × gradient accumulation {accum} × {procs} "
-                   f"{'GPU' if device == 'cuda' else 'process'}{'s' if procs > 1 else ''} = effective batch "
-                   f"{effective}" + (": the largest micro-batch that fits" if not ov.micro_batch else
-                                     " (micro-batch: your setting)"))
+    reasons.add(f"micro-batch {mb} × gradient accumulation {accum} × {procs} "
+                f"{'GPU' if device == 'cuda' else 'process'}{'s' if procs > 1 else ''} = effective batch "
+                f"{effective}" + (": the largest micro-batch that fits" if not ov.micro_batch else
+                                  " (micro-batch: your setting)"),
+                f"微批大小 {mb} × 梯度累积 {accum} × {procs} {'块 GPU' if device == 'cuda' else '个进程'} = 有效批大小 "
+                f"{effective}" + ("：放得下的最大微批" if not ov.micro_batch else "（微批大小：你的设置）"))
 
     # schedule -----------------------------------------------------------------------------------
     if ov.epochs:
         epochs = ov.epochs
-        reasons.append(f"{epochs} epochs: your setting")
+        reasons.add(f"{epochs} epochs: your setting", f"{epochs} 轮：你的设置")
     elif count is None:
         epochs = 3
-        reasons.append("3 epochs: no dataset size given")
+        reasons.add("3 epochs: no dataset size given", "3 轮：没有给出数据集大小")
     else:
         epochs = 5 if count < 100 else 3 if count < 1000 else 2 if count < 10000 else 1
-        reasons.append(f"{epochs} epoch{'s' if epochs > 1 else ''}: {count} examples "
-                       + ("(small datasets need more passes)" if epochs >= 3 else "(large datasets need fewer "
-                                                                                   "passes to avoid overfitting)"))
+        small = epochs >= 3
+        reasons.add(f"{epochs} epoch{'s' if epochs > 1 else ''}: {count} examples "
+                    + ("(small datasets need more passes)" if small else "(large datasets need fewer "
+                                                                         "passes to avoid overfitting)"),
+                    f"{epochs} 轮：{count} 条样本"
+                    + ("（小数据集需要多学几遍）" if small else "（大数据集少学几遍，避免过拟合）"))
     if ov.learning_rate:
         lr = ov.learning_rate
-        reasons.append(f"learning rate {lr:g}: your setting")
+        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
     elif facts.param_count >= 30e9:
         lr = 1e-4
-        reasons.append("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
-                       "(QLoRA paper)")
+        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
+                    "(QLoRA paper)",
+                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
     else:
         lr = 2e-4
-        reasons.append("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)")
+        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
+                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
     steps_per_epoch = int(math.ceil(count / effective)) if count else None
     total_steps = steps_per_epoch * epochs if steps_per_epoch else None
     if total_steps is not None and total_steps < 100:
         warmup = 0.1
-        reasons.append(f"warmup 10% of {total_steps} steps: a short run still gets a few warmup steps")
+        reasons.add(f"warmup 10% of {total_steps} steps: a short run still gets a few warmup steps",
+                    f"预热 {total_steps} 步中的 10%：训练很短，也要有几步预热")
     else:
         warmup = 0.03
-        reasons.append("warmup 3% of the steps (QLoRA paper)")
+        reasons.add("warmup 3% of the steps (QLoRA paper)", "预热总步数的 3%（QLoRA 论文）")
     if total_steps:
         eval_steps = max(1, min(total_steps, int(math.ceil(total_steps / 10))))
         logging_steps = max(1, min(10, total_steps // 50))
     else:
         eval_steps, logging_steps = 50, 10
-    reasons.append(f"evaluate and save every {eval_steps} steps"
-                   + (f" (~10 times over {total_steps} steps)" if total_steps else " (dataset size unknown)"))
+    reasons.add(f"evaluate and save every {eval_steps} steps"
+                + (f" (~10 times over {total_steps} steps)" if total_steps else " (dataset size unknown)"),
+                f"每 {eval_steps} 步评估并保存一次"
+                + (f"（{total_steps} 步中约 10 次）" if total_steps else "（数据集大小未知）"))
 
     # attention and packing ------------------------------------------------------------------------
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
     if device == "cuda" and _flash_attn_installed(hw) and min(g.compute_capability for g in hw.gpus) >= (8, 0):
         attn = "flash_attention_2"
-        reasons.append("attention: flash_attention_2 (installed, and the GPU is Ampere or newer)")
+        reasons.add("attention: flash_attention_2 (installed, and the GPU is Ampere or newer)",
+                    "注意力：flash_attention_2（已安装，且 GPU 是 Ampere 或更新的架构）")
     elif device == "cuda":
-        why = "flash-attn is not installed" if not _flash_attn_installed(hw) else "the GPU is older than Ampere"
-        reasons.append(f"attention: sdpa (PyTorch's fused attention; {why})")
+        missing = not _flash_attn_installed(hw)
+        why = "flash-attn is not installed" if missing else "the GPU is older than Ampere"
+        reasons.add(f"attention: sdpa (PyTorch's fused attention; {why})",
+                    f"注意力：sdpa（PyTorch 的融合注意力；{'未安装 flash-attn' if missing else 'GPU 早于 Ampere'}）")
     else:
-        reasons.append("attention: sdpa (PyTorch's fused attention; flash-attention needs a GPU)")
+        reasons.add("attention: sdpa (PyTorch's fused attention; flash-attention needs a GPU)",
+                    "注意力：sdpa（PyTorch 的融合注意力；flash-attention 需要 GPU）")
     packing = False
     p50 = st.p50 if st else None
     if ov.packing is not None:
         packing = ov.packing
-        reasons.append(f"packing {'on' if packing else 'off'}: your setting")
+        reasons.add(f"packing {'on' if packing else 'off'}: your setting",
+                    f"样本打包{'开启' if packing else '关闭'}：你的设置")
         if packing and attn != "flash_attention_2":
-            warnings.append("packing without flash_attention_2 lets packed examples attend to each other")
+            warnings.add("packing without flash_attention_2 lets packed examples attend to each other",
+                         "没有 flash_attention_2 时打包，打包在一起的样本会互相看到")
     elif device == "cpu":
-        reasons.append("packing off: measured far slower on CPU (TRL packing at 512 tokens took 40–60 s per step)")
+        reasons.add("packing off: measured far slower on CPU (TRL packing at 512 tokens took 40–60 s per step)",
+                    "样本打包关闭：在 CPU 上实测慢得多（TRL 按 512 个 token 打包时每步要 40–60 秒）")
     elif attn != "flash_attention_2":
-        reasons.append("packing off: without flash_attention_2 packed examples would attend to each other")
+        reasons.add("packing off: without flash_attention_2 packed examples would attend to each other",
+                    "样本打包关闭：没有 flash_attention_2 时，打包在一起的样本会互相看到")
     elif p50 is not None and p50 * 4 <= s.max_length:
         packing = True
-        reasons.append(f"packing on: examples are short (median {p50} tokens vs max length {s.max_length}), so "
-                       "packing removes padding; flash-attention keeps packed examples apart")
+        reasons.add(f"packing on: examples are short (median {p50} tokens vs max length {s.max_length}), so "
+                    "packing removes padding; flash-attention keeps packed examples apart",
+                    f"样本打包开启：样本较短（中位数 {p50} 个 token，最大长度 {s.max_length}），打包可以去掉填充；"
+                    "flash-attention 让打包的样本互不干扰")
     else:
-        reasons.append("packing off: examples are not short compared with the max length")
+        reasons.add("packing off: examples are not short compared with the max length",
+                    "样本打包关闭：和最大长度相比，样本并不短")
 
     # precision of weights and the optimizer ------------------------------------------------------------
     sharded = s.strategy in ("fsdp", "zero3")
@@ -829,18 +1024,23 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         bnb = BnbSettings(bnb_4bit_compute_dtype=_TORCH_DTYPE[precision],  # type: ignore[arg-type]
                           bnb_4bit_quant_storage=store)  # type: ignore[arg-type]
         if sharded:
-            reasons.append(f"bnb_4bit_quant_storage {store}: FSDP/ZeRO-3 can only shard 4-bit weights stored in "
-                           "the same dtype as the rest of the model")
+            reasons.add(f"bnb_4bit_quant_storage {store}: FSDP/ZeRO-3 can only shard 4-bit weights stored in "
+                        "the same dtype as the rest of the model",
+                        f"bnb_4bit_quant_storage {store}：FSDP/ZeRO-3 只能切分以模型其余部分相同 dtype 存储的 4 位权重")
     if s.optimizer == "paged_adamw_8bit":
-        reasons.append("optimizer paged 8-bit AdamW: a quarter of AdamW's state memory, paged to CPU on spikes "
-                       "(QLoRA paper)")
+        reasons.add("optimizer paged 8-bit AdamW: a quarter of AdamW's state memory, paged to CPU on spikes "
+                    "(QLoRA paper)",
+                    "优化器：分页 8 位 AdamW，状态只占 AdamW 的四分之一，显存峰值时换页到 CPU（QLoRA 论文）")
     elif s.method == "qlora" and s.strategy in ("fsdp", "zero2", "zero3"):
-        reasons.append("optimizer AdamW (fp32): 8-bit paged AdamW is not used with FSDP/DeepSpeed; the LoRA "
-                       "states are small and sharded anyway")
+        reasons.add("optimizer AdamW (fp32): 8-bit paged AdamW is not used with FSDP/DeepSpeed; the LoRA "
+                    "states are small and sharded anyway",
+                    "优化器 AdamW（fp32）：FSDP/DeepSpeed 下不用分页 8 位 AdamW；LoRA 的状态很小，而且已经切分")
     elif s.method == "qlora":
-        reasons.append("optimizer AdamW (fp32): paged 8-bit optimizers need CUDA")
+        reasons.add("optimizer AdamW (fp32): paged 8-bit optimizers need CUDA",
+                    "优化器 AdamW（fp32）：分页 8 位优化器需要 CUDA")
     else:
-        reasons.append("optimizer AdamW (fp32 states): the LoRA weights are small, so 8-bit states save little")
+        reasons.add("optimizer AdamW (fp32 states): the LoRA weights are small, so 8-bit states save little",
+                    "优化器 AdamW（fp32 状态）：LoRA 权重很小，8 位状态省不了多少")
 
     seed = ov.seed if ov.seed is not None else 42
     lora = LoraSettings(r=r, alpha=alpha, dropout=dropout,
@@ -858,7 +1058,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
                 alternatives.append(alt)
 
     distributed = _distributed(s.strategy, n_gpus, precision, s.method, req)
-    reasons.extend(distributed.reasons)
+    reasons.extend(distributed.reasons, distributed.reasons_zh)
     cpu_estimate = None
     if device == "cpu":
         tps = _cpu_tokens_per_s(facts, hw)
@@ -867,23 +1067,31 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         basis = (f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s measured for SmolLM2-135M LoRA r=16 batch 4 on "
                  f"{CPU_MEASURED_CORES} cores, scaled by parameters ({human_params(facts.param_count)}) and cores "
                  f"({hw.cpu.logical_cores})")
+        basis_zh = (f"以 SmolLM2-135M LoRA r=16、批大小 4 在 {CPU_MEASURED_CORES} 核上实测的 "
+                    f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s 为基准，按参数量（{human_params(facts.param_count)}）"
+                    f"和核数（{hw.cpu.logical_cores}）换算")
         cpu_estimate = CpuEstimate(tokens_per_second=round(tps, 1),
                                    seconds_per_epoch=round(secs, 1) if secs else None, basis=basis)
         if secs:
-            reasons.append(f"time on CPU: about {_duration(secs)} per epoch ({count} examples × ~{mean:.0f} tokens "
-                           f"at ~{tps:.0f} tokens/s; {basis})")
+            reasons.add(f"time on CPU: about {_duration(secs)} per epoch ({count} examples × ~{mean:.0f} tokens "
+                        f"at ~{tps:.0f} tokens/s; {basis})",
+                        f"CPU 训练时间：每轮约 {_duration(secs, 'zh')}（{count} 条样本 × 约 {mean:.0f} 个 token，"
+                        f"约 {tps:.0f} tokens/s；{basis_zh}）")
             if secs * epochs > 8 * 3600:
-                warnings.append(f"training would take about {_duration(secs * epochs)} on this CPU; consider a "
-                                "smaller model or a GPU")
+                warnings.add(f"training would take about {_duration(secs * epochs)} on this CPU; consider a "
+                             "smaller model or a GPU",
+                             f"在这颗 CPU 上训练约需 {_duration(secs * epochs, 'zh')}；建议换更小的模型或用 GPU")
         else:
-            reasons.append(f"time on CPU: ~{tps:.0f} tokens/s ({basis}); give --data for a per-epoch estimate")
+            reasons.add(f"time on CPU: ~{tps:.0f} tokens/s ({basis}); give --data for a per-epoch estimate",
+                        f"CPU 训练时间：约 {tps:.0f} tokens/s（{basis_zh}）；提供 --data 可估算每轮用时")
 
     serving = _serving(facts, hw, r, s.max_length, precision)
     plan = TrainingPlan(
         model=facts.name,
         model_facts=facts,
         fits=fits,
-        refusal=refusal,
+        refusal=refusal[0] if refusal else None,
+        refusal_zh=refusal[1] if refusal else None,
         device=device,
         num_gpus=n_gpus,
         method=s.method,
@@ -917,18 +1125,21 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         serving=serving,
         tokens=st,
         overrides=ov,
-        reasons=reasons if fits else [refusal or "does not fit"] + reasons,
-        warnings=warnings,
+        reasons=reasons.en if fits else [refusal[0] if refusal else "does not fit"] + reasons.en,
+        reasons_zh=reasons.zh if fits else [refusal[1] if refusal else "放不下"] + reasons.zh,
+        warnings=warnings.en,
+        warnings_zh=warnings.zh,
     )
     return plan
 
 
-def _duration(secs: float) -> str:
+def _duration(secs: float, lang: str = "en") -> str:
+    zh = is_zh(lang)
     if secs < 90:
-        return f"{secs:.0f} s"
+        return f"{secs:.0f} {'秒' if zh else 's'}"
     if secs < 5400:
-        return f"{secs / 60:.0f} min"
-    return f"{secs / 3600:.1f} h"
+        return f"{secs / 60:.0f} {'分钟' if zh else 'min'}"
+    return f"{secs / 3600:.1f} {'小时' if zh else 'h'}"
 
 
 def _cpu_tokens_per_s(facts: ModelFacts, hw: HardwareFacts) -> float:
@@ -937,32 +1148,43 @@ def _cpu_tokens_per_s(facts: ModelFacts, hw: HardwareFacts) -> float:
 
 
 def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], strategies: list[Strategy],
-             available: int) -> str:
-    """Why nothing fits, and what would."""
+             available: int) -> tuple[str, str]:
+    """Why nothing fits, and what would, in English and Chinese."""
     facts, hw, ov = req.model, req.hardware, req.overrides
     s = smallest.settings
     where = _gpu_words(hw) if hw.gpus else f"this machine's RAM ({gib(available)} available)"
+    where_zh = _gpu_words(hw, "zh") if hw.gpus else f"本机内存（可用 {gib(available)}）"
+    pct, need, usable = int(req.headroom * 100), gib(smallest.total_bytes), gib(smallest.budget_bytes)
+    ckpt = s.gradient_checkpointing
     head = (f"{facts.describe()} does not fit on {where}: even {method_words(s.method, s.precision)} with "
             f"micro-batch {s.micro_batch}, {s.max_length} tokens and gradient checkpointing "
-            f"{'on' if s.gradient_checkpointing else 'off'} needs about {gib(smallest.total_bytes)} per device, "
-            f"more than {gib(smallest.budget_bytes)} usable ({int(req.headroom * 100)}% of {gib(available)})")
-    options: list[str] = []
+            f"{'on' if ckpt else 'off'} needs about {need} per device, "
+            f"more than {usable} usable ({pct}% of {gib(available)})")
+    head_zh = (f"{describe_model(facts, 'zh')} 在 {where_zh} 上放不下：即使用 {method_words(s.method, s.precision, 'zh')}、"
+               f"微批大小 {s.micro_batch}、{s.max_length} 个 token、梯度检查点{'开启' if ckpt else '关闭'}，"
+               f"每个设备也约需 {need}，超过可用的 {usable}（{gib(available)} 的 {pct}%）")
+    options = _Said()
     if ov.model_dump(exclude_none=True) or req.method != "auto":
         free_req = req.model_copy(update={"overrides": PlanOverrides(), "method": "auto"})
         alt = plan_training(free_req)
         if alt.fits:
-            options.append(
+            alt_need = gib(alt.memory.total_bytes)
+            options.add(
                 f"without your settings ({ov.described() or 'method ' + req.method}) the planner would use "
                 f"{method_words(alt.method, alt.precision)}, micro-batch {alt.micro_batch_size}, {alt.max_length} "
-                f"tokens, needing {gib(alt.memory.total_bytes)}")
+                f"tokens, needing {alt_need}",
+                f"不用你的设置（{ov.described('zh') or '方法 ' + req.method}），规划器会选 "
+                f"{method_words(alt.method, alt.precision, 'zh')}、微批大小 {alt.micro_batch_size}、"
+                f"{alt.max_length} 个 token，约需 {alt_need}")
     if hw.gpus:
         # a smaller model with QLoRA on this GPU
         fit_b = _largest_fitting_params(smallest.settings.model_copy(update={
             "method": "qlora", "weight_format": "nf4", "optimizer": "paged_adamw_8bit", "strategy": "single",
             "num_gpus": 1, "gradient_checkpointing": True, "micro_batch": 1}), available, req.headroom)
         if fit_b:
-            options.append(f"a model of up to about {human_params(fit_b)} parameters with QLoRA 4-bit on one of these "
-                           "GPUs")
+            options.add(f"a model of up to about {human_params(fit_b)} parameters with QLoRA 4-bit on one of these "
+                        "GPUs",
+                        f"在一块这样的 GPU 上用 QLoRA 4 位训练不超过约 {human_params(fit_b)} 参数的模型")
         # more GPUs of this kind
         for n in (2, 4, 8, 16):
             if n <= len(hw.gpus):
@@ -971,7 +1193,7 @@ def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], 
                 "method": "qlora", "weight_format": "nf4", "optimizer": "adamw_torch", "strategy": "fsdp",
                 "num_gpus": n, "gradient_checkpointing": True, "micro_batch": 1})
             if estimate_memory(facts, sh, available, req.headroom).fits:
-                options.append(f"{n} GPUs like this one with FSDP + QLoRA")
+                options.add(f"{n} GPUs like this one with FSDP + QLoRA", f"{n} 块同样的 GPU，用 FSDP + QLoRA")
                 break
         # shorter sequences
         if s.max_length > 256:
@@ -979,11 +1201,14 @@ def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], 
                                                                 "gradient_checkpointing": True}),
                                     available, req.headroom)
             if short.fits:
-                options.append(f"shorter sequences: 256 tokens would need {gib(short.total_bytes)}")
+                options.add(f"shorter sequences: 256 tokens would need {gib(short.total_bytes)}",
+                            f"更短的序列：256 个 token 约需 {gib(short.total_bytes)}")
     else:
-        options.append("a smaller model, or a GPU machine (plan it with --hardware FILE.json)")
-    tail = "; ".join(options) if options else "a machine with more memory"
-    return f"{head}. What would fit: {tail}"
+        options.add("a smaller model, or a GPU machine (plan it with --hardware FILE.json)",
+                    "更小的模型，或者 GPU 机器（用 --hardware FILE.json 规划）")
+    tail = "; ".join(options.en) if options.en else "a machine with more memory"
+    tail_zh = "；".join(options.zh) if options.zh else "内存更大的机器"
+    return f"{head}. What would fit: {tail}", f"{head_zh}。可行的办法：{tail_zh}"
 
 
 def _largest_fitting_params(s: MemorySettings, available: int, headroom: float) -> int | None:
@@ -1033,29 +1258,38 @@ def _launch(strategy: Strategy, n: int, config_dir: str, plan_path: str, data_di
 
 def _distributed(strategy: Strategy, n_gpus: int, precision: Precision, method: Method,
                  req: PlanRequest) -> DistributedPlan:
-    reasons: list[str] = []
+    reasons = _Said()
     if strategy == "cpu":
-        reasons.append("one process on the CPU")
+        reasons.add("one process on the CPU", "在 CPU 上单进程训练")
     elif strategy == "single":
-        reasons.append("one GPU, one process")
+        reasons.add("one GPU, one process", "单 GPU，单进程")
     elif strategy == "ddp":
-        reasons.append(f"{n_gpus} GPUs with DDP: the model fits on one GPU, so each holds a copy and they split the "
-                       "batches (fastest when it fits)")
+        reasons.add(f"{n_gpus} GPUs with DDP: the model fits on one GPU, so each holds a copy and they split the "
+                    "batches (fastest when it fits)",
+                    f"{n_gpus} 块 GPU 用 DDP：一块 GPU 放得下模型，每块各放一份副本、分担批次（放得下时最快）")
     elif strategy == "fsdp":
-        reasons.append(f"{n_gpus} GPUs with FSDP (full shard): the model does not fit on one GPU, so its weights are "
-                       "sharded across them" + (" (FSDP + QLoRA needs bnb_4bit_quant_storage = the compute dtype)"
-                                                if method == "qlora" else ""))
+        qlora = method == "qlora"
+        reasons.add(f"{n_gpus} GPUs with FSDP (full shard): the model does not fit on one GPU, so its weights are "
+                    "sharded across them" + (" (FSDP + QLoRA needs bnb_4bit_quant_storage = the compute dtype)"
+                                             if qlora else ""),
+                    f"{n_gpus} 块 GPU 用 FSDP（完全切分）：一块 GPU 放不下模型，权重切分到各块 GPU 上"
+                    + ("（FSDP + QLoRA 需要 bnb_4bit_quant_storage = 计算 dtype）" if qlora else ""))
     else:
         stage = 3 if strategy == "zero3" else 2
-        reasons.append(f"{n_gpus} GPUs with DeepSpeed ZeRO-{stage}"
-                       + (": weights, gradients and optimizer sharded (QLoRA works with ZeRO-3 when "
-                          "bnb_4bit_quant_storage = the compute dtype)" if stage == 3 else
-                          ": gradients and optimizer sharded; the frozen weights are not, so it saves little with LoRA"))
+        reasons.add(f"{n_gpus} GPUs with DeepSpeed ZeRO-{stage}"
+                    + (": weights, gradients and optimizer sharded (QLoRA works with ZeRO-3 when "
+                       "bnb_4bit_quant_storage = the compute dtype)" if stage == 3 else
+                       ": gradients and optimizer sharded; the frozen weights are not, so it saves little with LoRA"),
+                    f"{n_gpus} 块 GPU 用 DeepSpeed ZeRO-{stage}"
+                    + ("：权重、梯度和优化器状态都切分（bnb_4bit_quant_storage = 计算 dtype 时，QLoRA 可以配合 "
+                       "ZeRO-3 使用）" if stage == 3 else
+                       "：切分梯度和优化器状态；冻结的权重不切分，所以对 LoRA 省得不多"))
         if not req.hardware.versions.get("deepspeed"):
-            reasons.append("DeepSpeed must be installed on the training machine (pip install deepspeed)")
+            reasons.add("DeepSpeed must be installed on the training machine (pip install deepspeed)",
+                        "训练机器上必须安装 DeepSpeed（pip install deepspeed）")
     return distributed_files(
         DistributedPlan(strategy=strategy, num_processes=n_gpus if strategy not in ("cpu", "single") else 1,
-                        launch_command="", reasons=reasons),
+                        launch_command="", reasons=reasons.en, reasons_zh=reasons.zh),
         precision, data_dir=req.data_dir, run_dir=req.run_dir,
     )
 
@@ -1205,7 +1439,6 @@ _NUM = r"(\d+(?:\.\d+)?(?:e-?\d+)?)"
 
 def parse_overrides(text: str) -> PlanOverrides:
     """'r=32, batch 2, max length 1024, use LoRA' → :class:`PlanOverrides` (unknown words are ignored)."""
-    import re
 
     t = text.lower()
     found: dict[str, object] = {}

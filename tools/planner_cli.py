@@ -3,6 +3,7 @@
     tunepilot plan --model demo
     tunepilot plan --model meta-llama/Llama-2-7b-hf --params 7B --hardware a100.json --out runs/x
     tunepilot plan --model ./my-model --data runs/x/data --method qlora --rank 32 --batch 2 --json
+    tunepilot plan --model demo --lang zh
 
 ``--hardware`` takes the JSON that ``tunepilot doctor --json`` prints, so a machine
 can be planned from anywhere; without it this machine is probed. ``--out DIR``
@@ -28,8 +29,11 @@ from tools.planner import (
     PlanRequest,
     TokenStats,
     TrainingPlan,
+    describe_model,
     gib,
+    is_zh,
     method_words,
+    model_note_zh,
     plan_training,
     relocate_plan,
 )
@@ -204,65 +208,157 @@ def _targets(t: list[str] | str) -> str:
     return t if isinstance(t, str) else ", ".join(t)
 
 
-def plan_card(plan: TrainingPlan) -> str:
-    """The plan as text a person reads: method, memory itemised against what is available, reasons."""
+# The card's words: (English, Chinese) templates filled with str.format. Technical tokens and numbers stay as
+# they are in both.
+_CARD: dict[str, tuple[str, str]] = {
+    "title": ("Plan for {model} on {where}", "{model} 在 {where} 上的训练方案"),
+    "gpus": ("{n} GPU{s}", "{n} 块 GPU"),
+    "facts": ("model facts", "模型参数"),
+    "facts_text": ("{layers} layers, hidden {hidden}, {heads} heads / {kv} KV heads, vocabulary {vocab}, "
+                   "{positions} positions  [{source}]",
+                   "{layers} 层，隐藏维度 {hidden}，{heads} 个注意力头 / {kv} 个 KV 头，词表 {vocab}，"
+                   "{positions} 个位置  [{source}]"),
+    "refused": ("DOES NOT FIT: {why}", "放不下：{why}"),
+    "method": ("method", "方法"),
+    "lora": ("LoRA", "LoRA"),
+    "lora_text": ("r={r} alpha={alpha} dropout={dropout} on {targets} ({trainable:.1f}M trainable, {share:.2f}%)",
+                  "r={r} alpha={alpha} dropout={dropout}，作用于 {targets}（可训练 {trainable:.1f}M，"
+                  "占 {share:.2f}%）"),
+    "batch": ("batch", "批大小"),
+    "batch_text": ("micro-batch {mb} × accumulation {accum}{gpus} = {eff}", "微批 {mb} × 累积 {accum}{gpus} = {eff}"),
+    "batch_gpus": (" × {n} GPUs", " × {n} 块 GPU"),
+    "sequence": ("sequence", "序列"),
+    "sequence_text": ("max length {length}, packing {packing}, gradient checkpointing {ckpt}, attention {attn}",
+                      "最大长度 {length}，样本打包{packing}，梯度检查点{ckpt}，注意力 {attn}"),
+    "on": ("on", "开启"),
+    "off": ("off", "关闭"),
+    "schedule": ("schedule", "训练安排"),
+    "schedule_text": ("lr {lr} {scheduler}, {epochs} epochs, warmup {warmup}{steps}, optimizer {optimizer}, "
+                      "seed {seed}",
+                      "学习率 {lr} {scheduler}，{epochs} 轮，预热 {warmup}{steps}，优化器 {optimizer}，"
+                      "随机种子 {seed}"),
+    "steps": (", {n} steps", "，共 {n} 步"),
+    "time": ("time", "时间"),
+    "time_text": ("{per}~{tps:g} tokens/s", "{per}约 {tps:g} tokens/s"),
+    "per_epoch": ("~{m:.0f} min per epoch, ", "每轮约 {m:.0f} 分钟，"),
+    "memory_gpu": ("memory per GPU (estimate)", "每块 GPU 的显存（估算）"),
+    "memory_ram": ("memory RAM (estimate)", "内存（估算）"),
+    "total": ("total", "合计"),
+    "total_text": ("of {usable} usable ({available} {free}) → {verdict}",
+                   "可用 {usable}（{free} {available}）→ {verdict}"),
+    "free": ("free", "空闲"),
+    "available": ("available", "可用"),
+    "fits": ("fits", "放得下"),
+    "not_fit": ("DOES NOT FIT", "放不下"),
+    "too_big": ("too big", "太大"),
+    "others": ("other options at the same batch and length", "同样批大小和长度下的其他选择"),
+    "serving": ("serving (vLLM)", "部署（vLLM）"),
+    "launch": ("launch", "启动命令"),
+    "why": ("why", "原因"),
+    "warnings": ("warnings", "注意"),
+}
+_ITEMS_ZH = {
+    "weights": "权重", "lora_params": "LoRA 参数", "gradients": "梯度", "optimizer": "优化器状态",
+    "activations": "激活值", "logits": "logits", "dequant_buffer": "反量化缓冲", "gathered_params": "聚合的参数",
+    "communication": "通信", "allocator": "分配器碎片", "cuda_context": "CUDA 上下文", "runtime": "运行时",
+}
+_STRATEGY_ZH = {"single": "单卡", "cpu": "CPU"}
+
+
+def _width(text: str) -> int:
+    """Columns the text takes in a terminal: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def plan_card(plan: TrainingPlan, lang: str = "en") -> str:
+    """The plan as text a person reads: method, memory itemised against what is available, reasons.
+
+    ``lang`` "zh" (or "mixed") words every label, note and reason in Chinese; technical names and numbers
+    stay as they are. A plan.json written before the Chinese fields existed reads in English where it has none.
+    """
+    zh = is_zh(lang)
+
+    def say(key: str, **kw: Any) -> str:
+        return _CARD[key][1 if zh else 0].format(**kw)
+
+    def row(key: str, text: str) -> str:
+        return f"  {_pad(say(key), 13)} {text}"
+
+    def strategy(name: str) -> str:
+        return _STRATEGY_ZH.get(name, name) if zh else name
+
     f = plan.model_facts
     lines: list[str] = []
-    where = (f"{plan.num_gpus} GPU{'s' if plan.num_gpus > 1 else ''}" if plan.device == "cuda" else "CPU")
-    lines.append(f"Plan for {f.describe()} on {where}")
-    lines.append(f"  model facts   {f.num_layers} layers, hidden {f.hidden_size}, {f.num_attention_heads} heads / "
-                 f"{f.num_key_value_heads} KV heads, vocabulary {f.vocab_size}, {f.max_position_embeddings} "
-                 f"positions  [{f.source}]")
+    n = plan.num_gpus
+    where = say("gpus", n=n, s="s" if n > 1 else "") if plan.device == "cuda" else "CPU"
+    lines.append(say("title", model=describe_model(f, lang), where=where))
+    lines.append(row("facts", say("facts_text", layers=f.num_layers, hidden=f.hidden_size,
+                                  heads=f.num_attention_heads, kv=f.num_key_value_heads, vocab=f.vocab_size,
+                                  positions=f.max_position_embeddings,
+                                  source=model_note_zh(f.source) if zh else f.source)))
     if not plan.fits:
         lines.append("")
-        lines.append(f"  DOES NOT FIT: {plan.refusal}")
+        lines.append("  " + say("refused", why=plan.refusal_in(lang)))
     m = plan.memory
+    dist = plan.distributed
     lines.append("")
-    lines.append(f"  method        {method_words(plan.method, plan.precision)}, {plan.distributed.strategy}"
-                 + (f" × {plan.distributed.num_processes}" if plan.distributed.num_processes > 1 else ""))
-    lines.append(f"  LoRA          r={plan.lora.r} alpha={plan.lora.alpha} dropout={plan.lora.dropout} on "
-                 f"{_targets(plan.lora.target_modules)} ({plan.lora.trainable_params / 1e6:.1f}M trainable, "
-                 f"{100 * plan.lora.trainable_params / max(1, f.param_count):.2f}%)")
-    lines.append(f"  batch         micro-batch {plan.micro_batch_size} × accumulation {plan.grad_accum}"
-                 f"{f' × {plan.num_gpus} GPUs' if plan.num_gpus > 1 else ''} = {plan.effective_batch}")
-    lines.append(f"  sequence      max length {plan.max_length}, packing {'on' if plan.packing else 'off'}, "
-                 f"gradient checkpointing {'on' if plan.gradient_checkpointing else 'off'}, "
-                 f"attention {plan.attn_implementation}")
-    steps = f", {plan.total_steps} steps" if plan.total_steps else ""
-    lines.append(f"  schedule      lr {plan.learning_rate:g} {plan.lr_scheduler}, {plan.num_epochs} epochs, warmup "
-                 f"{plan.warmup_ratio:.0%}{steps}, optimizer {plan.optimizer}, seed {plan.seed}")
+    lines.append(row("method", f"{method_words(plan.method, plan.precision, lang)}{'，' if zh else ', '}"
+                               f"{strategy(dist.strategy)}"
+                               + (f" × {dist.num_processes}" if dist.num_processes > 1 else "")))
+    lines.append(row("lora", say("lora_text", r=plan.lora.r, alpha=plan.lora.alpha, dropout=plan.lora.dropout,
+                                 targets=_targets(plan.lora.target_modules),
+                                 trainable=plan.lora.trainable_params / 1e6,
+                                 share=100 * plan.lora.trainable_params / max(1, f.param_count))))
+    lines.append(row("batch", say("batch_text", mb=plan.micro_batch_size, accum=plan.grad_accum,
+                                  gpus=say("batch_gpus", n=n) if n > 1 else "", eff=plan.effective_batch)))
+    lines.append(row("sequence", say("sequence_text", length=plan.max_length,
+                                     packing=say("on" if plan.packing else "off"),
+                                     ckpt=say("on" if plan.gradient_checkpointing else "off"),
+                                     attn=plan.attn_implementation)))
+    lines.append(row("schedule", say("schedule_text", lr=f"{plan.learning_rate:g}", scheduler=plan.lr_scheduler,
+                                     epochs=plan.num_epochs, warmup=f"{plan.warmup_ratio:.0%}",
+                                     steps=say("steps", n=plan.total_steps) if plan.total_steps else "",
+                                     optimizer=plan.optimizer, seed=plan.seed)))
     if plan.cpu_estimate:
         c = plan.cpu_estimate
-        per = f"~{c.seconds_per_epoch / 60:.0f} min per epoch, " if c.seconds_per_epoch else ""
-        lines.append(f"  time          {per}~{c.tokens_per_second:g} tokens/s")
+        per = say("per_epoch", m=c.seconds_per_epoch / 60) if c.seconds_per_epoch else ""
+        lines.append(row("time", say("time_text", per=per, tps=c.tokens_per_second)))
     lines.append("")
-    unit = "per GPU" if plan.device == "cuda" else "RAM"
-    lines.append(f"  memory {unit} (estimate)")
+    lines.append("  " + say("memory_gpu" if plan.device == "cuda" else "memory_ram"))
     for item in m.items:
-        lines.append(f"    {item.name:<16}{item.bytes / GIB:8.2f} GiB  {item.note}")
-    verdict = "fits" if m.fits else "DOES NOT FIT"
-    lines.append(f"    {'total':<16}{m.total_gib:8.2f} GiB  of {gib(m.budget_bytes)} usable "
-                 f"({gib(m.available_bytes)} {'free' if plan.device == 'cuda' else 'available'}) → {verdict}")
+        name = _ITEMS_ZH.get(item.name, item.name) if zh else item.name
+        lines.append(f"    {_pad(name, 16)}{item.bytes / GIB:8.2f} GiB  {item.note_in(lang)}")
+    lines.append(f"    {_pad(say('total'), 16)}{m.total_gib:8.2f} GiB  "
+                 + say("total_text", usable=gib(m.budget_bytes), available=gib(m.available_bytes),
+                       free=say("free" if plan.device == "cuda" else "available"),
+                       verdict=say("fits" if m.fits else "not_fit")))
     if plan.alternatives:
-        lines.append("  other options at the same batch and length")
+        lines.append("  " + say("others"))
         for alt in plan.alternatives:
             a = alt.settings
-            lines.append(f"    {method_words(a.method, a.precision):<36} {a.strategy:<6} "
-                         f"{alt.total_gib:7.1f} GiB  {'fits' if alt.fits else 'too big'}")
+            lines.append(f"    {_pad(method_words(a.method, a.precision, lang), 36)} {_pad(strategy(a.strategy), 6)} "
+                         f"{alt.total_gib:7.1f} GiB  {say('fits' if alt.fits else 'too_big')}")
     sv = plan.serving
     lines.append("")
     util = f"gpu_memory_utilization {sv.gpu_memory_utilization:.2f}, " if sv.gpu_memory_utilization else ""
     kv = f"VLLM_CPU_KVCACHE_SPACE {sv.cpu_kvcache_space_gib}, " if sv.cpu_kvcache_space_gib else ""
-    lines.append(f"  serving (vLLM) max_model_len {sv.max_model_len}, {util}{kv}max_lora_rank {sv.max_lora_rank}, "
-                 f"tensor_parallel_size {sv.tensor_parallel_size}")
-    lines.append(f"  launch        {plan.distributed.launch_command}")
+    lines.append(row("serving", f"max_model_len {sv.max_model_len}, {util}{kv}max_lora_rank {sv.max_lora_rank}, "
+                                f"tensor_parallel_size {sv.tensor_parallel_size}"))
+    lines.append(row("launch", dist.launch_command))
     lines.append("")
-    lines.append("  why")
-    for r in plan.reasons:
+    lines.append("  " + say("why"))
+    for r in plan.reasons_in(lang):
         lines.append(f"    - {r}")
-    if plan.warnings:
-        lines.append("  warnings")
-        for w in plan.warnings:
+    warnings = plan.warnings_in(lang)
+    if warnings:
+        lines.append("  " + say("warnings"))
+        for w in warnings:
             lines.append(f"    ! {w}")
     return "\n".join(lines)
 
@@ -297,9 +393,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         print_json(plan)
     else:
-        print(plan_card(plan))
+        print(plan_card(plan, args.lang))
         for path in written:
-            print(f"wrote {path}")
+            print(f"{'已写入' if is_zh(args.lang) else 'wrote'} {path}")
     return 0 if plan.fits else 3
 
 
@@ -344,4 +440,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], help="multi-GPU strategy")
     p.add_argument("--out", metavar="DIR", help="write DIR/plan.json (and accelerate/DeepSpeed configs)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the card (zh: Chinese)")
     p.set_defaults(func=cmd_plan)

@@ -7,7 +7,7 @@ from string import Formatter
 
 import pytest
 
-from agent.replies import MESSAGES, t
+from agent.replies import MESSAGES, WORDS, t, word
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -56,3 +56,28 @@ def test_keys_the_agent_uses_exist() -> None:
             "merged", "deployed", "not_deployed", "eval_done", "no_run", "no_runs", "runs_header", "journey_done",
             "error"}
     assert used <= set(MESSAGES)
+
+
+# --- words filled in from tool results -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", sorted(WORDS))
+def test_every_word_in_both_languages(key: str) -> None:
+    assert set(WORDS[key]) == {"en", "zh"}
+    assert CJK.search(WORDS[key]["zh"]) and not CJK.search(WORDS[key]["en"])
+    assert word(key, "zh") == word(key, "mixed") == WORDS[key]["zh"] and word(key, "en") == WORDS[key]["en"]
+
+
+def test_every_state_stage_and_dropped_reason_a_reply_shows_has_chinese() -> None:
+    from typing import get_args, get_type_hints
+
+    from tools.dataset import clean, datasets
+    from tools.runs import State
+    from tools.train import training_state
+    from ui.view import STAGES
+
+    states = set(get_args(get_type_hints(training_state)["return"])) | set(get_args(State))
+    dropped = {v for k, v in vars(clean).items() if k.startswith("DROP_")} | {datasets.TEXT_DROP}
+    assert states | dropped | set(STAGES) <= set(WORDS)
+    assert word("none", "en") == "not started"  # never "Training is none."
+    assert word("a word no one listed", "zh") == "a word no one listed"

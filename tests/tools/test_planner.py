@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -380,6 +381,7 @@ def test_invariants_on_random_machines(free_gib: float, n: int, cc: tuple[int, i
     hw = gpus("GPU", free_gib + 0.5, free_gib, cc, n=n)
     p = plan(facts_from_params(size), hw, TokenStats(count=count, p50=p99 // 3, p95=p99 // 2 + 1, p99=p99, max=p99))
     assert p.reasons and all(isinstance(r, str) and r for r in p.reasons)
+    assert_said_in_chinese(p)
     if p.fits:
         assert p.memory.total_bytes <= 0.9 * free_gib * GIB
         assert p.effective_batch == p.micro_batch_size * p.grad_accum * n
@@ -397,3 +399,97 @@ def test_unknown_architecture_targets_all_linear() -> None:
                            "num_attention_heads": 8, "vocab_size": 32000}, name="n", source="t")
     p = plan(f, "4090-24GB")
     assert p.lora.target_modules == "all-linear" and any("all-linear" in r for r in p.reasons)
+
+
+# --- in Chinese -------------------------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _said(p: TrainingPlan) -> list[tuple[list[str], list[str]]]:
+    """Every (English, Chinese) pair of sentences a plan shows a person."""
+    pairs = [(p.reasons, p.reasons_zh), (p.warnings, p.warnings_zh), (p.distributed.reasons, p.distributed.reasons_zh)]
+    if p.refusal:
+        pairs.append(([p.refusal], [p.refusal_zh or ""]))
+    for est in (p.memory, *p.alternatives):
+        pairs.append(([i.note for i in est.items], [i.note_zh or "" for i in est.items]))
+    return pairs
+
+
+def assert_said_in_chinese(p: TrainingPlan) -> None:
+    """One Chinese sentence per English one, each in Chinese, with the same numbers."""
+    for en_list, zh_list in _said(p):
+        assert len(zh_list) == len(en_list), (en_list, zh_list)
+        for en, zh in zip(en_list, zh_list, strict=True):
+            assert CJK.search(zh), f"untranslated: {zh!r}"
+            assert sorted(NUMBER.findall(zh)) == sorted(NUMBER.findall(en)), (en, zh)
+
+
+FA_A100 = gpus("NVIDIA A100-SXM4-80GB", 79.2, 78.8, (8, 0), versions={"flash-attn": "2.8.3", "bitsandbytes": "0.48"})
+CHINESE_CASES: dict[str, tuple[ModelFacts | str, object, TokenStats | None, dict[str, object]]] = {
+    "qlora on an old GPU": ("7B", "T4-16GB", TokenStats(count=300, p50=90, p95=300, p99=450, max=2000), {}),
+    "lora on a 4090, big dataset": ("7B", "4090-24GB", TokenStats(count=50_000, p50=40, p95=3000, max=20_000), {}),
+    "refused, too big": ("70B", "4090-24GB", None, {}),
+    "refused, with your settings": ("7B", "4090-24GB", None, {"overrides": PlanOverrides(
+        micro_batch=64, max_length=4096, gradient_checkpointing=False)}),
+    "refused, your method": ("7B", "T4-16GB", None, {"method": "lora"}),
+    "length lowered to fit": ("14B", "4090-24GB", TokenStats(count=2000, p50=1000, p95=2000, p99=4000, max=4096), {}),
+    "length capped by the model": ("7B", "A100-80GB", TokenStats(count=5000, p50=900, p95=3000, p99=9000), {}),
+    "every setting yours": ("7B", "A100-80GB", TokenStats(count=30, p50=200, max=300), {"overrides": PlanOverrides(
+        method="qlora", rank=8, alpha=8, lora_dropout=0.1, micro_batch=2, effective_batch=8, max_length=1024,
+        epochs=2, learning_rate=1e-4, gradient_checkpointing=False, packing=True, seed=1)}),
+    "ddp": ("7B", "2xA100-80GB", None, {}),
+    "fsdp qlora": (facts_from_params("32B"), gpus("NVIDIA A10G", 22.0, 21.5, (8, 6), n=4), None, {}),
+    "zero3 without deepspeed": ("70B", "8xH100-80GB", None, {"overrides": PlanOverrides(strategy="zero3")}),
+    "zero2 qlora": ("70B", "8xH100-80GB", None, {"overrides": PlanOverrides(strategy="zero2", method="qlora")}),
+    "flash attention packs short examples": ("7B", FA_A100, TokenStats(count=5000, p50=50, p95=200, max=400), {}),
+    "cpu bf16 with a time estimate": (facts_from_params("135M"), cpu_only(), TokenStats(count=300, p50=90, mean=100),
+                                      {}),
+    "cpu fp32, no data": (facts_from_params("360M"), cpu_only(bf16=False), None, {}),
+    "cpu, days of training": (facts_from_params("1.5B"), cpu_only(),
+                              TokenStats(count=100_000, p50=900, p95=1000, mean=900), {}),
+    "cpu, model too large": ("7B", cpu_only(), None, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(CHINESE_CASES))
+def test_every_sentence_of_a_plan_is_also_in_chinese(case: str) -> None:
+    model, machine, tokens, kw = CHINESE_CASES[case]
+    p = plan(model, machine, tokens, **kw)
+    assert_said_in_chinese(p)
+    assert p.reasons_in("zh") == p.reasons_zh and p.reasons_in("mixed") == p.reasons_zh
+    assert p.reasons_in("en") == p.reasons and p.warnings_in("en") == p.warnings
+    if not p.fits:
+        assert p.reasons_zh[0] == p.refusal_zh and "可行的办法" in (p.refusal_zh or "")
+
+
+def test_model_notes_and_odd_architectures_in_chinese() -> None:
+    moe = facts_from_config({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "hidden_size": 4096,
+                             "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                             "num_key_value_heads": 8, "vocab_size": 32000, "num_local_experts": 8,
+                             "num_experts_per_tok": 2}, name="mix", source="t")
+    unknown = facts_from_config({"model_type": "newthing", "hidden_size": 1024, "num_hidden_layers": 8,
+                                 "num_attention_heads": 8, "vocab_size": 32000}, name="n", source="t")
+    quantised = facts_from_config({"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16,
+                                   "intermediate_size": 8192, "num_attention_heads": 16, "vocab_size": 32000,
+                                   "quantization_config": {"quant_method": "awq"}}, name="q", source="t")
+    no_bnb = gpus("NVIDIA A100-SXM4-80GB", 79.2, 78.8, (8, 0), versions={"bitsandbytes": ""})
+    for facts, machine, kw in ((moe, "A100-80GB", {}), (unknown, "4090-24GB", {}), (quantised, "4090-24GB", {}),
+                               (facts_from_params("7B"), no_bnb, {"method": "qlora"})):
+        p = plan(facts, machine, **kw)
+        assert p.warnings
+        assert_said_in_chinese(p)
+
+
+def test_a_plan_json_without_chinese_reads_in_english() -> None:
+    p = plan("7B", "T4-16GB")
+    data = json.loads(p.model_dump_json())
+    for key in ("reasons_zh", "warnings_zh", "refusal_zh"):
+        del data[key]
+    for item in data["memory"]["items"]:
+        del item["note_zh"]
+    old = TrainingPlan.model_validate(data)
+    assert old.reasons_in("zh") == p.reasons and old.memory.items[0].note_in("zh") == p.memory.items[0].note
+    torn = p.model_copy(update={"reasons_zh": p.reasons_zh[:-1]})  # not one per reason: English, never a mix
+    assert torn.reasons_in("zh") == p.reasons

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,64 @@ def test_plan_json_feeds_the_trainer(demo_model: Path, tmp_path: Path, capsys: p
         plan.method, plan.precision, plan.lora.r, plan.lora.alpha, plan.max_length, plan.micro_batch_size,
         plan.grad_accum)
     assert s.target_modules == plan.lora.target_modules and s.optimizer == plan.optimizer
+
+
+# --- the card in Chinese -----------------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _reason_lines(card: str) -> list[str]:
+    return [line[len("    - "):] for line in card.splitlines() if line.startswith("    - ")]
+
+
+def test_chinese_card_has_chinese_labels_and_one_chinese_reason_per_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--lang", "zh"]) == 0
+    card = capsys.readouterr().out
+    for label in ("在 1 块 GPU 上的训练方案", "模型参数", "方法", "批大小", "训练安排", "每块 GPU 的显存（估算）",
+                  "权重", "激活值", "合计", "可用 19.8 GiB（空闲 22.0 GiB）→ 放得下", "原因", "启动命令"):
+        assert label in card, label
+    for english in ("Plan for", "model facts", "memory per GPU", "base weights", "usable", "fits", "why",
+                    "micro-batch", "warnings", "size-only estimate", "no config.json was read"):
+        assert english not in card, english
+    reasons = _reason_lines(card)
+    assert reasons == plan.reasons_zh and len(reasons) == len(plan.reasons)
+    for en, zh in zip(plan.reasons, reasons, strict=True):
+        assert CJK.search(zh) and sorted(NUMBER.findall(zh)) == sorted(NUMBER.findall(en)), (en, zh)
+    assert main(["plan", "--params", "7B", "--hardware", str(L4)]) == 0  # English stays the default
+    assert _reason_lines(capsys.readouterr().out) == plan.reasons
+
+
+def test_chinese_refusal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--params", "70B", "--hardware", str(L4), "--lang", "zh"]) == 3
+    out = capsys.readouterr().out
+    assert "放不下：" in out and "可行的办法" in out and "DOES NOT FIT" not in out and "What would fit" not in out
+
+
+def _without_chinese(node: object) -> object:
+    """A plan.json as written before the Chinese fields existed."""
+    if isinstance(node, dict):
+        return {k: _without_chinese(v) for k, v in node.items() if not k.endswith("_zh")}
+    if isinstance(node, list):
+        return [_without_chinese(v) for v in node]
+    return node
+
+
+def test_plan_json_without_chinese_still_loads_and_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.planner_cli import plan_card
+
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    new = load_plan(tmp_path)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(_without_chinese(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+    old = load_plan(tmp_path)
+    assert old.reasons_zh == [] and old.reasons == new.reasons
+    assert plan_card(old) == plan_card(new)  # the English card is the same
+    zh = plan_card(old, "zh")
+    assert "原因" in zh and "每块 GPU 的显存（估算）" in zh and "权重" in zh  # labels in Chinese
+    assert _reason_lines(zh) == old.reasons  # reasons as written: English, not a mix
+    assert "7B base weights" in zh  # memory notes as written

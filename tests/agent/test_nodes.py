@@ -1,0 +1,137 @@
+"""What a conversation reads from the nodes, in Chinese and English: state words, run folders, the plan card.
+
+Tools that load models are replaced by their results, so these run in well under a second each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agent import nodes
+from tools.errors import InputError
+from tools.events import EventWriter
+from tools.runs import RunIndex
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _reply(update: dict[str, Any]) -> str:
+    return str(update["messages"][-1].content)
+
+
+def _run(runs_dir: Path) -> tuple[str, Path]:
+    rec = RunIndex().create(goal="用客服 FAQ 微调")
+    return rec.id, Path(rec.path)
+
+
+@pytest.mark.parametrize("final, en, zh", [("error", "failed", "失败"), ("cancelled", "cancelled", "已取消"),
+                                           (None, "interrupted", "已中断"), ("no training", "not started", "未开始")])
+def test_status_in_chinese_has_no_english_state_word(runs_dir: Path, final: str | None, en: str, zh: str) -> None:
+    run_id, run = _run(runs_dir)
+    if final != "no training":
+        (run / "config.yaml").write_text("model: m\n")
+        EventWriter(run).emit("train", "start", step=0, total=10)
+    if final in ("error", "cancelled"):
+        EventWriter(run).emit("train", final, "stopped", step=3, total=10)
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
+    chinese = _reply(nodes.status({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    assert zh in chinese and not re.search(r"[A-Za-z]", chinese), chinese
+    assert en in _reply(nodes.status({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+
+
+def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.merge
+
+    run_id, run = _run(runs_dir)
+    result = tools.merge.MergeResult(merged_dir=run.resolve() / "merged", base_model="b", identical=True,
+                                     checked_prompts=3, reasons=[])
+    monkeypatch.setattr(tools.merge, "merge_adapter", lambda req: result)
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
+    for lang, check in (("zh", "一致"), ("en", "OK")):
+        text = _reply(nodes.merge({**state, "lang": lang}))  # type: ignore[typeddict-item]
+        assert f"{run_id}/merged/" in text and check in text, text
+        assert str(run) not in text and str(run.resolve()) not in text
+    assert result.merged_dir.is_absolute()  # the tool's result keeps the full path
+
+    def fails(req: object) -> None:
+        raise InputError("no trained adapter in this run", where=str(run.resolve() / "adapter"))
+
+    monkeypatch.setattr(tools.merge, "merge_adapter", fails)
+    text = _reply(nodes.merge({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    assert text.startswith("出错了") and f"{run_id}/adapter" in text and str(run.resolve()) not in text
+
+
+def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
+    from tools.models import models_dir
+    from tools.planner import TrainingPlan
+
+    run_id, run = _run(runs_dir)
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh", "goal": {},
+                             "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
+    update = nodes.plan(state)  # type: ignore[arg-type]
+    text = _reply(update)
+    p = TrainingPlan.model_validate(update["plan"])
+    assert text.startswith("方案：") and "原因" in text and "每块 GPU 的显存（估算）" in text
+    assert all(f"- {r}" in text for r in p.reasons_zh) and len(p.reasons_zh) == len(p.reasons)
+    assert "Plan for" not in text and "memory per GPU" not in text and "your setting" not in text
+    assert f"--run {run_id}" in text  # the launch command names the run, not the server folder
+    assert str(run) not in text and str(run.resolve()) not in text and str(models_dir()) not in text
+    saved = json.loads((run / "plan.json").read_text(encoding="utf-8"))
+    assert saved["reasons_zh"] == p.reasons_zh and saved["distributed"]["launch_command"].endswith(str(run))
+
+
+def test_refusal_in_a_chinese_conversation(runs_dir: Path) -> None:
+    state: dict[str, Any] = {"lang": "zh", "goal": {"base_model": "Org/Offline-Model", "params_b": 70},
+                             "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
+    update = nodes.plan(state)  # type: ignore[arg-type]
+    text = _reply(update)
+    assert update["intent"] == "refused"
+    assert "放不下：" in text and "可行的办法" in text and "does not fit" not in text and "What would fit" not in text
+
+
+def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
+        runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.dataset
+    from tools.dataset import ConvertResult
+
+    source = str(tmp_path / "uploads" / "常见问题.pdf")
+
+    def convert_documents(req: Any) -> ConvertResult:
+        return ConvertResult.model_validate({
+            "out_dir": req.out_dir, "train_path": req.out_dir / "train.jsonl", "eval_path": req.out_dir / "eval.jsonl",
+            "report_path": req.out_dir / "report.json", "schema": "messages", "train_records": 7, "eval_records": 1,
+            "files": [{"source": source, "type": "pdf", "dropped": {"exact duplicate": 2},
+                       "errors": [{"where": f"{source}#page=3", "message": "第 3 页没有文字"}]}],
+            "dropped": {"exact duplicate": 2, "near duplicate": 1},
+            "tokens": {"tokenizer": "demo", "records": 8, "p50": 40, "p95": 67, "max": 80, "mean": 41.0}})
+
+    monkeypatch.setattr(tools.dataset, "convert_documents", convert_documents)
+    state: dict[str, Any] = {"files": [source], "lang": "zh", "messages": []}
+    text = _reply(nodes.convert(state))  # type: ignore[arg-type]
+    assert "完全重复 2" in text and "近似重复 1" in text and "duplicate" not in text
+    assert "常见问题.pdf#page=3" in text and str(tmp_path) not in text
+
+
+def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language(
+        runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.chat
+    import tools.deploy
+
+    run_id, run = _run(runs_dir)
+    monkeypatch.setattr(tools.deploy, "load_deployment", lambda run_dir: SimpleNamespace(
+        models={"base": "base-model", "tuned": "tuned-model"}))
+    monkeypatch.setattr(tools.chat, "complete", lambda dep, which, messages, max_tokens: f"{which} 的回答")
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "goal": {"chat_message": "你是谁？"}}
+    chinese = _reply(nodes.chat({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    assert "**基座模型**" in chinese and "**微调后**" in chinese and "**base**" not in chinese
+    assert "**base**" in _reply(nodes.chat({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    runs = _reply(nodes.list_runs({"lang": "zh"}))  # type: ignore[typeddict-item]
+    assert f"`{run_id}` 数据/已创建" in runs and "data/created" not in runs
+    assert f"`{run_id}` data/created" in _reply(nodes.list_runs({"lang": "en"}))  # type: ignore[typeddict-item]
