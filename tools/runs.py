@@ -132,6 +132,10 @@ class RunIndex:
         path = Path(rec.path).resolve()
         if self.root.resolve() not in path.parents:
             raise InputError(f"refusing to delete {path}: it is not under {self.root}")
+        from tools.train import training_state
+
+        if training_state(path) == "running":
+            raise InputError(f"run {run_id} is training right now", hint="Cancel the training first, then delete")
         shutil.rmtree(path, ignore_errors=True)
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))

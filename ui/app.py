@@ -27,6 +27,8 @@ MAX_FILES = 20
 MAX_FILE_MB = 200
 CSS = """
 .tp-stages {display:flex; flex-wrap:wrap; gap:.3em; align-items:center; font-size:.95em}
+.tp-server {margin-top:.4em; font-size:.9em; overflow-wrap:anywhere}
+.tp-server-down {color:#b42318; font-weight:600}
 .tp-stage {padding:.15em .5em; border-radius:1em; border:1px solid #ccc; white-space:nowrap}
 .tp-done {background:#e6f4ea; border-color:#34a853}
 .tp-running {background:#fff4e5; border-color:#f9ab00}
@@ -247,17 +249,17 @@ def create_app() -> gr.Blocks:
                     ask = gr.Textbox(show_label=False, placeholder=L("ask", "en"), scale=4, elem_id="tp-ask")
                     ask_btn = gr.Button(L("send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
             with gr.Tab(L("runs", "en"), id="runs") as tab_runs:
-                runs_table = gr.Dataframe(headers=["id", "stage", "state", "goal"], interactive=False,
+                runs_table = gr.Dataframe(headers=L("runs_cols", "en").split(","), interactive=False,
                                           elem_id="tp-runs")
                 with gr.Row():
-                    run_id_box = gr.Textbox(label=L("run_id", "en"), scale=3)
+                    run_id_box = gr.Textbox(label=L("run_id", "en"), scale=3, elem_id="tp-run-id")
                     open_btn = gr.Button(L("open", "en"))
                     resume_btn = gr.Button(L("resume", "en"))
                     redeploy_btn = gr.Button(L("redeploy", "en"))
                 with gr.Row():
                     confirm_del = gr.Checkbox(label=L("confirm_delete", "en"), value=False)
                     delete_btn = gr.Button(L("delete", "en"), variant="stop")
-                runs_msg = gr.Markdown()
+                runs_msg = gr.Markdown(elem_id="tp-runs-msg")
         timer = gr.Timer(2.0)
 
         # --- language ---------------------------------------------------------------
@@ -457,12 +459,16 @@ def create_app() -> gr.Blocks:
         chat_tuned.like(like("tuned"), [run_pick, chat_tuned], None, api_visibility="private")
 
         # --- runs list ------------------------------------------------------------------
-        def list_runs() -> list[list[Any]]:
+        def list_runs(lg: str = "en") -> Any:
+            """Every run with where it stands now (read from its folder, not a stale index row)."""
+            import pandas as pd
+
             from tools.runs import RunIndex
 
-            return [[r.id, r.stage, r.state, r.goal[:80]] for r in RunIndex().list()]
+            rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]] for r in RunIndex().list()]
+            return pd.DataFrame(rows, columns=L("runs_cols", lg).split(","))
 
-        tab_runs.select(list_runs, None, runs_table, api_name="list_runs")
+        tab_runs.select(list_runs, lang_state, runs_table, api_name="list_runs")
 
         def pick_row(evt: gr.SelectData, rows: Any) -> str:
             try:
@@ -472,58 +478,73 @@ def create_app() -> gr.Blocks:
 
         runs_table.select(pick_row, runs_table, run_id_box, api_visibility="private")
 
-        def open_run(run_id: str, thread_id: str) -> str:
-            from tools.runs import RunIndex
-
-            rec = RunIndex().get(run_id.strip())
-            session = get_session(thread_id)
+        def show_run(session: Any, rec: Any) -> None:
+            """Make ``rec`` the conversation's run, so the panel follows it."""
             session.graph.update_state(session.config, {"run_id": rec.id, "run_dir": rec.path})
-            return f"opened `{rec.id}`"
 
-        def resume_run(run_id: str) -> str:
+        def open_run(run_id: str, thread_id: str, lg: str) -> str:
             from tools.runs import RunIndex
-            from tools.train import launch_training
 
             rec = RunIndex().get(run_id.strip())
+            show_run(get_session(new_thread_id(thread_id)), rec)
+            return L("run_opened", lg, run=rec.id)
+
+        def resume_run(run_id: str, thread_id: str, lg: str) -> str:
+            from tools.runs import RunIndex
+            from tools.train import launch_training, training_state
+
+            rec = RunIndex().get(run_id.strip())
+            now = training_state(Path(rec.path))
+            if now in ("done", "running", "none"):
+                return L({"done": "run_already_trained", "running": "run_training_already",
+                          "none": "run_not_trained"}[now], lg, run=rec.id)
             launch_training(Path(rec.path), resume=True)
             RunIndex().update(rec.id, stage="train", state="running")
-            return f"resumed `{rec.id}`"
+            show_run(get_session(new_thread_id(thread_id)), rec)
+            return L("run_resumed", lg, run=rec.id)
 
-        def redeploy(run_id: str) -> str:
+        def redeploy(run_id: str, lg: str) -> str:
             from tools.deploy import DeployRequest, deploy_model
             from tools.runs import RunIndex
 
             rec = RunIndex().get(run_id.strip())
             dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
-            return f"serving at {dep.base_url}"
+            return L("run_serving", lg, run=rec.id, url=dep.base_url)
 
-        def delete_run(run_id: str, sure: bool) -> tuple[str, list[list[Any]], bool]:
+        def delete_run(run_id: str, sure: bool, lg: str) -> tuple[str, Any, bool]:
             from tools.deploy import stop_deployment
             from tools.runs import RunIndex
+            from tools.train import training_state
 
             if not sure:
-                return "tick the confirmation box first", list_runs(), False
+                return L("run_tick_first", lg), list_runs(lg), False
             rec = RunIndex().get(run_id.strip())
+            if training_state(Path(rec.path)) == "running":
+                return L("run_training_now", lg, run=rec.id), list_runs(lg), False
             stop_deployment(Path(rec.path))
             RunIndex().delete(rec.id)
-            return f"deleted `{rec.id}`", list_runs(), False
+            return L("run_deleted", lg, run=rec.id), list_runs(lg), False
 
-        def guarded(fn):  # type: ignore[no-untyped-def]
+        def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
+            """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
             def inner(*args: Any) -> Any:
                 from tools.errors import TunepilotError
 
                 try:
                     return fn(*args)
                 except TunepilotError as err:
-                    return f"⚠️ {err}"
+                    msg = f"⚠️ {L('run_problem', args[-1] if args else 'en')} {err}"
+                    return (msg, *(gr.update() for _ in range(n_extra))) if n_extra else msg
             return inner
 
-        open_btn.click(guarded(open_run), [run_id_box, thread], runs_msg, api_name="open_run").then(
+        open_btn.click(guarded(open_run), [run_id_box, thread, lang_state], runs_msg, api_name="open_run").then(
             refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-        resume_btn.click(guarded(resume_run), run_id_box, runs_msg, api_name="resume_run")
-        redeploy_btn.click(guarded(redeploy), run_id_box, runs_msg, api_name="redeploy")
-        delete_btn.click(delete_run, [run_id_box, confirm_del], [runs_msg, runs_table, confirm_del],
-                         api_name="delete_run")
+        resume_btn.click(guarded(resume_run), [run_id_box, thread, lang_state], runs_msg,
+                         api_name="resume_run").then(
+            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
+        redeploy_btn.click(guarded(redeploy), [run_id_box, lang_state], runs_msg, api_name="redeploy")
+        delete_btn.click(guarded(delete_run, 2), [run_id_box, confirm_del, lang_state],
+                         [runs_msg, runs_table, confirm_del], api_name="delete_run")
     return demo
 
 

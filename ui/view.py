@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.events import Event, read_events
+from tools.planner import in_language, is_zh
 from ui.i18n import L
 
 STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
@@ -45,6 +46,22 @@ def stage_of(run_dir: Path | None, events: list[Event]) -> tuple[str, str]:
     return stage, state
 
 
+_STATE_INDEX = {"pending": 0, "running": 1, "done": 2, "error": 3, "failed": 3, "cancelled": 4, "interrupted": 5}
+
+
+def run_standing(run_dir: Path, lang: str) -> tuple[str, str]:
+    """(stage, state) of a run as words in ``lang``, from its folder: what the panel would show."""
+    from tools.train import training_state
+
+    stage, state = stage_of(run_dir, read_events(run_dir) if run_dir.is_dir() else [])
+    if stage == "train":
+        live = training_state(run_dir)
+        state = {"none": state, "failed": "error"}.get(live, live)
+    stages = dict(zip(STAGES, L("stages", lang).split(","), strict=True))
+    states = L("states", lang).split(",")
+    return stages.get(stage, stage), states[_STATE_INDEX.get(state, 1)]
+
+
 def stage_tracker_html(stage: str, state: str, lang: str) -> str:
     names = L("stages", lang).split(",")
     cur = STAGES.index(stage) if stage in STAGES else 0
@@ -58,6 +75,24 @@ def stage_tracker_html(stage: str, state: str, lang: str) -> str:
             cls, mark = "todo", "○"
         parts.append(f'<span class="tp-stage tp-{cls}" data-stage="{key}">{mark} {html.escape(name)}</span>')
     return '<div class="tp-stages">' + " → ".join(parts) + "</div>"
+
+
+def server_html(run_dir: Path | None, lang: str) -> str:
+    """One line on the run's model server: answering where, or gone (a crash leaves ``serve.json``
+    behind; a deliberate stop removes it). Read on every panel refresh, so a killed server shows
+    within one tick of the page's timer."""
+    from tools.procs import pid_alive
+
+    if run_dir is None:
+        return ""
+    try:
+        serve = json.loads((run_dir / "serve.json").read_text(encoding="utf-8"))
+        pid, url = int(serve["pid"]), str(serve["base_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if pid_alive(pid):
+        return f'<div class="tp-server tp-server-up">{html.escape(L("server_up", lang, url=url))}</div>'
+    return f'<div class="tp-server tp-server-down">{html.escape(L("server_gone", lang))}</div>'
 
 
 def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
@@ -114,19 +149,33 @@ def dataset_rows(run_dir: Path | None) -> list[list[Any]]:
     return rows
 
 
-def plan_markdown(run_dir: Path | None) -> str:
+_PLAN_WORDS = {  # the plan panel's header line; numbers and technical names stay as they are
+    "en": {"batch": "batch", "length": "max length", "lr": "lr", "epochs": "epochs",
+           "memory": "memory: {est:.1f} GiB estimated of {avail:.1f} GiB"},
+    "zh": {"batch": "批大小", "length": "最大长度", "lr": "学习率", "epochs": "轮",
+           "memory": "显存：估算 {est:.1f} GiB，可用 {avail:.1f} GiB"},
+}
+
+
+def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
+    """The plan panel: the main settings, the memory estimate and the reasons, in the page's language.
+
+    A plan.json written before the planner gave its reasons in Chinese shows them in English.
+    """
     if run_dir is None or not (run_dir / "plan.json").exists():
         return ""
     p = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    w = _PLAN_WORDS["zh" if is_zh(lang) else "en"]
     mem = p.get("memory", {})
     gib = 1024**3
     lines = [
-        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · batch {p.get('micro_batch_size')}"
-        f"×{p.get('grad_accum')} · max length {p.get('max_length')} · lr {p.get('learning_rate') or 0:g} · "
-        f"{p.get('num_epochs')} epochs · {p.get('device')}",
-        f"memory: {mem.get('total_bytes', 0) / gib:.1f} GiB estimated of {mem.get('available_bytes', 0) / gib:.1f} GiB",
+        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · {w['batch']} {p.get('micro_batch_size')}"
+        f"×{p.get('grad_accum')} · {w['length']} {p.get('max_length')} · {w['lr']} {p.get('learning_rate') or 0:g} · "
+        f"{p.get('num_epochs')} {w['epochs']} · {p.get('device')}",
+        w["memory"].format(est=mem.get("total_bytes", 0) / gib, avail=mem.get("available_bytes", 0) / gib),
     ]
-    lines += [f"- {safe_text(r)}" for r in p.get("reasons", [])[:10]]
+    reasons = in_language(p.get("reasons") or [], p.get("reasons_zh"), lang)
+    lines += [f"- {safe_text(r)}" for r in reasons[:10]]
     return "\n".join(lines)
 
 
@@ -150,9 +199,9 @@ def panel(run_dir: Path | None, lang: str) -> dict[str, Any]:
     events = read_events(run_dir) if run_dir else []
     stage, state = stage_of(run_dir, events)
     return {
-        "stages": stage_tracker_html(stage, state, lang),
+        "stages": stage_tracker_html(stage, state, lang) + server_html(run_dir, lang),
         "dataset": dataset_rows(run_dir),
-        "plan": plan_markdown(run_dir),
+        "plan": plan_markdown(run_dir, lang),
         "progress": progress_html(events, lang),
         "loss": loss_rows(events, lang),
         "eval": eval_markdown(run_dir),

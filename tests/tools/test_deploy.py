@@ -126,11 +126,15 @@ def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: P
         time.sleep(1.0)
         st = deployment_status(identity_run)
         assert st is not None and st.state == "dead"
+        from ui.view import panel
+
+        assert "意外停止" in panel(identity_run, "zh")["stages"]  # what the page's next tick shows
         with pytest.raises(ChatError, match="not answering"):
             complete(dep, "tuned", [{"role": "user", "content": "hi"}])
         # redeploy works
         dep2 = deploy_model(DeployRequest(run_dir=identity_run, mode="lora", port=dep.port, timeout_s=400))
         assert dep2.pid != dep.pid
+        assert "stopped unexpectedly" not in panel(identity_run, "en")["stages"]
         assert "Nova" in complete(dep2, "tuned", [{"role": "user", "content": "Who are you?"}], max_tokens=30)
     finally:
         stop_deployment(identity_run)

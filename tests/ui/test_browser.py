@@ -412,3 +412,109 @@ def test_page_killed_during_training_comes_back_with_everything(
         page.context.close()
     finally:
         stop_app(app)
+
+
+def _interrupted_run(runs: Path, model: Path, tmp: Path) -> str:
+    """A run whose training was killed at step 2 (as a crash leaves it), registered in the page's index."""
+    import os
+    import signal
+
+    from tools.identity import write_identity_dataset
+    from tools.runs import RunIndex
+    from tools.train import TrainSettings, start_worker, write_config
+
+    rec = RunIndex(runs).create("训练被打断的运行")
+    run = Path(rec.path)
+    data = write_identity_dataset(tmp / "identity")
+    write_config(run, TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1,
+                                    max_steps=12, save_steps=2, eval_steps=100))
+    proc = start_worker(run, resume=False)
+    wait_until(lambda: (run / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists()
+               and any(e.kind == "progress" and (e.step or 0) >= 3 for e in read_events_of(run)), 240,
+               "the first checkpoint")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return rec.id
+
+
+def read_events_of(run: Path) -> list[Any]:
+    from tools.events import read_events
+
+    return read_events(run)
+
+
+@pytest.mark.slow
+def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artifacts: Path, tmp_path: Path,
+                                                tiny_model: Path) -> None:
+    """After the journey: in the runs tab (Chinese), resume an interrupted run, redeploy the journey's run
+    after its server was killed (the panel says it stopped), and delete a run with its server."""
+    import os
+    import signal
+
+    from tools.deploy import load_deployment
+
+    served = next(ui_app.runs.glob("*/serve.json"), None)
+    assert served is not None, "the journey test (earlier in this module) leaves a deployed run"
+    journey_id = served.parent.name
+    broken_id = _interrupted_run(ui_app.runs, tiny_model, tmp_path)
+    page = open_page(browser, ui_app, locale="zh-CN")
+    runs_tab = page.get_by_role("tab", name="运行记录")
+    runs_tab.click()
+
+    def row_of(run_id: str) -> str:
+        rows = page.locator("#tp-runs [role='row']").all_inner_texts() or page.locator("#tp-runs tr").all_inner_texts()
+        return next((r for r in rows if run_id in r), "")
+
+    wait_until(lambda: "已中断" in row_of(broken_id), 30, "the interrupted run in the list", ui_app)
+    assert "运行" in page.locator("#tp-runs").inner_text()  # headers in Chinese
+    msg = page.locator("#tp-runs-msg")
+
+    def act(run_id: str, button: str) -> None:
+        page.locator("#tp-run-id textarea, #tp-run-id input").first.fill(run_id)
+        page.get_by_role("button", name=button, exact=True).click()
+
+    # resume: training goes on from its checkpoint, and the panel follows it to the end
+    act(broken_id, "继续训练")
+    wait_until(lambda: "继续训练" in msg.inner_text(), 30, "the resume message", ui_app)
+    page.get_by_role("tab", name="助手").click()
+    wait_until(lambda: re.search(r"\b12/12\b", page.locator("#tp-progress").inner_text()) is not None, 300,
+               "the resumed training to finish in the panel", ui_app)
+    starts = [e for e in read_events_of(ui_app.runs / broken_id) if e.kind == "start"]
+    assert starts[-1].data["resumed_from"] == 2
+    shot(page, artifacts, "runs-1-resumed")
+
+    # the journey's server dies: the panel says so; redeploy brings it back
+    act_page = page.get_by_role("tab", name="运行记录")
+    act_page.click()
+    act(journey_id, "打开")
+    wait_until(lambda: "已打开" in msg.inner_text(), 30, "the open message", ui_app)
+    dead = load_deployment(served.parent)
+    assert dead is not None
+    os.killpg(dead.pid, signal.SIGKILL)
+    page.get_by_role("tab", name="助手").click()
+    wait_until(lambda: "意外停止" in page.locator("#tp-stages").inner_text(), 15, "the panel to say the server stopped",
+               ui_app, every_s=0.5)
+    shot(page, artifacts, "runs-2-server-gone")
+    page.get_by_role("tab", name="运行记录").click()
+    act(journey_id, "重新部署")
+    wait_until(lambda: "已部署" in msg.inner_text(), 400, "the redeploy", ui_app, every_s=2)
+    page.get_by_role("tab", name="助手").click()
+    wait_until(lambda: "运行中" in page.locator("#tp-stages").inner_text(), 15, "the panel to say it serves", ui_app)
+    live = load_deployment(served.parent)
+    assert live is not None and live.pid != dead.pid
+
+    # delete: asks for the tick, then removes the run and stops its server
+    page.get_by_role("tab", name="运行记录").click()
+    act(journey_id, "删除")
+    wait_until(lambda: "请先勾选" in msg.inner_text(), 30, "the tick-first message", ui_app)
+    assert (ui_app.runs / journey_id).is_dir()
+    page.get_by_text("确认删除该运行及其文件").click()
+    page.get_by_role("button", name="删除", exact=True).click()
+    wait_until(lambda: "已删除" in msg.inner_text(), 60, "the delete", ui_app)
+    assert not (ui_app.runs / journey_id).exists()
+    from tools.procs import pid_alive
+
+    assert not pid_alive(live.pid)
+    wait_until(lambda: row_of(journey_id) == "", 10, "the run to leave the list")
+    shot(page, artifacts, "runs-3-deleted")
+    page.context.close()

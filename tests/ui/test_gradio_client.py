@@ -94,3 +94,34 @@ def test_uploads_reach_the_dataset_report(client: Any, ui_app: App, tmp_path: Pa
 def test_language_endpoint(client: Any) -> None:
     out = client.predict("中文", api_name="/set_lang")
     assert any(isinstance(v, str) and "用对话微调模型" in v for v in out), out
+
+
+@pytest.mark.slow
+def test_runs_tab_lists_opens_refuses_and_deletes(client: Any, ui_app: App, tmp_path: Path) -> None:
+    faq = tmp_path / "常见问题.txt"
+    faq.write_text("".join(f"问：{i}号门店几点开门？\n答：{i}号门店早上{i}点开门。\n\n" for i in range(1, 13)),
+                   encoding="utf-8")
+    from gradio_client import handle_file
+
+    client.predict({"text": "只转换这些文件", "files": [handle_file(str(faq))]}, "client-thread-runs",
+                   api_name="/send")
+    client.predict("中文", api_name="/set_lang")  # the language is this client's session state
+    table = client.predict(api_name="/list_runs")
+    assert table["headers"] == ["运行", "阶段", "状态", "目标"], table["headers"]
+    row = next(r for r in table["data"] if r[3] == "只转换这些文件")
+    run_id = row[0]
+    assert row[1:3] == ["数据", "完成"], row
+    assert "已打开" in client.predict(run_id, "client-thread-runs", api_name="/open_run")
+    # a run that never trained has nothing to resume; a wrong id is one line, not a traceback
+    assert "还没有开始训练" in client.predict(run_id, "client-thread-runs", api_name="/resume_run")
+    bad = client.predict("no-such-run", "client-thread-runs", api_name="/open_run")
+    assert bad.startswith("⚠️ 操作没有完成") and "no-such-run" in bad and "Traceback" not in bad
+    # deleting asks for the tick first and removes nothing without it
+    msg, table, _ = client.predict(run_id, False, api_name="/delete_run")
+    assert "请先勾选" in msg and any(r[0] == run_id for r in table["data"])
+    assert (ui_app.runs / run_id).is_dir()
+    client.predict("English", api_name="/set_lang")
+    msg, table, ticked = client.predict(run_id, True, api_name="/delete_run")
+    assert msg.startswith(f"Deleted {run_id}") and ticked is False
+    assert table["headers"] == ["run", "stage", "state", "goal"]
+    assert not any(r[0] == run_id for r in table["data"]) and not (ui_app.runs / run_id).exists()

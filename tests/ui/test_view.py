@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,78 @@ def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir
     assert len(users) == 1 and "📎 常见问题.docx" in users[0] and "📎 价格表.xlsx" in users[0]
     assert not any(m["content"].strip() == "进度" for m in shown)
     assert sum(m["role"] == "assistant" for m in shown) >= 2  # the replies to both are still there
+
+
+def test_the_panel_says_when_the_model_server_died(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    from ui.view import server_html
+
+    assert server_html(tmp_path, "zh") == ""  # never deployed, or stopped on purpose (serve.json removed)
+    serve = tmp_path / "serve.json"
+    serve.write_text(json.dumps({"pid": os.getpid(), "base_url": "http://127.0.0.1:8011/v1", "api_key": "sk-x"}))
+    up = server_html(tmp_path, "zh")
+    assert "运行中" in up and "http://127.0.0.1:8011/v1" in up and "sk-x" not in up
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    serve.write_text(json.dumps({"pid": gone.pid, "base_url": "http://127.0.0.1:8011/v1"}))
+    assert "意外停止" in server_html(tmp_path, "zh") and "重新部署" in server_html(tmp_path, "zh")
+    assert "stopped unexpectedly" in panel(tmp_path, "en")["stages"]
+    serve.write_text("{torn")
+    assert server_html(tmp_path, "en") == ""
+
+
+def test_runs_list_reads_where_each_run_stands_in_the_page_language(tmp_path: Path) -> None:
+    from ui.view import run_standing
+
+    run = tmp_path / "r1"
+    w = EventWriter(run)
+    w.emit("data", "done", "converted")
+    assert run_standing(run, "zh") == ("数据", "完成")
+    w.emit("train", "start", step=0, total=10)
+    w.emit("train", "progress", step=3, total=10, loss=1.0)
+    # no training process is alive and no final event: the training was interrupted
+    assert run_standing(run, "zh") == ("训练", "已中断")
+    assert run_standing(run, "en") == ("train", "interrupted")
+    w.emit("train", "done", step=10, total=10)
+    assert run_standing(run, "zh") == ("训练", "完成")
+    assert run_standing(tmp_path / "gone", "en") == ("data", "to do")
+
+
+def test_a_run_that_is_training_cannot_be_deleted(runs_dir: Path) -> None:
+    import os
+
+    from tools.errors import InputError
+    from tools.runs import RunIndex
+
+    idx = RunIndex()
+    rec = idx.create("微调客服助手")
+    (Path(rec.path) / "train.pid").write_text(f"{os.getpid()}\n")  # a live training process
+    EventWriter(Path(rec.path)).emit("train", "start", step=0, total=10)
+    with pytest.raises(InputError, match="training right now"):
+        idx.delete(rec.id)
+    assert Path(rec.path).is_dir() and idx.get(rec.id).id == rec.id  # nothing removed
+    (Path(rec.path) / "train.pid").unlink()
+    idx.delete(rec.id)
+    assert not Path(rec.path).exists()
+
+
+def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path) -> None:
+    import json
+
+    from tests.tools.planner_fixtures.machines import MACHINES, MODELS
+    from tools.planner import PlanRequest, plan_training
+    from ui.view import plan_markdown
+
+    plan = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["T4-16GB"]))
+    data = plan.model_dump(mode="json")
+    (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    zh, en = panel(tmp_path, "zh")["plan"], panel(tmp_path, "en")["plan"]
+    assert "批大小" in zh and "显存：估算" in zh and f"- {plan.reasons_zh[0]}" in zh and "batch" not in zh
+    assert "batch" in en and "memory:" in en and f"- {plan.reasons[0]}" in en and not re.search(r"[\u4e00-\u9fff]", en)
+    del data["reasons_zh"]  # a plan.json written before the reasons were in Chinese
+    (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    old = plan_markdown(tmp_path, "zh")
+    assert "批大小" in old and f"- {plan.reasons[0]}" in old  # Chinese labels, the reasons as written
