@@ -197,6 +197,7 @@ WORDS: dict[str, dict[str, str]] = {
     "near duplicate": {"en": "near duplicate", "zh": "近似重复"},
     "over the token budget": {"en": "over the token budget", "zh": "超出 token 上限"},
     "section too short": {"en": "section too short", "zh": "段落太短"},
+    "only symbols, no words": {"en": "only symbols, no words", "zh": "只有符号，没有文字"},
     "tool or multi-role conversation cannot be written as alpaca": {
         "en": "tool or multi-role conversation cannot be written as alpaca",
         "zh": "工具调用或多角色对话无法写成 alpaca 格式"},

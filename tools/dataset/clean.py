@@ -15,6 +15,8 @@ DROP_NEAR = "near duplicate"
 DROP_BUDGET = "over the token budget"
 DROP_SHORT = "section too short"
 DROP_ALPACA = "tool or multi-role conversation cannot be written as alpaca"
+DROP_SYMBOLS = "only symbols, no words"
+_WORD = re.compile(r"[^\W_]", re.UNICODE)  # a letter or a digit in any script
 
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"(?<=\S)[ \t\u00a0\u3000]{2,}")
@@ -93,7 +95,9 @@ def clean_record(rec: Record) -> str | None:
     document = rec.method != "dataset"
     if rec.text is not None:
         rec.text = normalise(rec.text, document=document)
-        return None if rec.text else DROP_EMPTY
+        if not rec.text:
+            return DROP_EMPTY
+        return None if _WORD.search(rec.text) else DROP_SYMBOLS
     msgs = []
     for m in rec.messages:
         content = normalise(m["content"], document=document)
@@ -105,6 +109,8 @@ def clean_record(rec: Record) -> str | None:
         return DROP_EMPTY
     if not msgs or msgs[-1]["role"] != "assistant" or any(not m["content"] for m in msgs):
         return DROP_EMPTY
+    if not _WORD.search(msgs[-1]["content"]):  # e.g. a run of '#' or '-' from a broken document
+        return DROP_SYMBOLS
     return None
 
 

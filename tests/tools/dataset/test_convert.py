@@ -249,6 +249,20 @@ def test_duplicates_and_one_sided_pairs_are_dropped_by_reason(tmp_path: Path, de
     assert result.dropped == {"empty or one-sided pair": 1, "exact duplicate": 1, "near duplicate": 1}
 
 
+def test_answers_of_only_symbols_are_dropped_but_numbers_stay(tmp_path: Path, demo_model: Path) -> None:
+    data = write_jsonl(tmp_path / "qa.jsonl", [
+        {"question": "退货期限是几天？", "answer": "30"},
+        {"question": "分隔线？", "answer": "########——————"},
+        {"question": "What is the code?", "answer": "A-7"},
+    ])
+    md = tmp_path / "broken.md"
+    md.write_text("#" * 20_000 + "\n\n" + "-" * 5_000 + "\n", encoding="utf-8")
+    result = convert([data, md], tmp_path / "out", eval_ratio=0)
+    answers = [r["messages"][-1]["content"] for r in read_jsonl(tmp_path / "out" / "train.jsonl")]
+    assert answers == ["30", "A-7"]
+    assert result.dropped.get("only symbols, no words", 0) >= 2
+
+
 def test_long_sections_split_to_the_budget_and_long_dataset_answers_dropped(tmp_path: Path, demo_model: Path) -> None:
     paragraphs = "\n\n".join(f"Paragraph {i}: " + "the pump needs regular care and attention. " * 12
                              for i in range(12))
