@@ -246,10 +246,17 @@ def confirm_train(state: AgentState) -> dict[str, Any]:
         return {"intent": "approved"}
     answer = interrupt({"kind": "confirm_train", "question": t("confirm_train", lang),
                         "plan": state.get("plan"), "run_id": state.get("run_id")})
-    return _confirmation(state, str(answer), "train")
+    return _confirmation(state, answer, "train")
 
 
-def _confirmation(state: AgentState, answer: str, what: str) -> dict[str, Any]:
+SET_ASIDE = "set_aside"  # a resume value: the person sent new files instead of answering (see AgentSession.send)
+
+
+def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
+    if isinstance(raw, dict) and raw.get(SET_ASIDE):
+        return {"intent": "declined",
+                "messages": [AIMessage(content=t("set_aside_for_files", state.get("lang", "en")))]}
+    answer = str(raw)
     goal = parse_message(answer, awaiting_confirmation=True)
     intent = goal.intents[0] if goal.intents else "unknown"
     human = HumanMessage(content=answer)
@@ -364,7 +371,7 @@ def confirm_deploy(state: AgentState) -> dict[str, Any]:
     if state.get("auto_approve"):
         return {"intent": "approved"}
     answer = interrupt({"kind": "confirm_deploy", "question": t("confirm_deploy", lang), "run_id": state.get("run_id")})
-    return _confirmation(state, str(answer), "deploy")
+    return _confirmation(state, answer, "deploy")
 
 
 def deploy(state: AgentState) -> dict[str, Any]:

@@ -92,6 +92,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "OK, not started. Change a setting or say 'start' when you are ready.",
         "zh": "好的，先不开始。可以修改设置，准备好了说“开始”。",
     },
+    "set_aside_for_files": {
+        "en": "New files came while I was waiting for your answer: I set that question aside and build the "
+              "dataset again from all the files, the earlier ones included.",
+        "zh": "在等你回复时收到了新文件：先把刚才的问题放一放，用全部文件（包括之前的）重新整理数据集。",
+    },
     # --- training -------------------------------------------------------------------
     "train_started": {
         "en": "Training started (run {run_id}, process {pid}). I will report progress; say 'status' or 'cancel' any time.",

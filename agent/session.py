@@ -68,11 +68,33 @@ class AgentSession:
             out.append((role, str(m.content), getattr(m, "name", None) if role == "assistant" else None, meta))
         return out
 
+    def _set_aside_for(self, files: list[str]) -> list[str]:
+        """Files sent while a question waits are not an answer: set the question aside and return the
+        files to build the dataset from, the ones the waiting run was built from first (nothing dropped)."""
+        import json
+
+        from agent.nodes import SET_ASIDE
+
+        values = self.values()
+        earlier: list[str] = []
+        report = Path(values["run_dir"]) / "data" / "report.json" if values.get("run_dir") else None
+        if report is not None and report.is_file():
+            try:
+                earlier = [p for p in json.loads(report.read_text(encoding="utf-8")).get("settings", {}).get("inputs", [])
+                           if Path(p).exists()]
+            except (OSError, ValueError, AttributeError):
+                earlier = []
+        self.graph.invoke(Command(resume={SET_ASIDE: True}), self.config)
+        new = [str(Path(f).resolve()) for f in files]
+        return [*[p for p in earlier if p not in new], *new]
+
     def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None,
              meta: dict[str, Any] | None = None) -> Turn:
         """One message from the person. ``extra`` seeds state fields (e.g. overrides) on a new message;
         ``meta`` is kept with the message itself (see :meth:`messages`)."""
         before = len(self.values().get("messages", []))
+        if self.pending() is not None and files:
+            files = self._set_aside_for(files)
         if self.pending() is not None:
             result_input: Any = Command(resume=text)
         else:

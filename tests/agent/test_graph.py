@@ -104,3 +104,20 @@ def test_what_a_message_carries_survives_a_new_process(runs_dir: Path) -> None:
     user = [(text, meta) for role, text, _, meta in again.messages() if role == "user"]
     assert user == [("帮我微调一个客服机器人", {"files": ["常见问题.docx"]})]
     assert again.history()[0] == ("user", "帮我微调一个客服机器人")
+
+
+def test_files_sent_while_the_plan_waits_are_added_not_dropped(runs_dir: Path, faq_files, demo_model,
+                                                                tmp_path: Path) -> None:
+    s = AgentSession("zh-files-late", db_path=runs_dir / "conv.sqlite")
+    first = s.send("用这些 FAQ 微调一个客服助手", files=faq_files)
+    assert first.pending is not None and first.pending["kind"] == "confirm_train"
+    more = tmp_path / "门店FAQ.txt"
+    more.write_text("".join(f"问：{i}号门店几点开门？\n答：{i}号门店早上{i}点开门。\n\n" for i in range(1, 13)),
+                    encoding="utf-8")
+    turn = s.send("再加上这个文件", files=[str(more)])
+    text = "\n".join(turn.replies)
+    assert "新文件" in text and "重新整理数据集" in text  # said what happened to the waiting question
+    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"  # a new plan, asked again
+    data = Path(turn.state["run_dir"]) / "data"
+    rows = (data / "train.jsonl").read_text(encoding="utf-8") + (data / "eval.jsonl").read_text(encoding="utf-8")
+    assert "保修" in rows and "开门" in rows  # both the earlier and the new file are in the dataset
