@@ -63,5 +63,7 @@ def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, 
             raise ValueError("no intent")
         return goal, None
     except Exception as exc:  # noqa: BLE001 - any failure: the parser takes over, the person is told
-        log.info("LLM understanding failed: %s", exc)
+        from tools.secrets import redact
+
+        log.info("LLM understanding failed: %s", redact(str(exc)))
         return fallback, t("llm_fallback", lang)

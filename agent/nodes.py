@@ -28,7 +28,9 @@ def _say(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
 
 
 def _error(state: AgentState, err: Exception) -> dict[str, Any]:
-    text = str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}"
+    from tools.secrets import redact
+
+    text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
     return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=_shown(text, state)))],
             "intent": "error"}
 

@@ -374,3 +374,74 @@ def test_page_restart_finds_training_and_conversation(runs_dir: Path, tmp_path: 
     assert (run_dir / "merged" / "config.json").exists()
     turn = s.send("不要")
     assert turn.pending is None
+
+
+# --- secrets: a server that echoes the key back ------------------------------------------------------
+
+KEY = "sk-tunepilot-drill-0123456789abcdef"
+
+
+class _EchoKey(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that refuses every call and quotes the key it was sent."""
+
+    status = 401
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = json.dumps({"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error",
+                                     "code": "invalid_api_key"}}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, tmp_path: Path, demo_model: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.session import AgentSession
+    from tools.chat import ChatError, complete
+    from tools.deploy import Deployment
+
+    server = _Server(("127.0.0.1", 0), _EchoKey)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/v1"
+    monkeypatch.setenv("TUNEPILOT_LLM_BASE_URL", base)
+    monkeypatch.setenv("TUNEPILOT_LLM_API_KEY", KEY)
+    monkeypatch.setenv("TUNEPILOT_LLM_MODEL", "judge")
+    try:
+        doc = tmp_path / "手册.md"
+        doc.write_text("# 退货\n\n" + "收到商品后三十天内可以退货，需要保留发票和包装。" * 20 + "\n\n"
+                       + "".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 13)),
+                       encoding="utf-8")
+        s = AgentSession("secret-drill", db_path=runs_dir / "conversations.sqlite")
+        turn = s.send("用这份手册微调一个客服助手", files=[str(doc)])
+        shown = "\n".join(turn.replies)
+        assert KEY not in shown
+        report = (Path(turn.state["run_dir"]) / "data" / "report.json").read_text(encoding="utf-8")
+        assert "Incorrect API key provided: ***" in report  # the server's error is kept, the key is not
+        # the chat path with a deployment key the server quotes back
+        dep = Deployment(run_dir=str(tmp_path), pid=os.getpid(), host="127.0.0.1", port=server.server_port,
+                         base_url=base, mode="lora", models={"base": "b", "tuned": "t"}, base_model="demo",
+                         log=str(tmp_path / "vllm.log"), command=["vllm"], started=0.0,
+                         api_key="tp-deploy-key-abcdef123456")
+        from tools.secrets import register
+
+        register(dep.api_key)
+        for status in (401, 500):
+            _EchoKey.status = status
+            with pytest.raises(ChatError) as err:
+                complete(dep, "tuned", [{"role": "user", "content": "你好"}])
+            assert "tp-deploy-key-abcdef123456" not in str(err.value), status
+        assert "***" in str(err.value)  # the 500's text is passed on, the key masked
+    finally:
+        _EchoKey.status = 401
+        server.shutdown()
+    for path in runs_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert KEY.encode() not in data, f"the key is in {path.relative_to(runs_dir)}"

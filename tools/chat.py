@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from tools.errors import TunepilotError
+from tools.secrets import redact
 
 if TYPE_CHECKING:
     from tools.deploy import Deployment
@@ -43,8 +44,8 @@ def _wrap(exc: Exception, dep: Deployment) -> ChatError:
     if isinstance(exc, openai.AuthenticationError):
         return ChatError("the model server refused the API key", hint="Use the key stored in serve.json")
     if isinstance(exc, openai.APIStatusError):
-        return ChatError(f"the model server answered {exc.status_code}: {str(exc)[:300]}")
-    return ChatError(f"chat failed: {exc}")
+        return ChatError(f"the model server answered {exc.status_code}: {redact(str(exc))[:300]}")
+    return ChatError(f"chat failed: {redact(str(exc))}")
 
 
 def stream_chat(

@@ -33,6 +33,7 @@ from tools.errors import InputError, ResourceError, TunepilotError
 from tools.events import EventWriter
 from tools.jsonio import read_json, write_json
 from tools.procs import pid_alive
+from tools.secrets import register as register_secret
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,9 @@ def load_deployment(run_dir: Path) -> Deployment | None:
     path = run_dir / SERVE_FILE
     if not path.exists():
         return None
-    return Deployment.model_validate(read_json(path))
+    dep = Deployment.model_validate(read_json(path))
+    register_secret(dep.api_key)  # an error text that echoes it is scrubbed from events and messages
+    return dep
 
 
 def deploy_model(req: DeployRequest) -> Deployment:
@@ -329,6 +332,7 @@ def deploy_model(req: DeployRequest) -> Deployment:
         stop_deployment(run_dir)  # another mode was asked for: replace the running server
     if req.host not in LOOPBACK and not req.api_key:
         req = req.model_copy(update={"api_key": "tp-" + secrets.token_urlsafe(24)})
+    register_secret(req.api_key)
     base, adapter, merged, r = _read_run_facts(run_dir)
     reasons: list[str] = []
     gpu = cuda_available()

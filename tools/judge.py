@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.errors import ResourceError
 from tools.prompts import render_prompt
+from tools.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _judge_one(client: Any, config: JudgeConfig, sample: JudgeSample) -> JudgeIt
         raw = response.choices[0].message.content or ""
     except Exception as exc:  # one failed request must not sink the other samples
         log.warning("judge request for sample %s failed: %s", sample.id, exc)
-        return JudgeItem(id=sample.id, tuned_position=position, choice=None, verdict="error", error=str(exc))
+        return JudgeItem(id=sample.id, tuned_position=position, choice=None, verdict="error", error=redact(str(exc)))
     choice = parse_verdict(raw)
     if choice is None:
         log.warning("judge reply for sample %s not understood: %.200r", sample.id, raw)

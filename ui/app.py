@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from tools.secrets import redact
 from ui import view
 from ui.i18n import L
 
@@ -337,7 +338,7 @@ def create_app() -> gr.Blocks:
                     turn = session.send(text or ("convert" if stored else ""), files=stored, meta=meta)
             except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
                 log.exception("agent failed")
-                history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {exc}")}
+                history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
                 yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
                 return
             yield (_chat_view(session, turn.pending), gr.update(interactive=True),
@@ -430,7 +431,7 @@ def create_app() -> gr.Blocks:
                     except StopIteration:
                         active.discard(k)
                     except ChatError as exc:
-                        texts[k] = L("server_down", lg, error=str(exc))
+                        texts[k] = L("server_down", lg, error=redact(str(exc)))
                         active.discard(k)
                 hb[-1]["content"] = view.safe_text(texts["base"]) if "base" in dep.models else "—"
                 ht[-1]["content"] = view.safe_text(texts["tuned"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.dataset.document import FileLog, Record, pair
+from tools.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def generate(chunks: list[Chunk], settings: LLMSettings, n_pairs: int, logs: dic
         except Exception as exc:  # noqa: BLE001 - network, server or format problems are reported per chunk
             failures_in_a_row += 1
             if flog:
-                flog.error(f"LLM Q/A generation failed ({type(exc).__name__}: {str(exc)[:200]}); check "
+                flog.error(f"LLM Q/A generation failed ({type(exc).__name__}: {redact(str(exc))[:200]}); check "
                            f"TUNEPILOT_LLM_BASE_URL={settings.base_url} and the model name", where=where)
             continue
         for q, a in pairs[:n_pairs]:
