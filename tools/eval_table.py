@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -571,31 +572,144 @@ def md_cell(text: str, limit: int | None = MD_CELL_MAX) -> str:
     return text.replace("\n", "<br>")
 
 
-def render_markdown(table: EvalTable) -> str:
-    out = ["# Before / after evaluation", ""]
-    who = f"{table.n_samples} held-out samples"
+# What the Markdown table says around the numbers, in English and Chinese. Numbers, metric acronyms
+# (ROUGE-L, BLEU, chrF) and the texts of the samples are the same in both.
+MD_WORDS: dict[str, dict[str, str]] = {
+    "title": {"en": "Before / after evaluation", "zh": "微调前后评测对比"},
+    "samples": {"en": "{n} held-out samples", "zh": "{n} 条留出样本"},
+    "names": {"en": " · before: `{base}` · after: `{tuned}`", "zh": " · 微调前：`{base}` · 微调后：`{tuned}`"},
+    "base": {"en": "base", "zh": "基座模型"},
+    "tuned": {"en": "tuned", "zh": "微调模型"},
+    "header": {"en": "| Metric | Before | After | Change | How |", "zh": "| 指标 | 微调前 | 微调后 | 变化 | 计算方式 |"},
+    "judge": {"en": "Judge `{model}` (tuned vs base): {win} win · {tie} tie · {loss} loss.",
+              "zh": "评审模型 `{model}`（微调模型对基座模型）：胜 {win} · 平 {tie} · 负 {loss}。"},
+    "improved": {"en": "Most improved (by ROUGE-L)", "zh": "提升最多的样本（按 ROUGE-L）"},
+    "regressed": {"en": "Most regressed (by ROUGE-L)", "zh": "退步最多的样本（按 ROUGE-L）"},
+    "none": {"en": "None.", "zh": "无。"},
+    "sample_header": {"en": "| id | ROUGE-L | Prompt | Reference | Before | After |",
+                      "zh": "| 编号 | ROUGE-L | 提示 | 参考答案 | 微调前 | 微调后 |"},
+}
+
+# The metric rows' labels in Chinese, by row name (a row not listed keeps its label).
+LABELS_ZH: dict[str, str] = {
+    "rouge_l": "ROUGE-L F1",
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "exact_match": "完全匹配率",
+    "key_fact_recall": "关键事实召回率",
+    "length_ratio": "长度比（输出/参考答案）",
+    "eval_loss": "验证集损失",
+    "perplexity": "困惑度",
+    "judge_preferred": "评审模型偏好",
+    "judge_tie": "评审模型：平局",
+    "human_thumbs_up": "人工 👍 比例",
+}
+
+# build_table words the "How" column, the judge's counts and the notes in English (they are stored so in
+# table.json); their Chinese, by pattern. A text not matched stays as written.
+_ZH_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), zh)
+    for p, zh in (
+        # "How"
+        (r"mean over (\d+) samples \(CJK: character level\)", r"\1 条样本的平均值（中日韩文字按字计算）"),
+        (r"mean over (\d+) samples \(normalised\)", r"\1 条样本的平均值（规范化后比较）"),
+        (r"mean over (\d+) samples whose reference has key facts", r"参考答案含关键事实的 \1 条样本的平均值"),
+        (r"mean over (\d+) samples", r"\1 条样本的平均值"),
+        (r"corpus sacrebleu, tokenizer (.+)", r"语料级 sacrebleu，分词器 \1"),
+        (r"corpus sacrebleu chrF", "语料级 sacrebleu chrF"),
+        (r"mean token cross-entropy", "每个 token 的平均交叉熵"),
+        (r"exp\(eval loss\)", "exp(验证集损失)"),
+        (r"pairwise judge (.+): share of (\d+) samples, order randomised",
+         r"评审模型 \1 两两比较：占 \2 条已评样本的比例，先后顺序随机"),
+        (r"share of judged samples", "占已评样本的比例"),
+        (r"👍 / \(👍 \+ 👎\), last vote per sample and model", "👍 / (👍 + 👎)，每条样本每个模型以最后一票为准"),
+        # the judge's counts next to the numbers
+        (r"(\d+) base wins", r"基座模型胜 \1 次"),
+        (r"(\d+) tuned wins", r"微调模型胜 \1 次"),
+        (r"(\d+) ties", r"平局 \1 次"),
+        # notes
+        (r"Before = base model, after = fine-tuned model; same prompts, greedy decoding\.",
+         "微调前 = 基座模型，微调后 = 微调模型；提示相同，贪心解码。"),
+        (r"ROUGE-L, exact match, key-fact recall and length ratio are means of per-sample scores; "
+         r"BLEU and chrF are corpus-level \(0-100\)\.",
+         "ROUGE-L、完全匹配率、关键事实召回率和长度比是逐条样本得分的平均值；BLEU 和 chrF 是语料级得分（0-100）。"),
+        (r"No reference has key facts \(numbers, quoted terms, names\): key-fact recall is empty\.",
+         "没有参考答案含关键事实（数字、引号里的术语、名称）：关键事实召回率为空。"),
+        (r"Judge: (\d+) unreadable replies and (\d+) failed requests are left out\.",
+         r"评审模型：\1 条无法解析的回复和 \2 次失败的请求未计入。"),
+        (r"Human scores for (\d+) ids not in the eval set were ignored\.",
+         r"有 \1 个编号不在评测集中，它们的人工评分已忽略。"),
+    )
+]
+
+
+def _is_zh(lang: str | None) -> bool:
+    return (lang or "").lower().startswith(("zh", "mixed"))  # the agent's rule (tools.planner.is_zh)
+
+
+def md_word(key: str, lang: str = "en", **kw: object) -> str:
+    """A word of the Markdown table from :data:`MD_WORDS` in ``lang`` ("zh"/"mixed" → Chinese)."""
+    text = MD_WORDS[key]["zh" if _is_zh(lang) else "en"]
+    return text.format(**kw) if kw else text
+
+
+def eval_text(text: str, lang: str = "en") -> str:
+    """A "How" text, judge count or note written by :func:`build_table`, in ``lang`` (unknown: as written)."""
+    if not _is_zh(lang):
+        return text
+    for pattern, zh in _ZH_PATTERNS:
+        m = pattern.fullmatch(text)
+        if m:
+            return m.expand(zh)
+    return text
+
+
+def metric_label(row: MetricRow, lang: str = "en") -> str:
+    return LABELS_ZH.get(row.name, row.label) if _is_zh(lang) else row.label
+
+
+def _model_name(name: str | None, default: str, lang: str) -> str:
+    """A model's name for the header: the usual names ("base", "fine-tuned") are words and read in ``lang``."""
+    key = {"base": "base", "tuned": "tuned", "fine-tuned": "tuned"}.get(name or default)
+    if key is not None and (_is_zh(lang) or not name):
+        return md_word(key, lang)
+    return name or default
+
+
+def render_markdown(table: EvalTable, lang: str = "en") -> str:
+    """The table as Markdown; ``lang`` "zh" words every label in Chinese (numbers and samples unchanged)."""
+    out = ["# " + md_word("title", lang), ""]
+    who = md_word("samples", lang, n=table.n_samples)
     if table.base_name or table.tuned_name:
-        who += f" · before: `{table.base_name or 'base'}` · after: `{table.tuned_name or 'tuned'}`"
-    out += [who, "", "| Metric | Before | After | Change | How |", "|---|---:|---:|---:|---|"]
+        who += md_word(
+            "names",
+            lang,
+            base=_model_name(table.base_name, "base", lang),
+            tuned=_model_name(table.tuned_name, "tuned", lang),
+        )
+    out += [who, "", md_word("header", lang), "|---|---:|---:|---:|---|"]
     for r in table.rows:
-        before = format_value(r.name, r.before) + (f" ({r.before_detail})" if r.before_detail else "")
-        after = format_value(r.name, r.after) + (f" ({r.after_detail})" if r.after_detail else "")
+        before = format_value(r.name, r.before) + (
+            f" ({eval_text(r.before_detail, lang)})" if r.before_detail else ""
+        )
+        after = format_value(r.name, r.after) + (f" ({eval_text(r.after_detail, lang)})" if r.after_detail else "")
+        label, how = metric_label(r, lang), eval_text(r.how, lang)
         out.append(
-            f"| {md_cell(r.label)} | {md_cell(before)} | {md_cell(after)} | {_format_change(r)} | {md_cell(r.how)} |"
+            f"| {md_cell(label)} | {md_cell(before)} | {md_cell(after)} | {_format_change(r)} | {md_cell(how)} |"
         )
     out.append("")
     if table.judge:
         j = table.judge
-        out.append(f"Judge `{j.model}` (tuned vs base): {j.win} win · {j.tie} tie · {j.loss} loss.")
+        out.append(md_word("judge", lang, model=j.model, win=j.win, tie=j.tie, loss=j.loss))
         out.append("")
-    out += [f"- {md_cell(n, None)}" for n in table.notes]
+    out += [f"- {md_cell(eval_text(n, lang), None)}" for n in table.notes]
     out.append("")
-    for title, rows in (("Most improved", table.improved), ("Most regressed", table.regressed)):
-        out += [f"## {title} (by ROUGE-L)", ""]
+    for title, rows in (("improved", table.improved), ("regressed", table.regressed)):
+        out += ["## " + md_word(title, lang), ""]
         if not rows:
-            out += ["None.", ""]
+            out += [md_word("none", lang), ""]
             continue
-        out += ["| id | ROUGE-L | Prompt | Reference | Before | After |", "|---|---|---|---|---|---|"]
+        out += [md_word("sample_header", lang), "|---|---|---|---|---|---|"]
         for s in rows:
             score = f"{s.rouge_l_before:.3f} → {s.rouge_l_after:.3f}"
             cells = [md_cell(s.id), score] + [md_cell(x) for x in (s.prompt, s.reference, s.before, s.after)]

@@ -15,11 +15,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                         max_tokens=args.max_tokens, with_loss=not args.no_loss))
     if args.json:
         print_json(result)
+        return 0
+    files = f"{result.files['md']}, {result.files['csv']}, {result.files['json']}"
+    if args.lang == "zh":
+        print(_table_md(result.table_md, Path(result.files["json"]), args.lang))
+        print(f"\n{result.samples} 条样本，用时 {result.seconds:.1f} 秒；文件：{files}")
     else:
         print(result.table_md)
-        print(f"\n{result.samples} examples in {result.seconds:.1f} s; files: {result.files['md']}, "
-              f"{result.files['csv']}, {result.files['json']}")
+        print(f"\n{result.samples} examples in {result.seconds:.1f} s; files: {files}")
     return 0
+
+
+def _table_md(table_md: str, table_json: Path, lang: str) -> str:
+    """The table in ``lang`` from the table.json just written (the files on disk stay in English)."""
+    from tools.eval_table import EvalTable, render_markdown
+
+    try:
+        return render_markdown(EvalTable.model_validate_json(table_json.read_bytes()), lang)
+    except (OSError, ValueError):
+        return table_md
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,4 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--no-loss", action="store_true", help="skip eval loss / perplexity (saves a model load)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="language of the printed table (table.md and table.csv are written in English)")
     p.set_defaults(func=cmd_eval)

@@ -82,6 +82,16 @@ LABELS: dict[str, dict[str, str]] = {
     "step_started": {"en": "started", "zh": "已开始"},
     "working": {"en": "Working…", "zh": "处理中…"},
     "server_down": {"en": "The model server is not answering: {error}", "zh": "模型服务没有响应：{error}"},
+    # the progress line: ETA, and the train stage's last event (numbers from its data fields)
+    "eta": {"en": "ETA", "zh": "剩余"},
+    "train_done_note": {"en": "training finished: {steps} steps, train loss {loss:.4f}",
+                        "zh": "训练完成：共 {steps} 步，训练 loss {loss:.4f}"},
+    "train_done_steps": {"en": "training finished: {steps} steps", "zh": "训练完成：共 {steps} 步"},
+    "train_cancelled_at": {"en": "training cancelled at step {step}; the last checkpoint is kept, so it can be resumed",
+                           "zh": "训练已在第 {step} 步停止；最近的检查点已保留，可以继续训练"},
+    "train_interrupted": {"en": "training interrupted; the last checkpoint is kept, so it can be resumed",
+                          "zh": "训练被中断；最近的检查点已保留，可以继续训练"},
+    "train_failed": {"en": "Training failed: {message}", "zh": "训练出错：{message}"},
 }
 
 

@@ -264,6 +264,122 @@ def test_eval_table_forbids_unknown_fields(eval_dir: Path):
         EvalTable.model_validate(data)
 
 
+
+# --- the table in Chinese -------------------------------------------------------------
+
+# What a Chinese reader must not see: the English labels, headings and notes of the table.
+ENGLISH_LABELS = [
+    "Before / after", "held-out", "Metric", "Before", "After", "Change", "How", "Exact match", "Key-fact",
+    "Length ratio", "Eval loss", "Perplexity", "Judge", "Human", "mean over", "corpus", "tokenizer",
+    "cross-entropy", "share of", "wins", "ties", "win ·", "Most improved", "Most regressed", "None.",
+    "Prompt", "Reference", "greedy", "ignored", "left out", "base model", "fine-tuned",
+]
+# ASCII words allowed in the Chinese table: metric acronyms, tool names, the judge model's name
+ALLOWED_WORDS = {"ROUGE", "BLEU", "chrF", "F1", "sacrebleu", "zh", "exp", "token"}
+
+
+def full_table(eval_dir: Path, **kw: Any) -> EvalTable:
+    """Every optional row and note: eval loss, a judge with an unreadable reply, human votes for a stray id."""
+    human = eval_dir / "human.jsonl"
+    write_jsonl(human, [{"id": "q1", "model": "tuned", "score": 1}, {"id": "q1", "model": "base", "score": -1},
+                        {"id": "gone", "model": "base", "score": 1}])
+    items = [
+        JudgeItem(id="q1", tuned_position="A", choice="A", verdict="win"),
+        JudgeItem(id="q2", tuned_position="B", choice="tie", verdict="tie"),
+        JudgeItem(id="q4", tuned_position="B", choice="A", verdict="loss"),
+        JudgeItem(id="q6", tuned_position="A", choice=None, verdict="invalid", raw="hmm"),
+    ]
+    return load_and_score(
+        eval_dir / "before.jsonl", eval_dir / "after.jsonl", human_scores_path=human,
+        eval_loss_before=1.5, eval_loss_after=0.5, judge=JudgeResult(model="qwen-judge", seed=0, items=items),
+        base_name="base", tuned_name="fine-tuned", **kw,
+    )
+
+
+def numbers(md: str) -> list[str]:
+    return re.findall(r"[-+]?\d+\.\d+|[-+]?∞|–|[▲▼]", md)
+
+
+def table_cells(md: str) -> list[list[str]]:
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in md.splitlines() if ln.startswith("| ")]
+
+
+def test_markdown_in_chinese_has_chinese_labels_and_the_same_numbers(eval_dir: Path):
+    from tools.eval_table import render_markdown
+
+    table = full_table(eval_dir)
+    en, zh = render_markdown(table), render_markdown(table, "zh")
+    assert en == render_markdown(table, "en") and "# Before / after evaluation" in en
+    assert zh.startswith("# 微调前后评测对比\n\n8 条留出样本 · 微调前：`基座模型` · 微调后：`微调模型`")
+    assert "| 指标 | 微调前 | 微调后 | 变化 | 计算方式 |" in zh
+    for heading in ("## 提升最多的样本（按 ROUGE-L）", "## 退步最多的样本（按 ROUGE-L）", "| 编号 | ROUGE-L | 提示 | 参考答案 |"):
+        assert heading in zh
+    for label in ("| 完全匹配率 |", "| 关键事实召回率 |", "| 长度比（输出/参考答案） |", "| 验证集损失 |", "| 困惑度 |",
+                  "| 评审模型偏好 |", "| 人工 👍 比例 |", "8 条样本的平均值（中日韩文字按字计算）", "语料级 sacrebleu，分词器 zh",
+                  "基座模型胜 1 次", "微调模型胜 1 次", "平局 1 次", "评审模型 `qwen-judge`（微调模型对基座模型）：胜 1 · 平 1 · 负 1。",
+                  "- 微调前 = 基座模型", "1 条无法解析的回复", "有 1 个编号不在评测集中"):
+        assert label in zh, label
+    for word in ENGLISH_LABELS:
+        assert word not in zh, word
+    leftover = set(re.findall(r"[A-Za-z]{2,}", zh.replace("qwen-judge", ""))) - ALLOWED_WORDS
+    assert not leftover, leftover
+    # the same numbers in the same places: only the words around them change
+    assert numbers(zh) == numbers(en)
+    en_rows, zh_rows = table_cells(en), table_cells(zh)
+    assert len(en_rows) == len(zh_rows)
+    for a, b in zip(en_rows, zh_rows, strict=True):
+        assert len(a) == len(b)
+        if len(a) == 5 and a[0] != "Metric":  # a metric row: the change column is identical
+            assert a[3] == b[3]
+    assert "客服电话是400-123-4567。" in zh and "「忘记密码」" in zh  # the samples as written
+
+
+def test_chinese_markdown_keeps_cells_safe_and_words_nothing_it_does_not_know(tmp_path: Path):
+    from tools.eval_table import eval_text, render_markdown
+
+    rows = [("p|1", "问|题", "第一行\n第二行 | 表格", "第一行\n第二行 | 表格", "不对")]
+    table = build_table(match_like(rows, 3), match_like(rows, 4), base_name="qwen2.5-0.5b")
+    zh = render_markdown(table, "zh")
+    line = next(ln for ln in zh.splitlines() if ln.startswith("| p\\|1 |"))
+    assert "第一行<br>第二行 \\| 表格" in line and len(re.findall(r"(?<!\\)\|", line)) == 7
+    assert "`qwen2.5-0.5b`" in zh and "微调后：`微调模型`" in zh  # a real model name stays as it is
+    assert "## 提升最多的样本（按 ROUGE-L）\n\n无。" in zh  # nothing improved
+    assert eval_text("a note added by a later version", "zh") == "a note added by a later version"
+    assert eval_text("mean over 3 samples", "en") == "mean over 3 samples"
+    assert eval_text("mean over 3 samples", "zh") == "3 条样本的平均值"
+
+
+def test_written_files_stay_english_and_table_json_renders_either_language(eval_dir: Path):
+    from tools.eval_table import render_markdown
+
+    table = full_table(eval_dir)
+    paths = write_tables(table, eval_dir)
+    md = paths["md"].read_text(encoding="utf-8")
+    assert md == render_markdown(table) and "微调前后" not in md
+    assert "Metric" not in paths["csv"].read_text(encoding="utf-8-sig")  # the CSV has keys, not labels
+    again = EvalTable.model_validate_json(paths["json"].read_bytes())
+    assert render_markdown(again, "zh") == render_markdown(table, "zh")
+    assert render_markdown(again) == md
+
+
+def test_eval_cli_prints_the_table_in_chinese_on_request(eval_dir: Path, monkeypatch, capsys):
+    import tools.evaluate
+    from tools.cli import main
+    from tools.eval_table import render_markdown
+    from tools.evaluate import EvalResult
+
+    table = full_table(eval_dir)
+    files = {k: str(v) for k, v in write_tables(table, eval_dir).items()}
+    result = EvalResult(samples=8, table_md=render_markdown(table), files=files, seconds=1.5)
+    monkeypatch.setattr(tools.evaluate, "evaluate_model", lambda req: result)
+    assert main(["eval", "--run", str(eval_dir.parent), "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "# 微调前后评测对比" in out and "8 条样本，用时 1.5 秒" in out and "Metric" not in out
+    assert main(["eval", "--run", str(eval_dir.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "# Before / after evaluation" in out and "8 examples in 1.5 s" in out
+
+
 # --- errors a person can act on -------------------------------------------------------
 
 

@@ -202,3 +202,124 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
     (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
     old = plan_markdown(tmp_path, "zh")
     assert "批大小" in old and f"- {plan.reasons[0]}" in old  # Chinese labels, the reasons as written
+
+
+def _eval_table():  # type: ignore[no-untyped-def]
+    from tools.eval_table import EvalRecord, build_table
+
+    rows = [
+        ("q1", "退货期限是多久？", "自签收之日起7天内可申请无理由退货。", "一般是30天内可以退货。", "自签收之日起7天内可申请无理由退货。"),
+        ("q2", "客服电话是多少？", "客服电话是400-123-4567。", "请联系客服。", "客服电话是400-123-4567。"),
+        ("q3", "支持哪些支付方式？", "支持支付宝、微信和银行卡。", "支持支付宝、微信和银行卡。", "支持微信。"),
+    ]
+
+    def recs(which: int) -> list[EvalRecord]:
+        return [EvalRecord(id=r[0], prompt=r[1], reference=r[2], output=r[which]) for r in rows]
+
+    return build_table(recs(3), recs(4), eval_loss_before=2.0, eval_loss_after=1.0,
+                       base_name="base", tuned_name="fine-tuned")
+
+
+def test_eval_panel_in_the_page_language_and_for_an_old_run(tmp_path: Path) -> None:
+    from tools.eval_table import write_tables
+
+    assert panel(tmp_path, "zh")["eval"] == ""  # not evaluated yet
+    paths = write_tables(_eval_table(), tmp_path / "eval")
+    zh, en = panel(tmp_path, "zh")["eval"], panel(tmp_path, "en")["eval"]
+    assert en == paths["md"].read_text(encoding="utf-8")  # English: the table as written
+    assert zh.startswith("# 微调前后评测对比") and "| 指标 | 微调前 | 微调后 | 变化 | 计算方式 |" in zh
+    assert "## 提升最多的样本（按 ROUGE-L）" in zh and "## 退步最多的样本（按 ROUGE-L）" in zh
+    assert "| 困惑度 |" in zh and "| 关键事实召回率 |" in zh and "客服电话是400-123-4567。" in zh
+    for english in ("Before / after", "Metric", "How", "Most improved", "Most regressed", "Perplexity",
+                    "Key-fact", "held-out", "mean over", "Prompt", "Reference", "None."):
+        assert english not in zh, english
+    # the numbers are the English table's, in the same order
+    nums = re.compile(r"[-+]?\d+\.\d+|[▲▼–]")
+    assert nums.findall(zh) == nums.findall(en) and "7.39" in zh and "2.72" in zh
+    # a run evaluated before table.json existed, or a torn table.json: the table.md as written
+    (tmp_path / "eval" / "table.json").write_text("{torn", encoding="utf-8")
+    assert panel(tmp_path, "zh")["eval"] == paths["md"].read_text(encoding="utf-8")
+    (tmp_path / "eval" / "table.json").unlink()
+    assert panel(tmp_path, "zh")["eval"].startswith("# Before / after evaluation")
+    # a newer evaluation replaces the cached rendering
+    write_tables(_eval_table().model_copy(update={"n_samples": 99}), tmp_path / "eval")
+    assert "99 条留出样本" in panel(tmp_path, "zh")["eval"]
+
+
+def test_dataset_report_in_chinese(tmp_path: Path) -> None:
+    import json
+
+    repo = Path(__file__).resolve().parents[2]
+    dataset_src = "".join(p.read_text(encoding="utf-8") for p in (repo / "tools" / "dataset").glob("*.py"))
+    messages = {  # as tools.dataset writes them (checked below, so a rewording there shows up here)
+        "not_pdf": "not a PDF: the file does not start with %PDF; check the file or its extension",
+        "empty": "the file is empty (0 bytes)",
+        "bad_line": "invalid JSON on this line (Expecting value at column 1); fix or remove the line",
+        "page": "could not read the text of this page (KeyError: 'x')",
+    }
+    for fixed in (messages["not_pdf"], messages["empty"], "fix or remove the line",
+                  "could not read the text of this page", "more problem(s) like these not listed"):
+        assert fixed.split("(")[0] in dataset_src, fixed
+    up = "/srv/runs/uploads/abc"
+    report = {"files": [
+        {"source": f"{up}/客服FAQ.docx", "type": "docx", "records_found": 12, "records_kept": 9,
+         "dropped": {"section too short": 1, "exact duplicate": 2, "a reason added later": 3}, "errors": []},
+        {"source": f"{up}/broken.pdf", "type": "pdf", "records_found": 0, "records_kept": 0, "dropped": {},
+         "errors": [{"where": f"{up}/broken.pdf", "message": messages["not_pdf"]}]},
+        {"source": f"{up}/scan.pdf", "type": "pdf", "records_found": 0, "records_kept": 0, "dropped": {},
+         "errors": [{"where": f"{up}/scan.pdf page 3", "message": messages["page"]},
+                    {"where": f"{up}/scan.pdf", "message": "21 more problem(s) like these not listed"}]},
+        {"source": f"{up}/d.jsonl", "type": "jsonl", "records_found": 0, "records_kept": 0, "dropped": {},
+         "errors": [{"where": f"{up}/d.jsonl:2", "message": messages["bad_line"]},
+                    {"where": f"{up}/d.jsonl:5", "message": "something new went wrong"}]},
+        {"source": f"{up}/empty.txt", "type": "txt", "records_found": 0, "records_kept": 0, "dropped": {},
+         "errors": [{"where": f"{up}/empty.txt", "message": messages["empty"]}]},
+    ]}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    zh = {r[0]: r for r in panel(tmp_path, "zh")["dataset"]}
+    assert zh["客服FAQ.docx"][1:5] == ["docx", 12, 9, "段落太短 1, 完全重复 2, a reason added later 3"]
+    assert zh["broken.pdf"][5] == "broken.pdf：不是 PDF 文件：文件开头不是 %PDF；请检查文件或它的扩展名"
+    assert zh["scan.pdf"][5] == "scan.pdf 第 3 页：无法读取这一页的文字（KeyError: 'x'）；scan.pdf：还有 21 个类似的问题未列出"
+    assert zh["d.jsonl"][5] == ("d.jsonl:2：这一行不是有效的 JSON（第 1 列：Expecting value）；请修改或删除这一行；"
+                                "d.jsonl:5：something new went wrong")  # an unknown message stays as it is
+    assert zh["empty.txt"][5] == "empty.txt：文件是空的（0 字节）"
+    en = {r[0]: r for r in panel(tmp_path, "en")["dataset"]}
+    assert en["客服FAQ.docx"][4] == "section too short 1, exact duplicate 2, a reason added later 3"
+    assert en["scan.pdf"][5] == f"scan.pdf page 3: {messages['page']}; scan.pdf: 21 more problem(s) like these not listed"
+    assert "/srv" not in json.dumps(panel(tmp_path, "zh")["dataset"], ensure_ascii=False)
+
+
+def test_progress_line_in_chinese_after_the_last_event(tmp_path: Path) -> None:
+    w = EventWriter(tmp_path)
+    w.emit("train", "progress", "step 10/10 loss 1.4381", step=10, total=10, loss=1.4381, eta_s=0, tokens_per_s=250.0)
+    zh = progress_html(read_events(tmp_path), "zh")
+    assert "10/10 · loss 1.4381 · 250 tok/s · 剩余 0:00" in zh and "ETA" not in zh
+    w.emit("train", "done", "training finished: 10 steps, train loss 1.5012", step=10, total=10, train_loss=1.5012)
+    zh, en = progress_html(read_events(tmp_path), "zh"), progress_html(read_events(tmp_path), "en")
+    assert "训练完成：共 10 步，训练 loss 1.5012" in zh and "finished" not in zh
+    assert "training finished: 10 steps, train loss 1.5012" in en and "ETA 0:00" in en
+    assert "训练完成" in panel(tmp_path, "zh")["progress"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "fields", "zh_note", "en_note"),
+    [
+        ("cancelled", "training cancelled at step 4; the last checkpoint is kept (resume with --resume)", {"step": 4},
+         "训练已在第 4 步停止；最近的检查点已保留，可以继续训练", "training cancelled at step 4"),
+        ("cancelled", "training interrupted", {}, "训练被中断", "training interrupted"),
+        ("error", "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB", {"oom": True},
+         "训练出错：out of memory: CUDA out of memory. Tried to allocate 2.00 GiB",
+         "Training failed: out of memory: CUDA out of memory."),
+        ("error", "training failed: RuntimeError: <boom>", {}, "训练出错：RuntimeError: &lt;boom&gt;",
+         "Training failed: RuntimeError: &lt;boom&gt;"),
+    ],
+)
+def test_progress_line_says_how_training_ended(tmp_path: Path, kind: str, message: str, fields: dict,
+                                               zh_note: str, en_note: str) -> None:
+    w = EventWriter(tmp_path)
+    w.emit("train", "progress", step=4, total=10, loss=2.0, eta_s=125, tokens_per_s=99.6)
+    w.emit("train", kind, message, total=10, **fields)  # type: ignore[arg-type]
+    zh, en = progress_html(read_events(tmp_path), "zh"), progress_html(read_events(tmp_path), "en")
+    assert "4/10 · loss 2.0000 · 100 tok/s · 剩余 2:05" in zh and zh_note in zh
+    assert en_note in en and "ETA 2:05" in en and not re.search(r"[\u4e00-\u9fff]", en)
