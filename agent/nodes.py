@@ -398,8 +398,11 @@ def evaluate(state: AgentState) -> dict[str, Any]:
         result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
-    return {"stage": "eval", "messages": [AIMessage(content=t("eval_done", state.get("lang", "en"),
-                                                                n=result.samples) + "\n\n" + result.table_md)]}
+    from tools.eval_table import render_saved
+
+    lang = state.get("lang", "en")
+    table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
+    return {"stage": "eval", "messages": [AIMessage(content=t("eval_done", lang, n=result.samples) + "\n\n" + table)]}
 
 
 def chat(state: AgentState) -> dict[str, Any]:

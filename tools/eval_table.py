@@ -676,6 +676,26 @@ def _model_name(name: str | None, default: str, lang: str) -> str:
     return name or default
 
 
+def render_json(path: Path, lang: str = "en") -> str | None:
+    """A saved ``table.json`` rendered in ``lang``; None when it is missing or invalid."""
+    try:
+        return render_markdown(EvalTable.model_validate_json(Path(path).read_bytes()), lang)
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        return None
+
+
+def render_saved(eval_dir: Path, lang: str = "en") -> str:
+    """A run's before/after table in ``lang`` (files on disk stay English): from ``table.json``, else
+    ``table.md`` as written (runs evaluated before table.json existed), else ""."""
+    text = render_json(Path(eval_dir) / "table.json", lang)
+    if text is not None:
+        return text
+    try:
+        return (Path(eval_dir) / "table.md").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def render_markdown(table: EvalTable, lang: str = "en") -> str:
     """The table as Markdown; ``lang`` "zh" words every label in Chinese (numbers and samples unchanged)."""
     out = ["# " + md_word("title", lang), ""]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tools.cli import print_json
+from tools.eval_table import render_saved
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -18,22 +19,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     files = f"{result.files['md']}, {result.files['csv']}, {result.files['json']}"
     if args.lang == "zh":
-        print(_table_md(result.table_md, Path(result.files["json"]), args.lang))
+        print(render_saved(Path(result.files["json"]).parent, args.lang) or result.table_md)
         print(f"\n{result.samples} 条样本，用时 {result.seconds:.1f} 秒；文件：{files}")
     else:
         print(result.table_md)
         print(f"\n{result.samples} examples in {result.seconds:.1f} s; files: {files}")
     return 0
-
-
-def _table_md(table_md: str, table_json: Path, lang: str) -> str:
-    """The table in ``lang`` from the table.json just written (the files on disk stay in English)."""
-    from tools.eval_table import EvalTable, render_markdown
-
-    try:
-        return render_markdown(EvalTable.model_validate_json(table_json.read_bytes()), lang)
-    except (OSError, ValueError):
-        return table_md
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

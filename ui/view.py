@@ -289,37 +289,26 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
 
 
 def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
-    """The before/after panel in the page's language, rendered from ``eval/table.json``.
-
-    A run evaluated before table.json existed (or with a torn/invalid one) shows ``eval/table.md`` as written.
-    """
+    """The before/after panel in the page's language (see ``tools.eval_table.render_saved``)."""
     if run_dir is None:
         return ""
-    data = run_dir / "eval" / "table.json"
+    eval_dir = run_dir / "eval"
+    lang = "zh" if is_zh(lang) else "en"
     try:
-        st = data.stat()
-    except OSError:
-        st = None
-    if st is not None:
-        text = _eval_from_json(str(data), st.st_mtime_ns, st.st_size, "zh" if is_zh(lang) else "en")
-        if text is not None:
-            return text
-    try:
-        return (run_dir / "eval" / "table.md").read_text(encoding="utf-8")
-    except OSError:
-        return ""
+        st = (eval_dir / "table.json").stat()
+    except OSError:  # not evaluated, or evaluated before table.json existed: nothing worth caching
+        from tools.eval_table import render_saved
+
+        return render_saved(eval_dir, lang)
+    return _eval_cached(str(eval_dir), st.st_mtime_ns, st.st_size, lang)
 
 
 @functools.lru_cache(maxsize=16)
-def _eval_from_json(path: str, mtime_ns: int, size: int, lang: str) -> str | None:
-    """Rendered once per file version and language: the panel refreshes on a timer, table.json can be large."""
-    from tools.eval_table import EvalTable, render_markdown
+def _eval_cached(eval_dir: str, mtime_ns: int, size: int, lang: str) -> str:
+    """Rendered once per table.json version and language: the panel refreshes on a timer, the file can be large."""
+    from tools.eval_table import render_saved
 
-    try:
-        table = EvalTable.model_validate_json(Path(path).read_bytes())
-    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
-        return None
-    return render_markdown(table, lang)
+    return render_saved(Path(eval_dir), lang)
 
 
 def downloads(run_dir: Path | None) -> list[str]:

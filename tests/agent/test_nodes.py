@@ -135,3 +135,22 @@ def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language
     runs = _reply(nodes.list_runs({"lang": "zh"}))  # type: ignore[typeddict-item]
     assert f"`{run_id}` 数据/已创建" in runs and "data/created" not in runs
     assert f"`{run_id}` data/created" in _reply(nodes.list_runs({"lang": "en"}))  # type: ignore[typeddict-item]
+
+
+def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.evaluate
+    from tools.eval_table import EvalRecord, build_table, render_markdown, write_tables
+
+    run_id, run = _run(runs_dir)
+    rec = EvalRecord(id="q1", prompt="退货期限？", reference="7天内可退货。", output="30天。")
+    table = build_table([rec], [rec.model_copy(update={"output": "7天内可退货。"})])
+    files = {k: str(v) for k, v in write_tables(table, run / "eval").items()}
+    result = SimpleNamespace(samples=1, table_md=render_markdown(table), files=files)
+    monkeypatch.setattr(tools.evaluate, "evaluate_model", lambda req: result)
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
+    zh = _reply(nodes.evaluate({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    assert "微调前后评测对比" in zh and "Before / after" not in zh and "Metric" not in zh
+    en = _reply(nodes.evaluate({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    assert "Before / after evaluation" in en
+    assert (run / "eval" / "table.md").read_text(encoding="utf-8").startswith("# Before / after")  # files stay English
