@@ -79,6 +79,8 @@ LABELS: dict[str, dict[str, str]] = {
     "run_deleted": {"en": "Deleted {run} and its files; its model server, if any, was stopped.",
                     "zh": "已删除 {run} 及其文件；如有模型服务，已一并停止。"},
     "run_problem": {"en": "That did not work:", "zh": "操作没有完成："},
+    "train_queued": {"en": "⏳ Waiting: another training is running on this machine (this one is number {n} in line).",
+                     "zh": "⏳ 排队中：这台机器上正在进行另一个训练（本训练排在第 {n} 位）。"},
     "step_started": {"en": "started", "zh": "已开始"},
     "working": {"en": "Working…", "zh": "处理中…"},
     "server_down": {"en": "The model server is not answering: {error}", "zh": "模型服务没有响应：{error}"},

@@ -131,6 +131,10 @@ def _final_note(final: Event, last_step: int | None, lang: str) -> str:
 def progress_html(events: list[Event], lang: str) -> str:
     prog = [e for e in events if e.stage == "train" and e.kind == "progress"]
     finals = [e for e in events if e.stage == "train" and e.kind in ("done", "error", "cancelled")]
+    latest = next((e for e in reversed(events) if e.stage == "train" and e.kind != "warning"), None)
+    if latest is not None and latest.kind == "info" and latest.data.get("queued"):
+        # another training holds the machine: say so instead of an empty bar
+        return f'<div class="tp-progress-text">{html.escape(L("train_queued", lang, n=latest.data["queued"]))}</div>'
     if not prog:
         return ""
     last = prog[-1]

@@ -323,3 +323,13 @@ def test_progress_line_says_how_training_ended(tmp_path: Path, kind: str, messag
     zh, en = progress_html(read_events(tmp_path), "zh"), progress_html(read_events(tmp_path), "en")
     assert "4/10 · loss 2.0000 · 100 tok/s · 剩余 2:05" in zh and zh_note in zh
     assert en_note in en and "ETA 2:05" in en and not re.search(r"[\u4e00-\u9fff]", en)
+
+
+def test_a_queued_training_says_it_waits(tmp_path: Path) -> None:
+    w = EventWriter(tmp_path)
+    w.emit("train", "info", "another training is running on this machine; queued at position 1", queued=1)
+    events = read_events(tmp_path)
+    assert "排在第 1 位" in progress_html(events, "zh") and "number 1 in line" in progress_html(events, "en")
+    w.emit("train", "start", step=0, total=8)
+    w.emit("train", "progress", step=1, total=8, loss=2.0)
+    assert "1/8" in progress_html(read_events(tmp_path), "zh") and "排队" not in progress_html(read_events(tmp_path), "zh")
