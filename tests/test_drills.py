@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -153,16 +154,20 @@ def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_r
 # --- disk full --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    """A 1 MiB tmpfs (root only; CI runs as root)."""
-    mnt = tmp_path / "small-disk"
+def _tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``mnt`` (root only; CI runs as root), unmounted afterwards."""
     mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB disk."""
+    yield from _tmpfs(tmp_path / "small-disk", "1m")
 
 
 def test_disk_full_during_conversion(tmp_path: Path, tiny_disk: Path, demo_model: Path, capsys) -> None:
@@ -181,6 +186,64 @@ def test_disk_full_during_conversion(tmp_path: Path, tiny_disk: Path, demo_model
     assert not (out / "train.jsonl").exists() or (out / "train.jsonl").stat().st_size == 0
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*")) if out.exists() else True
     assert big.stat().st_size == size  # the input is untouched
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 MiB disk."""
+    yield from _tmpfs(tmp_path / "disk", "64m")
+
+
+@pytest.mark.slow
+def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
+        tmp_path: Path, small_disk: Path, tiny_model: Path) -> None:
+    """The disk fills (another program) while training runs: the next save fails with a clear error, the
+    earlier checkpoint stays whole, and once space is freed the run resumes from it and finishes."""
+    from tools.identity import write_identity_dataset
+    from tools.train import (
+        TrainRequest,
+        TrainSettings,
+        checkpoint_complete,
+        last_checkpoint,
+        run_training,
+        training_state,
+    )
+
+    data = write_identity_dataset(tmp_path / "data")
+    run = small_disk / "run"
+    settings = TrainSettings(model=str(tiny_model), data_dir=str(data), micro_batch_size=4, grad_accum=1,
+                             max_steps=40, save_steps=2, eval_steps=100, save_total_limit=3)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(run_training(TrainRequest(run_dir=run,
+                                                                                      settings=settings))))
+    worker.start()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (last_checkpoint(run) and worker.is_alive()):
+        time.sleep(0.1)
+    good = last_checkpoint(run)
+    assert good is not None, "no checkpoint was written"
+    filler = small_disk / "filler.bin"
+    with open(filler, "wb") as fh:  # another program takes every free byte
+        try:
+            while True:
+                fh.write(b"\0" * 1024 * 1024)
+                fh.flush()
+        except OSError:
+            pass
+    worker.join(timeout=240)
+    assert not worker.is_alive()
+    result = results[0]
+    assert result.status == "failed" and "no space left" in result.message and "--resume" in result.message
+    kept = last_checkpoint(run)
+    assert kept is not None and checkpoint_complete(kept) and int(kept.name[11:]) >= int(good.name[11:])
+    assert not (run / "adapter").exists()  # no final adapter pretending to be complete
+    assert training_state(run) != "done"
+    filler.unlink()  # space is freed
+    result = run_training(TrainRequest(run_dir=run, resume=True))
+    assert result.status == "done" and result.steps == 40, result.message
+    starts = [e for e in read_events(run) if e.kind == "start"]
+    assert starts[-1].data["resumed_from"] == int(kept.name[11:])
+    assert (run / "adapter" / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.slow
@@ -234,6 +297,101 @@ def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, 
     assert "48 小时内发货" in texts and "30 天内可退货" in texts
     # the injected text is data: kept as an answer at most, never acted on
     assert Path.home().exists() and result.train_records + result.eval_records >= 2
+
+
+def _docx_bomb(path: Path, paragraphs: int) -> None:
+    """A real .docx whose document.xml inflates to hundreds of MB from a few MB."""
+    import io
+
+    import docx
+
+    doc = docx.Document()
+    doc.add_paragraph("问：你好？")
+    buf = io.BytesIO()
+    doc.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename != "word/document.xml":
+                z.writestr(info, data)
+                continue
+            head, tail = data.split(b"<w:body>")
+            with z.open(info.filename, "w", force_zip64=True) as fh:
+                fh.write(head + b"<w:body>")
+                chunk = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>" * 30_000
+                for _ in range(paragraphs // 30_000):
+                    fh.write(chunk)
+                fh.write(tail)
+
+
+@pytest.mark.slow
+def test_more_hostile_inputs_each_named_the_rest_converts(tmp_path: Path, demo_model: Path) -> None:
+    """Archives inside archives, symlinks in zips, 12,000-member zips, an Office zip bomb, 100,000-deep HTML,
+    a 5 MB heading line, a 60 MB CSV field, a PDF whose page tree and outline loop, a name with a newline."""
+    import io
+    import resource
+    import stat
+
+    from tools.dataset import ConvertRequest, convert_documents
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inner-bomb.txt", "0" * 100_000_000)
+    with zipfile.ZipFile(inbox / "nested.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("level1.zip", inner.getvalue())
+    with zipfile.ZipFile(inbox / "symlink.zip", "w") as z:
+        link = zipfile.ZipInfo("passwd.txt")
+        link.create_system = 3
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(link, "/etc/passwd")
+        z.writestr("ok.txt", "问：可以退货吗？\n答：七天无理由退货。\n")
+    with zipfile.ZipFile(inbox / "many.zip", "w") as z:
+        for i in range(12_000):
+            z.writestr(f"f{i}.txt", "x")
+    _docx_bomb(inbox / "bomb.docx", 12_000_000)  # ~420 MB of XML from a few MB
+    (inbox / "deep.html").write_text("<div>" * 100_000 + "问：你好？" + "</div>" * 100_000)
+    (inbox / "heading.md").write_text("#" * 5_000_000 + "\n\n" + "-" * 1000 + "\n")
+    (inbox / "field.csv").write_text('question,answer\n"' + "x" * 60_000_000 + '",a\n')
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /Outlines 4 0 R >>", b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>", b"<< /Type /Outlines /First 5 0 R /Count 1 >>",
+            b"<< /Title (Loop) /Parent 4 0 R /Next 5 0 R /Prev 5 0 R /First 5 0 R /Last 5 0 R /Count 1 >>"]
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    (inbox / "loop.pdf").write_bytes(bytes(pdf))
+    (inbox / "new\nline.txt").write_text("问：发票怎么开？\n答：在订单页申请电子发票。\n", encoding="utf-8")
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    t0 = time.monotonic()
+    result = convert_documents(ConvertRequest(inputs=[inbox], out_dir=tmp_path / "out"))
+    took = time.monotonic() - t0
+    assert took < 180, f"the hostile inbox took {took:.0f} s"
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 6 * 1024**2  # KiB: stayed under 6 GB
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])  # nothing written elsewhere
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    errors = {Path(f["source"]).name: " ".join(e["message"] for e in f.get("errors", [])) for f in report["files"]}
+    assert "archive inside the archive" in errors["nested.zip"]
+    assert "symbolic link" in errors["symlink.zip"]
+    assert "12000 files" in errors["many.zip"]
+    assert "unpacks to" in errors["bomb.docx"] and "zip bomb" in errors["bomb.docx"]
+    for name in ("deep.html", "loop.pdf"):
+        assert errors[name], name  # each named with its problem, none crashed the conversion
+    assert "field larger" in errors["field.csv"] or "too large" in errors["field.csv"]
+    answers = " ".join(json.loads(line)["messages"][-1]["content"]
+                       for part in ("train.jsonl", "eval.jsonl")
+                       for line in (tmp_path / "out" / part).read_text(encoding="utf-8").splitlines())
+    assert "七天无理由退货" in answers and "电子发票" in answers
+    assert "/etc/passwd" not in answers and "root:" not in answers
+    assert "####" not in answers  # the heading line of only symbols made no records
+    assert result.dropped.get("only symbols, no words", 0) >= 1
 
 
 # --- load: 50 concurrent chats ------------------------------------------------------------------

@@ -214,6 +214,9 @@ _FILE_ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
          r"压缩包里有 \1 个文件，超过上限 \2 个；请拆成几个小压缩包"),
         (r"the archive unpacks to (\S+) GiB, over the (\d+) GiB limit; split it into smaller archives",
          r"压缩包解压后有 \1 GiB，超过 \2 GiB 的上限；请拆成几个小压缩包"),
+        (r"the file unpacks to (\d+) MiB, over the (\d+) MiB limit \(a zip bomb, or a document too large to read at "
+         r"once\); split it into smaller files",
+         r"文件解压后有 \1 MiB，超过 \2 MiB 的上限（疑似压缩炸弹，或文档太大无法一次读取）；请拆成几个小文件"),
         (r"member (.+) is a symbolic link; it was skipped", r"成员 \1 是符号链接，已跳过"),
         (r"member (.+) is password-protected; it was skipped", r"成员 \1 设有密码，已跳过"),
         (r"member (.+) expands (\d+)-fold, which looks like a zip bomb; it was skipped",

@@ -414,7 +414,7 @@ def test_page_killed_during_training_comes_back_with_everything(
         stop_app(app)
 
 
-def _interrupted_run(runs: Path, model: Path, tmp: Path) -> str:
+def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     """A run whose training was killed at step 2 (as a crash leaves it), registered in the page's index."""
     import os
     import signal
@@ -434,7 +434,11 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> str:
                "the first checkpoint")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    return rec.id
+    from tools.train import last_checkpoint
+
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None
+    return rec.id, int(ckpt.name.split("-")[1])
 
 
 def read_events_of(run: Path) -> list[Any]:
@@ -456,7 +460,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     served = next(ui_app.runs.glob("*/serve.json"), None)
     assert served is not None, "the journey test (earlier in this module) leaves a deployed run"
     journey_id = served.parent.name
-    broken_id = _interrupted_run(ui_app.runs, tiny_model, tmp_path)
+    broken_id, saved_at = _interrupted_run(ui_app.runs, tiny_model, tmp_path)
     page = open_page(browser, ui_app, locale="zh-CN")
     runs_tab = page.get_by_role("tab", name="运行记录")
     runs_tab.click()
@@ -480,7 +484,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     wait_until(lambda: re.search(r"\b12/12\b", page.locator("#tp-progress").inner_text()) is not None, 300,
                "the resumed training to finish in the panel", ui_app)
     starts = [e for e in read_events_of(ui_app.runs / broken_id) if e.kind == "start"]
-    assert starts[-1].data["resumed_from"] == 2
+    assert starts[-1].data["resumed_from"] == saved_at  # its last complete checkpoint when it was killed
     shot(page, artifacts, "runs-1-resumed")
 
     # the journey's server dies: the panel says so; redeploy brings it back

@@ -333,3 +333,21 @@ def test_a_queued_training_says_it_waits(tmp_path: Path) -> None:
     w.emit("train", "start", step=0, total=8)
     w.emit("train", "progress", step=1, total=8, loss=2.0)
     assert "1/8" in progress_html(read_events(tmp_path), "zh") and "排队" not in progress_html(read_events(tmp_path), "zh")
+
+
+def test_an_office_zip_bomb_is_named_in_chinese() -> None:
+    import io
+    import zipfile
+
+    from tools.dataset.document import FileLog
+    from tools.dataset.readers import MAX_OFFICE_UNPACKED, office_too_big
+    from ui.view import file_error_text
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b" " * (MAX_OFFICE_UNPACKED + 1))
+    flog = FileLog(source="手册.docx")
+    assert office_too_big(buf.getvalue(), flog)
+    message = flog.errors[0][1]
+    assert "zip bomb" in message
+    assert "压缩炸弹" in file_error_text(message, "zh") and "MiB" in file_error_text(message, "zh")
