@@ -230,8 +230,10 @@ def create_app() -> gr.Blocks:
                             plan_md = gr.Markdown(elem_id="tp-plan")
                         with gr.Accordion(L("progress", "en"), open=True) as acc_prog:
                             progress = gr.HTML(elem_id="tp-progress")
-                            loss = gr.LinePlot(x="step", y="loss", color="series", height=220, elem_id="tp-loss",
-                                               label=L("loss", "en"))
+                            # the series names are the legend (train / held-out, in the page language): no title
+                            loss = gr.LinePlot(x="step", y="loss", color="series", color_title="", height=220,
+                                               x_title=L("plot_step", "en"), y_title=L("plot_loss", "en"),
+                                               elem_id="tp-loss", label=L("loss", "en"))
                         files_out = gr.File(label=L("downloads", "en"), file_count="multiple", interactive=False,
                                             visible=False, elem_id="tp-downloads")
                 # the before/after tables are wide: they get the page's full width
@@ -264,26 +266,27 @@ def create_app() -> gr.Blocks:
         timer = gr.Timer(2.0)
 
         # --- language ---------------------------------------------------------------
-        # (component, property, label key): everything that follows the language toggle
-        labelled = [
-            (lang, "label", "language"), (chatbot, "label", "chat"), (box, "placeholder", "input"),
-            (approve, "value", "approve"), (edit, "value", "edit"), (cancel, "value", "cancel"),
-            (acc_data, "label", "dataset"), (acc_plan, "label", "plan"), (acc_prog, "label", "progress"),
-            (loss, "label", "loss"), (acc_eval, "label", "eval"), (files_out, "label", "downloads"),
-            (tab_chat, "label", "chat"), (tab_model, "label", "model_chat"), (tab_runs, "label", "runs"),
-            (run_pick, "label", "pick_run"), (refresh, "value", "refresh"), (chat_base, "label", "base"),
-            (chat_tuned, "label", "tuned"), (ask, "placeholder", "ask"), (ask_btn, "value", "send"),
-            (run_id_box, "label", "run_id"), (open_btn, "value", "open"), (resume_btn, "value", "resume"),
-            (redeploy_btn, "value", "redeploy"), (confirm_del, "label", "confirm_delete"),
-            (delete_btn, "value", "delete"),
+        # component → {property: label key}: everything that follows the language toggle
+        labelled: list[tuple[Any, dict[str, str]]] = [
+            (lang, {"label": "language"}), (chatbot, {"label": "chat"}), (box, {"placeholder": "input"}),
+            (approve, {"value": "approve"}), (edit, {"value": "edit"}), (cancel, {"value": "cancel"}),
+            (acc_data, {"label": "dataset"}), (acc_plan, {"label": "plan"}), (acc_prog, {"label": "progress"}),
+            (loss, {"label": "loss", "x_title": "plot_step", "y_title": "plot_loss"}), (acc_eval, {"label": "eval"}),
+            (files_out, {"label": "downloads"}), (tab_chat, {"label": "chat"}), (tab_model, {"label": "model_chat"}),
+            (tab_runs, {"label": "runs"}), (run_pick, {"label": "pick_run"}), (refresh, {"value": "refresh"}),
+            (chat_base, {"label": "base"}), (chat_tuned, {"label": "tuned"}), (ask, {"placeholder": "ask"}),
+            (ask_btn, {"value": "send"}), (run_id_box, {"label": "run_id"}), (open_btn, {"value": "open"}),
+            (resume_btn, {"value": "resume"}), (redeploy_btn, {"value": "redeploy"}),
+            (confirm_del, {"label": "confirm_delete"}), (delete_btn, {"value": "delete"}),
         ]
 
         def set_lang(choice: str) -> list[Any]:
             lg = _lang(choice)
             return [lg, f"## {L('title', lg)}",
-                    *(gr.update(**{prop: L(key, lg)}) for _, prop, key in labelled)]  # type: ignore[arg-type]
+                    *(gr.update(**{prop: L(key, lg) for prop, key in props.items()})  # type: ignore[arg-type]
+                      for _, props in labelled)]
 
-        lang.change(set_lang, lang, [lang_state, title, *(c for c, _, _ in labelled)], api_name="set_lang")
+        lang.change(set_lang, lang, [lang_state, title, *(c for c, _ in labelled)], api_name="set_lang")
         demo.load(None, None, lang, api_visibility="private",
                   js="() => (navigator.language || 'en').startsWith('zh') ? '中文' : 'English'")
 

@@ -15,6 +15,8 @@ LABELS: dict[str, dict[str, str]] = {
     "plan": {"en": "Plan", "zh": "训练方案"},
     "progress": {"en": "Training progress", "zh": "训练进度"},
     "loss": {"en": "Loss", "zh": "损失"},
+    "plot_step": {"en": "step", "zh": "步数"},
+    "plot_loss": {"en": "loss", "zh": "损失"},
     "train_loss": {"en": "train", "zh": "训练集"},
     "eval_loss": {"en": "held-out", "zh": "验证集"},
     "eval": {"en": "Before / after", "zh": "微调前后对比"},

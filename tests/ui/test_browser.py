@@ -396,6 +396,8 @@ def test_page_killed_during_training_comes_back_with_everything(
         wait_until(lambda: step_shown() > killed_at, 120, "the progress to move on after the restart", app,
                    every_s=0.5)
         shot(page, artifacts, "restart-2-reattached")
+        plot = page.locator("#tp-loss").inner_text()
+        assert "步数" in plot and "训练集" in plot and "series" not in plot, plot[-200:]  # axis and legend in Chinese
         assert (run / "train.pid").read_text().strip() == trainer_pid  # reattached, not restarted
         starts = [e for e in read_events(run) if e.kind == "start" and e.stage == "train"]
         assert len(starts) == 1
