@@ -85,6 +85,12 @@ def understand(state: AgentState) -> dict[str, Any]:
     update["overrides"] = overrides
     if goal.gpu is not None:
         update["hardware_hint"] = goal.gpu.model_dump(mode="json")
+    if goal.style or goal.system_prompt:
+        from tools.system_prompt import system_prompt_from_style
+
+        update["style"] = list(goal.style)
+        update["system_prompt"] = system_prompt_from_style(goal.style, update.get("lang") or state.get("lang", "en"),
+                                                           goal.system_prompt)
     if intent == "finetune":
         update["journey"] = True
     if goal.run_id:
@@ -200,7 +206,8 @@ def make_plan(state: AgentState) -> Any:
     params = f"{goal['params_b']}B" if goal.get("params_b") else None
     return plan_for(model=model, params=params, hardware=_hardware(state),
                     data_dir=Path(data_dir) if data_dir else None,
-                    method=ov.get("method") or "auto", overrides=overrides, run_dir=state.get("run_dir"))
+                    method=ov.get("method") or "auto", overrides=overrides, run_dir=state.get("run_dir"),
+                    system_prompt=state.get("system_prompt"), style=state.get("style") or [])
 
 
 def plan_card(plan: Any, lang: str) -> str:
@@ -291,9 +298,6 @@ def train(state: AgentState) -> dict[str, Any]:
             return {**update, **_say(state, "ask_files")}
         plan_dict = state.get("plan") or {}
         settings = settings_from_plan(plan_dict, Path(state["data_dir"]))  # type: ignore[arg-type]
-        goal = state.get("goal") or {}
-        if goal.get("system_prompt"):
-            settings = settings.model_copy(update={"system_prompt": goal["system_prompt"]})
         write_config(run_dir, settings)
         max_steps = (state.get("overrides") or {}).get("max_steps") or _env_int("TUNEPILOT_MAX_STEPS")
         pid = launch_training(run_dir, max_steps=max_steps)

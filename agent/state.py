@@ -24,4 +24,6 @@ class AgentState(TypedDict, total=False):
     hardware_hint: dict[str, Any] | None  # a GPU named in words ("24GB", "两张A100")
     stage: str  # data | plan | train | merge | deploy | eval | done
     note: str | None  # a notice for the person (e.g. LLM fallback)
+    style: list[str]  # the goal's style phrases ("concise", "at most 50 words")
+    system_prompt: str | None  # from the goal's style and constraints; kept until a later goal names others
     auto_approve: bool  # --yes: confirmations are approved without asking

@@ -48,6 +48,13 @@ def _wrap(exc: Exception, dep: Deployment) -> ChatError:
     return ChatError(f"chat failed: {redact(str(exc))}")
 
 
+def with_system(dep: Deployment, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The run's system prompt first, unless the messages bring their own (base and tuned get the same)."""
+    if not getattr(dep, "system_prompt", None) or any(m.get("role") == "system" for m in messages):
+        return messages
+    return [{"role": "system", "content": dep.system_prompt}, *messages]  # type: ignore[dict-item]
+
+
 def stream_chat(
     dep: Deployment, which: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
     temperature: float = 0.0,
@@ -56,7 +63,8 @@ def stream_chat(
     model = _model_name(dep, which)
     try:
         stream = _client(dep).chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
+            model=model, messages=with_system(dep, messages), max_tokens=max_tokens, temperature=temperature,
+            stream=True,
         )
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -75,7 +83,8 @@ def complete(
     model = _model_name(dep, which)
     try:
         resp = _client(dep).chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed
+            model=model, messages=with_system(dep, messages), max_tokens=max_tokens, temperature=temperature,
+            seed=seed,
         )
     except Exception as exc:  # noqa: BLE001
         raise _wrap(exc, dep) from exc

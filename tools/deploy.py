@@ -83,6 +83,20 @@ class Deployment(BaseModel):
     api_key: str | None = None
     reasons: list[str] = Field(default_factory=list)
     loaded_adapters: dict[str, str] = Field(default_factory=dict)
+    system_prompt: str | None = Field(default=None, description="the run's system prompt, sent with every chat")
+
+
+def run_system_prompt(run_dir: Path) -> str | None:
+    """The system prompt the run was trained with (``config.yaml``), if any."""
+    import yaml
+
+    cfg = run_dir / "config.yaml"
+    try:
+        data = yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.exists() else None
+    except (OSError, yaml.YAMLError):
+        return None
+    value = data.get("system_prompt") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
 
 
 class DeploymentStatus(BaseModel):
@@ -407,7 +421,7 @@ def deploy_model(req: DeployRequest) -> Deployment:
         run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port, base_url=f"http://{url_host}:{port}/v1",
         mode=mode, models=models, base_model=base or str(merged), adapter=str(adapter) if adapter else None,
         log=str(log_path), command=cmd, started=time.time(),
-        api_key=req.api_key, reasons=reasons,
+        api_key=req.api_key, reasons=reasons, system_prompt=run_system_prompt(run_dir),
     )
     write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
     deadline = time.monotonic() + req.timeout_s

@@ -29,9 +29,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tools.errors import InputError
+from tools.eval_sets import SetResult, SetScore, render_sets
+from tools.eval_sets import word as set_word
 from tools.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
 from tools.judge import JudgeResult, JudgeSample
 from tools.metrics import SampleMetrics, aggregate, perplexity, score_sample
+from tools.system_prompt import LengthLimit
 
 TOP_K = 5
 
@@ -133,6 +136,12 @@ class EvalTable(BaseModel):
     human: HumanSummary | None = None
     notes: list[str] = []
     samples: list[SampleScores] = []
+    # the three question sets (learnt / held out / kept), how answers keep a length limit, the system prompt
+    sets: list[SetResult] = []
+    length_limit: LengthLimit | None = None
+    limit_base: SetScore | None = None
+    limit_tuned: SetScore | None = None
+    system_prompt: str | None = None
 
     @property
     def metrics(self) -> list[MetricRow]:
@@ -699,6 +708,12 @@ def render_saved(eval_dir: Path, lang: str = "en") -> str:
 def render_markdown(table: EvalTable, lang: str = "en") -> str:
     """The table as Markdown; ``lang`` "zh" words every label in Chinese (numbers and samples unchanged)."""
     out = ["# " + md_word("title", lang), ""]
+    limit_line = None
+    if table.length_limit and table.limit_base and table.limit_tuned:
+        limit_line = set_word("limit", lang, base=f"{table.limit_base.right}/{table.limit_base.n}",
+                              tuned=f"{table.limit_tuned.right}/{table.limit_tuned.n}",
+                              limit=table.length_limit.words(lang))
+    out += render_sets(table.sets, lang, limit_line, table.system_prompt)
     who = md_word("samples", lang, n=table.n_samples)
     if table.base_name or table.tuned_name:
         who += md_word(

@@ -37,6 +37,8 @@ class EvalRequest(BaseModel):
     concurrency: int = 16
     with_loss: bool = True
     judge: bool | None = None  # None: when an LLM is configured
+    questions: Path | None = None  # the person's own questions with expected answers (JSONL/CSV/XLSX)
+    learnt_limit: int = 100  # trained questions asked in other words, at most
 
 
 class EvalResult(BaseModel):
@@ -49,22 +51,42 @@ class EvalResult(BaseModel):
     seconds: float
 
 
-def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
+def _run_config(run_dir: Path) -> dict[str, Any]:
     import yaml
-
-    from tools.train_worker import load_examples
 
     cfg_path = run_dir / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
+    from tools.train_worker import load_examples
+
+    cfg = _run_config(run_dir)
     data_dir = Path(cfg.get("data_dir") or run_dir / "data")
     path = data_dir / "eval.jsonl"
-    if not path.exists():
+    if not path.exists() and not (data_dir / "train.jsonl").exists():
         raise InputError("no eval.jsonl for this run", where=str(data_dir),
                          hint="Convert the data with `tunepilot data` (it keeps 10% for evaluation)")
     examples = load_examples(path, cfg.get("system_prompt"))
-    if not examples:
-        raise InputError("eval.jsonl has no usable examples", where=str(path))
     return examples[:limit] if limit else examples
+
+
+def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
+    """The *learnt* set: the person's questions file, else trained questions in other words."""
+    from tools.eval_sets import load_questions
+    from tools.knowledge import check_items
+    from tools.train_worker import load_examples
+
+    cfg = _run_config(run_dir)
+    system = cfg.get("system_prompt")
+    if req.questions is not None:
+        items = load_questions(req.questions, run_dir / "eval" / "questions", system)
+        return items[: req.max_samples] if req.max_samples else items, Path(req.questions).name
+    data_dir = Path(cfg.get("data_dir") or run_dir / "data")
+    train = load_examples(data_dir / "train.jsonl", system)
+    limit = min(req.learnt_limit, req.max_samples) if req.max_samples else req.learnt_limit
+    return check_items(train, limit, int(cfg.get("seed") or 0)), "generated"
 
 
 def _prompt_text(messages: list[dict[str, str]]) -> str:
@@ -120,25 +142,37 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
 
 def evaluate_model(req: EvalRequest) -> EvalResult:
     from tools.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
-    from tools.eval_table import load_and_score, render_markdown, write_tables
+    from tools.eval_table import EvalTable, load_and_score, render_markdown, write_tables
 
     t0 = time.perf_counter()
     run_dir = req.run_dir.resolve()
     events = EventWriter(run_dir)
     examples = _eval_examples(run_dir, req.max_samples)
+    learnt, learnt_source = _learnt_items(run_dir, req)
+    if not examples and not learnt:
+        raise InputError("this run has no questions to evaluate: eval.jsonl and train.jsonl are empty",
+                         where=str(run_dir), hint="Convert the data with `tunepilot data`, or pass --questions FILE")
     st = deployment_status(run_dir)
     dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
     if dep is None or "base" not in dep.models:
         events.emit("eval", "info", "evaluation needs base and fine-tuned on one server: (re)deploying in LoRA mode")
         dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=dep.port if dep else 8000))
-    events.emit("eval", "start", f"evaluating {len(examples)} held-out examples, before and after",
-                total=len(examples))
-    prompts = [ex["prompt"] for ex in examples]
-    before_out = generate_answers(dep, "base", prompts, req.max_tokens, req.concurrency)
+    from tools.eval_sets import KEPT
+
+    system = _run_config(run_dir).get("system_prompt")
+    kept_prompts = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
+                    for q, _ in KEPT]
+    events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(KEPT)} "
+                "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(KEPT))
+    prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts
+    both = generate_answers(dep, "base", prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", "base model answered", step=1, total=2)
-    after_out = generate_answers(dep, "tuned", prompts, req.max_tokens, req.concurrency)
+    both_after = generate_answers(dep, "tuned", prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", "fine-tuned model answered", step=2, total=2)
+    n_held, n_learnt = len(examples), len(learnt)
+    before_out, after_out = both[:n_held], both_after[:n_held]
     out_dir = run_dir / "eval"
+    sets = _score_sets(out_dir, examples, learnt, learnt_source, both, both_after, n_held, n_learnt)
     rows_b, rows_a = [], []
     for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
         common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
@@ -170,7 +204,10 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
         out_dir / "before.jsonl", out_dir / "after.jsonl", human_scores_path=out_dir / HUMAN_SCORES,
         eval_loss_before=loss_b, eval_loss_after=loss_a, judge=judge,
         base_name="base", tuned_name="fine-tuned",
-    )
+    ) if examples else EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name="base",
+                                 tuned_name="fine-tuned")
+    table = table.model_copy(update={"sets": sets, "system_prompt": system, **_length_adherence(
+        run_dir, both, both_after)})
     files = {k: str(v) for k, v in write_tables(table, out_dir).items()}
     files.update({"before": str(out_dir / "before.jsonl"), "after": str(out_dir / "after.jsonl")})
     metrics = {r.name: {"before": r.before, "after": r.after} for r in table.metrics}
@@ -179,6 +216,41 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
                     isinstance(x, float) and math.isnan(x) for x in v.values())})
     return EvalResult(samples=len(examples), table_md=render_markdown(table), files=files, metrics=metrics,
                       seconds=round(time.perf_counter() - t0, 2))
+
+
+def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any], learnt_source: str,
+                before: list[str], after: list[str], n_held: int, n_learnt: int) -> list[Any]:
+    """Score held out / learnt / kept (answers in that order); keep the learnt and kept answers on disk."""
+    from tools.eval_sets import KEPT, kept_right, learnt_check, score_set
+
+    cut = (0, n_held, n_held + n_learnt, len(before))
+    held_b, learnt_b, kept_b = (before[cut[i]:cut[i + 1]] for i in range(3))
+    held_a, learnt_a, kept_a = (after[cut[i]:cut[i + 1]] for i in range(3))
+    write_jsonl(out_dir / "learnt.jsonl", [
+        {"id": str(i), "prompt": it.messages[-1]["content"], "question": it.question, "reference": it.reference,
+         "base": b, "tuned": a} for i, (it, b, a) in enumerate(zip(learnt, learnt_b, learnt_a, strict=True))])
+    write_jsonl(out_dir / "kept.jsonl", [
+        {"id": str(i), "prompt": q, "expected": list(exp), "base": b, "tuned": a}
+        for i, ((q, exp), b, a) in enumerate(zip(KEPT, kept_b, kept_a, strict=True))])
+    return [
+        score_set("learnt", learnt_source, learnt_b, learnt_a, [it.reference for it in learnt], learnt_check),
+        score_set("held_out", "eval.jsonl", held_b, held_a, [ex["completion"][0]["content"] for ex in examples],
+                  learnt_check),
+        score_set("kept", "built-in", kept_b, kept_a, [exp for _, exp in KEPT], kept_right),
+    ]
+
+
+def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dict[str, Any]:
+    """How many answers keep the length limit the goal named ("under 50 words"), before and after."""
+    from tools.eval_sets import SetScore
+    from tools.system_prompt import length_limit, within_limit
+
+    style = _run_config(run_dir).get("style") or []
+    limit = length_limit(list(style))
+    if limit is None:
+        return {}
+    return {"length_limit": limit, "limit_base": SetScore.of([within_limit(o, limit) for o in before]),
+            "limit_tuned": SetScore.of([within_limit(o, limit) for o in after])}
 
 
 def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) -> None:

@@ -13,7 +13,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tools.evaluate import EvalRequest, evaluate_model
 
     result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
-                                        max_tokens=args.max_tokens, with_loss=not args.no_loss))
+                                        max_tokens=args.max_tokens, with_loss=not args.no_loss,
+                                        questions=Path(args.questions) if args.questions else None))
     if args.json:
         print_json(result)
         return 0
@@ -28,9 +29,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("eval", help="before/after table on the held-out split through the deployed server")
+    p = sub.add_parser("eval", help="before/after table (learnt, held out, kept) through the deployed server")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--max-samples", type=int)
+    p.add_argument("--questions", metavar="FILE",
+                   help="your own questions with expected answers (JSONL, CSV or XLSX): the table's 'learnt' set")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--no-loss", action="store_true", help="skip eval loss / perplexity (saves a model load)")
     p.add_argument("--json", action="store_true")

@@ -65,6 +65,13 @@ CPU_MAX_PARAMS = 2_000_000_000
 CPU_MEASURED_TOKENS_PER_S = 125.0
 CPU_MEASURED_PARAMS = 134_515_008
 CPU_MEASURED_CORES = 2
+# knowledge tasks on small datasets (bench/knowledge.py measured these on the demo model)
+KNOWLEDGE_MAX_QUESTIONS = 2000  # rewordings and many epochs pay off up to about this many questions
+KNOWLEDGE_PARAPHRASES = 4
+KNOWLEDGE_MAX_EPOCHS = 12
+KNOWLEDGE_LR_SMALL = 1e-3  # under 1B parameters
+KNOWLEDGE_LR = 5e-4  # 1B-3B
+KNOWLEDGE_TARGET = 0.9
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_EFFECTIVE_BATCH = 16
 DEFAULT_MAX_LENGTH = 1024
@@ -197,6 +204,12 @@ class PlanRequest(_Model):
     headroom: float = Field(default=HEADROOM, gt=0.1, le=1.0, description="share of free memory a plan may use")
     data_dir: str | None = Field(default=None, description="dataset folder, only to write the launch command")
     run_dir: str | None = Field(default=None, description="run folder, only to write the launch command")
+    task: Literal["auto", "knowledge", "style"] = Field(
+        default="auto", description="knowledge: answers carry facts to learn; style: a way of answering")
+    fact_share: float | None = Field(default=None, ge=0, le=1,
+                                     description="share of training answers with key facts (numbers, names, codes)")
+    system_prompt: str | None = Field(default=None, description="the run's system prompt (from the goal's style)")
+    style: list[str] = Field(default_factory=list, description="style phrases of the goal ('concise', 'at most 50 words')")
 
     @model_validator(mode="after")
     def _method_agrees(self) -> PlanRequest:
@@ -547,6 +560,12 @@ class TrainingPlan(_Model):
     serving: ServingPlan
     tokens: TokenStats | None = None
     overrides: PlanOverrides = Field(default_factory=PlanOverrides)
+    task: Literal["knowledge", "style"] = "style"
+    system_prompt: str | None = None
+    style: list[str] = Field(default_factory=list)
+    paraphrases: int = Field(default=0, description="rewordings of each question added in training")
+    learning_check: bool = Field(default=False, description="ask trained questions in other words while training")
+    check_target: float = 0.9
     reasons: list[str] = Field(description="every decision, in words")
     warnings: list[str] = Field(default_factory=list)
     # Chinese of the same sentences, one per English one; plans written before these fields read in English
@@ -932,50 +951,10 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
                 f"{effective}" + ("：放得下的最大微批" if not ov.micro_batch else "（微批大小：你的设置）"))
 
     # schedule -----------------------------------------------------------------------------------
-    if ov.epochs:
-        epochs = ov.epochs
-        reasons.add(f"{epochs} epochs: your setting", f"{epochs} 轮：你的设置")
-    elif count is None:
-        epochs = 3
-        reasons.add("3 epochs: no dataset size given", "3 轮：没有给出数据集大小")
-    else:
-        epochs = 5 if count < 100 else 3 if count < 1000 else 2 if count < 10000 else 1
-        small = epochs >= 3
-        reasons.add(f"{epochs} epoch{'s' if epochs > 1 else ''}: {count} examples "
-                    + ("(small datasets need more passes)" if small else "(large datasets need fewer "
-                                                                         "passes to avoid overfitting)"),
-                    f"{epochs} 轮：{count} 条样本"
-                    + ("（小数据集需要多学几遍）" if small else "（大数据集少学几遍，避免过拟合）"))
-    if ov.learning_rate:
-        lr = ov.learning_rate
-        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
-    elif facts.param_count >= 30e9:
-        lr = 1e-4
-        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
-                    "(QLoRA paper)",
-                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
-    else:
-        lr = 2e-4
-        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
-                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
-    steps_per_epoch = int(math.ceil(count / effective)) if count else None
-    total_steps = steps_per_epoch * epochs if steps_per_epoch else None
-    if total_steps is not None and total_steps < 100:
-        warmup = 0.1
-        reasons.add(f"warmup 10% of {total_steps} steps: a short run still gets a few warmup steps",
-                    f"预热 {total_steps} 步中的 10%：训练很短，也要有几步预热")
-    else:
-        warmup = 0.03
-        reasons.add("warmup 3% of the steps (QLoRA paper)", "预热总步数的 3%（QLoRA 论文）")
-    if total_steps:
-        eval_steps = max(1, min(total_steps, int(math.ceil(total_steps / 10))))
-        logging_steps = max(1, min(10, total_steps // 50))
-    else:
-        eval_steps, logging_steps = 50, 10
-    reasons.add(f"evaluate and save every {eval_steps} steps"
-                + (f" (~10 times over {total_steps} steps)" if total_steps else " (dataset size unknown)"),
-                f"每 {eval_steps} 步评估并保存一次"
-                + (f"（{total_steps} 步中约 10 次）" if total_steps else "（数据集大小未知）"))
+    sched = _schedule(req, facts, count, effective, reasons)
+    epochs, lr, warmup = sched.epochs, sched.learning_rate, sched.warmup
+    steps_per_epoch, total_steps, eval_steps, logging_steps = (sched.steps_per_epoch, sched.total_steps,
+                                                               sched.eval_steps, sched.logging_steps)
 
     # attention and packing ------------------------------------------------------------------------
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
@@ -1125,12 +1104,133 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         serving=serving,
         tokens=st,
         overrides=ov,
+        task=sched.task,
+        system_prompt=req.system_prompt,
+        style=req.style,
+        paraphrases=sched.paraphrases,
+        learning_check=sched.learning_check,
+        check_target=sched.check_target,
         reasons=reasons.en if fits else [refusal[0] if refusal else "does not fit"] + reasons.en,
         reasons_zh=reasons.zh if fits else [refusal[1] if refusal else "放不下"] + reasons.zh,
         warnings=warnings.en,
         warnings_zh=warnings.zh,
     )
     return plan
+
+
+class _Schedule(_Model):
+    task: Literal["knowledge", "style"]
+    epochs: int
+    learning_rate: float
+    warmup: float
+    paraphrases: int = 0
+    learning_check: bool = False
+    check_target: float = KNOWLEDGE_TARGET
+    steps_per_epoch: int | None = None
+    total_steps: int | None = None
+    eval_steps: int = 50
+    logging_steps: int = 10
+
+
+def _task(req: PlanRequest) -> tuple[Literal["knowledge", "style"], str, str]:
+    """Knowledge (answers carry facts the model must learn) or style (a way of answering), with the reason."""
+    if req.task != "auto":
+        return req.task, "your setting", "你的设置"
+    share = req.fact_share
+    if share is None:
+        return "style", "no dataset to look at", "没有数据集可看"
+    if share >= 0.5:
+        return "knowledge", (f"{share:.0%} of the answers carry facts (numbers, names, codes) the model must "
+                             "learn"), f"{share:.0%} 的回答带有模型要记住的事实（数字、名称、编号）"
+    return "style", f"only {share:.0%} of the answers carry facts: the data teaches a way of answering", \
+        f"只有 {share:.0%} 的回答带有事实：这份数据教的是回答方式"
+
+
+def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: _Said) -> _Schedule:
+    """Epochs, learning rate, warmup, rewordings and the learning check: one decision, its reasons said."""
+    ov = req.overrides
+    task, why, why_zh = _task(req)
+    knowledge = task == "knowledge"
+    small_set = count is not None and count <= KNOWLEDGE_MAX_QUESTIONS
+    paraphrases = KNOWLEDGE_PARAPHRASES if knowledge and small_set else 0
+    if knowledge:
+        reasons.add(f"task: knowledge ({why}), so the plan aims at answers to questions asked in other words",
+                    f"任务：知识（{why_zh}），所以方案的目标是换个问法也能答对")
+    else:
+        reasons.add(f"task: style ({why})", f"任务：风格（{why_zh}）")
+    if paraphrases:
+        reasons.add(f"{paraphrases} rewordings of every question are added in training (answers kept word for "
+                    "word): a small model learns a fact so that it can be asked differently only when it saw "
+                    "the question phrased several ways (Physics of Language Models 3.1)",
+                    f"训练时为每个问题加入 {paraphrases} 种换个说法的问法（答案逐字保留）：小模型只有见过同一问题的多种"
+                    "问法，换个问法时才答得出（Physics of Language Models 3.1）")
+    examples = count * (1 + paraphrases) if count else None
+    if ov.epochs:
+        epochs = ov.epochs
+        reasons.add(f"{epochs} epochs: your setting", f"{epochs} 轮：你的设置")
+    elif count is None:
+        epochs = 3
+        reasons.add("3 epochs: no dataset size given", "3 轮：没有给出数据集大小")
+    elif knowledge and small_set:
+        epochs = KNOWLEDGE_MAX_EPOCHS
+        reasons.add(f"up to {epochs} epochs: {count} questions are few, and facts need many passes; the learning "
+                    "check stops training as soon as the model knows them",
+                    f"最多 {epochs} 轮：{count} 个问题不多，记住事实需要多学几遍；学习检查一旦发现模型已经记住就停止训练")
+    else:
+        epochs = 5 if count < 100 else 3 if count < 1000 else 2 if count < 10000 else 1
+        small = epochs >= 3
+        reasons.add(f"{epochs} epoch{'s' if epochs > 1 else ''}: {count} examples "
+                    + ("(small datasets need more passes)" if small else "(large datasets need fewer "
+                                                                         "passes to avoid overfitting)"),
+                    f"{epochs} 轮：{count} 条样本"
+                    + ("（小数据集需要多学几遍）" if small else "（大数据集少学几遍，避免过拟合）"))
+    if ov.learning_rate:
+        lr = ov.learning_rate
+        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
+    elif knowledge and facts.param_count < 3e9:
+        lr = KNOWLEDGE_LR_SMALL if facts.param_count < 1e9 else KNOWLEDGE_LR
+        reasons.add(f"learning rate {lr:g} with cosine decay: new facts in a small model "
+                    f"({human_params(facts.param_count)}) need a higher LoRA rate than a style (2e-4 left most "
+                    "facts unlearnt in our measurements)",
+                    f"学习率 {lr:g}，余弦衰减：要让小模型（{human_params(facts.param_count)}）记住新事实，LoRA 学习率要比"
+                    "学风格时高（实测 2e-4 时大部分事实没有学会）")
+    elif facts.param_count >= 30e9:
+        lr = 1e-4
+        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
+                    "(QLoRA paper)",
+                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
+    else:
+        lr = 2e-4
+        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
+                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
+    steps_per_epoch = int(math.ceil(examples / effective)) if examples else None
+    total_steps = steps_per_epoch * epochs if steps_per_epoch else None
+    if total_steps is not None and total_steps < 100:
+        warmup = 0.1
+        reasons.add(f"warmup 10% of {total_steps} steps: a short run still gets a few warmup steps",
+                    f"预热 {total_steps} 步中的 10%：训练很短，也要有几步预热")
+    else:
+        warmup = 0.03
+        reasons.add("warmup 3% of the steps (QLoRA paper)", "预热总步数的 3%（QLoRA 论文）")
+    if total_steps:
+        eval_steps = max(1, min(total_steps, int(math.ceil(total_steps / 10))))
+        logging_steps = max(1, min(10, total_steps // 50))
+    else:
+        eval_steps, logging_steps = 50, 10
+    reasons.add(f"evaluate and save every {eval_steps} steps"
+                + (f" (~10 times over {total_steps} steps)" if total_steps else " (dataset size unknown)"),
+                f"每 {eval_steps} 步评估并保存一次"
+                + (f"（{total_steps} 步中约 10 次）" if total_steps else "（数据集大小未知）"))
+    check = knowledge
+    if check:
+        reasons.add(f"learning check: about once an epoch the trained questions are asked in wordings training "
+                    f"never used; training stops when it knows {KNOWLEDGE_TARGET:.0%} of them, or when "
+                    "three checks in a row bring no progress",
+                    f"学习检查：大约每轮一次，用训练里没出现过的问法提问训练过的问题；答对 {KNOWLEDGE_TARGET:.0%} 就停止，"
+                    "连续三次没有进步也停止")
+    return _Schedule(task=task, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
+                     learning_check=check, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                     eval_steps=eval_steps, logging_steps=logging_steps)
 
 
 def _duration(secs: float, lang: str = "en") -> str:

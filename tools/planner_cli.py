@@ -137,6 +137,9 @@ def make_plan(
     method: str = "auto",
     overrides: PlanOverrides | None = None,
     run_dir: str | None = None,
+    system_prompt: str | None = None,
+    task: str = "auto",
+    style: list[str] | None = None,
 ) -> TrainingPlan:
     """Gather the facts (model config, hardware, dataset report) and plan. The CLI and the agent call this."""
     from tools.hardware import detect_hardware, load_hardware
@@ -159,8 +162,28 @@ def make_plan(
         overrides=overrides or PlanOverrides(),
         data_dir=str(data_dir) if data_dir is not None else None,
         run_dir=run_dir,
+        task=task,  # type: ignore[arg-type]
+        fact_share=fact_share(data_dir) if data_dir is not None else None,
+        system_prompt=system_prompt,
+        style=style or [],
     )
     return plan_training(request)
+
+
+def fact_share(data_dir: Path) -> float | None:
+    """Share of the training answers that carry key facts (numbers, names, codes); None without answers."""
+    from tools.jsonio import iter_jsonl
+    from tools.metrics import extract_facts
+    from tools.train_worker import to_prompt_completion
+
+    path = Path(data_dir) / "train.jsonl"
+    if not path.exists():
+        return None
+    answers = [ex["completion"][0]["content"] for _, rec in iter_jsonl(path) if isinstance(rec, dict)
+               for ex in to_prompt_completion(rec)]
+    if not answers:
+        return None
+    return sum(1 for a in answers if extract_facts(a)) / len(answers)
 
 
 # --- outputs -----------------------------------------------------------------------------------
@@ -233,6 +256,11 @@ _CARD: dict[str, tuple[str, str]] = {
     "on": ("on", "开启"),
     "off": ("off", "关闭"),
     "schedule": ("schedule", "训练安排"),
+    "task": ("task", "任务"),
+    "task_knowledge": ("knowledge: {p} rewordings per question, learning check to {target:.0%}",
+                       "知识：每个问题加 {p} 种问法，学习检查目标 {target:.0%}"),
+    "task_style": ("style", "风格"),
+    "system": ("system prompt", "系统提示词"),
     "schedule_text": ("lr {lr} {scheduler}, {epochs} epochs, warmup {warmup}{steps}, optimizer {optimizer}, "
                       "seed {seed}",
                       "学习率 {lr} {scheduler}，{epochs} 轮，预热 {warmup}{steps}，优化器 {optimizer}，"
@@ -325,6 +353,10 @@ def plan_card(plan: TrainingPlan, lang: str = "en") -> str:
                                      epochs=plan.num_epochs, warmup=f"{plan.warmup_ratio:.0%}",
                                      steps=say("steps", n=plan.total_steps) if plan.total_steps else "",
                                      optimizer=plan.optimizer, seed=plan.seed)))
+    lines.append(row("task", say("task_knowledge", p=plan.paraphrases, target=plan.check_target)
+                     if plan.task == "knowledge" else say("task_style")))
+    if plan.system_prompt:
+        lines.append(row("system", plan.system_prompt))
     if plan.cpu_estimate:
         c = plan.cpu_estimate
         per = say("per_epoch", m=c.seconds_per_epoch / 60) if c.seconds_per_epoch else ""

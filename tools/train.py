@@ -74,6 +74,15 @@ class TrainSettings(BaseModel):
     early_stop_on_overfit: bool = False
     bnb_compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     system_prompt: str | None = None
+    style: list[str] = Field(default_factory=list, description="the goal's style phrases (length limits are measured)")
+    # knowledge: rewordings of each question mixed into training, and the learning check (tools/knowledge.py)
+    paraphrases: int = Field(default=0, ge=0, le=20, description="extra rewordings per trained question")
+    learning_check: bool = False
+    check_every: int = Field(default=0, ge=0, description="steps between checks; 0: about once per epoch")
+    check_target: float = Field(default=0.9, gt=0, le=1)
+    check_patience: int = Field(default=3, ge=1)
+    check_size: int = Field(default=32, ge=1)
+    min_check_steps: int = Field(default=0, ge=0, description="no stop before this step")
 
     @property
     def effective_batch(self) -> int:
@@ -151,6 +160,11 @@ def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
         "seed": pick("seed", default=42),
         "save_steps": pick("save_steps", default=25),
         "eval_steps": pick("eval_steps", default=25),
+        "system_prompt": pick("system_prompt", default=None),
+        "style": pick("style", default=[]),
+        "paraphrases": pick("paraphrases", default=0),
+        "learning_check": pick("learning_check", default=False),
+        "check_target": pick("check_target", default=0.9),
     }
     if fields["lora_alpha"] is None:
         fields["lora_alpha"] = 2 * int(fields["lora_r"])

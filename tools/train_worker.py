@@ -172,6 +172,82 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
     return EventCallback()
 
 
+def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any]) -> Any:
+    """Every few steps: ask the trained questions in other words (greedy) and report "knows N of M".
+
+    Stops training when the target share is known, or when the count has not improved for
+    ``check_patience`` checks; the event says which.
+    """
+    from transformers import TrainerCallback
+
+    from tools.knowledge import CheckProgress, count_known
+
+    class LearningCheck(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.progress = CheckProgress(target=settings.check_target, patience=settings.check_patience)
+            self.every = settings.check_every
+
+        def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            if not self.every:
+                per_epoch = max(1, state.max_steps // max(1, int(args.num_train_epochs or 1)))
+                self.every = max(2, per_epoch)
+
+        def on_step_end(self, args, state, control, model=None, **kw):  # type: ignore[no-untyped-def]
+            step = state.global_step
+            if step % self.every and step != state.max_steps:
+                return control
+            t0 = time.time()
+            outputs = generate_greedy(model, tok, [it.messages for it in items])
+            known, total = count_known(outputs, items), len(items)
+            verdict = self.progress.add(step, known, total)
+            if verdict == "stalled" and step < settings.min_check_steps:
+                verdict = None
+            events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
+                        step=step, total=state.max_steps, known=known, asked=total,
+                        check_s=round(time.time() - t0, 2), verdict=verdict,
+                        sample={"question": items[0].messages[-1]["content"], "answer": outputs[0]})
+            if verdict and step < state.max_steps:
+                best = max(h[1] for h in self.progress.history)
+                events.emit(
+                    "train", "info",
+                    f"stopping early at step {step}: it knows {known} of {total}, the target "
+                    f"({settings.check_target:.0%}) is met" if verdict == "target" else
+                    f"stopping early at step {step}: no progress in the last {self.progress.patience} checks "
+                    f"(best {best} of {total})",
+                    step=step, total=state.max_steps, stop_reason=verdict, known=known, asked=total)
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    return LearningCheck()
+
+
+def generate_greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int = 64,
+                    batch: int = 16) -> list[str]:
+    """Greedy answers of ``model`` (in training or not) to chat prompts, batched with left padding."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    side = tok.padding_side
+    tok.padding_side = "left"
+    outs: list[str] = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(prompts), batch):
+                texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                         for p in prompts[i:i + batch]]
+                enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                outs += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tok.padding_side = side
+        if was_training:
+            model.train()
+    return [o.strip() for o in outs]
+
+
 def train(run_dir: Path, resume: bool) -> int:
     settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
     events = EventWriter(run_dir)
@@ -195,6 +271,14 @@ def train(run_dir: Path, resume: bool) -> int:
     if not train_rows:
         events.emit("train", "error", f"no usable training examples in {data_dir / 'train.jsonl'}")
         return 1
+    from tools.knowledge import augment, check_items
+
+    items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
+    if settings.paraphrases:
+        n = len(train_rows)
+        train_rows = augment(train_rows, settings.paraphrases, settings.seed)
+        events.emit("train", "info", f"{len(train_rows) - n} rewordings of the {n} trained questions added "
+                    "(the answers are kept word for word)", paraphrased=len(train_rows) - n, examples=n)
 
     tok = AutoTokenizer.from_pretrained(settings.model)
     if not getattr(tok, "chat_template", None):
@@ -277,7 +361,8 @@ def train(run_dir: Path, resume: bool) -> int:
         eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[build_callback(events, settings, _Stop)],
+        callbacks=[build_callback(events, settings, _Stop)]
+        + ([build_learning_check(events, settings, tok, items)] if items else []),
     )
     _fault_injection(settings)
     ckpt = last_checkpoint(run_dir) if resume else None

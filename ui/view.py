@@ -108,7 +108,24 @@ def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
             rows.append({"step": e.step, "loss": float(e.data["loss"]), "series": train})
         elif e.kind == "metric" and "eval_loss" in e.data:
             rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": held_out})
+        elif e.kind == "metric" and e.data.get("asked"):
+            rows.append({"step": e.step, "loss": float(e.data["known"]) / float(e.data["asked"]),
+                         "series": L("knows_share", lang)})
     return rows
+
+
+def knows_line(events: list[Event], lang: str) -> str:
+    """The learning check's latest count ("knows 17 of 22"), and why training stopped when it did."""
+    checks = [e for e in events if e.stage == "train" and e.kind == "metric" and e.data.get("asked")]
+    if not checks:
+        return ""
+    last = checks[-1]
+    text = L("knows_line", lang, known=last.data.get("known", 0), asked=last.data["asked"])
+    verdict = last.data.get("verdict")
+    if verdict in ("target", "stalled"):
+        text += L(f"knows_{verdict}", lang)
+    return f'<div class="tp-progress-text tp-knows">{html.escape(text)}</div>'
+
 
 
 def _final_note(final: Event, last_step: int | None, lang: str) -> str:
@@ -148,7 +165,7 @@ def progress_html(events: list[Event], lang: str) -> str:
         f'<div class="tp-progress"><div class="tp-bar" style="width:{pct}%"></div></div>'
         f'<div class="tp-progress-text">{last.step}/{total} · loss {last.data.get("loss", 0):.4f} · '
         f'{last.data.get("tokens_per_s") or 0:.0f} tok/s · {html.escape(L("eta", lang))} {eta // 60}:{eta % 60:02d} '
-        f'{note}</div>'
+        f'{note}</div>' + knows_line(events, lang)
     )
 
 

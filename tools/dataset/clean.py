@@ -1,4 +1,4 @@
-"""Cleaning: Unicode NFKC, whitespace, leftover HTML, empty/one-sided pairs, exact and near duplicates."""
+"""Cleaning: Unicode NFC (the person's characters kept), whitespace, leftover HTML, empty/one-sided pairs, exact and near duplicates."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ _TAG = re.compile(
 )
 _SCRIPT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# what PDF text extraction leaves of typographic ligatures
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                            "\ufb05": "st", "\ufb06": "st"})
 
 
 def strip_html(text: str) -> str:
@@ -44,14 +47,17 @@ def strip_html(text: str) -> str:
 
 
 def normalise(text: str, *, document: bool = True) -> str:
-    """NFKC, invisible characters removed, line ends and blank lines tidied.
+    """NFC, PDF ligatures spelt out, invisible characters removed, line ends and blank lines tidied.
+
+    Never NFKC: it would rewrite full-width Chinese punctuation (，？：) as ASCII and full-width forms the
+    person chose; the model must learn the text as written. Only duplicate keys (:func:`near_key`) fold it.
 
     Document text (not ready datasets, whose spacing may be code) also loses leftover HTML tags and runs of
     spaces inside lines.
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     if document:

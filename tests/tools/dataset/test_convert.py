@@ -144,7 +144,7 @@ def test_chinese_pdf_gets_chinese_questions(tmp_path: Path, demo_model: Path) ->
     rows = all_rows(result)
     assert len(rows) == 2
     q = rows[0]["messages"][0]["content"]
-    assert "滤网更换" in q and "空气净化器使用手册" in q and q.endswith("?")
+    assert "滤网更换" in q and "空气净化器使用手册" in q and q.endswith("？")  # full-width, as written
     assert "滤网每六个月更换一次" in rows[0]["messages"][1]["content"]
 
 
@@ -304,3 +304,24 @@ def test_pretraining_text_is_reported_unless_kept(tmp_path: Path, demo_model: Pa
     kept = convert([data], tmp_path / "b", eval_ratio=0, keep_text=True)
     assert {"text": "Another page.", "meta": {"source": str(data), "line": 2, "method": "text", "format": "text"}} \
         in read_jsonl(kept.train_path)
+
+
+def test_chinese_full_width_punctuation_survives_to_train_jsonl(tmp_path: Path) -> None:
+    """The person's text is kept: ，？：（） stay full-width; only duplicate keys are folded."""
+    docx = make_docx(tmp_path / "faq.docx", [
+        ("h1", "常见问题"), ("p", "问：空气炸锅的保修期是多久？"), ("p", "答：整机保修18个月，电机保修36个月（需保留发票）。"),
+        ("p", "问：客服热线是多少？"), ("p", "答：热线：400-820-6617，每天8:00到22:00接听！"),
+    ])
+    xlsx = make_xlsx(tmp_path / "faq.xlsx", {"FAQ": [["问题", "答案"], ["发票什么时候开？", "确认收货后3天内，发送到注册邮箱。"],
+                                                   ["空气炸锅的保修期是多久?", "整机保修18个月，电机保修36个月（需保留发票）。"]]})
+    result = convert([docx, xlsx], tmp_path / "out", eval_ratio=0.0)
+    rows = all_rows(result)
+    answers = {m["content"] for r in rows for m in r["messages"] if m["role"] == "assistant"}
+    assert "整机保修18个月，电机保修36个月（需保留发票）。" in answers
+    assert "热线：400-820-6617，每天8:00到22:00接听！" in answers
+    assert "确认收货后3天内，发送到注册邮箱。" in answers
+    questions = user_texts(rows)
+    assert "空气炸锅的保修期是多久？" in questions
+    assert not any(c in a for a in answers for c in ",?()!")  # no half-width copies (8:00 is a time)
+    # the half-width copy of the same question is still found as a duplicate
+    assert len(rows) == 3

@@ -1,0 +1,227 @@
+"""The three question sets of the before/after table, each with its count and a 95% interval.
+
+- ``learnt``: the trained questions asked in other words (:func:`tools.knowledge.check_items`, wordings
+  training never used), or the person's own questions file ("看家提问": JSONL/CSV/XLSX of questions with
+  expected answers). Right = the answer holds the expected key facts (:func:`tools.knowledge.knows`).
+- ``held_out``: the unseen split (``eval.jsonl``), scored the same way.
+- ``kept``: :data:`KEPT`, about 40 general prompts in English and Chinese (facts, arithmetic,
+  instructions). Right = the answer contains an expected word; the row says how many the base model got
+  right and the tuned one lost (catastrophic forgetting, seed 003 §38.3).
+
+Sets under :data:`MIN_ITEMS` items say they are too few to judge. Words for the table come in English and
+Chinese from :data:`WORDS`, keyed by code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.errors import InputError
+from tools.knowledge import CheckItem, knows
+
+MIN_ITEMS = 20
+SetName = Literal["learnt", "held_out", "kept"]
+
+# (prompt, any of these in the answer is right). Numbers match as whole numbers.
+KEPT: list[tuple[str, tuple[str, ...]]] = [
+    ("What is the capital of France?", ("Paris",)),
+    ("What is the capital of Japan?", ("Tokyo",)),
+    ("How many days are there in a week?", ("7", "seven")),
+    ("What color is the sky on a clear day?", ("blue",)),
+    ("What is 2 + 3?", ("5", "five")),
+    ("What is 10 times 3?", ("30", "thirty")),
+    ("Which planet do we live on?", ("Earth",)),
+    ("What is the opposite of hot?", ("cold",)),
+    ("Write the word apple in capital letters.", ("APPLE",)),
+    ("What language is mainly spoken in Spain?", ("Spanish",)),
+    ("How many legs does a spider have?", ("8", "eight")),
+    ("What do bees make?", ("honey",)),
+    ("At what temperature in Celsius does water freeze?", ("0", "zero")),
+    ("Who wrote Romeo and Juliet?", ("Shakespeare",)),
+    ("What is the largest ocean on Earth?", ("Pacific",)),
+    ("How do you say 'thank you' in French?", ("merci",)),
+    ("How many months are there in a year?", ("12", "twelve")),
+    ("What is the square root of 81?", ("9", "nine")),
+    ("What color do you get by mixing blue and yellow?", ("green",)),
+    ("What is the boiling point of water in Celsius?", ("100",)),
+    ("法国的首都是哪里？", ("巴黎", "Paris")),
+    ("一个星期有几天？", ("7", "七")),
+    ("3加4等于几？", ("7", "七")),
+    ("中国的首都是哪里？", ("北京", "Beijing")),
+    ("水在摄氏多少度结冰？", ("0", "零")),
+    ("一年有几个月？", ("12", "十二")),
+    ("太阳从哪个方向升起？", ("东",)),
+    ("“谢谢”用英语怎么说？", ("thank",)),
+    ("晴天的天空是什么颜色？", ("蓝",)),
+    ("5乘以6等于多少？", ("30", "三十")),
+    ("蜜蜂会酿造什么？", ("蜜",)),
+    ("我们生活在哪个星球上？", ("地球", "Earth")),
+    ("一天有多少个小时？", ("24", "二十四")),
+    ("猫有几条腿？", ("4", "四")),
+    ("请把“hello”翻译成中文。", ("你好",)),
+    ("10减4等于几？", ("6", "六")),
+    ("长城在哪个国家？", ("中国", "China")),
+    ("月亮绕着哪个星球转？", ("地球", "Earth")),
+    ("“热”的反义词是什么？", ("冷",)),
+    ("水的化学式是什么？", ("H2O", "H₂O")),
+]
+
+
+def kept_right(output: str, expected: Sequence[str]) -> bool:
+    for word in expected:
+        if word.isdigit():
+            if re.search(rf"(?<!\d){word}(?!\d)", output):
+                return True
+        elif word.isupper() and word.isascii():
+            if word in output:
+                return True
+        elif word.casefold() in output.casefold():
+            return True
+    return False
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of the proportion k/n (sensible for small n and for 0 or n)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class SetScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    right: int
+    n: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, flags: Sequence[bool]) -> SetScore:
+        k, n = sum(bool(f) for f in flags), len(flags)
+        lo, hi = wilson(k, n)
+        return cls(right=k, n=n, low=round(lo, 4), high=round(hi, 4))
+
+
+class SetResult(BaseModel):
+    """One row of the three-set table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SetName
+    source: str = Field(description="generated | questions file name | eval.jsonl | built-in")
+    n: int
+    base: SetScore
+    tuned: SetScore
+    lost: int = Field(default=0, description="right before, wrong after")
+    gained: int = 0
+
+    @property
+    def too_few(self) -> bool:
+        return self.n < MIN_ITEMS
+
+
+def score_set(name: SetName, source: str, before: Sequence[str], after: Sequence[str],
+              right: Sequence[Any], check: Any) -> SetResult:
+    """``check(output, right_i)`` says whether one answer is right; ``right`` holds what each needs."""
+    b = [bool(check(o, r)) for o, r in zip(before, right, strict=True)]
+    a = [bool(check(o, r)) for o, r in zip(after, right, strict=True)]
+    return SetResult(name=name, source=source, n=len(right), base=SetScore.of(b), tuned=SetScore.of(a),
+                     lost=sum(x and not y for x, y in zip(b, a, strict=True)),
+                     gained=sum(y and not x for x, y in zip(b, a, strict=True)))
+
+
+def learnt_check(output: str, reference: str) -> bool:
+    return knows(output, reference)
+
+
+def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None) -> list[CheckItem]:
+    """The person's own questions with expected answers (JSONL, CSV or XLSX) as check items.
+
+    Read by the dataset converter, so every format and every error message of ``tunepilot data`` applies
+    (file and line named). Nothing is dropped silently: the converter's report says what was left out.
+    """
+    from tools.dataset import ConvertRequest, convert_documents
+    from tools.jsonio import iter_jsonl
+    from tools.train_worker import to_prompt_completion
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such questions file", where=str(path),
+                         hint="Give a JSONL, CSV or XLSX file of questions with expected answers")
+    result = convert_documents(ConvertRequest(inputs=[path], out_dir=work_dir, eval_ratio=0.0))
+    items = []
+    for _, rec in iter_jsonl(result.train_path):
+        for ex in to_prompt_completion(rec, system_prompt) if isinstance(rec, dict) else []:
+            items.append(CheckItem(messages=ex["prompt"], question=ex["prompt"][-1]["content"],
+                                   reference=ex["completion"][0]["content"]))
+    if not items:
+        raise InputError("the questions file has no question with an expected answer", where=str(path),
+                         hint="One question and its expected answer per row: columns question/answer, or JSONL "
+                              '{"question": ..., "answer": ...}')
+    return items
+
+
+WORDS: dict[str, tuple[str, str]] = {
+    "title": ("What the model learnt, and what it kept", "学会了什么，保住了什么"),
+    "header": ("| Set | Questions | Base right | Fine-tuned right | Note |",
+               "| 问题集 | 题数 | 基座答对 | 微调后答对 | 说明 |"),
+    "learnt": ("learnt: trained questions asked in other words", "学会：换个问法问训练过的问题"),
+    "learnt_file": ("learnt: your questions ({source})", "学会：你的提问（{source}）"),
+    "held_out": ("held out: questions never trained on", "留出：从未训练过的问题"),
+    "kept": ("kept: general questions (facts, arithmetic, instructions)", "保持：通用问题（常识、算术、指令）"),
+    "too_few": ("{n} examples: too few to judge", "只有 {n} 条：太少，无法判断"),
+    "lost": ("{lost} the base got right are now wrong", "基座答对的题里有 {lost} 道现在答错了"),
+    "none_lost": ("none of the base's right answers lost", "基座答对的题一道也没丢"),
+    "right": ("{k}/{n} ({p:.0%}, 95% CI {lo:.0%}–{hi:.0%})", "{k}/{n}（{p:.0%}，95% 置信区间 {lo:.0%}–{hi:.0%}）"),
+    "how": ("Right = the answer holds every key fact of the expected answer (numbers, names, codes); kept = it "
+            "contains the expected word. Base and fine-tuned answer on the same server, greedy.",
+            "答对 = 回答包含参考答案的全部关键事实（数字、名称、编号）；保持 = 回答包含预期的词。基座和微调模型在同一服务器上"
+            "贪心解码作答。"),
+    "limit": ("Length: {base} of base answers and {tuned} of fine-tuned answers keep to {limit}.",
+              "长度：基座 {base}、微调后 {tuned} 的回答做到了{limit}。"),
+    "system": ("System prompt: {text}", "系统提示词：{text}"),
+}
+
+
+def word(key: str, lang: str, **kw: Any) -> str:
+    text = WORDS[key][1 if (lang or "").lower().startswith(("zh", "mixed")) else 0]
+    return text.format(**kw) if kw else text
+
+
+def _score_cell(s: SetScore, lang: str) -> str:
+    return word("right", lang, k=s.right, n=s.n, p=s.right / s.n if s.n else 0.0, lo=s.low, hi=s.high)
+
+
+def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | None = None,
+                system_prompt: str | None = None) -> list[str]:
+    """The three-set section of the Markdown table, in ``lang``."""
+    if not sets:
+        return []
+    out = ["## " + word("title", lang), "", word("header", lang), "|---|---:|---:|---:|---|"]
+    for s in sets:
+        label = word("learnt_file", lang, source=s.source) if s.name == "learnt" and s.source != "generated" \
+            else word(s.name, lang)
+        notes = []
+        if s.too_few:
+            notes.append(word("too_few", lang, n=s.n))
+        if s.name == "kept":
+            notes.append(word("lost", lang, lost=s.lost) if s.lost else word("none_lost", lang))
+        out.append(f"| {label} | {s.n} | {_score_cell(s.base, lang)} | {_score_cell(s.tuned, lang)} | "
+                   f"{'; '.join(notes)} |")
+    out += ["", word("how", lang)]
+    if limit_line:
+        out += ["", limit_line]
+    if system_prompt:
+        out += ["", word("system", lang, text=system_prompt.replace("\n", " "))]
+    out.append("")
+    return out

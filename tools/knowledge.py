@@ -1,0 +1,114 @@
+"""Does the model know the facts it was trained on, when asked in other words?
+
+One definition serves the learning check during training, the evaluation's *learnt* set and
+``bench/knowledge.py``: a question about a trained entry is *known* when the greedy answer holds every
+key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.metrics.extract_facts`); for
+an answer without such facts, when its ROUGE-L against the answer is at least 0.5.
+
+The questions are the trained questions rewritten with the ``check`` templates of
+:mod:`tools.dataset.paraphrase`, which training never sees.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.dataset.paraphrase import paraphrase_question
+from tools.metrics import key_fact_recall_detail, rouge_l
+
+
+class CheckItem(BaseModel):
+    """One question in other words about a trained entry, and the entry's answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, str]]  # the prompt: system (if any) + the reworded user turn
+    question: str  # the trained question it rewords
+    reference: str
+
+
+def knows(output: str, reference: str) -> bool:
+    """True when ``output`` carries the reference's key facts (see the module text)."""
+    detail = key_fact_recall_detail(output, reference)
+    if detail.recall is None:
+        return rouge_l(output, reference) >= 0.5
+    return detail.recall >= 1.0
+
+
+def single_turn(example: dict[str, Any]) -> tuple[str | None, str, str] | None:
+    """(system, question, answer) of a prompt/completion example with one user turn, else ``None``."""
+    prompt = example.get("prompt") or []
+    users = [m for m in prompt if m.get("role") == "user"]
+    if len(users) != 1 or any(m.get("role") == "assistant" for m in prompt):
+        return None
+    system = next((m["content"] for m in prompt if m.get("role") == "system"), None)
+    return system, users[0]["content"], example["completion"][0]["content"]
+
+
+def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0) -> list[dict[str, Any]]:
+    """The examples plus ``per_question`` rewordings of each single-turn question (same answer, word for word)."""
+    if per_question <= 0:
+        return list(examples)
+    out = list(examples)
+    for ex in examples:
+        turn = single_turn(ex)
+        if turn is None:
+            continue
+        for variant in paraphrase_question(turn[1], "train", per_question, seed):
+            prompt = [dict(m) for m in ex["prompt"]]
+            for m in prompt:
+                if m["role"] == "user":
+                    m["content"] = variant
+            out.append({"prompt": prompt, "completion": ex["completion"]})
+    return out
+
+
+def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int = 0) -> list[CheckItem]:
+    """Up to ``limit`` trained questions, each asked once in other words (a seeded sample of the entries)."""
+    seen: set[str] = set()
+    turns: list[tuple[str | None, str, str]] = []
+    for ex in examples:
+        turn = single_turn(dict(ex))
+        if turn is None or turn[1] in seen:
+            continue
+        seen.add(turn[1])
+        turns.append(turn)
+    rng = random.Random(seed)
+    if len(turns) > limit:
+        turns = rng.sample(turns, limit)
+    items = []
+    for system, question, answer in turns:
+        variants = paraphrase_question(question, "check", 1, seed)
+        if not variants:
+            continue
+        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": variants[0]}]
+        items.append(CheckItem(messages=msgs, question=question, reference=answer))
+    return items
+
+
+def count_known(outputs: Sequence[str], items: Sequence[CheckItem]) -> int:
+    return sum(knows(o, it.reference) for o, it in zip(outputs, items, strict=True))
+
+
+class CheckProgress(BaseModel):
+    """The learning check's history and its verdict: keep going, or stop (target met / no progress)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: float = 0.9
+    patience: int = 3  # checks without a new best before "stalled"
+    history: list[tuple[int, int, int]] = []  # (step, known, total)
+
+    def add(self, step: int, known: int, total: int) -> str | None:
+        """Record one check; returns ``"target"`` or ``"stalled"`` when training should stop."""
+        self.history.append((step, known, total))
+        if total and known / total >= self.target:
+            return "target"
+        best_at = max(range(len(self.history)), key=lambda i: (self.history[i][1], -i))
+        if len(self.history) - 1 - best_at >= self.patience:
+            return "stalled"
+        return None
