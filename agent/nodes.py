@@ -72,7 +72,7 @@ def understand(state: AgentState) -> dict[str, Any]:
         goal = parse_message(text, has_files=bool(files))
     intent = goal.intents[0] if goal.intents else "unknown"
     update: dict[str, Any] = {"goal": goal.model_dump(mode="json"), "intent": intent, "note": note}
-    if goal.language in ("zh", "en"):
+    if goal.language in ("zh", "en") and not (state.get("lang") and _control_word(text)):
         update["lang"] = goal.language
     elif not state.get("lang"):
         update["lang"] = "en"
@@ -106,6 +106,11 @@ def understand(state: AgentState) -> dict[str, Any]:
     if note:
         update["messages"] = [AIMessage(content=note)]
     return update
+
+
+def _control_word(text: str) -> bool:
+    """A bare control word ("status", "yes", "ok") says nothing of the person's language: keep the one in use."""
+    return len(text.split()) <= 1 and text.strip().isascii()
 
 
 def ask_missing(state: AgentState) -> dict[str, Any]:
@@ -398,15 +403,20 @@ def evaluate(state: AgentState) -> dict[str, Any]:
 
     if not state.get("run_dir"):
         return _say(state, "no_run")
+    # a file sent with "evaluate" is the person's own questions ("看家提问"); it stays for later evaluations
+    files = state.get("files") or []
+    questions = files[0] if files else state.get("questions_file")
     try:
-        result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+        result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"]),  # type: ignore[arg-type]
+                                            questions=Path(questions) if questions else None))
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     from tools.eval_table import render_saved
 
     lang = state.get("lang", "en")
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
-    return {"stage": "eval", "messages": [AIMessage(content=t("eval_done", lang, n=result.samples) + "\n\n" + table)]}
+    return {"stage": "eval", "files": [], "questions_file": questions,
+            "messages": [AIMessage(content=t("eval_done", lang, n=result.samples) + "\n\n" + table)]}
 
 
 def chat(state: AgentState) -> dict[str, Any]:

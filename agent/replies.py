@@ -148,8 +148,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "模型还没有部署，请先说“部署”。",
     },
     "eval_done": {
-        "en": "Evaluation done on {n} held-out examples, base vs fine-tuned:",
-        "zh": "评估完成：在 {n} 条留出样本上对比基座模型与微调模型：",
+        "en": "Evaluation done, base vs fine-tuned on the same server: trained questions asked in other words, "
+              "{n} held-out examples and general questions:",
+        "zh": "评估完成：在同一服务器上对比基座模型与微调模型——换个问法提问训练过的问题、{n} 条留出样本和通用问题：",
     },
     # --- runs -----------------------------------------------------------------------
     "no_run": {

@@ -26,4 +26,5 @@ class AgentState(TypedDict, total=False):
     note: str | None  # a notice for the person (e.g. LLM fallback)
     style: list[str]  # the goal's style phrases ("concise", "at most 50 words")
     system_prompt: str | None  # from the goal's style and constraints; kept until a later goal names others
+    questions_file: str | None  # the person's own questions with expected answers, for the table's learnt set
     auto_approve: bool  # --yes: confirmations are approved without asking

@@ -154,3 +154,16 @@ def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir:
     en = _reply(nodes.evaluate({**state, "lang": "en"}))  # type: ignore[typeddict-item]
     assert "Before / after evaluation" in en
     assert (run / "eval" / "table.md").read_text(encoding="utf-8").startswith("# Before / after")  # files stay English
+
+
+def test_a_chinese_goal_keeps_chinese_through_the_journeys_status_polls(runs_dir: Path) -> None:
+    """`tunepilot run` with a Chinese goal polls with "status": the conversation must stay Chinese."""
+    from langchain_core.messages import HumanMessage
+
+    first = nodes.understand({"messages": [HumanMessage(content="用我们的客服 FAQ 微调一个小模型，回答要简短")]})
+    assert first["lang"] == "zh"
+    assert first["system_prompt"] and "简短" in first["system_prompt"] and first["style"] == ["concise"]
+    poll = nodes.understand({"messages": [HumanMessage(content="status")], "lang": "zh"})  # type: ignore[typeddict-item]
+    assert poll.get("lang", "zh") == "zh"
+    english = nodes.understand({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"})  # type: ignore[typeddict-item]
+    assert english["lang"] == "en"  # a real English sentence still switches

@@ -22,6 +22,30 @@ def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:
     assert "eval.jsonl" in err and "tunepilot data" in err
 
 
+def test_a_questions_file_becomes_the_learnt_set(tmp_path: Path) -> None:
+    """The person's own "看家提问": JSONL or CSV of questions with expected answers, Chinese kept as written."""
+    from tools.eval_sets import load_questions
+    from tools.errors import InputError
+
+    jl = tmp_path / "看家提问.jsonl"
+    jl.write_text('{"question": "空气炸锅保修几个月？", "answer": "整机保修18个月。"}\n'
+                  '{"question": "T7扫地机多少钱？", "answer": "售价2899元。"}\n', encoding="utf-8")
+    items = load_questions(jl, tmp_path / "q1", system_prompt="回答要简短。")
+    assert [it.question for it in items] == ["空气炸锅保修几个月？", "T7扫地机多少钱？"]
+    assert items[0].messages[0] == {"role": "system", "content": "回答要简短。"}
+    assert items[1].reference == "售价2899元。"
+    sheet = tmp_path / "questions.csv"
+    sheet.write_text("问题,答案\n退货期限是多久？,签收后15天内可以退货。\n", encoding="utf-8")
+    assert load_questions(sheet, tmp_path / "q2")[0].reference == "签收后15天内可以退货。"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("问题,答案\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_questions(empty, tmp_path / "q3")
+    assert "empty.csv" in str(err.value.where) or "empty.csv" in str(err.value)
+    with pytest.raises(InputError, match="no such questions file"):
+        load_questions(tmp_path / "missing.csv", tmp_path / "q4")
+
+
 def test_human_scores_are_appended(tmp_path: Path) -> None:
     record_human_score(tmp_path, "3", "tuned", 1)
     record_human_score(tmp_path, "3", "base", -1)
@@ -37,6 +61,14 @@ def test_identity_run_shows_the_gain(identity_run: Path) -> None:
     finally:
         stop_deployment(identity_run)
     assert result.samples == 8
+    table = json.loads((identity_run / "eval" / "table.json").read_text())
+    sets = {s["name"]: s for s in table["sets"]}
+    assert list(sets) == ["learnt", "held_out", "kept"]
+    assert sets["held_out"]["n"] == 8 and sets["kept"]["n"] >= 35 and sets["learnt"]["n"] >= 20
+    assert sets["learnt"]["tuned"]["right"] > sets["learnt"]["base"]["right"]  # the new name is learnt
+    assert "too few to judge" in result.table_md  # 8 held-out examples
+    learnt = [json.loads(x) for x in (identity_run / "eval" / "learnt.jsonl").read_text().splitlines()]
+    assert len(learnt) == sets["learnt"]["n"] and all(r["prompt"] != r["question"] for r in learnt)
     m = result.metrics
     assert m["rouge_l"]["after"] > m["rouge_l"]["before"]
     assert m["key_fact_recall"]["after"] > m["key_fact_recall"]["before"]

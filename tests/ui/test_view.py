@@ -57,6 +57,20 @@ def test_panel_follows_training_events(tmp_path: Path) -> None:
     assert p["stage"] == "train" and "训练" in p["stages"]
 
 
+def test_learning_check_is_a_second_line_beside_the_loss(tmp_path: Path) -> None:
+    w = EventWriter(tmp_path)
+    w.emit("train", "progress", step=15, total=150, loss=1.2, eta_s=600, tokens_per_s=100.0)
+    w.emit("train", "metric", "knows 9 of 24", step=15, total=150, known=9, asked=24, verdict=None)
+    w.emit("train", "progress", step=30, total=150, loss=0.4, eta_s=500, tokens_per_s=100.0)
+    w.emit("train", "metric", "knows 22 of 24", step=30, total=150, known=22, asked=24, verdict="target")
+    events = read_events(tmp_path)
+    en, zh = progress_html(events, "en"), progress_html(events, "zh")
+    assert "knows 22 of 24 trained questions asked in other words · stopped: the target is met" in en
+    assert "训练过的 24 个问题答对 22 个 · 已停止：达到目标" in zh
+    share = [r for r in loss_rows(events, "en") if r["series"].startswith("knows")]
+    assert [(r["step"], round(r["loss"], 3)) for r in share] == [(15, 0.375), (30, 0.917)]
+
+
 def test_stage_tracker_marks_done_running_error() -> None:
     html = stage_tracker_html("train", "error", "en")
     assert html.count("tp-done") == 2 and "tp-error" in html and html.count("tp-todo") == 3
