@@ -24,8 +24,8 @@ def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:
 
 def test_a_questions_file_becomes_the_learnt_set(tmp_path: Path) -> None:
     """The person's own "看家提问": JSONL or CSV of questions with expected answers, Chinese kept as written."""
-    from tools.eval_sets import load_questions
     from tools.errors import InputError
+    from tools.eval_sets import load_questions
 
     jl = tmp_path / "看家提问.jsonl"
     jl.write_text('{"question": "空气炸锅保修几个月？", "answer": "整机保修18个月。"}\n'
