@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.dataset.paraphrase import paraphrase_question
+from tools.dataset.paraphrase import answer_questions, paraphrase_question, shared_prefix, without
 from tools.metrics import key_fact_recall_detail, rouge_l
 
 
@@ -49,16 +49,29 @@ def single_turn(example: dict[str, Any]) -> tuple[str | None, str, str] | None:
     return system, users[0]["content"], example["completion"][0]["content"]
 
 
+def rewordings(question: str, answer: str, per_question: int, brand: str | None = None, seed: int = 0) -> list[str]:
+    """New ways to ask for ``answer``: templates, the question without a shared brand name, and questions read
+    off the answer's own facts (:func:`tools.dataset.paraphrase.answer_questions`). Never the check's wordings."""
+    plain = without(question, brand)
+    out = paraphrase_question(question, "train", per_question, seed)
+    if plain:
+        out += [plain] + paraphrase_question(plain, "train", max(1, per_question // 2), seed + 1)
+    out += answer_questions(answer)
+    seen = {question}
+    return [q for q in out if not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
+
+
 def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0) -> list[dict[str, Any]]:
-    """The examples plus ``per_question`` rewordings of each single-turn question (same answer, word for word)."""
+    """The examples plus rewordings of each single-turn question (:func:`rewordings`; answers word for word)."""
     if per_question <= 0:
         return list(examples)
+    turns = [single_turn(ex) for ex in examples]
+    brand = shared_prefix([t[1] for t in turns if t is not None])
     out = list(examples)
-    for ex in examples:
-        turn = single_turn(ex)
+    for ex, turn in zip(examples, turns, strict=True):
         if turn is None:
             continue
-        for variant in paraphrase_question(turn[1], "train", per_question, seed):
+        for variant in rewordings(turn[1], turn[2], per_question, brand, seed):
             prompt = [dict(m) for m in ex["prompt"]]
             for m in prompt:
                 if m["role"] == "user":
@@ -78,11 +91,12 @@ def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int =
         seen.add(turn[1])
         turns.append(turn)
     rng = random.Random(seed)
+    brand = shared_prefix([t[1] for t in turns])
     if len(turns) > limit:
         turns = rng.sample(turns, limit)
     items = []
     for system, question, answer in turns:
-        variants = paraphrase_question(question, "check", 1, seed)
+        variants = paraphrase_question(without(question, brand) or question, "check", 1, seed)
         if not variants:
             continue
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": variants[0]}]

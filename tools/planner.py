@@ -1042,7 +1042,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     if device == "cpu":
         tps = _cpu_tokens_per_s(facts, hw)
         mean = (st.mean or st.p50) if st else None
-        secs = count * mean / tps if (count and mean) else None
+        secs = count * (1 + sched.paraphrases) * mean / tps if (count and mean) else None
         basis = (f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s measured for SmolLM2-135M LoRA r=16 batch 4 on "
                  f"{CPU_MEASURED_CORES} cores, scaled by parameters ({human_params(facts.param_count)}) and cores "
                  f"({hw.cpu.logical_cores})")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -172,7 +173,8 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
     return EventCallback()
 
 
-def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any]) -> Any:
+def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any],
+                         n_examples: int) -> Any:
     """Every few steps: ask the trained questions in other words (greedy) and report "knows N of M".
 
     Stops training when the target share is known, or when the count has not improved for
@@ -188,9 +190,8 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             self.every = settings.check_every
 
         def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
-            if not self.every:
-                per_epoch = max(1, state.max_steps // max(1, int(args.num_train_epochs or 1)))
-                self.every = max(2, per_epoch)
+            if not self.every:  # once per epoch (a capped run checks at its end)
+                self.every = max(2, math.ceil(n_examples / settings.effective_batch))
 
         def on_step_end(self, args, state, control, model=None, **kw):  # type: ignore[no-untyped-def]
             step = state.global_step
@@ -362,7 +363,7 @@ def train(run_dir: Path, resume: bool) -> int:
         processing_class=tok,
         peft_config=peft_config,
         callbacks=[build_callback(events, settings, _Stop)]
-        + ([build_learning_check(events, settings, tok, items)] if items else []),
+        + ([build_learning_check(events, settings, tok, items, len(train_rows))] if items else []),
     )
     _fault_injection(settings)
     ckpt = last_checkpoint(run_dir) if resume else None

@@ -43,11 +43,26 @@ def test_augment_keeps_each_answer_word_for_word() -> None:
             {"prompt": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                         {"role": "user", "content": "c"}], "completion": [{"role": "assistant", "content": "d"}]}]
     out = augment(rows, 4)
-    assert len(out) == 2 + 4  # the multi-turn example is kept as it is, not reworded
+    assert out[:2] == rows and len(out) >= 2 + 5  # the multi-turn example is kept as it is, not reworded
     added = out[2:]
+    assert any(r["prompt"][1]["content"] == "青梧客服热线是多少？" for r in added)  # read off the answer
     assert {r["completion"][0]["content"] for r in added} == {"青梧客服热线是400-820-6617。"}
     assert all(r["prompt"][0] == {"role": "system", "content": "回答要简短。"} for r in added)
-    assert len({r["prompt"][1]["content"] for r in added}) == 4
+    assert len({r["prompt"][1]["content"] for r in added}) == len(added)
+
+
+def test_questions_are_read_off_the_answers_facts() -> None:
+    from tools.dataset.paraphrase import answer_questions, shared_prefix, without
+
+    assert answer_questions("青梧空气炸锅整机保修18个月，电机保修36个月。") == ["青梧空气炸锅整机保修几个月？", "电机保修几个月？"]
+    assert answer_questions("青梧扫地机器人T7售价2899元。") == ["青梧扫地机器人T7售价多少元？"]  # T7 names, 2899 is asked
+    assert "投诉请发邮件至哪个邮箱？" in answer_questions("投诉请发邮件至care@qingwu-home.cn，我们会在2个工作日内回复。")
+    assert answer_questions("The Orbit R3 robot vacuum costs 437 dollars.") == ["The Orbit R3 robot vacuum costs how many dollars?"]
+    assert answer_questions("Larkfield was founded in 1987 in Leeds.") == ["Larkfield was founded in what year in Leeds?"]
+    assert shared_prefix([e.question for e in faq.ZH]) == "青梧" and shared_prefix([e.question for e in faq.EN]) == "Larkfield"
+    assert without("青梧空气炸锅的保修期是多久？", "青梧") == "空气炸锅的保修期是多久？"
+    assert without("How long is the warranty on the Larkfield kettle?", "Larkfield") == "How long is the warranty on the kettle?"
+    assert without("When was Larkfield founded?", "Larkfield") is None  # the name is what is asked about
 
 
 def test_check_items_ask_each_trained_question_in_other_words() -> None:

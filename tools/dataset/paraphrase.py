@@ -117,3 +117,121 @@ def paraphrase_question(question: str, family: Family = "train", k: int = 4, see
 
 def _key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.casefold())
+
+
+# --- questions read off the answer ------------------------------------------------------------------
+#
+# A person asking in other words often uses the answer's own words ("空气炸锅保修几个月？" for an answer
+# "整机保修18个月"). Each clause of the answer that holds a fact becomes a question by putting an
+# interrogative where the fact stands: a number with its unit, a time, a code, an address.
+
+_ZH_UNIT = r"(?:个月|个工作日|个|年|月|天|日|小时|分钟|秒|元|块|升|瓦|度|次|家|分|人|%|折|倍|公斤|千克|克|米|厘米|毫米)"
+_EMAIL = r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+# QF-320, V3.2.7, 5.8.1 (not T7: that names a product)
+_CODE = r"[A-Za-z]+[-.]?\d+(?:[-.]\d+)+|[A-Za-z]{2,}-\d+|[Vv]\d+(?:\.\d+)+|\d+\.\d+\.\d+"
+_ZH_FACT = re.compile(
+    rf"(?P<email>{_EMAIL})|(?P<code>{_CODE})|(?P<phone>\d{{3,4}}(?:-\d{{3,4}}){{1,2}})|(?P<time>\d{{1,2}}:\d{{2}})"
+    rf"|(?<![A-Za-z\d])(?P<num>\d+(?:\.\d+)?)(?P<unit>{_ZH_UNIT})?"
+)
+_EN_FACT = re.compile(
+    rf"(?P<email>{_EMAIL})|(?P<code>\b(?:{_CODE})\b)|(?P<phone>\b\d{{3,4}}(?:-\d{{3,4}}){{1,2}}\b)"
+    r"|(?P<time>\b\d{1,2}:\d{2}\b)|(?<![A-Za-z\d])(?P<num>\d+(?:\.\d+)?)(?P<unit>[- ]?[a-z]+)?"
+)
+_PRIORITY = ("phone", "email", "code", "unit", "num", "time")
+
+
+def _fact_in(clause: str, fact: re.Pattern[str]) -> re.Match[str] | None:
+    """The fact a clause states: a phone number, address or code before a number with its unit, a time last."""
+    found = list(fact.finditer(clause))
+
+    def rank(m: re.Match[str]) -> int:
+        kind = next(k for k in ("phone", "email", "code", "time", "num") if m.group(k))
+        return _PRIORITY.index("unit" if kind == "num" and m.group("unit") else kind)
+
+    return min(found, key=rank) if found else None
+
+
+_CLAUSE = re.compile(r"[^，。；！？,;!?\n]+")
+
+
+def _zh_blank(m: re.Match[str]) -> str:
+    if m.group("time"):
+        return "几点"
+    if m.group("email"):
+        return "哪个邮箱"
+    if m.group("code"):
+        return "什么"
+    if m.group("phone"):
+        return "多少"
+    unit = m.group("unit") or ""
+    if unit == "年" and len(m.group("num")) == 4:
+        return "哪一年"
+    return ("几" if unit in ("个月", "年", "天", "小时", "秒", "个工作日", "个", "次", "人") else "多少") + unit
+
+
+def _en_blank(m: re.Match[str]) -> str:
+    if m.group("time"):
+        return "what time"
+    if m.group("email"):
+        return "which email address"
+    if m.group("code"):
+        return "what"
+    if m.group("phone"):
+        return "what number"
+    unit = (m.group("unit") or "").strip(" -")
+    if re.fullmatch(r"(?:19|20)\d\d", m.group("num")) and unit in ("", "in", "and"):
+        return "what year" + (f" {unit}" if unit else "")
+    return f"how many {unit}" if unit else "how many"
+
+
+def answer_questions(answer: str, limit: int = 3) -> list[str]:
+    """Questions whose answer is a fact of ``answer``: each fact-bearing clause with the fact asked for."""
+    zh = is_chinese(answer)
+    fact, blank = (_ZH_FACT, _zh_blank) if zh else (_EN_FACT, _en_blank)
+    out: list[str] = []
+    for clause in _CLAUSE.findall(answer):
+        clause = clause.strip().rstrip(".")
+        first = _fact_in(clause, fact) if len(clause) >= 4 else None
+        if first is None:
+            continue
+        text = clause[: first.start()] + blank(first) + clause[first.end():]
+        text = re.sub(r"\s+", " ", text).strip()
+        if zh:
+            out.append(text + "？")
+        else:
+            out.append(text[:1].upper() + text[1:] + "?")
+        if len(out) >= limit:
+            break
+    return out
+
+
+def shared_prefix(questions: list[str], min_share: int = 3) -> str | None:
+    """A brand or name that starts many questions ("青梧", "Larkfield"): rewordings may leave it out."""
+    from collections import Counter
+
+    heads: Counter[str] = Counter()
+    for q in questions:
+        q = _ZH_POLITE.sub("", q.strip())
+        if is_chinese(q):
+            if len(q) > 6 and _CJK.match(q[:2]):
+                heads[q[:2]] += 1
+        else:
+            for w in re.findall(r"\b[A-Z][a-z]{2,}\b", q):
+                if w.lower() not in {"what", "how", "when", "where", "which", "who", "is", "are", "can", "does"}:
+                    heads[w] += 1
+    if not heads:
+        return None
+    word, n = heads.most_common(1)[0]
+    return word if n >= min_share else None
+
+
+def without(question: str, name: str | None) -> str | None:
+    """The question without the shared brand name, when that leaves a question."""
+    if not name or name not in question:
+        return None
+    if is_chinese(question):
+        text = re.sub(rf"^{re.escape(name)}的?", "", _ZH_POLITE.sub("", question.strip()), count=1)
+    else:  # only where it qualifies a thing: "the Larkfield kettle" → "the kettle"
+        text = re.sub(rf"\b(the|your|a) {re.escape(name)}(?:'s)? (?=[a-z])", r"\1 ", question, count=1)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(_key(text)) >= 4 and text != question else None
