@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -59,3 +63,38 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory, demo_model: Path) -> 
     result = run_training(TrainRequest(run_dir=run, settings=settings))
     assert result.status == "done", result.message
     return run
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """A scripted OpenAI-compatible chat server: answers pop from ``answers``; requests are kept."""
+
+    answers: list[str] = []
+    requests: list[dict] = []
+
+    def log_message(self, *a) -> None:  # noqa: ANN002
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Scripted.requests.append(body)
+        content = Scripted.answers.pop(0) if Scripted.answers else "?"
+        data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": content}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Scripted]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TUNEPILOT_LLM_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+    monkeypatch.setenv("TUNEPILOT_LLM_API_KEY", "test-key")
+    monkeypatch.setenv("TUNEPILOT_LLM_MODEL", "scripted")
+    Scripted.answers, Scripted.requests = [], []
+    yield Scripted
+    server.shutdown()

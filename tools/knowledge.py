@@ -61,8 +61,10 @@ def rewordings(question: str, answer: str, per_question: int, brand: str | None 
     return [q for q in out if not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
 
 
-def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0) -> list[dict[str, Any]]:
-    """The examples plus rewordings of each single-turn question (:func:`rewordings`; answers word for word)."""
+def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0,
+            extra: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """The examples plus rewordings of each single-turn question (:func:`rewordings`, and ``extra``: an LLM's
+    rewordings by question); answers word for word."""
     if per_question <= 0:
         return list(examples)
     turns = [single_turn(ex) for ex in examples]
@@ -71,7 +73,9 @@ def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0) ->
     for ex, turn in zip(examples, turns, strict=True):
         if turn is None:
             continue
-        for variant in rewordings(turn[1], turn[2], per_question, brand, seed):
+        variants = rewordings(turn[1], turn[2], per_question, brand, seed)
+        variants += [v for v in (extra or {}).get(turn[1], []) if v not in variants]
+        for variant in variants:
             prompt = [dict(m) for m in ex["prompt"]]
             for m in prompt:
                 if m["role"] == "user":
@@ -126,3 +130,41 @@ class CheckProgress(BaseModel):
         if len(self.history) - 1 - best_at >= self.patience:
             return "stalled"
         return None
+
+
+def llm_rewordings(pairs: list[tuple[str, str]], per_question: int, batch: int = 20) -> dict[str, list[str]]:
+    """Rewordings from the configured OpenAI-compatible LLM (``TUNEPILOT_LLM_*``), question → rewordings.
+
+    Empty without an LLM. A failed or unreadable reply leaves its questions to the templates; the caller
+    says so. Questions and answers travel as data (``prompts/paraphrase.md``).
+    """
+    import json
+
+    from openai import OpenAI
+
+    from tools.dataset.llm import LANGUAGE_NAMES, llm_settings
+    from tools.dataset.paraphrase import is_chinese
+    from tools.prompts import render_prompt
+
+    settings = llm_settings()
+    if settings is None or not pairs or per_question <= 0:
+        return {}
+    client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, timeout=120.0, max_retries=1)
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start:start + batch]
+        lang = "zh" if any(is_chinese(q) for q, _ in chunk) else "en"
+        prompt = render_prompt("paraphrase", n=per_question, language_name=LANGUAGE_NAMES[lang],
+                               items=[json.dumps({"id": i, "question": q, "answer": a}, ensure_ascii=False)
+                                      for i, (q, a) in enumerate(chunk)])
+        reply = client.chat.completions.create(model=settings.model, temperature=0.0,
+                                               messages=[{"role": "user", "content": prompt}])
+        text = reply.choices[0].message.content or ""
+        data = json.loads(text[text.find("{"): text.rfind("}") + 1])
+        for item in data.get("items", []) if isinstance(data, dict) else []:
+            i = item.get("id") if isinstance(item, dict) else None
+            if isinstance(i, int) and 0 <= i < len(chunk) and isinstance(item.get("rewordings"), list):
+                q = chunk[i][0]
+                out[q] = [r.strip() for r in item["rewordings"] if isinstance(r, str) and r.strip() and r.strip() != q]
+                out[q] = out[q][:per_question]
+    return out

@@ -173,6 +173,25 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
     return EventCallback()
 
 
+def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:
+    """The configured LLM's rewordings of the trained questions; templates alone when it fails (said so)."""
+    from tools.dataset.llm import llm_settings
+    from tools.knowledge import llm_rewordings, single_turn
+    from tools.secrets import redact
+
+    if llm_settings() is None:
+        return {}
+    pairs = list({t[1]: t[2] for t in map(single_turn, rows) if t is not None}.items())
+    try:
+        found = llm_rewordings(pairs, settings.paraphrases)
+    except Exception as exc:  # noqa: BLE001 - the templates still reword every question
+        events.emit("train", "warning", f"the LLM could not reword the questions ({type(exc).__name__}: "
+                    f"{redact(str(exc))[:200]}); using the built-in rewordings only")
+        return {}
+    events.emit("train", "info", f"the LLM reworded {len(found)} of {len(pairs)} questions", llm_reworded=len(found))
+    return found
+
+
 def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any],
                          n_examples: int) -> Any:
     """Every few steps: ask the trained questions in other words (greedy) and report "knows N of M".
@@ -277,7 +296,8 @@ def train(run_dir: Path, resume: bool) -> int:
     items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
     if settings.paraphrases:
         n = len(train_rows)
-        train_rows = augment(train_rows, settings.paraphrases, settings.seed)
+        train_rows = augment(train_rows, settings.paraphrases, settings.seed, _llm_rewordings(train_rows, settings,
+                                                                                              events))
         events.emit("train", "info", f"{len(train_rows) - n} rewordings of the {n} trained questions added "
                     "(the answers are kept word for word)", paraphrased=len(train_rows) - n, examples=n)
 

@@ -176,3 +176,23 @@ def test_plan_carries_the_system_prompt_and_the_card_shows_it() -> None:
     p = _plan(0.9, system_prompt="你是一个乐于助人的助手。回答要简短，直接给出要点。", style=["concise"])
     assert p.system_prompt and p.style == ["concise"]
     assert "回答要简短" in plan_card(p, "zh") and "系统提示词" in plan_card(p, "zh")
+
+
+def test_a_configured_llm_adds_its_rewordings_and_a_bad_reply_is_an_error(llm) -> None:
+    import json
+
+    from tools.knowledge import llm_rewordings
+
+    fixture = llm
+    fixture.answers = [json.dumps({"items": [{"id": 0, "rewordings": ["空气炸锅保修几个月？", "炸锅坏了能保修多久？"]},
+                                             {"id": 7, "rewordings": ["out of range"]}]}, ensure_ascii=False)]
+    pairs = [("青梧空气炸锅的保修期是多久？", "整机保修18个月。")]
+    found = llm_rewordings(pairs, 4)
+    assert found == {"青梧空气炸锅的保修期是多久？": ["空气炸锅保修几个月？", "炸锅坏了能保修多久？"]}
+    prompt = fixture.requests[0]["messages"][0]["content"]
+    assert "青梧空气炸锅的保修期是多久？" in prompt and "Chinese" in prompt
+    rows = augment([example(*pairs[0])], 4, extra=found)
+    assert "炸锅坏了能保修多久？" in {r["prompt"][0]["content"] for r in rows}
+    fixture.answers = ["not json"]
+    with pytest.raises(ValueError):
+        llm_rewordings(pairs, 4)

@@ -31,6 +31,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "n_pairs": 3,
         "language_name": "Chinese",
     },
+    # tools/knowledge.py: llm_rewordings
+    "paraphrase": {
+        "n": 4,
+        "language_name": "Chinese (简体中文)",
+        "items": ['{"id": 0, "question": "青梧空气炸锅的保修期是多久？", "answer": "整机保修18个月，电机保修36个月。"}'],
+    },
     # tools/judge.py: _judge_one
     "judge": judge_prompt_vars(
         prompt="退货需要多久？",
