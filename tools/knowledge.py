@@ -17,7 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.dataset.paraphrase import answer_questions, paraphrase_question, shared_prefix, without
+from tools.dataset.paraphrase import (
+    answer_questions,
+    paraphrase_question,
+    shared_prefix,
+    short_form,
+    synonym_swaps,
+    without,
+)
 from tools.metrics import key_fact_recall_detail, rouge_l
 
 
@@ -56,7 +63,9 @@ def rewordings(question: str, answer: str, per_question: int, brand: str | None 
     out = paraphrase_question(question, "train", per_question, seed)
     if plain:
         out += [plain] + paraphrase_question(plain, "train", max(1, per_question // 2), seed + 1)
-    out += answer_questions(answer)
+    out += synonym_swaps(plain or question, max(2, per_question // 2))
+    from_answer = answer_questions(answer)
+    out += from_answer + [s for s in map(short_form, from_answer + [question]) if s]
     seen = {question}
     return [q for q in out if not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
 
@@ -100,7 +109,11 @@ def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int =
         turns = rng.sample(turns, limit)
     items = []
     for system, question, answer in turns:
-        variants = paraphrase_question(without(question, brand) or question, "check", 1, seed)
+        plain = without(question, brand) or question
+        swapped = synonym_swaps(plain, 4)
+        # another word for the same thing, inside a sentence training never used
+        base = swapped[-1] if swapped else plain
+        variants = paraphrase_question(base, "check", 1, seed)
         if not variants:
             continue
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": variants[0]}]

@@ -416,6 +416,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         method=args.method,
         overrides=overrides,
         run_dir=str(Path(args.out).resolve()) if args.out else None,
+        system_prompt=args.system_prompt,
+        task=args.task,
     )
     written: list[Path] = []
     if args.out:
@@ -470,6 +472,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--epochs", type=_positive, help="number of epochs")
     p.add_argument("--lr", type=_lr, help="learning rate, e.g. 1e-4")
     p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], help="multi-GPU strategy")
+    p.add_argument("--task", choices=["auto", "knowledge", "style"], default="auto",
+                   help="knowledge: answers carry facts to learn (rewordings, learning check); auto: from the data")
+    p.add_argument("--system-prompt", metavar="TEXT", help="the run's system prompt (training, evaluation, serving)")
     p.add_argument("--out", metavar="DIR", help="write DIR/plan.json (and accelerate/DeepSpeed configs)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the card (zh: Chinese)")

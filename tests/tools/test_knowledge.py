@@ -51,6 +51,18 @@ def test_augment_keeps_each_answer_word_for_word() -> None:
     assert len({r["prompt"][1]["content"] for r in added}) == len(added)
 
 
+def test_other_words_for_the_same_thing_and_short_forms() -> None:
+    from tools.dataset.paraphrase import short_form, synonym_swaps
+
+    zh = synonym_swaps("扫地机器人T7的价格是多少？", 4)
+    assert "扫地机器人T7的售价是多少？" in zh and all("T7" in q for q in zh)
+    en = synonym_swaps("How long is the warranty on the kettle?", 4)
+    assert "How long is the guarantee on the kettle?" in en
+    assert len({q.split()[0] for q in en}) >= 1 and len(en) == len(set(en))
+    assert short_form("青梧扫地机器人T7售价多少元？") == "T7售价多少元？"
+    assert short_form("签收后几天内可以无理由退货？") is None
+
+
 def test_questions_are_read_off_the_answers_facts() -> None:
     from tools.dataset.paraphrase import answer_questions, shared_prefix, without
 

@@ -235,3 +235,90 @@ def without(question: str, name: str | None) -> str | None:
         text = re.sub(rf"\b(the|your|a) {re.escape(name)}(?:'s)? (?=[a-z])", r"\1 ", question, count=1)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(_key(text)) >= 4 and text != question else None
+
+
+# --- words people use for the same thing in support questions ------------------------------------------
+#
+# One group per concept; a question with one of the words is also asked with the others. Longer words
+# first, so "多长时间" is found before "多长".
+_ZH_SYNONYMS: list[tuple[str, ...]] = [
+    ("价格", "多少钱", "售价", "价钱", "卖多少"),
+    ("保修期", "质保期", "保修多久"),
+    ("保修", "质保"),
+    ("是多久", "多长时间", "几天", "几个月"),
+    ("客服热线", "客服电话", "服务电话", "联系电话"),
+    ("热线", "电话号码", "电话"),
+    ("发货", "寄出", "发出"),
+    ("退货", "退", "退款"),
+    ("营业时间", "几点开门", "几点关门", "开门时间"),
+    ("成立", "创立", "创办"),
+    ("邮箱", "邮件地址", "邮箱地址"),
+    ("耗电", "用电", "费电"),
+    ("容量", "能装多少", "有多大"),
+    ("功率", "多少瓦"),
+    ("续航", "能用多久", "用多长时间"),
+    ("收费", "多少钱", "费用"),
+    ("怎么计算", "怎么算", "规则是什么"),
+    ("补贴", "补多少", "优惠"),
+    ("网点", "门店", "服务点"),
+    ("更换", "换"),
+    ("打开", "开启"),
+]
+_EN_SYNONYMS: list[tuple[str, ...]] = [
+    ("how much does", "what is the price of", "what does"),
+    ("cost", "price"),
+    ("warranty", "guarantee", "cover"),
+    ("phone number", "telephone number", "hotline", "number to call"),
+    ("ship", "dispatch", "send out"),
+    ("return", "send back"),
+    ("opening hours", "hours", "open"),
+    ("founded", "started", "set up", "established"),
+    ("complaint", "complain", "grievance"),
+    ("capacity", "size", "how much does it hold"),
+    ("how long", "for how long", "how many months"),
+    ("how often", "how frequently"),
+    ("replace", "change"),
+    ("repair centres", "service points", "repair shops"),
+    ("free", "at no charge"),
+    ("invoice", "bill", "receipt"),
+]
+
+
+def synonym_swaps(question: str, limit: int = 3) -> list[str]:
+    """The question with words of one concept swapped for others people use ("价格" → "多少钱"), one concept
+    after another so that ``limit`` spreads over them."""
+    from itertools import chain, zip_longest
+
+    zh = is_chinese(question)
+    low = question if zh else question.lower()
+    per_group: list[list[str]] = []
+    for group in _ZH_SYNONYMS if zh else _EN_SYNONYMS:
+        found = None
+        for w in sorted(group, key=len, reverse=True):
+            m = re.search(re.escape(w) if zh else rf"\b{re.escape(w)}\b", low)
+            if m:
+                found = (w, m.start())
+                break
+        if found is None:
+            continue
+        hit, i = found
+        texts = []
+        for other in group:
+            if other != hit:
+                text = question[:i] + other + question[i + len(hit):]
+                texts.append(text if zh else text[:1].upper() + text[1:])
+        per_group.append(texts)
+    out: list[str] = []
+    for text in chain.from_iterable(zip_longest(*per_group)):
+        if text and text != question and text not in out:
+            out.append(text)
+    return out[:limit]
+
+
+def short_form(question: str) -> str | None:
+    """The question from a product code on ("青梧扫地机器人T7售价多少元？" → "T7售价多少元？")."""
+    m = re.search(r"(?<![A-Za-z0-9])[A-Z]{1,3}\d{1,3}(?![A-Za-z0-9])", question)
+    if not m or m.start() < 2:
+        return None
+    rest = question[m.start():].lstrip()
+    return rest if len(_key(rest)) >= 4 else None
