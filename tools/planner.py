@@ -68,7 +68,7 @@ CPU_MEASURED_CORES = 2
 # knowledge tasks on small datasets (bench/knowledge.py measured these on the demo model)
 KNOWLEDGE_MAX_QUESTIONS = 2000  # rewordings and many epochs pay off up to about this many questions
 KNOWLEDGE_PARAPHRASES = 4
-KNOWLEDGE_MAX_EPOCHS = 12
+KNOWLEDGE_MAX_EPOCHS = 8
 KNOWLEDGE_LR_SMALL = 1e-3  # under 1B parameters
 KNOWLEDGE_LR = 5e-4  # 1B-3B
 KNOWLEDGE_TARGET = 0.9

@@ -193,12 +193,15 @@ def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events:
 
 
 def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any],
-                         n_examples: int) -> Any:
+                         n_examples: int, run_dir: Path) -> Any:
     """Every few steps: ask the trained questions in other words (greedy) and report "knows N of M".
 
     Stops training when the target share is known, or when the count has not improved for
-    ``check_patience`` checks; the event says which.
+    ``check_patience`` checks; the event says which. The adapter of the best check is kept in
+    ``best-adapter/``: a run that got worse after it ends with that one (:func:`keep_best`).
     """
+    if not items:
+        return None
     from transformers import TrainerCallback
 
     from tools.knowledge import CheckProgress, count_known
@@ -207,6 +210,10 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
         def __init__(self) -> None:
             self.progress = CheckProgress(target=settings.check_target, patience=settings.check_patience)
             self.every = settings.check_every
+            self.best = -1
+            self.best_step = 0
+            self.last = -1
+            self.items = items
 
         def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
             if not self.every:  # once per epoch (a capped run checks at its end)
@@ -220,6 +227,13 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             outputs = generate_greedy(model, tok, [it.messages for it in items])
             known, total = count_known(outputs, items), len(items)
             verdict = self.progress.add(step, known, total)
+            self.last = known
+            if known > self.best:
+                from tools.jsonio import atomic_dir
+
+                self.best, self.best_step = known, step
+                with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
+                    model.save_pretrained(str(tmp))
             if verdict == "stalled" and step < settings.min_check_steps:
                 verdict = None
             events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
@@ -240,6 +254,24 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             return control
 
     return LearningCheck()
+
+
+BEST_ADAPTER = "best-adapter"
+
+
+def keep_best(check: Any, tok: Any, run_dir: Path, events: EventWriter) -> None:
+    """When the last learning check knew fewer than the best one, the run's adapter is the best one's."""
+    best = run_dir / BEST_ADAPTER
+    if check.last < check.best and (best / "adapter_config.json").exists():
+        from tools.jsonio import atomic_dir
+
+        with atomic_dir(run_dir / "adapter") as tmp:
+            for f in best.iterdir():
+                shutil.copy2(f, tmp / f.name)
+            tok.save_pretrained(str(tmp))
+        events.emit("train", "info", f"kept the adapter of step {check.best_step}: it knew {check.best} of "
+                    f"{len(check.items)}, the last check {check.last}", best_step=check.best_step, known=check.best)
+    shutil.rmtree(best, ignore_errors=True)
 
 
 def generate_greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int = 64,
@@ -375,6 +407,7 @@ def train(run_dir: Path, resume: bool) -> int:
         use_cpu=not cuda,
         save_only_model=False,
     )
+    check = build_learning_check(events, settings, tok, items, len(train_rows), run_dir)
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -382,8 +415,7 @@ def train(run_dir: Path, resume: bool) -> int:
         eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[build_callback(events, settings, _Stop)]
-        + ([build_learning_check(events, settings, tok, items, len(train_rows))] if items else []),
+        callbacks=[build_callback(events, settings, _Stop)] + ([check] if check is not None else []),
     )
     _fault_injection(settings)
     ckpt = last_checkpoint(run_dir) if resume else None
@@ -409,6 +441,8 @@ def train(run_dir: Path, resume: bool) -> int:
         )
         return 0
     save_adapter(trainer, tok, run_dir / "adapter")
+    if check is not None:
+        keep_best(check, tok, run_dir, events)
     events.emit(
         "train",
         "done",

@@ -253,3 +253,48 @@ def test_a_half_written_checkpoint_is_never_taken_for_a_complete_one(tmp_path: P
     (tmp_path / "checkpoints" / "checkpoint-x").mkdir()
     assert last_checkpoint(tmp_path) == good
     assert [p.name for p in incomplete_checkpoints(tmp_path)] == ["checkpoint-9", "checkpoint-12", "checkpoint-15"]
+
+
+@pytest.mark.slow
+def test_learning_check_reports_and_rewordings_are_trained(tiny_model: Path, tmp_path: Path) -> None:
+    from tests.fixtures import faq
+    from tools.jsonio import write_jsonl
+
+    data = tmp_path / "data"
+    write_jsonl(data / "train.jsonl", faq.records(faq.ZH[:6]))
+    settings = _settings(tiny_model, data).model_copy(update={
+        "paraphrases": 2, "learning_check": True, "check_every": 2, "check_target": 1.0, "check_patience": 50,
+        "max_steps": 4})
+    run = tmp_path / "run"
+    seen: list = []
+    result = run_training(TrainRequest(run_dir=run, settings=settings), on_event=seen.append)
+    assert result.status == "done"
+    added = next(e for e in seen if e.data.get("paraphrased"))
+    assert added.data["examples"] == 6 and added.data["paraphrased"] >= 6 * 3  # templates, swaps, the answers' facts
+    checks = [e for e in seen if e.kind == "metric" and "asked" in e.data]
+    assert [e.step for e in checks] == [2, 4] and all(e.data["asked"] == 6 for e in checks)
+    assert all(0 <= e.data["known"] <= 6 for e in checks) and "knows" in checks[0].message
+    assert not (run / "best-adapter").exists()  # kept only while training
+
+
+def test_a_run_that_got_worse_keeps_the_best_checks_adapter(tmp_path: Path, tiny_model: Path) -> None:
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from tools.events import EventWriter, read_events
+    from tools.train_worker import BEST_ADAPTER, keep_best
+
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"last")
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    best = tmp_path / BEST_ADAPTER
+    best.mkdir()
+    (best / "adapter_model.safetensors").write_bytes(b"best")
+    (best / "adapter_config.json").write_text("{}")
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    check = SimpleNamespace(best=20, best_step=40, last=15, items=[0] * 22)
+    keep_best(check, tok, tmp_path, EventWriter(tmp_path))
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() == b"best"
+    assert (tmp_path / "adapter" / "tokenizer.json").exists() and not best.exists()
+    assert "kept the adapter of step 40: it knew 20 of 22" in read_events(tmp_path)[-1].message
