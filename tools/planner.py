@@ -72,6 +72,7 @@ KNOWLEDGE_MAX_EPOCHS = 8
 KNOWLEDGE_LR_SMALL = 1e-3  # under 1B parameters
 KNOWLEDGE_LR = 5e-4  # 1B-3B
 KNOWLEDGE_TARGET = 0.9
+KNOWLEDGE_MIN_EPOCHS = 3  # the check's wordings are easier than a person's (bench/knowledge.py)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_EFFECTIVE_BATCH = 16
 DEFAULT_MAX_LENGTH = 1024
@@ -566,6 +567,7 @@ class TrainingPlan(_Model):
     paraphrases: int = Field(default=0, description="rewordings of each question added in training")
     learning_check: bool = Field(default=False, description="ask trained questions in other words while training")
     check_target: float = 0.9
+    check_min_epochs: float = Field(default=0, description="the learning check stops nothing before this")
     reasons: list[str] = Field(description="every decision, in words")
     warnings: list[str] = Field(default_factory=list)
     # Chinese of the same sentences, one per English one; plans written before these fields read in English
@@ -1110,6 +1112,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         paraphrases=sched.paraphrases,
         learning_check=sched.learning_check,
         check_target=sched.check_target,
+        check_min_epochs=KNOWLEDGE_MIN_EPOCHS if sched.learning_check else 0,
         reasons=reasons.en if fits else [refusal[0] if refusal else "does not fit"] + reasons.en,
         reasons_zh=reasons.zh if fits else [refusal[1] if refusal else "放不下"] + reasons.zh,
         warnings=warnings.en,
@@ -1164,7 +1167,8 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
                     "the question phrased several ways (Physics of Language Models 3.1)",
                     f"训练时为每个问题加入 {paraphrases} 种换个说法的问法（答案逐字保留）：小模型只有见过同一问题的多种"
                     "问法，换个问法时才答得出（Physics of Language Models 3.1）")
-    examples = count * (1 + paraphrases) if count else None
+    # each template rewording brings about one more (brand-less, other words, the answer's facts)
+    examples = count * (1 + 2 * paraphrases) if count else None
     if ov.epochs:
         epochs = ov.epochs
         reasons.add(f"{epochs} epochs: your setting", f"{epochs} 轮：你的设置")
@@ -1223,11 +1227,12 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
                 + (f"（{total_steps} 步中约 10 次）" if total_steps else "（数据集大小未知）"))
     check = knowledge
     if check:
-        reasons.add(f"learning check: about once an epoch the trained questions are asked in wordings training "
-                    f"never used; training stops when it knows {KNOWLEDGE_TARGET:.0%} of them, or when "
-                    "three checks in a row bring no progress",
-                    f"学习检查：大约每轮一次，用训练里没出现过的问法提问训练过的问题；答对 {KNOWLEDGE_TARGET:.0%} 就停止，"
-                    "连续三次没有进步也停止")
+        reasons.add(f"learning check: once an epoch the trained questions are asked in wordings training never "
+                    f"used; from epoch {KNOWLEDGE_MIN_EPOCHS} on, training stops when it knows "
+                    f"{KNOWLEDGE_TARGET:.0%} of them, or when three checks in a row bring no progress; the adapter "
+                    "of the best check is kept",
+                    f"学习检查：每轮一次，用训练里没出现过的问法提问训练过的问题；从第 {KNOWLEDGE_MIN_EPOCHS} 轮起，答对 "
+                    f"{KNOWLEDGE_TARGET:.0%} 就停止，连续三次没有进步也停止；保留检查结果最好的那次的适配器")
     return _Schedule(task=task, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
                      learning_check=check, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_steps=eval_steps, logging_steps=logging_steps)

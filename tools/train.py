@@ -82,7 +82,7 @@ class TrainSettings(BaseModel):
     check_target: float = Field(default=0.9, gt=0, le=1)
     check_patience: int = Field(default=3, ge=1)
     check_size: int = Field(default=32, ge=1)
-    min_check_steps: int = Field(default=0, ge=0, description="no stop before this step")
+    check_min_epochs: float = Field(default=0, ge=0, description="no early stop before this many epochs")
 
     @property
     def effective_batch(self) -> int:
@@ -165,6 +165,7 @@ def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
         "paraphrases": pick("paraphrases", default=0),
         "learning_check": pick("learning_check", default=False),
         "check_target": pick("check_target", default=0.9),
+        "check_min_epochs": pick("check_min_epochs", default=0),
     }
     if fields["lora_alpha"] is None:
         fields["lora_alpha"] = 2 * int(fields["lora_r"])

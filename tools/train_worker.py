@@ -214,10 +214,13 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             self.best_step = 0
             self.last = -1
             self.items = items
+            self.min_step = 0
 
         def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            per_epoch = max(1, math.ceil(n_examples / settings.effective_batch))
             if not self.every:  # once per epoch (a capped run checks at its end)
-                self.every = max(2, math.ceil(n_examples / settings.effective_batch))
+                self.every = max(2, per_epoch)
+            self.min_step = math.ceil(settings.check_min_epochs * per_epoch)
 
         def on_step_end(self, args, state, control, model=None, **kw):  # type: ignore[no-untyped-def]
             step = state.global_step
@@ -234,7 +237,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
                 self.best, self.best_step = known, step
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
                     model.save_pretrained(str(tmp))
-            if verdict == "stalled" and step < settings.min_check_steps:
+            if step < self.min_step:  # the check's wordings are easier than a person's: a few epochs first
                 verdict = None
             events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
                         step=step, total=state.max_steps, known=known, asked=total,
