@@ -1149,6 +1149,30 @@ def _task(req: PlanRequest) -> tuple[Literal["knowledge", "style"], str, str]:
         f"只有 {share:.0%} 的回答带有事实：这份数据教的是回答方式"
 
 
+def _learning_rate(ov: PlanOverrides, facts: ModelFacts, knowledge: bool, reasons: _Said) -> float:
+    """The LoRA learning rate: the person's, a higher one for facts in a small model, else the usual."""
+    if ov.learning_rate:
+        lr = ov.learning_rate
+        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
+    elif knowledge and facts.param_count < 3e9:
+        lr = KNOWLEDGE_LR_SMALL if facts.param_count < 1e9 else KNOWLEDGE_LR
+        reasons.add(f"learning rate {lr:g} with cosine decay: new facts in a small model "
+                    f"({human_params(facts.param_count)}) need a higher LoRA rate than a style (2e-4 left most "
+                    "facts unlearnt in our measurements)",
+                    f"学习率 {lr:g}，余弦衰减：要让小模型（{human_params(facts.param_count)}）记住新事实，LoRA 学习率要比"
+                    "学风格时高（实测 2e-4 时大部分事实没有学会）")
+    elif facts.param_count >= 30e9:
+        lr = 1e-4
+        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
+                    "(QLoRA paper)",
+                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
+    else:
+        lr = 2e-4
+        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
+                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
+    return lr
+
+
 def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: _Said) -> _Schedule:
     """Epochs, learning rate, warmup, rewordings and the learning check: one decision, its reasons said."""
     ov = req.overrides
@@ -1188,25 +1212,7 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
                                                                          "passes to avoid overfitting)"),
                     f"{epochs} 轮：{count} 条样本"
                     + ("（小数据集需要多学几遍）" if small else "（大数据集少学几遍，避免过拟合）"))
-    if ov.learning_rate:
-        lr = ov.learning_rate
-        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
-    elif knowledge and facts.param_count < 3e9:
-        lr = KNOWLEDGE_LR_SMALL if facts.param_count < 1e9 else KNOWLEDGE_LR
-        reasons.add(f"learning rate {lr:g} with cosine decay: new facts in a small model "
-                    f"({human_params(facts.param_count)}) need a higher LoRA rate than a style (2e-4 left most "
-                    "facts unlearnt in our measurements)",
-                    f"学习率 {lr:g}，余弦衰减：要让小模型（{human_params(facts.param_count)}）记住新事实，LoRA 学习率要比"
-                    "学风格时高（实测 2e-4 时大部分事实没有学会）")
-    elif facts.param_count >= 30e9:
-        lr = 1e-4
-        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
-                    "(QLoRA paper)",
-                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
-    else:
-        lr = 2e-4
-        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
-                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
+    lr = _learning_rate(ov, facts, knowledge, reasons)
     steps_per_epoch = int(math.ceil(examples / effective)) if examples else None
     total_steps = steps_per_epoch * epochs if steps_per_epoch else None
     if total_steps is not None and total_steps < 100:

@@ -154,32 +154,25 @@ def _fact_in(clause: str, fact: re.Pattern[str]) -> re.Match[str] | None:
 _CLAUSE = re.compile(r"[^，。；！？,;!?\n]+")
 
 
-def _zh_blank(m: re.Match[str]) -> str:
-    if m.group("time"):
-        return "几点"
-    if m.group("email"):
-        return "哪个邮箱"
-    if m.group("code"):
-        return "什么"
-    if m.group("phone"):
-        return "多少"
-    unit = m.group("unit") or ""
-    if unit == "年" and len(m.group("num")) == 4:
-        return "哪一年"
-    return ("几" if unit in ("个月", "年", "天", "小时", "秒", "个工作日", "个", "次", "人") else "多少") + unit
+# what to ask for a fact that is not a number with a unit, Chinese / English
+_ASK_FOR = {"time": ("几点", "what time"), "email": ("哪个邮箱", "which email address"), "code": ("什么", "what"),
+            "phone": ("多少", "what number")}
+_ZH_FEW = ("个月", "年", "天", "小时", "秒", "个工作日", "个", "次", "人")  # counted with 几, the rest with 多少
 
 
-def _en_blank(m: re.Match[str]) -> str:
-    if m.group("time"):
-        return "what time"
-    if m.group("email"):
-        return "which email address"
-    if m.group("code"):
-        return "what"
-    if m.group("phone"):
-        return "what number"
+def _blank(m: re.Match[str], zh: bool) -> str:
+    """The interrogative that asks for the fact ``m`` matched ("18个月" → "几个月", "437 dollars" → "how many dollars")."""
+    kind = next((k for k in _ASK_FOR if m.group(k)), None)
+    if kind:
+        return _ASK_FOR[kind][0 if zh else 1]
+    num = m.group("num")
+    if zh:
+        unit = m.group("unit") or ""
+        if unit == "年" and len(num) == 4:
+            return "哪一年"
+        return ("几" if unit in _ZH_FEW else "多少") + unit
     unit = (m.group("unit") or "").strip(" -")
-    if re.fullmatch(r"(?:19|20)\d\d", m.group("num")) and unit in ("", "in", "and"):
+    if re.fullmatch(r"(?:19|20)\d\d", num) and unit in ("", "in", "and"):
         return "what year" + (f" {unit}" if unit else "")
     return f"how many {unit}" if unit else "how many"
 
@@ -187,14 +180,14 @@ def _en_blank(m: re.Match[str]) -> str:
 def answer_questions(answer: str, limit: int = 3) -> list[str]:
     """Questions whose answer is a fact of ``answer``: each fact-bearing clause with the fact asked for."""
     zh = is_chinese(answer)
-    fact, blank = (_ZH_FACT, _zh_blank) if zh else (_EN_FACT, _en_blank)
+    fact = _ZH_FACT if zh else _EN_FACT
     out: list[str] = []
     for clause in _CLAUSE.findall(answer):
         clause = clause.strip().rstrip(".")
         first = _fact_in(clause, fact) if len(clause) >= 4 else None
         if first is None:
             continue
-        text = clause[: first.start()] + blank(first) + clause[first.end():]
+        text = clause[: first.start()] + _blank(first, zh) + clause[first.end():]
         text = re.sub(r"\s+", " ", text).strip()
         if zh:
             out.append(text + "？")
