@@ -72,6 +72,7 @@ KNOWLEDGE_MAX_EPOCHS = 8
 KNOWLEDGE_LR_SMALL = 1e-3  # under 1B parameters
 KNOWLEDGE_LR = 5e-4  # 1B-3B
 KNOWLEDGE_TARGET = 0.9
+KNOWLEDGE_BATCH = 8
 KNOWLEDGE_MIN_EPOCHS = 3  # the check's wordings are easier than a person's (bench/knowledge.py)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_EFFECTIVE_BATCH = 16
@@ -773,6 +774,11 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     if ov.effective_batch:
         eff = ov.effective_batch
         reasons.add(f"effective batch {eff}: your setting", f"有效批大小 {eff}：你的设置")
+    elif _task(req)[0] == "knowledge" and count is not None and count <= KNOWLEDGE_MAX_QUESTIONS:
+        eff = KNOWLEDGE_BATCH
+        reasons.add(f"effective batch {eff}: facts with their rewordings, measured best on a small FAQ "
+                    "(bench/knowledge.py)",
+                    f"有效批大小 {eff}：事实连同各种问法一起学，在小型 FAQ 上实测最好（bench/knowledge.py）")
     elif count is not None and count < DEFAULT_EFFECTIVE_BATCH * 8:
         eff = max(2, min(DEFAULT_EFFECTIVE_BATCH, _pow2_down(max(1, count // 8))))
         reasons.add(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
