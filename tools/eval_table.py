@@ -595,6 +595,7 @@ MD_WORDS: dict[str, dict[str, str]] = {
     "improved": {"en": "Most improved (by ROUGE-L)", "zh": "提升最多的样本（按 ROUGE-L）"},
     "regressed": {"en": "Most regressed (by ROUGE-L)", "zh": "退步最多的样本（按 ROUGE-L）"},
     "none": {"en": "None.", "zh": "无。"},
+    "empty_answer": {"en": "(the model ended its answer without any text)", "zh": "（模型没有输出任何文字就结束了回答）"},
     "sample_header": {"en": "| id | ROUGE-L | Prompt | Reference | Before | After |",
                       "zh": "| 编号 | ROUGE-L | 提示 | 参考答案 | 微调前 | 微调后 |"},
 }
@@ -747,7 +748,8 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
         out += [md_word("sample_header", lang), "|---|---|---|---|---|---|"]
         for s in rows:
             score = f"{s.rouge_l_before:.3f} → {s.rouge_l_after:.3f}"
-            cells = [md_cell(s.id), score] + [md_cell(x) for x in (s.prompt, s.reference, s.before, s.after)]
+            answers = [md_cell(x) if x.strip() else f"*{md_word('empty_answer', lang)}*" for x in (s.before, s.after)]
+            cells = [md_cell(s.id), score, md_cell(s.prompt), md_cell(s.reference), *answers]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

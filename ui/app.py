@@ -436,8 +436,9 @@ def create_app() -> gr.Blocks:
                     except ChatError as exc:
                         texts[k] = L("server_down", lg, error=redact(str(exc)))
                         active.discard(k)
-                hb[-1]["content"] = view.safe_text(texts["base"]) if "base" in dep.models else "—"
-                ht[-1]["content"] = view.safe_text(texts["tuned"])
+                hb[-1]["content"] = view.answer_text(texts["base"], lg, done="base" not in active) \
+                    if "base" in dep.models else "—"
+                ht[-1]["content"] = view.answer_text(texts["tuned"], lg, done="tuned" not in active)
                 yield hb, ht, ""
 
         ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask],

@@ -22,6 +22,13 @@ def safe_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def answer_text(text: str, lang: str, done: bool = True) -> str:
+    """A model's answer for the chat: an answer that ended without any text says so in ``lang``."""
+    if done and not text.strip():
+        return "_" + L("empty_answer", lang) + "_"
+    return safe_text(text)
+
+
 _CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]+`)", re.S)
 
 

@@ -623,3 +623,14 @@ def test_judge_samples_then_table(judge_server, eval_dir: Path):
     table = build_table(before, after, judge=result)
     assert table.row("judge_tie").after == 1.0 and table.row("judge_preferred").after == 0.0
     assert table.metrics is table.rows
+
+
+def test_an_empty_answer_reads_as_a_note_not_a_blank_cell():
+    from tools.eval_table import render_markdown
+
+    rows = [("q1", "客服电话是多少？", "电话是400-123-4567。", "电话是400-123-4567。", "")]
+    table = build_table(match_like(rows, 3), match_like(rows, 4))
+    zh, en = render_markdown(table, "zh"), render_markdown(table, "en")
+    line = next(ln for ln in zh.splitlines() if ln.startswith("| q1 |"))
+    assert line.rstrip(" |").endswith("*（模型没有输出任何文字就结束了回答）*"), line
+    assert "the model ended its answer without any text" in en

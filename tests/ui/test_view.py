@@ -12,7 +12,7 @@ from tools.events import EventWriter, read_events
 from ui.app import sanitize_name, store_uploads
 from ui.cli import parse_auth
 from ui.i18n import LABELS, L
-from ui.view import loss_rows, panel, progress_html, safe_text, stage_tracker_html
+from ui.view import answer_text, loss_rows, panel, progress_html, safe_text, stage_tracker_html
 
 
 def test_every_label_has_both_languages() -> None:
@@ -25,6 +25,13 @@ def test_every_label_has_both_languages() -> None:
 
 def test_html_in_documents_and_answers_is_text() -> None:
     assert safe_text("<script>alert(1)</script> 你好") == "&lt;script&gt;alert(1)&lt;/script&gt; 你好"
+
+
+def test_an_answer_that_ended_without_text_says_so() -> None:
+    assert answer_text("", "zh") == "_（模型没有输出任何文字就结束了回答）_"
+    assert answer_text(" \n", "en") == "_(the model ended its answer without any text)_"
+    assert answer_text("", "en", done=False) == ""  # still streaming: nothing to say yet
+    assert answer_text("<b>好</b>", "zh") == "&lt;b&gt;好&lt;/b&gt;"
 
 
 def test_upload_names_are_sanitised_and_never_overwrite(tmp_path: Path) -> None:
