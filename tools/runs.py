@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +28,7 @@ from tools.errors import InputError
 from tools.paths import runs_root
 
 State = Literal["created", "running", "interrupted", "failed", "done", "cancelled"]
+STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
 SUBDIRS = ("data", "checkpoints", "logs", "eval")
 INDEX_FILE = "index.sqlite"
 
@@ -115,17 +116,19 @@ class RunIndex:
         return new
 
     def get(self, run_id: str) -> RunRecord:
+        """The run, with the stage and state its folder says now (:func:`standing`)."""
         validate_run_id(run_id)
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise InputError(f"no run named {run_id!r}", hint="See `tunepilot runs` for the list")
-        return _row(row)
+        return _live(_row(row))
 
     def list(self) -> list[RunRecord]:
+        """Every run, newest first, each with the stage and state its folder says now (:func:`standing`)."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        return [_row(r) for r in rows]
+        return [_live(_row(r)) for r in rows]
 
     def delete(self, run_id: str) -> None:
         rec = self.get(run_id)
@@ -139,6 +142,43 @@ class RunIndex:
         shutil.rmtree(path, ignore_errors=True)
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
+
+def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str, State]:
+    """(stage, state) of a run from its folder: the one answer the CLI, the page and the agent give.
+
+    The stage is the last stage with an event (or the files a stage leaves: ``data/report.json``,
+    ``plan.json``); while it is ``train``, the state is the training's own (:func:`tools.train.training_state`:
+    a killed trainer reads *interrupted*, not *running*). ``events`` saves reading ``events.jsonl`` again."""
+    from tools.events import read_events
+
+    if run_dir is None or not run_dir.is_dir():
+        return "data", "created"
+    evs = read_events(run_dir) if events is None else events
+    stage: str = "data"
+    state: State = "created"
+    for e in evs:
+        if e.stage in STAGES:
+            stage = e.stage
+            ended: dict[str, State] = {"done": "done", "error": "failed", "cancelled": "cancelled"}
+            state = ended.get(e.kind, "running")
+    if stage == "data" and (run_dir / "data" / "report.json").exists():
+        state = "done"
+    if stage == "data" and (run_dir / "plan.json").exists():
+        stage, state = "plan", "done"
+    if stage == "train":
+        from tools.train import training_state
+
+        live = training_state(run_dir)
+        if live != "none":
+            state = live
+    return stage, state
+
+
+def _live(rec: RunRecord) -> RunRecord:
+    """The record with the stage and state its folder says now (the row's are what was last written)."""
+    stage, state = standing(Path(rec.path))
+    return rec.model_copy(update={"stage": stage, "state": state})
 
 
 def _row(row: tuple) -> RunRecord:

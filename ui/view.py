@@ -12,9 +12,8 @@ from typing import Any
 from agent.replies import word
 from tools.events import Event, read_events
 from tools.planner import in_language, is_zh
+from tools.runs import STAGES, standing
 from ui.i18n import L
-
-STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
 
 
 def safe_text(text: str) -> str:
@@ -41,31 +40,12 @@ def safe_markdown(text: str) -> str:
     return "".join(part if i % 2 else html.escape(part, quote=False) for i, part in enumerate(parts))
 
 
-def stage_of(run_dir: Path | None, events: list[Event]) -> tuple[str, str]:
-    """(current stage, its state) from the events."""
-    stage, state = "data", "pending"  # nothing started yet: every stage is still to do
-    for e in events:
-        if e.stage in STAGES:
-            stage = e.stage
-            state = {"done": "done", "error": "error", "cancelled": "cancelled"}.get(e.kind, "running")
-    if run_dir is not None and stage == "data" and (run_dir / "data" / "report.json").exists():
-        stage, state = "data", "done"
-    if run_dir is not None and (run_dir / "plan.json").exists() and STAGES.index(stage) < 1:
-        stage, state = "plan", "done"
-    return stage, state
-
-
-_STATE_INDEX = {"pending": 0, "running": 1, "done": 2, "error": 3, "failed": 3, "cancelled": 4, "interrupted": 5}
+_STATE_INDEX = {"created": 0, "running": 1, "done": 2, "failed": 3, "cancelled": 4, "interrupted": 5}
 
 
 def run_standing(run_dir: Path, lang: str) -> tuple[str, str]:
-    """(stage, state) of a run as words in ``lang``, from its folder: what the panel would show."""
-    from tools.train import training_state
-
-    stage, state = stage_of(run_dir, read_events(run_dir) if run_dir.is_dir() else [])
-    if stage == "train":
-        live = training_state(run_dir)
-        state = {"none": state, "failed": "error"}.get(live, live)
+    """(stage, state) of a run as words in ``lang`` (:func:`tools.runs.standing`)."""
+    stage, state = standing(run_dir)
     stages = dict(zip(STAGES, L("stages", lang).split(","), strict=True))
     states = L("states", lang).split(",")
     return stages.get(stage, stage), states[_STATE_INDEX.get(state, 1)]
@@ -78,8 +58,8 @@ def stage_tracker_html(stage: str, state: str, lang: str) -> str:
     for i, (key, name) in enumerate(zip(STAGES, names, strict=True)):
         if i < cur or (i == cur and state == "done"):
             cls, mark = "done", "✓"
-        elif i == cur and state != "pending":
-            cls, mark = ("error", "✗") if state == "error" else ("running", "…")
+        elif i == cur and state != "created":
+            cls, mark = ("error", "✗") if state == "failed" else ("running", "…")
         else:
             cls, mark = "todo", "○"
         parts.append(f'<span class="tp-stage tp-{cls}" data-stage="{key}">{mark} {html.escape(name)}</span>')
@@ -354,7 +334,7 @@ def downloads(run_dir: Path | None) -> list[str]:
 
 def panel(run_dir: Path | None, lang: str) -> dict[str, Any]:
     events = read_events(run_dir) if run_dir else []
-    stage, state = stage_of(run_dir, events)
+    stage, state = standing(run_dir, events)
     return {
         "stages": stage_tracker_html(stage, state, lang) + server_html(run_dir, lang),
         "dataset": dataset_rows(run_dir, lang),

@@ -79,7 +79,7 @@ def test_learning_check_is_a_second_line_beside_the_loss(tmp_path: Path) -> None
 
 
 def test_stage_tracker_marks_done_running_error() -> None:
-    html = stage_tracker_html("train", "error", "en")
+    html = stage_tracker_html("train", "failed", "en")
     assert html.count("tp-done") == 2 and "tp-error" in html and html.count("tp-todo") == 3
 
 
