@@ -59,6 +59,8 @@ def read_json(path: Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", where=str(path), hint="Check the path")
+    if path.is_dir():
+        raise InputError("is a folder, not a JSON file", where=str(path), hint="Pass the .json file inside it")
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:

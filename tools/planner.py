@@ -1355,10 +1355,10 @@ DEEPSPEED_CONFIG_NAME = "deepspeed_config.json"
 
 
 def relocate_plan(plan: TrainingPlan, out_dir: str, *, data_dir: str | None = None,
-                  run_dir: str | None = None) -> TrainingPlan:
+                  run_dir: str | None = None, plan_name: str = "plan.json") -> TrainingPlan:
     """The plan with its launch command and config texts pointing at files written in ``out_dir``."""
     dist = distributed_files(plan.distributed, plan.precision, config_dir=out_dir,
-                             plan_path=_join(out_dir, "plan.json"), data_dir=data_dir, run_dir=run_dir or out_dir)
+                             plan_path=_join(out_dir, plan_name), data_dir=data_dir, run_dir=run_dir or out_dir)
     return plan.model_copy(update={"distributed": dist})
 
 

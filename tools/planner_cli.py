@@ -189,17 +189,30 @@ def fact_share(data_dir: Path) -> float | None:
 # --- outputs -----------------------------------------------------------------------------------
 
 
-def write_plan(plan: TrainingPlan, out_dir: Path, data_dir: str | None = None) -> tuple[TrainingPlan, list[Path]]:
-    """Write ``plan.json`` (and the accelerate / DeepSpeed configs) into ``out_dir``.
+def plan_target(out: Path) -> tuple[Path, str]:
+    """(folder, file name) for ``--out``: a folder gets ``plan.json`` inside; a path ending in ``.json``
+    that is not a folder is the plan file itself, its configs written beside it."""
+    out = Path(out).resolve()
+    if out.suffix.lower() == ".json" and not out.is_dir():
+        return out.parent, out.name
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a folder", where=str(out),
+                         hint="Pass a folder (plan.json is written inside) or a path ending in .json")
+    return out, PLAN_FILE
+
+
+def write_plan(plan: TrainingPlan, out: Path, data_dir: str | None = None) -> tuple[TrainingPlan, list[Path]]:
+    """Write the plan (``out/plan.json``, or ``out`` itself when it ends in ``.json``) and the accelerate /
+    DeepSpeed configs beside it.
 
     Returns the plan as written (its launch command names these files) and the paths written.
     """
     from tools.jsonio import atomic_write_text, write_json
 
-    out_dir = Path(out_dir).resolve()
+    out_dir, name = plan_target(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = relocate_plan(plan, str(out_dir), data_dir=data_dir)
-    written = [out_dir / PLAN_FILE]
+    plan = relocate_plan(plan, str(out_dir), data_dir=data_dir, plan_name=name)
+    written = [out_dir / name]
     dist = plan.distributed
     if dist.deepspeed_config:
         atomic_write_text(out_dir / DEEPSPEED_CONFIG_NAME, dist.deepspeed_config)
@@ -207,17 +220,26 @@ def write_plan(plan: TrainingPlan, out_dir: Path, data_dir: str | None = None) -
     if dist.accelerate_config:
         atomic_write_text(out_dir / ACCELERATE_CONFIG_NAME, dist.accelerate_config)
         written.append(out_dir / ACCELERATE_CONFIG_NAME)
-    write_json(out_dir / PLAN_FILE, plan.model_dump(mode="json"))
+    write_json(out_dir / name, plan.model_dump(mode="json"))
     return plan, written
+
+
+def plan_file(path: Path) -> Path:
+    """The plan file a user named: a ``plan.json``, or a folder holding one (what ``plan --out`` wrote)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / PLAN_FILE).is_file():
+            raise InputError(f"this folder has no {PLAN_FILE}", where=str(path),
+                             hint="Pass the plan file, or the folder given to `tunepilot plan --out`")
+        return path / PLAN_FILE
+    return path
 
 
 def load_plan(path: Path) -> TrainingPlan:
     """Read a ``plan.json`` back (the trainer's entry point), naming the file on failure."""
     from tools.jsonio import read_json
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / PLAN_FILE
+    path = plan_file(path)
     data = read_json(path)
     try:
         return TrainingPlan.model_validate(data)
@@ -415,7 +437,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         data_dir=data_dir,
         method=args.method,
         overrides=overrides,
-        run_dir=str(Path(args.out).resolve()) if args.out else None,
+        run_dir=str(plan_target(Path(args.out))[0]) if args.out else None,
         system_prompt=args.system_prompt,
         task=args.task,
     )
@@ -475,7 +497,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--task", choices=["auto", "knowledge", "style"], default="auto",
                    help="knowledge: answers carry facts to learn (rewordings, learning check); auto: from the data")
     p.add_argument("--system-prompt", metavar="TEXT", help="the run's system prompt (training, evaluation, serving)")
-    p.add_argument("--out", metavar="DIR", help="write DIR/plan.json (and accelerate/DeepSpeed configs)")
+    p.add_argument("--out", metavar="DIR|FILE.json",
+                   help="write DIR/plan.json, or FILE.json (and accelerate/DeepSpeed configs beside it)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the card (zh: Chinese)")
     p.set_defaults(func=cmd_plan)

@@ -183,10 +183,17 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
     elif req.plan_path is not None:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
-        settings = settings_from_plan(read_json(req.plan_path), req.data_dir)
+        from tools.planner_cli import plan_file
+
+        settings = settings_from_plan(read_json(plan_file(req.plan_path)), req.data_dir)
     elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):
-        cfg = req.config_path or run_dir / CONFIG_FILE
-        settings = TrainSettings.model_validate(yaml.safe_load(Path(cfg).read_text()))
+        cfg = Path(req.config_path or run_dir / CONFIG_FILE)
+        if cfg.is_dir():
+            cfg = cfg / CONFIG_FILE
+        if not cfg.is_file():
+            raise InputError("config file not found", where=str(cfg),
+                             hint=f"Pass a {CONFIG_FILE} as written into a run folder, or the run folder")
+        settings = TrainSettings.model_validate(yaml.safe_load(cfg.read_text(encoding="utf-8")))
     else:
         raise InputError("no plan given", hint="Pass --plan plan.json (from `tunepilot plan --out`)")
     if req.data_dir is not None:

@@ -215,3 +215,38 @@ def test_plan_json_without_chinese_still_loads_and_renders(tmp_path: Path, capsy
     assert "原因" in zh and "每块 GPU 的显存（估算）" in zh and "权重" in zh  # labels in Chinese
     assert _reason_lines(zh) == old.reasons  # reasons as written: English, not a mix
     assert "7B base weights" in zh  # memory notes as written
+
+
+def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --out plan.json` writes that file (it once made a folder named plan.json, and `train --plan
+    plan.json` then crashed on IsADirectoryError); `train --plan` takes the file or the folder."""
+    from tools.train import TrainRequest, _resolve_settings
+
+    data = tmp_path / "数据"
+    data.mkdir()
+    (data / "train.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "你好？"},
+                                                               {"role": "assistant", "content": "你好。"}]},
+                                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    assert main(["plan", "--model", "demo", "--data", str(data), "--out", str(tmp_path / "plan.json")]) == 0
+    assert (tmp_path / "plan.json").is_file() and f"wrote {tmp_path / 'plan.json'}" in capsys.readouterr().out
+    assert main(["plan", "--model", "demo", "--data", str(data), "--out", str(tmp_path / "dir")]) == 0
+    capsys.readouterr()
+    for given in (tmp_path / "plan.json", tmp_path / "dir", tmp_path / "dir" / "plan.json"):
+        s = _resolve_settings(TrainRequest(run_dir=tmp_path / "run", plan_path=given, data_dir=data))
+        assert Path(s.model) == demo_model and s.data_dir == str(data.resolve())
+    # a folder without a plan, a plan named as a folder: one clear line each, no traceback
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--plan", str(tmp_path / "empty"), "--data", str(data), "--run", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "has no plan.json" in err and "empty" in err and "Traceback" not in err
+    assert main(["train", "--config", str(tmp_path / "empty"), "--run", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "config file not found" in err and "Traceback" not in err
+    (tmp_path / "afile").write_text("x")
+    assert main(["plan", "--model", "demo", "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    from tools.jsonio import read_json
+
+    with pytest.raises(InputError, match="is a folder, not a JSON file"):
+        read_json(tmp_path / "dir")
