@@ -300,13 +300,16 @@ def _row(
     )
 
 
+CHAT_VOTE = "chat-"  # ids of 👍/👎 given to answers in the page's model chat (questions of the person's own)
+
+
 def _human_summary(
     votes: Sequence[tuple[int, str, Literal["base", "tuned"], int]], ids: set[str]
 ) -> HumanSummary:
     last: dict[tuple[str, str], int] = {}  # the page may let a person change a vote: the last one counts
     ignored: list[str] = []
     for _, sid, model, score in votes:
-        if sid not in ids:
+        if sid not in ids and not sid.startswith(CHAT_VOTE):
             if sid not in ignored:
                 ignored.append(sid)
             continue
@@ -321,6 +324,32 @@ def _human_summary(
         tuned_down=count[("tuned", -1)],
         ignored_ids=ignored,
     )
+
+
+def human_row(h: HumanSummary) -> MetricRow:
+    """The 👍 share row: votes on eval samples and on answers in the page's model chat, last vote each."""
+    base_n, tuned_n = h.base_up + h.base_down, h.tuned_up + h.tuned_down
+    return _row(
+        "human_thumbs_up",
+        "Human 👍 share",
+        h.base_up / base_n if base_n else None,
+        h.tuned_up / tuned_n if tuned_n else None,
+        True,
+        "👍 / (👍 + 👎) on eval samples and chat answers, last vote per answer and model",
+        before_detail=f"{h.base_up}👍 / {h.base_down}👎",
+        after_detail=f"{h.tuned_up}👍 / {h.tuned_down}👎",
+    )
+
+
+def with_human_votes(table: EvalTable, votes: Sequence[tuple[int, str, Literal["base", "tuned"], int]],
+                     ids: set[str]) -> EvalTable:
+    """``table`` with its human row (and note) made from ``votes``: the page calls this after each vote."""
+    h = _human_summary(votes, ids)
+    rows = [r for r in table.rows if r.name != "human_thumbs_up"] + [human_row(h)]
+    notes = [n for n in table.notes if not n.startswith("Human scores for ")]
+    if h.ignored_ids:
+        notes.append(f"Human scores for {len(h.ignored_ids)} ids not in the eval set were ignored.")
+    return table.model_copy(update={"rows": rows, "human": h, "notes": notes})
 
 
 def judge_samples(before: Sequence[EvalRecord], after: Sequence[EvalRecord]) -> list[JudgeSample]:
@@ -468,19 +497,7 @@ def build_table(
     if human_scores is not None:
         human_summary = _human_summary(human_scores, {r.id for r in before})
         h = human_summary
-        base_n, tuned_n = h.base_up + h.base_down, h.tuned_up + h.tuned_down
-        rows.append(
-            _row(
-                "human_thumbs_up",
-                "Human 👍 share",
-                h.base_up / base_n if base_n else None,
-                h.tuned_up / tuned_n if tuned_n else None,
-                True,
-                "👍 / (👍 + 👎), last vote per sample and model",
-                before_detail=f"{h.base_up}👍 / {h.base_down}👎",
-                after_detail=f"{h.tuned_up}👍 / {h.tuned_down}👎",
-            )
-        )
+        rows.append(human_row(h))
         if h.ignored_ids:
             notes.append(f"Human scores for {len(h.ignored_ids)} ids not in the eval set were ignored.")
 
@@ -632,7 +649,8 @@ _ZH_PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"pairwise judge (.+): share of (\d+) samples, order randomised",
          r"评审模型 \1 两两比较：占 \2 条已评样本的比例，先后顺序随机"),
         (r"share of judged samples", "占已评样本的比例"),
-        (r"👍 / \(👍 \+ 👎\), last vote per sample and model", "👍 / (👍 + 👎)，每条样本每个模型以最后一票为准"),
+        (r"👍 / \(👍 \+ 👎\) on eval samples and chat answers, last vote per answer and model",
+         "👍 / (👍 + 👎)，含评测样本和对话中的回答，每条回答每个模型以最后一票为准"),
         # the judge's counts next to the numbers
         (r"(\d+) base wins", r"基座模型胜 \1 次"),
         (r"(\d+) tuned wins", r"微调模型胜 \1 次"),

@@ -254,7 +254,8 @@ def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dic
 
 
 def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) -> None:
-    """Append one 👍 (1) / 👎 (-1) from the page to ``eval/human.jsonl``."""
+    """Append one 👍 (1) / 👎 (-1) from the page to ``eval/human.jsonl``; an evaluated run's table files
+    are written again with the vote counted in its human row."""
     import os
 
     if model not in ("base", "tuned") or score not in (1, -1):
@@ -267,3 +268,19 @@ def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) ->
         os.write(fd, line)
     finally:
         os.close(fd)
+    refresh_human_row(path.parent)
+
+
+def refresh_human_row(eval_dir: Path) -> bool:
+    """Rewrite ``table.{md,csv,json}`` in ``eval_dir`` with the human row from ``human.jsonl`` (False when
+    the run has no table yet: the evaluation counts the votes when it runs)."""
+    from tools.eval_table import EvalTable, load_human_scores, with_human_votes, write_tables
+    from tools.jsonio import iter_jsonl
+
+    table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
+    if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():
+        return False
+    table = EvalTable.model_validate_json(table_path.read_bytes())
+    ids = {str(obj.get("id")) for _, obj in iter_jsonl(before) if isinstance(obj, dict)} if before.is_file() else set()
+    write_tables(with_human_votes(table, load_human_scores(eval_dir / HUMAN_SCORES), ids), eval_dir)
+    return True

@@ -446,6 +446,7 @@ def train(run_dir: Path, resume: bool) -> int:
     save_adapter(trainer, tok, run_dir / "adapter")
     if check is not None:
         keep_best(check, tok, run_dir, events)
+    archive_adapter(run_dir)
     events.emit(
         "train",
         "done",
@@ -483,6 +484,23 @@ def save_adapter(trainer: Any, tok: Any, out: Path) -> None:
     with atomic_dir(out) as tmp:
         trainer.model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
+
+
+ADAPTER_ZIP = "adapter.zip"
+
+
+def archive_adapter(run_dir: Path) -> Path:
+    """``adapter.zip`` beside ``adapter/`` (the page's download): the adapter folder's files under
+    ``adapter/``, written to a temporary name first so a download never gets half an archive."""
+    import zipfile
+
+    src, out = run_dir / "adapter", run_dir / ADAPTER_ZIP
+    tmp = out.with_name(out.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            zf.write(f, Path("adapter") / f.relative_to(src))
+    tmp.replace(out)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

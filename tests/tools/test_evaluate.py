@@ -53,6 +53,32 @@ def test_human_scores_are_appended(tmp_path: Path) -> None:
     assert [(x["id"], x["model"], x["score"]) for x in lines] == [("3", "tuned", 1), ("3", "base", -1)]
 
 
+def test_votes_on_chat_answers_reach_the_tables_human_row(tmp_path: Path) -> None:
+    """👍/👎 given in the page's model chat (ids ``chat-…``) count in an evaluated run's table at once."""
+    from tools.eval_table import load_and_score, render_saved, write_tables
+    from tools.jsonio import write_jsonl
+
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    rows = [{"id": str(i), "prompt": f"问题{i}？", "reference": f"答案是{i}。"} for i in range(3)]
+    write_jsonl(ev / "before.jsonl", [{**r, "output": "不知道。"} for r in rows])
+    write_jsonl(ev / "after.jsonl", [{**r, "output": r["reference"]} for r in rows])
+    write_tables(load_and_score(ev / "before.jsonl", ev / "after.jsonl"), ev)
+    assert "👍" not in render_saved(ev, "zh")
+    record_human_score(tmp_path, "chat-1a2b3c4d5e", "tuned", 1)
+    record_human_score(tmp_path, "chat-1a2b3c4d5e", "base", -1)
+    record_human_score(tmp_path, "chat-99", "tuned", -1)
+    record_human_score(tmp_path, "chat-99", "tuned", 1)  # changed their mind: the last vote counts
+    record_human_score(tmp_path, "2", "tuned", 1)
+    table = json.loads((ev / "table.json").read_text(encoding="utf-8"))
+    row = next(r for r in table["rows"] if r["name"] == "human_thumbs_up")
+    assert (row["before"], row["after"]) == (0.0, 1.0)
+    zh = render_saved(ev, "zh")
+    assert "人工 👍 比例" in zh and "0👍 / 1👎" in zh and "3👍 / 0👎" in zh
+    assert "3👍 / 0👎" in (ev / "table.md").read_text(encoding="utf-8")
+    assert "human_thumbs_up" in (ev / "table.csv").read_text(encoding="utf-8-sig")
+
+
 @pytest.mark.slow
 def test_identity_run_shows_the_gain(identity_run: Path) -> None:
     try:

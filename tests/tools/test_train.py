@@ -90,6 +90,16 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
     for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/tokenizer.json",
                  "adapter/chat_template.jinja", "config.yaml", "metrics.json", "train_command.sh"):
         assert (run / name).exists(), name
+    # the page's download: the same adapter files, zipped
+    import zipfile
+
+    with zipfile.ZipFile(run / "adapter.zip") as zf:
+        names = set(zf.namelist())
+        assert zf.read("adapter/adapter_config.json") == (run / "adapter/adapter_config.json").read_bytes()
+    assert {"adapter/adapter_model.safetensors", "adapter/tokenizer.json"} <= names
+    from ui.view import downloads
+
+    assert str(run / "adapter.zip") in downloads(run)
     # the template given to vLLM later is the model's own, byte for byte
     assert (run / "adapter/chat_template.jinja").read_text() == (tiny_model / "chat_template.jinja").read_text()
     merged = merge_adapter(MergeRequest(run_dir=run))

@@ -331,7 +331,15 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     page.wait_for_timeout(3000)  # let the streams finish
     assert "你是谁" in user_texts(page, "tp-chat-base")[-1] and "你是谁" in user_texts(page, "tp-chat-tuned")[-1]
     assert "not answering" not in bot_texts(page, "tp-chat-tuned")[-1]
+    # a 👍 on the fine-tuned answer counts in the table's human row
+    page.locator("#tp-chat-tuned").get_by_role("button", name="Like").last.click()
+    human = ui_app.runs / run_id / "eval" / "human.jsonl"
+    wait_until(human.exists, 30, "the vote to be saved")
+    assert '"model": "tuned", "score": 1' in human.read_text(encoding="utf-8")
     shot(page, artifacts, "06-model-chat-1280")
+    page.get_by_role("tab", name="Assistant").click()
+    wait_until(lambda: "1👍 / 0👎" in page.locator("#tp-eval").inner_text(), 30, "the vote in the table", ui_app)
+    page.get_by_role("tab", name="Chat with the model").click()
     page.set_viewport_size(MOBILE)
     page.wait_for_timeout(800)
     assert no_horizontal_overflow(page)
