@@ -182,8 +182,8 @@ def test_disk_full_during_conversion(tmp_path: Path, tiny_disk: Path, demo_model
     code = main(["data", str(big), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 3 and "no space left" in err and "Traceback" not in err
-    # nothing left behind that looks complete
-    assert not (out / "train.jsonl").exists() or (out / "train.jsonl").stat().st_size == 0
+    # nothing left behind that looks complete: no train.jsonl at all (the README's promise), no temp files
+    assert not (out / "train.jsonl").exists()
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*")) if out.exists() else True
     assert big.stat().st_size == size  # the input is untouched
 
@@ -257,16 +257,26 @@ def test_disk_full_during_checkpoint_save(tmp_path: Path, tiny_disk: Path, tiny_
                              max_steps=4, save_steps=2, eval_steps=100)
     result = run_training(TrainRequest(run_dir=run, settings=settings))
     assert result.status == "failed"
-    assert "no space left" in result.message and "--resume" in result.message
+    # it failed at the save of step 2 — the first save — not before it and not after it
+    assert "no space left on the device while saving checkpoint-2" in result.message, result.message
+    assert "--resume" in result.message
+    assert max(e.step or 0 for e in read_events(run) if e.kind == "progress") == 2
     assert last_checkpoint(run) is None  # a half-written checkpoint is never taken for a complete one
 
 
 # --- hostile input --------------------------------------------------------------------------
 
 
-def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, demo_model: Path) -> None:
+def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, demo_model: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
     from tools.dataset import ConvertRequest, convert_documents
 
+    home = tmp_path / "home"  # the home folder the injected text asks to wipe, with a file in it
+    home.mkdir()
+    (home / "notes.txt").write_text("my notes", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "nested.json").write_text("[" * 200_000 + "]" * 200_000)
@@ -286,7 +296,12 @@ def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, 
     out = tmp_path / "out"
     result = convert_documents(ConvertRequest(inputs=[inbox], out_dir=out))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])
-    assert not (tmp_path / "escaped.txt").exists() and not Path("/abs/escaped2.txt").exists()
+    # "../../escaped.txt" would land two folders above wherever the zip is unpacked: look above every
+    # folder it could have been unpacked in (the inbox, the output, the temp folder, here)
+    places = {inbox, out, Path(tempfile.gettempdir()), Path.cwd()}
+    above = {q for p in places for q in (p, p.parent, p.parent.parent)}
+    assert [q / "escaped.txt" for q in above if (q / "escaped.txt").exists()] == []
+    assert not list(tmp_path.rglob("escaped*.txt")) and not Path("/abs/escaped2.txt").exists()
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     problems = json.dumps(report, ensure_ascii=False)
     for name in ("nested.json", "huge.txt", "escaped.txt", "bomb.txt"):
@@ -295,8 +310,11 @@ def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, 
     rows += [json.loads(x) for x in (out / "eval.jsonl").read_text(encoding="utf-8").splitlines()]
     texts = json.dumps(rows, ensure_ascii=False)
     assert "48 小时内发货" in texts and "30 天内可退货" in texts
-    # the injected text is data: kept as an answer at most, never acted on
-    assert Path.home().exists() and result.train_records + result.eval_records >= 2
+    # the injected text is data: kept in a record at most, never acted on — the home folder is untouched
+    assert (home / "notes.txt").read_text(encoding="utf-8") == "my notes" and sorted(home.iterdir()) == [
+        home / "notes.txt"]
+    assert all(m["role"] in ("user", "assistant") for r in rows for m in r["messages"])  # never a system prompt
+    assert result.train_records + result.eval_records >= 2
 
 
 def _docx_bomb(path: Path, paragraphs: int) -> None:
@@ -373,7 +391,7 @@ def test_more_hostile_inputs_each_named_the_rest_converts(tmp_path: Path, demo_m
     t0 = time.monotonic()
     result = convert_documents(ConvertRequest(inputs=[inbox], out_dir=tmp_path / "out"))
     took = time.monotonic() - t0
-    assert took < 180, f"the hostile inbox took {took:.0f} s"
+    assert took < 60, f"the hostile inbox took {took:.0f} s (the README promises well under a minute)"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 6 * 1024**2  # KiB: stayed under 6 GB
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])  # nothing written elsewhere
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
@@ -492,11 +510,11 @@ def test_two_trainings_at_once_one_queued_neither_corrupted(tmp_path: Path, tiny
         assert steps == list(range(1, 9))
 
 
-# --- the page process dies during training ------------------------------------------------------
+# --- the agent's process ends during training (the browser test kills the real page) ---------------
 
 
 @pytest.mark.slow
-def test_page_restart_finds_training_and_conversation(runs_dir: Path, tmp_path: Path, tiny_model: Path,
+def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversation(runs_dir: Path, tmp_path: Path, tiny_model: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", str(tiny_model))
     monkeypatch.setenv("TUNEPILOT_MAX_STEPS", "30")

@@ -73,6 +73,7 @@ def load_examples(path: Path, system_prompt: str | None) -> list[dict[str, Any]]
 
 class _Stop:
     requested = False
+    saving: str | None = None  # what is being written now ("checkpoint-40", "the adapter"): named in a disk-full error
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -114,6 +115,7 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
             if stop.requested:
                 control.should_save = True
                 control.should_training_stop = True
+            stop.saving = f"checkpoint-{state.global_step}" if control.should_save else None
             return control
 
         def on_log(self, args, state, control, logs=None, **kw):  # type: ignore[no-untyped-def]
@@ -161,6 +163,7 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
                     control.should_save = True
 
         def on_save(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            stop.saving = None
             events.emit(
                 "train",
                 "checkpoint",
@@ -443,10 +446,12 @@ def train(run_dir: Path, resume: bool) -> int:
             total=state.max_steps,
         )
         return 0
+    _Stop.saving = "the adapter"
     save_adapter(trainer, tok, run_dir / "adapter")
     if check is not None:
         keep_best(check, tok, run_dir, events)
     archive_adapter(run_dir)
+    _Stop.saving = None
     events.emit(
         "train",
         "done",
@@ -520,10 +525,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if isinstance(exc, OSError) and exc.errno == 28:
             with contextlib.suppress(OSError):  # the event file may sit on the same full disk
+                what = f"while saving {_Stop.saving}" if _Stop.saving else "while writing the run's files"
                 events.emit(
                     "train", "error",
-                    "no space left on the device while saving: free some disk space, then resume with --resume "
-                    "(the last complete checkpoint is kept)", disk_full=True,
+                    f"no space left on the device {what}: free some disk space, then resume with --resume "
+                    "(the last complete checkpoint is kept)", disk_full=True, saving=_Stop.saving,
                 )
             return 1
         if _is_oom(exc):

@@ -241,7 +241,9 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     assert any("客服FAQ.docx" in r for r in rows), rows
     assert any("faq.xlsx" in r for r in rows), rows
     broken = next(r for r in rows if "broken.pdf" in r)
-    assert re.search(r"pdf|read|open|broken|damaged|invalid|error|无法|损坏", broken, re.I), broken
+    # its row says what is wrong with it (the converter's words) and that nothing came from it
+    assert "not a readable PDF" in broken and "re-export" in broken, broken
+    assert re.search(r"\bpdf\b\s+0\s+0\b", broken), broken  # type pdf: found 0, kept 0
 
     # 3. the plan, and the question with its buttons
     wait_until(approve.is_visible, 120, "the Approve button", ui_app)
