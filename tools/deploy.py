@@ -334,6 +334,32 @@ def load_deployment(run_dir: Path) -> Deployment | None:
     return dep
 
 
+def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapter: Path | None,
+                 merged: Path | None, gpu: bool) -> tuple[Literal["lora", "merged"], Path | None, list[str]]:
+    """What to serve for a run, and why: an adapter vLLM cannot load (:func:`adapter_problems`) is merged
+    and served merged; ``auto`` follows :func:`choose_mode`. Merges the adapter when the mode needs it.
+    Returns (mode, the merged folder or None, reasons)."""
+    reasons: list[str] = []
+    mode = asked
+    if mode in ("auto", "lora") and adapter is not None:
+        problems = adapter_problems(adapter)
+        if problems:
+            reasons.append("serving the merged model instead of the adapter: " + "; ".join(problems))
+            mode = "merged"
+    if mode == "auto":
+        mode, why = choose_mode(has_adapter=adapter is not None, gpu=gpu)
+        reasons.append(why)
+    if mode == "lora" and adapter is None:
+        raise InputError("this run has no adapter to serve in LoRA mode", where=str(run_dir),
+                         hint="Use --mode merged")
+    if mode == "merged" and merged is None:
+        from tools.merge import MergeRequest, merge_adapter
+
+        merge_adapter(MergeRequest(run_dir=run_dir))
+        merged = run_dir / "merged"
+    return mode, merged, reasons  # type: ignore[return-value]
+
+
 def deploy_model(req: DeployRequest) -> Deployment:
     """Start vLLM for a run, wait until healthy, run the canary; return the deployment."""
     run_dir = req.run_dir.resolve()
@@ -348,30 +374,8 @@ def deploy_model(req: DeployRequest) -> Deployment:
         req = req.model_copy(update={"api_key": "tp-" + secrets.token_urlsafe(24)})
     register_secret(req.api_key)
     base, adapter, merged, r = _read_run_facts(run_dir)
-    reasons: list[str] = []
     gpu = cuda_available()
-    mode = req.mode
-    if mode in ("auto", "lora") and adapter is not None:
-        problems = adapter_problems(adapter)
-        if problems:
-            if merged is None:
-                from tools.merge import MergeRequest, merge_adapter
-
-                merge_adapter(MergeRequest(run_dir=run_dir))
-                merged = run_dir / "merged"
-            reasons.append("serving the merged model instead of the adapter: " + "; ".join(problems))
-            mode = "merged"
-    if mode == "auto":
-        mode, why = choose_mode(has_adapter=adapter is not None, gpu=gpu)
-        reasons.append(why)
-    if mode == "lora" and adapter is None:
-        raise InputError("this run has no adapter to serve in LoRA mode", where=str(run_dir),
-                         hint="Use --mode merged")
-    if mode == "merged" and merged is None:
-        from tools.merge import MergeRequest, merge_adapter
-
-        merge_adapter(MergeRequest(run_dir=run_dir))
-        merged = run_dir / "merged"
+    mode, merged, reasons = serving_mode(run_dir, req.mode, adapter, merged, gpu)
     port = req.port
     if not port_free(req.host, port):
         new = free_port(req.host)

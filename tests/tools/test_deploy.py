@@ -31,6 +31,7 @@ from tools.deploy import (
     unload_adapter,
 )
 from tools.errors import InputError
+from tools.events import read_events
 
 
 def test_max_lora_rank_is_the_smallest_accepted_value() -> None:
@@ -198,3 +199,62 @@ def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_mod
     with pytest.raises(DeployError, match="not being applied"):
         deploy_model(DeployRequest(run_dir=run, mode="lora", port=free_port(), timeout_s=400))
     assert load_deployment(run) is None  # the refused server was stopped
+
+
+# --- adapters vLLM cannot load as LoRA are merged and served merged --------------------------------------------
+
+
+def _odd_adapter(run: Path, model: Path, kind: str) -> None:
+    """A real PEFT adapter of the kind vLLM's LoRA loader refuses, saved as training saves one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tools.identity import write_identity_dataset
+
+    data = write_identity_dataset(run / "data")
+    (run / "config.yaml").write_text(f"data_dir: {data}\n", encoding="utf-8")
+    tok = AutoTokenizer.from_pretrained(model)
+    base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    extra: dict[str, object] = {}
+    if kind == "modules_to_save":
+        extra = {"modules_to_save": ["lm_head"]}
+    elif kind == "dora":
+        extra = {"use_dora": True}
+    elif kind == "vocab":
+        tok.add_tokens(["<青梧>", "<售后>"])
+        base.resize_token_embeddings(len(tok))
+        extra = {"modules_to_save": ["embed_tokens", "lm_head"]}
+    peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                                 task_type="CAUSAL_LM", **extra))  # type: ignore[arg-type]
+    with torch.no_grad():  # a trained adapter changes the model (B = 0 would be the base itself)
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    peft_model.save_pretrained(run / "adapter")
+    tok.save_pretrained(run / "adapter")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "said"), [("modules_to_save", "trains whole modules (lm_head)"),
+                                            ("dora", "DoRA adapters are not supported"),
+                                            ("vocab", "the vocabulary was resized")])
+def test_an_adapter_vllm_cannot_load_is_served_merged(tmp_path: Path, tiny_model: Path, kind: str,
+                                                      said: str) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tools.deploy import serving_mode
+
+    run = tmp_path / "run"
+    _odd_adapter(run, tiny_model, kind)
+    mode, merged, reasons = serving_mode(run, "lora", run / "adapter", None, gpu=True)
+    assert mode == "merged" and merged == run / "merged", reasons
+    assert said in reasons[0] and reasons[0].startswith("serving the merged model instead of the adapter")
+    tok = AutoTokenizer.from_pretrained(merged)
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    assert model.get_input_embeddings().num_embeddings >= len(tok)
+    enc = tok.apply_chat_template([{"role": "user", "content": "你好"}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    assert model.generate(**enc, max_new_tokens=3, do_sample=False).shape[1] > enc["input_ids"].shape[1]
+    merge_done = [e for e in read_events(run) if e.stage == "merge" and e.kind == "done"]
+    assert merge_done and merge_done[-1].data["identical"], "merged and base+adapter disagree"
