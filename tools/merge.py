@@ -81,7 +81,7 @@ def merge_adapter(req: MergeRequest) -> MergeResult:
     tok = AutoTokenizer.from_pretrained(str(adapter_dir))
     # fp32 for the self-check, so the comparison is exact
     base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    rows = int(base_model.get_input_embeddings().weight.shape[0])
+    rows = int(base_model.get_input_embeddings().weight.shape[0])  # type: ignore[index]
     if len(tok) > rows:  # training added tokens: the adapter's embeddings have the new rows
         base_model.resize_token_embeddings(len(tok), mean_resizing=False)
         reasons.append(f"the vocabulary was resized in training ({rows} → {len(tok)} tokens): the base's "
