@@ -97,9 +97,9 @@ def understand(state: AgentState) -> dict[str, Any]:
         from tools.runs import RunIndex
 
         try:
-            index = RunIndex()
-            runs = index.list()
-            rec = runs[0] if goal.run_id == "latest" and runs else index.get(goal.run_id)
+            index, owner = RunIndex(), state.get("owner")
+            runs = index.list(owner=owner)
+            rec = runs[0] if goal.run_id == "latest" and runs else index.get(goal.run_id, owner=owner)
             update.update(run_id=rec.id, run_dir=rec.path)
         except TunepilotError:
             pass
@@ -129,7 +129,7 @@ def _ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
 
     if state.get("run_dir") and Path(state["run_dir"]).is_dir():  # type: ignore[arg-type]
         return state["run_id"] or Path(state["run_dir"]).name, Path(state["run_dir"]), {}  # type: ignore[arg-type]
-    rec = RunIndex().create(goal=_last_human(state)[:500])
+    rec = RunIndex().create(goal=_last_human(state)[:500], owner=state.get("owner") or "")
     return rec.id, Path(rec.path), {"run_id": rec.id, "run_dir": rec.path}
 
 
@@ -440,7 +440,7 @@ def chat(state: AgentState) -> dict[str, Any]:
 def list_runs(state: AgentState) -> dict[str, Any]:
     from tools.runs import RunIndex
 
-    runs = RunIndex().list()[:20]
+    runs = RunIndex().list(owner=state.get("owner"))[:20]
     if not runs:
         return _say(state, "no_runs")
     lang = state.get("lang", "en")

@@ -32,9 +32,12 @@ class Turn(BaseModel):
 
 
 class AgentSession:
-    def __init__(self, thread_id: str = "default", db_path: Path | None = None, auto_approve: bool = False) -> None:
+    def __init__(self, thread_id: str = "default", db_path: Path | None = None, auto_approve: bool = False,
+                 graph: Any = None) -> None:
+        """``graph``: a compiled graph to share (its SQLite checkpointer keeps every thread apart), so many
+        conversations hold one database connection, not one each."""
         self.thread_id = thread_id
-        self.graph = compile_graph(db_path)
+        self.graph = graph if graph is not None else compile_graph(db_path)
         self.config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
         self.auto_approve = auto_approve
 
@@ -100,7 +103,7 @@ class AgentSession:
         else:
             kwargs = {META_KEY: dict(meta)} if meta else {}
             update: dict[str, Any] = {"messages": [HumanMessage(content=text, additional_kwargs=kwargs)],
-                                      "auto_approve": self.auto_approve}
+                                      "auto_approve": self.auto_approve, "owner": self.thread_id}
             if files:
                 update["files"] = [str(Path(f).resolve()) for f in files]
             if extra:

@@ -27,4 +27,5 @@ class AgentState(TypedDict, total=False):
     style: list[str]  # the goal's style phrases ("concise", "at most 50 words")
     system_prompt: str | None  # from the goal's style and constraints; kept until a later goal names others
     questions_file: str | None  # the person's own questions with expected answers, for the table's learnt set
+    owner: str  # the conversation's thread id: the runs it makes are its own
     auto_approve: bool  # --yes: confirmations are approved without asking

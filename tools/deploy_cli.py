@@ -98,9 +98,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.system:
         messages.append({"role": "system", "content": args.system})
     messages.append({"role": "user", "content": args.message})
+    said = ""
     for piece in stream_chat(dep, args.model, messages, max_tokens=args.max_tokens):
+        said += piece
         sys.stdout.write(piece)
         sys.stdout.flush()
+    if not said.strip():
+        from tools.dataset.paraphrase import is_chinese
+        from tools.eval_table import md_word
+
+        sys.stdout.write(md_word("empty_answer", "zh" if is_chinese(args.message) else "en"))
     sys.stdout.write("\n")
     return 0
 

@@ -45,6 +45,7 @@ class RunRecord(BaseModel):
     stage: str
     state: State
     path: str
+    owner: str = ""  # the conversation (thread id) that made it; "" for runs made before owners were kept
 
 
 def new_run_id() -> str:
@@ -74,6 +75,8 @@ class RunIndex:
                     goal TEXT NOT NULL DEFAULT '', stage TEXT NOT NULL DEFAULT 'data',
                     state TEXT NOT NULL DEFAULT 'created', path TEXT NOT NULL)"""
             )
+            if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -85,7 +88,7 @@ class RunIndex:
         finally:
             db.close()
 
-    def create(self, goal: str = "", run_id: str | None = None) -> RunRecord:
+    def create(self, goal: str = "", run_id: str | None = None, owner: str = "") -> RunRecord:
         run_id = validate_run_id(new_run_id() if run_id is None else run_id)
         path = self.root / run_id
         if path.exists() and any(path.iterdir()):
@@ -94,12 +97,13 @@ class RunIndex:
             (path / sub).mkdir(parents=True, exist_ok=True)
         now = time.time()
         rec = RunRecord(
-            id=run_id, created=now, updated=now, goal=goal, stage="data", state="created", path=str(path)
+            id=run_id, created=now, updated=now, goal=goal, stage="data", state="created", path=str(path), owner=owner
         )
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
-                (rec.id, rec.created, rec.updated, rec.goal, rec.stage, rec.state, rec.path),
+                "INSERT OR REPLACE INTO runs (id, created, updated, goal, stage, state, path, owner) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (rec.id, rec.created, rec.updated, rec.goal, rec.stage, rec.state, rec.path, rec.owner),
             )
         return rec
 
@@ -115,20 +119,24 @@ class RunIndex:
             )
         return new
 
-    def get(self, run_id: str) -> RunRecord:
-        """The run, with the stage and state its folder says now (:func:`standing`)."""
+    def get(self, run_id: str, owner: str | None = None) -> RunRecord:
+        """The run, with the stage and state its folder says now (:func:`standing`). With ``owner`` (a
+        conversation), a run another conversation made is refused as if it did not exist to it."""
         validate_run_id(run_id)
         with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise InputError(f"no run named {run_id!r}", hint="See `tunepilot runs` for the list")
+            row = db.execute(f"SELECT {_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None or (owner is not None and not _visible(_row(row), owner)):
+            raise InputError(f"no run named {run_id!r} in this conversation" if row is not None and owner is not None
+                             else f"no run named {run_id!r}",
+                             hint="See the runs list (`tunepilot runs`, or the page's Runs tab) for the runs you can open")
         return _live(_row(row))
 
-    def list(self) -> list[RunRecord]:
-        """Every run, newest first, each with the stage and state its folder says now (:func:`standing`)."""
+    def list(self, owner: str | None = None) -> list[RunRecord]:
+        """Every run (or, with ``owner``, the runs that conversation made), newest first, each with the stage
+        and state its folder says now (:func:`standing`)."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        return [_live(_row(r)) for r in rows]
+            rows = db.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC").fetchall()
+        return [_live(r) for r in map(_row, rows) if owner is None or _visible(r, owner)]
 
     def delete(self, run_id: str) -> None:
         rec = self.get(run_id)
@@ -181,7 +189,16 @@ def _live(rec: RunRecord) -> RunRecord:
     return rec.model_copy(update={"stage": stage, "state": state})
 
 
+_COLUMNS = "id, created, updated, goal, stage, state, path, owner"
+
+
+def _visible(rec: RunRecord, owner: str) -> bool:
+    """A conversation sees the runs it made (and runs from before owners were kept, which belong to no one)."""
+    return rec.owner in ("", owner)
+
+
 def _row(row: tuple) -> RunRecord:
     return RunRecord(
-        id=row[0], created=row[1], updated=row[2], goal=row[3], stage=row[4], state=row[5], path=row[6]
+        id=row[0], created=row[1], updated=row[2], goal=row[3], stage=row[4], state=row[5], path=row[6],
+        owner=row[7] or "",
     )

@@ -46,17 +46,34 @@ CSS = """
 #tp-eval td:nth-last-child(-n+2), #tp-chat td:nth-last-child(-n+2) {min-width:14em}
 """
 
-_sessions: dict[str, Any] = {}
+_sessions: dict[str, Any] = {}  # most recently used last
+_graphs: dict[Path, Any] = {}
 _lock = threading.Lock()
+MAX_SESSIONS = 256  # conversations kept in memory; an older one is rebuilt from SQLite when it comes back
 
 
 def get_session(thread_id: str) -> Any:
+    """The conversation's session. Every conversation shares one compiled graph (one SQLite connection to the
+    conversations file), and only the :data:`MAX_SESSIONS` most recent are kept: a page that receives
+    many new ids holds neither memory nor file handles for each."""
+    from agent.graph import compile_graph, default_db
     from agent.session import AgentSession
 
     with _lock:
-        if thread_id not in _sessions:
-            _sessions[thread_id] = AgentSession(thread_id=thread_id)
-        return _sessions[thread_id]
+        session = _sessions.pop(thread_id, None)
+        if session is None:
+            db = default_db()
+            if db not in _graphs:
+                _graphs[db] = compile_graph(db)
+            session = AgentSession(thread_id=thread_id, graph=_graphs[db])
+        _sessions[thread_id] = session
+        while len(_sessions) > MAX_SESSIONS:
+            old = next(iter(_sessions))
+            _sessions.pop(old)
+            lock = _thread_locks.get(old)
+            if lock is not None and not lock.locked():
+                _thread_locks.pop(old, None)
+        return session
 
 
 def sanitize_name(name: str) -> str:
@@ -191,6 +208,18 @@ def browser_secret() -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     return text
+
+
+def owns(thread_id: str, run_id: str) -> bool:
+    """Whether this conversation may use the run (it made it: :meth:`tools.runs.RunIndex.get`)."""
+    from tools.errors import TunepilotError
+    from tools.runs import RunIndex
+
+    try:
+        RunIndex().get(run_id, owner=new_thread_id(thread_id))
+    except TunepilotError:
+        return False
+    return True
 
 
 def _run_dir(thread_id: str) -> Path | None:
@@ -396,22 +425,26 @@ def create_app() -> gr.Blocks:
                    api_name="tick")
 
         # --- model chat: base vs tuned ------------------------------------------------
-        def deployed_runs() -> Any:
+        def deployed_runs(thread_id: str) -> Any:
+            """This conversation's runs that are being served now."""
             from tools.deploy import all_deployments
+            from tools.runs import RunIndex
 
+            mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
             live = [s for s in all_deployments(runs_root()) if s.state == "running"]
-            choices = [Path(s.run_dir).name for s in live]
+            choices = [Path(s.run_dir).name for s in live if Path(s.run_dir).name in mine]
             return gr.update(choices=choices, value=choices[0] if choices else None)
 
-        refresh.click(deployed_runs, None, run_pick, api_name="deployed_runs")
-        tab_model.select(deployed_runs, None, run_pick, api_visibility="private")
+        refresh.click(deployed_runs, thread, run_pick, api_name="deployed_runs")
+        tab_model.select(deployed_runs, thread, run_pick, api_visibility="private")
 
-        def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str):  # type: ignore[no-untyped-def]
+        def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type: ignore[no-untyped-def]
+                     thread_id: str = ""):
             from tools.chat import ChatError, stream_chat
             from tools.deploy import load_deployment
 
             hb, ht = list(hb or []), list(ht or [])
-            if not text or not run_id:
+            if not text or not run_id or not owns(thread_id, run_id):
                 yield hb, ht, text
                 return
             dep = load_deployment(runs_root() / run_id)
@@ -441,16 +474,16 @@ def create_app() -> gr.Blocks:
                 ht[-1]["content"] = view.answer_text(texts["tuned"], lg, done="tuned" not in active)
                 yield hb, ht, ""
 
-        ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask],
-                      api_name="ask_both")
-        ask.submit(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state], [chat_base, chat_tuned, ask],
-                   api_visibility="private")
+        ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state, thread],
+                      [chat_base, chat_tuned, ask], api_name="ask_both")
+        ask.submit(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state, thread],
+                   [chat_base, chat_tuned, ask], api_visibility="private")
 
         def like(which: str):  # type: ignore[no-untyped-def]
-            def handler(data: gr.LikeData, run_id: str | None, history: list) -> None:
+            def handler(data: gr.LikeData, run_id: str | None, history: list, thread_id: str) -> None:
                 from tools.evaluate import record_human_score
 
-                if not run_id:
+                if not run_id or not owns(thread_id, run_id):
                     return
                 idx = data.index if isinstance(data.index, int) else data.index[0]
                 question = message_text(history[idx - 1]) if idx and idx > 0 else ""
@@ -460,20 +493,22 @@ def create_app() -> gr.Blocks:
                 record_human_score(runs_root() / run_id, sid, which, 1 if data.liked else -1)
             return handler
 
-        chat_base.like(like("base"), [run_pick, chat_base], None, api_visibility="private")
-        chat_tuned.like(like("tuned"), [run_pick, chat_tuned], None, api_visibility="private")
+        chat_base.like(like("base"), [run_pick, chat_base, thread], None, api_visibility="private")
+        chat_tuned.like(like("tuned"), [run_pick, chat_tuned, thread], None, api_visibility="private")
 
         # --- runs list ------------------------------------------------------------------
-        def list_runs(lg: str = "en") -> Any:
-            """Every run with where it stands now (read from its folder, not a stale index row)."""
+        def list_runs(lg: str = "en", thread_id: str = "") -> Any:
+            """This conversation's runs with where each stands now (read from its folder, not a stale index row);
+            other conversations' runs are not shown."""
             import pandas as pd
 
             from tools.runs import RunIndex
 
-            rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]] for r in RunIndex().list()]
+            rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]]
+                    for r in RunIndex().list(owner=new_thread_id(thread_id))]
             return pd.DataFrame(rows, columns=L("runs_cols", lg).split(","))
 
-        tab_runs.select(list_runs, lang_state, runs_table, api_name="list_runs")
+        tab_runs.select(list_runs, [lang_state, thread], runs_table, api_name="list_runs")
 
         def pick_row(evt: gr.SelectData, rows: Any) -> str:
             try:
@@ -490,7 +525,7 @@ def create_app() -> gr.Blocks:
         def open_run(run_id: str, thread_id: str, lg: str) -> str:
             from tools.runs import RunIndex
 
-            rec = RunIndex().get(run_id.strip())
+            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             show_run(get_session(new_thread_id(thread_id)), rec)
             return L("run_opened", lg, run=rec.id)
 
@@ -498,7 +533,7 @@ def create_app() -> gr.Blocks:
             from tools.runs import RunIndex
             from tools.train import launch_training, training_state
 
-            rec = RunIndex().get(run_id.strip())
+            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             now = training_state(Path(rec.path))
             if now in ("done", "running", "none"):
                 return L({"done": "run_already_trained", "running": "run_training_already",
@@ -508,27 +543,27 @@ def create_app() -> gr.Blocks:
             show_run(get_session(new_thread_id(thread_id)), rec)
             return L("run_resumed", lg, run=rec.id)
 
-        def redeploy(run_id: str, lg: str) -> str:
+        def redeploy(run_id: str, thread_id: str, lg: str) -> str:
             from tools.deploy import DeployRequest, deploy_model
             from tools.runs import RunIndex
 
-            rec = RunIndex().get(run_id.strip())
+            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
             return L("run_serving", lg, run=rec.id, url=dep.base_url)
 
-        def delete_run(run_id: str, sure: bool, lg: str) -> tuple[str, Any, bool]:
+        def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
             from tools.deploy import stop_deployment
             from tools.runs import RunIndex
             from tools.train import training_state
 
             if not sure:
-                return L("run_tick_first", lg), list_runs(lg), False
-            rec = RunIndex().get(run_id.strip())
+                return L("run_tick_first", lg), list_runs(lg, thread_id), False
+            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             if training_state(Path(rec.path)) == "running":
-                return L("run_training_now", lg, run=rec.id), list_runs(lg), False
+                return L("run_training_now", lg, run=rec.id), list_runs(lg, thread_id), False
             stop_deployment(Path(rec.path))
             RunIndex().delete(rec.id)
-            return L("run_deleted", lg, run=rec.id), list_runs(lg), False
+            return L("run_deleted", lg, run=rec.id), list_runs(lg, thread_id), False
 
         def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
             """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
@@ -547,8 +582,8 @@ def create_app() -> gr.Blocks:
         resume_btn.click(guarded(resume_run), [run_id_box, thread, lang_state], runs_msg,
                          api_name="resume_run").then(
             refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-        redeploy_btn.click(guarded(redeploy), [run_id_box, lang_state], runs_msg, api_name="redeploy")
-        delete_btn.click(guarded(delete_run, 2), [run_id_box, confirm_del, lang_state],
+        redeploy_btn.click(guarded(redeploy), [run_id_box, thread, lang_state], runs_msg, api_name="redeploy")
+        delete_btn.click(guarded(delete_run, 2), [run_id_box, confirm_del, thread, lang_state],
                          [runs_msg, runs_table, confirm_del], api_name="delete_run")
     return demo
 

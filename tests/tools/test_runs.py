@@ -71,3 +71,46 @@ def test_a_finished_run_reads_finished_everywhere_whatever_the_index_row_says(ru
     ev.emit("train", "start", "training")
     ev.emit("train", "progress", "step 1/9", step=1, total=9)
     assert (index.get("killed").stage, index.get("killed").state) == ("train", "interrupted")
+
+
+def test_runs_belong_to_the_conversation_that_made_them(runs_dir: Path) -> None:
+    index = RunIndex()
+    mine = index.create(goal="我的", run_id="mine", owner="thread-aaaaaaaa")
+    index.create(goal="theirs", run_id="theirs", owner="thread-bbbbbbbb")
+    assert [r.id for r in index.list(owner="thread-aaaaaaaa")] == ["mine"]
+    assert {r.id for r in index.list()} == {"mine", "theirs"}  # the CLI (the machine's owner) sees all
+    assert index.get("mine", owner="thread-aaaaaaaa").path == mine.path
+    with pytest.raises(InputError, match="no run named 'theirs' in this conversation"):
+        index.get("theirs", owner="thread-aaaaaaaa")
+
+
+def test_an_index_from_before_owners_gains_the_column_and_keeps_its_runs(runs_dir: Path) -> None:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(runs_dir / "index.sqlite")
+    db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, "
+               "goal TEXT NOT NULL DEFAULT '', stage TEXT NOT NULL DEFAULT 'data', "
+               "state TEXT NOT NULL DEFAULT 'created', path TEXT NOT NULL)")
+    db.execute("INSERT INTO runs VALUES ('old', 1, 1, '旧的', 'data', 'created', ?)", (str(runs_dir / "old"),))
+    db.commit()
+    db.close()
+    index = RunIndex()
+    assert index.get("old").owner == "" and index.get("old", owner="thread-anyone1").goal == "旧的"
+    index.create(goal="new", run_id="new", owner="thread-anyone1")
+    assert [r.id for r in index.list(owner="thread-anyone1")] == ["new", "old"]
+
+
+def test_the_agent_lists_and_opens_only_its_own_runs(runs_dir: Path, tmp_path: Path) -> None:
+    from agent.replies import t
+    from agent.session import AgentSession
+
+    faq = tmp_path / "faq.txt"
+    faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 13)),
+                   encoding="utf-8")
+    a = AgentSession("thread-aaaaaaaa", db_path=runs_dir / "conv.sqlite")
+    a.send("只转换这些文件", files=[str(faq)])
+    run_id = a.values()["run_id"]
+    assert run_id in a.send("我的运行记录").replies[-1]
+    b = AgentSession("thread-bbbbbbbb", db_path=runs_dir / "conv.sqlite")
+    assert b.send("我的运行记录").replies == [t("no_runs", "zh")]
+    b.send(f"部署运行 {run_id}")
+    assert b.values().get("run_id") != run_id

@@ -106,22 +106,31 @@ def test_runs_tab_lists_opens_refuses_and_deletes(client: Any, ui_app: App, tmp_
     client.predict({"text": "只转换这些文件", "files": [handle_file(str(faq))]}, "client-thread-runs",
                    api_name="/send")
     client.predict("中文", api_name="/set_lang")  # the language is this client's session state
-    table = client.predict(api_name="/list_runs")
+    table = client.predict("client-thread-runs", api_name="/list_runs")
     assert table["headers"] == ["运行", "阶段", "状态", "目标"], table["headers"]
     row = next(r for r in table["data"] if r[3] == "只转换这些文件")
     run_id = row[0]
     assert row[1:3] == ["数据", "完成"], row
     assert "已打开" in client.predict(run_id, "client-thread-runs", api_name="/open_run")
+    # another conversation neither sees this run nor opens, resumes, redeploys or deletes it
+    other = "client-thread-other"
+    assert not any(r[0] == run_id for r in client.predict(other, api_name="/list_runs")["data"])
+    for api, args in (("/open_run", (run_id, other)), ("/resume_run", (run_id, other)),
+                      ("/redeploy", (run_id, other))):
+        refused = client.predict(*args, api_name=api)
+        assert refused.startswith("⚠️ 操作没有完成") and "no run named" in refused, (api, refused)
+    refused, _, _ = client.predict(run_id, True, other, api_name="/delete_run")
+    assert refused.startswith("⚠️ 操作没有完成") and (ui_app.runs / run_id).is_dir()
     # a run that never trained has nothing to resume; a wrong id is one line, not a traceback
     assert "还没有开始训练" in client.predict(run_id, "client-thread-runs", api_name="/resume_run")
     bad = client.predict("no-such-run", "client-thread-runs", api_name="/open_run")
     assert bad.startswith("⚠️ 操作没有完成") and "no-such-run" in bad and "Traceback" not in bad
     # deleting asks for the tick first and removes nothing without it
-    msg, table, _ = client.predict(run_id, False, api_name="/delete_run")
+    msg, table, _ = client.predict(run_id, False, "client-thread-runs", api_name="/delete_run")
     assert "请先勾选" in msg and any(r[0] == run_id for r in table["data"])
     assert (ui_app.runs / run_id).is_dir()
     client.predict("English", api_name="/set_lang")
-    msg, table, ticked = client.predict(run_id, True, api_name="/delete_run")
+    msg, table, ticked = client.predict(run_id, True, "client-thread-runs", api_name="/delete_run")
     assert msg.startswith(f"Deleted {run_id}") and ticked is False
     assert table["headers"] == ["run", "stage", "state", "goal"]
     assert not any(r[0] == run_id for r in table["data"]) and not (ui_app.runs / run_id).exists()
