@@ -40,13 +40,17 @@ def _shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: st
 
     The state and the tools keep the full paths; only what the person reads is shortened.
     """
+    from tools.paths import runs_root
+
     folder = run_dir or (Path(state["run_dir"]) if state.get("run_dir") else None)  # type: ignore[arg-type]
-    if folder is None:
-        return text
-    name = run_id or state.get("run_id") or folder.name
-    for path in {str(folder.resolve()), str(folder)}:
-        text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _: name, text)
-    return text
+    if folder is not None:
+        name = run_id or state.get("run_id") or folder.name
+        for path in {str(folder.resolve()), str(folder)}:
+            text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _: name, text)
+    # files the page stored (runs/uploads/<conversation>/NAME) by their names, other run paths from the root
+    root = runs_root()
+    text = re.sub(re.escape(str(root / "uploads")) + r"/[^/\s]+/", "", text)
+    return text.replace(str(root) + "/", "")
 
 
 def _last_human(state: AgentState) -> str:

@@ -76,17 +76,44 @@ def get_session(thread_id: str) -> Any:
         return session
 
 
+MAX_NAME = 150
+
+
 def sanitize_name(name: str) -> str:
-    """A safe file name: no folders, no traversal, no control characters; keeps Chinese."""
+    """A safe file name: no folders, no traversal, no control characters, no invisible direction marks
+    (a right-to-left override can make ``evil\u202etxt.exe`` read as ``evilexe.txt``); keeps Chinese;
+    a long name is cut in its stem, so it keeps its extension."""
     base = unicodedata.normalize("NFKC", Path(str(name).replace("\\", "/")).name)
-    base = re.sub(r"[\x00-\x1f/\\:*?\"<>|]", "_", base).strip(" .")
-    return base[:150] or "upload"
+    base = "".join(c for c in base if unicodedata.category(c) != "Cf")
+    base = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]", "_", base).strip(" .")
+    if len(base) > MAX_NAME:
+        stem, dot, ext = base.rpartition(".")
+        keep = f".{ext}" if dot and stem and 0 < len(ext) <= 10 else ""
+        base = base[: MAX_NAME - len(keep)].rstrip(" .") + keep
+    return base or "upload"
+
+
+def _discard_upload(src: Path) -> None:
+    """Remove Gradio's temporary copy of an upload once it is stored or refused (files elsewhere stay)."""
+    from gradio.utils import get_upload_folder
+
+    try:
+        temp = Path(get_upload_folder()).resolve()
+        path = src.resolve()
+        if temp in path.parents:
+            path.unlink(missing_ok=True)
+            if path.parent != temp and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+    except OSError:
+        log.warning("could not remove the upload's temporary copy %s", src)
 
 
 def store_uploads(paths: list[str], dest: Path, lang: str) -> tuple[list[str], list[str]]:
     """Copy uploads into ``dest`` with sanitised, non-clobbering names. Returns (stored, problems)."""
     problems: list[str] = []
     if len(paths) > MAX_FILES:
+        for p in paths:
+            _discard_upload(Path(p))
         return [], [L("too_many_files", lang, n=len(paths), limit=MAX_FILES)]
     dest.mkdir(parents=True, exist_ok=True)
     stored = []
@@ -96,6 +123,7 @@ def store_uploads(paths: list[str], dest: Path, lang: str) -> tuple[list[str], l
         name = sanitize_name(getattr(p, "orig_name", None) or src.name)
         if size_mb > MAX_FILE_MB:
             problems.append(L("file_too_big", lang, name=name, mb=size_mb, limit=MAX_FILE_MB))
+            _discard_upload(src)
             continue
         target = dest / name
         stem, suffix, n = target.stem, target.suffix, 1
@@ -104,6 +132,7 @@ def store_uploads(paths: list[str], dest: Path, lang: str) -> tuple[list[str], l
             n += 1
         shutil.copyfile(src, target)
         stored.append(str(target))
+        _discard_upload(src)
     return stored, problems
 
 
@@ -590,8 +619,13 @@ def create_app() -> gr.Blocks:
 
 def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
            prevent_thread_lock: bool = False) -> Any:
+    from starlette.middleware import Middleware
+
+    from ui.guard import LoginThrottle
+
     demo = create_app()
     demo.queue(default_concurrency_limit=8)
     return demo.launch(server_name=host, server_port=port, auth=auth, share=False, show_error=False,
+                       app_kwargs={"middleware": [Middleware(LoginThrottle)]},
                        max_file_size=f"{MAX_FILE_MB}mb", prevent_thread_lock=prevent_thread_lock,
                        theme=gr.themes.Soft(), css=CSS, ssr_mode=False)

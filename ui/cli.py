@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from tools.errors import InputError
 
@@ -22,6 +23,11 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     auth = parse_auth(args.auth)
+    if args.auth:
+        print("tunepilot: --auth puts the password in this process's command line (/proc/<pid>/cmdline), where "
+              "anyone on this machine can read it; set TUNEPILOT_AUTH=user:password instead\n"
+              "tunepilot：--auth 会把密码留在进程命令行（/proc/<pid>/cmdline）里，本机任何用户都能看到；"
+              "请改用环境变量 TUNEPILOT_AUTH=用户名:密码", file=sys.stderr)
     if args.host not in LOOPBACK and auth is None:
         raise InputError(
             f"refusing to listen on {args.host} without a password",
@@ -39,5 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ui", help="open the web page (chat, run panel, model chat)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
-    p.add_argument("--auth", help="user:password (required beyond loopback; or TUNEPILOT_AUTH)")
+    p.add_argument("--auth", help="user:password (required beyond loopback). Prefer the TUNEPILOT_AUTH "
+                   "environment variable: a password on the command line is visible in the process list")
     p.set_defaults(func=cmd_ui)

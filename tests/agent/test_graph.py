@@ -123,3 +123,14 @@ def test_files_sent_while_the_plan_waits_are_added_not_dropped(runs_dir: Path, f
     data = Path(turn.state["run_dir"]) / "data"
     rows = (data / "train.jsonl").read_text(encoding="utf-8") + (data / "eval.jsonl").read_text(encoding="utf-8")
     assert "保修" in rows and "开门" in rows  # both the earlier and the new file are in the dataset
+
+
+def test_replies_show_no_server_paths(runs_dir: Path) -> None:
+    """A file the page stored under runs/uploads/<conversation>/ is named by its name; the report by its run."""
+    up = runs_dir / "uploads" / "thread-0123456789" / "坏文件.pdf"
+    up.parent.mkdir(parents=True)
+    up.write_bytes(b"%PDF-1.4 not really a pdf")
+    s = AgentSession("thread-0123456789", db_path=runs_dir / "conv.sqlite")
+    reply = "\n".join(s.send("用这个文件微调", files=[str(up)]).replies)
+    assert "坏文件.pdf" in reply and "report.json" in reply, reply
+    assert str(runs_dir) not in reply and "/uploads/" not in reply, reply

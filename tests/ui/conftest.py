@@ -86,7 +86,8 @@ def stop_everything(runs: Path) -> None:
             _kill_group(int(text))
 
 
-def start_app(tmp: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> App:
+def start_app(tmp: Path, extra_env: dict[str, str] | None = None, port: int | None = None,
+              auth: str | None = None) -> App:
     """The page on ``port`` (a free one by default) with its runs under ``tmp/runs``; the log is appended to."""
     runs = tmp / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -101,6 +102,8 @@ def start_app(tmp: Path, extra_env: dict[str, str] | None = None, port: int | No
     })
     env.update(extra_env or {})
     env.pop("TUNEPILOT_AUTH", None)
+    if auth:
+        env["TUNEPILOT_AUTH"] = auth  # the way the README says to give the password
     log = tmp / "app.log"
     with open(log, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "ui", "--port", str(port)], cwd=REPO, env=env,

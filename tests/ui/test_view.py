@@ -48,6 +48,33 @@ def test_upload_names_are_sanitised_and_never_overwrite(tmp_path: Path) -> None:
     assert Path(first[0]).name == "faq.txt" and Path(second[0]).name == "faq-1.txt"
     many, problems = store_uploads([str(src / "faq.txt")] * 25, dest, "zh")
     assert many == [] and "上限" in problems[0]
+    assert (src / "faq.txt").exists()  # a file outside Gradio's upload folder is never removed
+
+
+def test_long_and_spoofed_names_keep_their_real_extension() -> None:
+    long = "售后常见问题" * 40 + ".xlsx"
+    name = sanitize_name(long)
+    assert len(name) == 150 and name.endswith(".xlsx") and name.startswith("售后常见问题")
+    # a right-to-left override would show "invoice\u202excod.exe" as "invoiceexe.docx"
+    assert sanitize_name("invoice\u202excod.exe") == "invoicexcod.exe"
+    assert sanitize_name("\u2067报告\u2069.pdf\u200f") == "报告.pdf"
+
+
+def test_gradio_temp_copies_go_once_stored_or_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.app as app
+
+    temp = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))
+    (temp / "h1").mkdir(parents=True)
+    (temp / "h2").mkdir()
+    ok, big = temp / "h1" / "faq.txt", temp / "h2" / "huge.txt"
+    ok.write_text("问：退货？\n答：30 天。", encoding="utf-8")
+    with big.open("wb") as fh:
+        fh.truncate(int(2.1e8))  # 210 MB (sparse), over the 200 MB cap
+    stored, problems = store_uploads([str(ok), str(big)], tmp_path / "uploads", "en")
+    assert [Path(p).name for p in stored] == ["faq.txt"] and "huge.txt is too big" in problems[0]
+    assert not ok.exists() and not big.exists() and list(temp.iterdir()) == []
+    assert app.MAX_FILE_MB == 200
 
 
 def test_panel_follows_training_events(tmp_path: Path) -> None:
