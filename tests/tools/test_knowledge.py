@@ -10,7 +10,7 @@ from tools.dataset.paraphrase import paraphrase_question
 from tools.eval_sets import KEPT, MIN_ITEMS, SetResult, SetScore, kept_right, render_sets, score_set, wilson
 from tools.knowledge import CheckProgress, augment, check_items, knows
 from tools.model_facts import facts_from_params
-from tools.planner import PlanRequest, TokenStats, plan_training
+from tools.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
 from tools.system_prompt import length_limit, system_prompt_from_style, within_limit
 
 
@@ -175,11 +175,14 @@ def test_a_small_faq_is_planned_as_knowledge_with_rewordings_and_a_check() -> No
     assert p.total_steps == p.steps_per_epoch * p.num_epochs
     assert p.steps_per_epoch is not None and p.steps_per_epoch * p.effective_batch >= 24 * (1 + p.paraphrases)
     assert any("rewordings" in r for r in p.reasons) and any("换个" in r for r in p.reasons_zh)
+    assert p.lora.r == 64 and any(r.startswith("LoRA rank 64: many separate facts") for r in p.reasons)
+    assert _plan(0.9, overrides=PlanOverrides(rank=8)).lora.r == 8  # the person's rank wins
 
 
 def test_a_style_dataset_keeps_the_usual_recipe() -> None:
     p = _plan(0.1, count=500)
     assert p.task == "style" and p.paraphrases == 0 and not p.learning_check and p.learning_rate == 2e-4
+    assert p.lora.r == 16
 
 
 def test_plan_carries_the_system_prompt_and_the_card_shows_it() -> None:
