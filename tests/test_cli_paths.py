@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.faq import warranty_faq
 from tools.cli import main
 from tools.events import read_events
 
@@ -82,9 +83,7 @@ def _cli(args: list[str], runs: Path, stdin: str = "", timeout: int = 300) -> su
 def test_run_without_yes_stops_at_the_plan_and_the_agent_carries_on(tmp_path: Path, demo_model: Path) -> None:
     from agent.replies import t
 
-    faq = tmp_path / "售后FAQ.txt"
-    faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 13)),
-                   encoding="utf-8")
+    faq = warranty_faq(tmp_path / "售后FAQ.txt", 12)
     runs = tmp_path / "runs"
     first = _cli(["run", "用这些 FAQ 微调模型，回答要简短", str(faq), "--thread", "客服-1"], runs)
     assert first.returncode == 3, first.stderr[-2000:]
@@ -107,9 +106,7 @@ def test_cancel_through_the_agent_stops_the_training(runs_dir: Path, tmp_path: P
 
     monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", str(tiny_model))
     monkeypatch.setenv("TUNEPILOT_MAX_STEPS", "5000")
-    faq = tmp_path / "faq.txt"
-    faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 15)),
-                   encoding="utf-8")
+    faq = warranty_faq(tmp_path / "faq.txt")
     s = AgentSession("cancel-1", db_path=runs_dir / "conv.sqlite")
     assert s.send("用这些 FAQ 微调模型", files=[str(faq)]).pending is not None
     s.send("好")

@@ -514,13 +514,13 @@ def test_two_trainings_at_once_one_queued_neither_corrupted(tmp_path: Path, tiny
 
 
 @pytest.mark.slow
-def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversation(runs_dir: Path, tmp_path: Path, tiny_model: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversation(
+        runs_dir: Path, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.faq import warranty_faq
+
     monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", str(tiny_model))
     monkeypatch.setenv("TUNEPILOT_MAX_STEPS", "30")
-    faq = tmp_path / "faq.txt"
-    faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 15)),
-                   encoding="utf-8")
+    faq = warranty_faq(tmp_path / "faq.txt")
     db = runs_dir / "conv.sqlite"
     script = (
         "import sys\nfrom agent.session import AgentSession\n"

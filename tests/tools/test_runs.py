@@ -102,10 +102,9 @@ def test_an_index_from_before_owners_gains_the_column_and_keeps_its_runs(runs_di
 def test_the_agent_lists_and_opens_only_its_own_runs(runs_dir: Path, tmp_path: Path) -> None:
     from agent.replies import t
     from agent.session import AgentSession
+    from tests.fixtures.faq import warranty_faq
 
-    faq = tmp_path / "faq.txt"
-    faq.write_text("".join(f"问：{i}号产品保修多久？\n答：{i}号产品保修{i}年。\n\n" for i in range(1, 13)),
-                   encoding="utf-8")
+    faq = warranty_faq(tmp_path / "faq.txt", 12)
     a = AgentSession("thread-aaaaaaaa", db_path=runs_dir / "conv.sqlite")
     a.send("只转换这些文件", files=[str(faq)])
     run_id = a.values()["run_id"]
