@@ -369,10 +369,11 @@ def _train_loop(run_dir: Path, settings: TrainSettings, events: EventWriter, rea
     if last is not None and last.kind == "cancelled":
         return TrainResult(status="cancelled", steps=last.step or 0, message=last.message, oom_retries=retries)
     msg = last.message if last is not None and last.kind == "error" else f"training process exited with code {code}"
+    tail = _log_tail(run_dir / "logs" / "train.log")
     if _disk_nearly_full(run_dir) and not (last is not None and last.data.get("disk_full")):
         msg = ("no space left on the device while training: free some disk space, then resume with --resume "
                "(the last complete checkpoint is kept)")
-    tail = _log_tail(run_dir / "logs" / "train.log")
+        tail = ""  # the sentence says it all; the traceback stays in logs/train.log
     if code == EXIT_OOM:
         msg += f" (gave up after {retries} out-of-memory retries; try a smaller max length or QLoRA)"
     return TrainResult(status="failed", steps=(last.step or 0) if last else 0,

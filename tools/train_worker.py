@@ -76,6 +76,20 @@ class _Stop:
     saving: str | None = None  # what is being written now ("checkpoint-40", "the adapter"): named in a disk-full error
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC, as an OSError or as the text of another library's error (the tokenizers library raises a plain
+    ``Exception("No space left on device (os error 28)")``), here or in what caused it."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if (isinstance(seen, OSError) and seen.errno == 28) or "no space left on device" in str(seen).lower() \
+                or "os error 28" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
@@ -519,11 +533,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return train(run_dir, args.resume)
     except BaseException as exc:  # noqa: BLE001 - report every failure as an event
-        traceback.print_exc()
+        with contextlib.suppress(OSError):  # the log sits in the run folder, maybe on the disk that is full
+            traceback.print_exc()
         if isinstance(exc, KeyboardInterrupt):
             events.emit("train", "cancelled", "training interrupted")
             return 0
-        if isinstance(exc, OSError) and exc.errno == 28:
+        if _is_disk_full(exc):
+            half = run_dir / "checkpoints" / _Stop.saving if (_Stop.saving or "").startswith("checkpoint-") else None
+            if half is not None and half.is_dir():  # half-written and useless: its space lets the error be written
+                shutil.rmtree(half, ignore_errors=True)
             with contextlib.suppress(OSError):  # the event file may sit on the same full disk
                 what = f"while saving {_Stop.saving}" if _Stop.saving else "while writing the run's files"
                 events.emit(
