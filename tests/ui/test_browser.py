@@ -416,8 +416,12 @@ def test_page_killed_during_training_comes_back_with_everything(
         assert "vLLM" in "\n".join(bot_texts(page, "tp-chat"))
         users = user_texts(page, "tp-chat")
         assert users == users_before, users  # the timer's own "进度" is not shown
-        steps = [e.step for e in read_events(run) if e.kind == "progress"]
-        assert steps == list(range(1, len(steps) + 1)) and steps[-1] == 120  # no step lost or repeated
+        events = read_events(run)
+        steps = [e.step for e in events if e.kind == "progress"]
+        done = next(e for e in events if e.stage == "train" and e.kind == "done")
+        assert steps == list(range(1, len(steps) + 1)) and steps[-1] == done.step  # no step lost or repeated
+        # to the planned end, or stopped by the learning check, which says why
+        assert done.step == 120 or any(e.data.get("stop_reason") for e in events), [e.message for e in events[-5:]]
         page.locator("#tp-cancel").click()
         wait_until(lambda: not approve.is_visible(), 60, "the question to close")
         shot(page, artifacts, "restart-3-carried-on")
@@ -451,6 +455,26 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     ckpt = last_checkpoint(run)
     assert ckpt is not None
     return rec.id, int(ckpt.name.split("-")[1])
+
+
+def _give_run_to_this_page(page: Any, app: App, run_id: str) -> None:
+    """Make ``run_id`` belong to the conversation open in ``page``: its thread id is the one that appears in
+    the conversations file when this page sends its first message."""
+    import sqlite3
+
+    db = app.runs / "conversations.sqlite"
+
+    def threads() -> set[str]:
+        with sqlite3.connect(db) as con:
+            return {r[0] for r in con.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+
+    before = threads()
+    page.get_by_role("tab", name="助手").click()
+    send(page, "我的运行记录")
+    wait_until(lambda: len(threads() - before) == 1, 60, "this page's conversation in the file", app)
+    (mine,) = threads() - before
+    with sqlite3.connect(app.runs / "index.sqlite") as con:
+        con.execute("UPDATE runs SET owner=? WHERE id=?", (mine, run_id))
 
 
 def read_events_of(run: Path) -> list[Any]:
@@ -488,6 +512,16 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     def act(run_id: str, button: str) -> None:
         page.locator("#tp-run-id textarea, #tp-run-id input").first.fill(run_id)
         page.get_by_role("button", name=button, exact=True).click()
+
+    # this browser is another conversation than the journey's: it neither lists nor opens that run
+    assert row_of(journey_id) == ""
+    act(journey_id, "打开")
+    wait_until(lambda: "操作没有完成" in msg.inner_text(), 30, "the refusal", ui_app)
+    assert "no run named" in msg.inner_text() and str(ui_app.runs) not in msg.inner_text()
+    # the journey's owner hands the run to this conversation (as if it were their own browser again)
+    _give_run_to_this_page(page, ui_app, journey_id)
+    runs_tab.click()
+    wait_until(lambda: row_of(journey_id) != "", 30, "the journey's run in this conversation's list", ui_app)
 
     # resume: training goes on from its checkpoint, and the panel follows it to the end
     act(broken_id, "继续训练")
