@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tools.eval_table import MD_WORDS
+
 LABELS: dict[str, dict[str, str]] = {
     "title": {"en": "tunepilot — fine-tune a model by chatting", "zh": "tunepilot — 用对话微调模型"},
     "chat": {"en": "Assistant", "zh": "助手"},
@@ -90,7 +92,7 @@ LABELS: dict[str, dict[str, str]] = {
                      "zh": "⏳ 排队中：这台机器上正在进行另一个训练（本训练排在第 {n} 位）。"},
     "step_started": {"en": "started", "zh": "已开始"},
     "working": {"en": "Working…", "zh": "处理中…"},
-    "empty_answer": {"en": "(the model ended its answer without any text)", "zh": "（模型没有输出任何文字就结束了回答）"},
+    "empty_answer": MD_WORDS["empty_answer"],  # one wording for the chat, the table and `tunepilot chat`
     "server_down": {"en": "The model server is not answering: {error}", "zh": "模型服务没有响应：{error}"},
     # the progress line: ETA, and the train stage's last event (numbers from its data fields)
     "eta": {"en": "ETA", "zh": "剩余"},
