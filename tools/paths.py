@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The checkout (or installed tree) that holds agent/, tools/, ui/ and prompts/.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def tunepilot_home() -> Path:
     """Cache for converted models and other shared state (default ``~/.cache/tunepilot``)."""

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.errors import InputError
 from tools.events import Event, EventReader, EventWriter
 from tools.jsonio import atomic_write_text, read_json
+from tools.paths import REPO_ROOT
 from tools.procs import pid_alive
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(REPO_ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(logs / "train.log", "ab") as logf:
         proc = subprocess.Popen(
@@ -484,7 +485,7 @@ def launch_training(
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(REPO_ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(logs / "supervisor.log", "ab") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

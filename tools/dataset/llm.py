@@ -13,15 +13,15 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tools.dataset.document import FileLog, Record, pair
+from tools.paths import REPO_ROOT
 from tools.secrets import redact
 
 log = logging.getLogger(__name__)
 
-PROMPT_PATH = Path(__file__).resolve().parents[2] / "prompts" / "qa_generation.md"
+PROMPT_PATH = REPO_ROOT / "prompts" / "qa_generation.md"
 LANGUAGE_NAMES = {"zh": "Chinese (简体中文)", "en": "English"}
 
 
