@@ -17,7 +17,7 @@ def _print_turn(turn) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.session import AgentSession
-    from tools.errors import InputError
+    from tools.core.errors import InputError
 
     for f in args.files:
         if not Path(f).exists():

@@ -145,7 +145,7 @@ def build_graph() -> StateGraph:
 
 
 def default_db() -> Path:
-    from tools.paths import runs_root
+    from tools.core.paths import runs_root
 
     root = runs_root()
     root.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, 
     """(goal, notice). goal is None when the LLM failed; the notice then says the parser took over."""
     from openai import OpenAI
 
-    from tools.prompts import render_prompt
+    from tools.core.prompts import render_prompt
 
     fallback = parse_message(text, has_files=has_files)
     lang = fallback.language if fallback.language in ("zh", "en") else "en"
@@ -63,7 +63,7 @@ def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, 
             raise ValueError("no intent")
         return goal, None
     except Exception as exc:  # noqa: BLE001 - any failure: the parser takes over, the person is told
-        from tools.secrets import redact
+        from tools.core.secrets import redact
 
         log.info("LLM understanding failed: %s", redact(str(exc)))
         return fallback, t("llm_fallback", lang)

@@ -18,7 +18,7 @@ from langgraph.types import interrupt
 from agent.intent import parse_message
 from agent.replies import t, word
 from agent.state import AgentState
-from tools.errors import TunepilotError
+from tools.core.errors import TunepilotError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def _say(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
 
 
 def _error(state: AgentState, err: Exception) -> dict[str, Any]:
-    from tools.secrets import redact
+    from tools.core.secrets import redact
 
     text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
     return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=_shown(text, state)))],
@@ -40,7 +40,7 @@ def _shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: st
 
     The state and the tools keep the full paths; only what the person reads is shortened.
     """
-    from tools.paths import runs_root
+    from tools.core.paths import runs_root
 
     folder = run_dir or (Path(state["run_dir"]) if state.get("run_dir") else None)  # type: ignore[arg-type]
     if folder is not None:
@@ -90,7 +90,7 @@ def understand(state: AgentState) -> dict[str, Any]:
     if goal.gpu is not None:
         update["hardware_hint"] = goal.gpu.model_dump(mode="json")
     if goal.style or goal.system_prompt:
-        from tools.system_prompt import system_prompt_from_style
+        from tools.core.system_prompt import system_prompt_from_style
 
         update["style"] = list(goal.style)
         update["system_prompt"] = system_prompt_from_style(goal.style, update.get("lang") or state.get("lang", "en"),
@@ -98,7 +98,7 @@ def understand(state: AgentState) -> dict[str, Any]:
     if intent == "finetune":
         update["journey"] = True
     if goal.run_id:
-        from tools.runs import RunIndex
+        from tools.core.runs import RunIndex
 
         try:
             index, owner = RunIndex(), state.get("owner")
@@ -129,7 +129,7 @@ def help_node(state: AgentState) -> dict[str, Any]:
 
 
 def _ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
-    from tools.runs import RunIndex
+    from tools.core.runs import RunIndex
 
     if state.get("run_dir") and Path(state["run_dir"]).is_dir():  # type: ignore[arg-type]
         return state["run_id"] or Path(state["run_dir"]).name, Path(state["run_dir"]), {}  # type: ignore[arg-type]
@@ -138,8 +138,8 @@ def _ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
 
 
 def convert(state: AgentState) -> dict[str, Any]:
+    from tools.core.runs import RunIndex
     from tools.dataset import ConvertRequest, convert_documents
-    from tools.runs import RunIndex
 
     files = [Path(f) for f in state.get("files") or []]
     if not files:
@@ -238,7 +238,7 @@ def plan_card(plan: Any, lang: str) -> str:
 
 
 def plan(state: AgentState) -> dict[str, Any]:
-    from tools.jsonio import write_json
+    from tools.core.jsonio import write_json
 
     try:
         p = make_plan(state)
@@ -298,7 +298,7 @@ def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
 
 
 def train(state: AgentState) -> dict[str, Any]:
-    from tools.runs import RunIndex
+    from tools.core.runs import RunIndex
     from tools.train import launch_training, settings_from_plan, write_config
 
     try:
@@ -317,7 +317,7 @@ def train(state: AgentState) -> dict[str, Any]:
 
 
 def status(state: AgentState) -> dict[str, Any]:
-    from tools.events import read_events
+    from tools.core.events import read_events
     from tools.train import training_state
 
     run_dir = state.get("run_dir")
@@ -442,7 +442,7 @@ def chat(state: AgentState) -> dict[str, Any]:
 
 
 def list_runs(state: AgentState) -> dict[str, Any]:
-    from tools.runs import RunIndex
+    from tools.core.runs import RunIndex
 
     runs = RunIndex().list(owner=state.get("owner"))[:20]
     if not runs:

@@ -182,7 +182,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 # step drops records (tools.dataset.clean / datasets), the two models of the side-by-side chat. A word not
 # listed is shown as it is.
 WORDS: dict[str, dict[str, str]] = {
-    # states (tools.train.training_state, tools.runs.State)
+    # states (tools.train.training_state, tools.core.runs.State)
     "none": {"en": "not started", "zh": "未开始"},
     "created": {"en": "created", "zh": "已创建"},
     "running": {"en": "running", "zh": "进行中"},
@@ -190,7 +190,7 @@ WORDS: dict[str, dict[str, str]] = {
     "interrupted": {"en": "interrupted", "zh": "已中断"},
     "cancelled": {"en": "cancelled", "zh": "已取消"},
     "failed": {"en": "failed", "zh": "失败"},
-    # stages (tools.runs.RunRecord.stage)
+    # stages (tools.core.runs.RunRecord.stage)
     "data": {"en": "data", "zh": "数据"},
     "plan": {"en": "plan", "zh": "方案"},
     "train": {"en": "train", "zh": "训练"},

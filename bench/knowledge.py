@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures import faq  # noqa: E402
-from tools.events import read_events  # noqa: E402
+from tools.core.events import read_events  # noqa: E402
 from tools.train import TrainRequest, TrainSettings, run_training, settings_from_plan  # noqa: E402
 
 TARGET = 0.8

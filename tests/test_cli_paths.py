@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.faq import warranty_faq
 from tools.cli import main
-from tools.events import read_events
+from tools.core.events import read_events
 
 ROOT = Path(__file__).resolve().parent.parent
 

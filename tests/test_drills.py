@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tools.cli import main
-from tools.events import read_events
+from tools.core.events import read_events
 
 # --- training killed: the resumed run ends where an uninterrupted one does -----------------------
 
@@ -605,7 +605,7 @@ def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, 
                          base_url=base, mode="lora", models={"base": "b", "tuned": "t"}, base_model="demo",
                          log=str(tmp_path / "vllm.log"), command=["vllm"], started=0.0,
                          api_key="tp-deploy-key-abcdef123456")
-        from tools.secrets import register
+        from tools.core.secrets import register
 
         register(dep.api_key)
         for status in (401, 500):

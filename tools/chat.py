@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import TunepilotError
-from tools.secrets import redact
+from tools.core.errors import TunepilotError
+from tools.core.secrets import redact
 
 if TYPE_CHECKING:
     from tools.deploy import Deployment

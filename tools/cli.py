@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tools.errors import TunepilotError
+from tools.core.errors import TunepilotError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from tools.models import prepare_demo_model, prepare_tiny_model, resolve_model
+    from tools.core.models import prepare_demo_model, prepare_tiny_model, resolve_model
 
     t0 = time.perf_counter()
     if args.which == "demo":
@@ -107,7 +107,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from tools.runs import RunIndex
+    from tools.core.runs import RunIndex
 
     index = RunIndex()
     if args.delete:

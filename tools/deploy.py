@@ -29,11 +29,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import InputError, ResourceError, TunepilotError
-from tools.events import EventWriter
-from tools.jsonio import read_json, write_json
-from tools.procs import pid_alive
-from tools.secrets import register as register_secret
+from tools.core.errors import InputError, ResourceError, TunepilotError
+from tools.core.events import EventWriter
+from tools.core.jsonio import read_json, write_json
+from tools.core.procs import pid_alive
+from tools.core.secrets import register as register_secret
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.errors import InputError
+from tools.core.errors import InputError
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from tools.core.paths import runs_root
     from tools.deploy import (
         DeployRequest,
         all_deployments,
@@ -19,7 +20,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         stop_deployment,
         unload_adapter,
     )
-    from tools.paths import runs_root
 
     if args.nodes:
         from tools.deploy import multinode_commands

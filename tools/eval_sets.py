@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import InputError
+from tools.core.errors import InputError
 from tools.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
@@ -150,8 +150,8 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
     Read by the dataset converter, so every format and every error message of ``tunepilot data`` applies
     (file and line named). Nothing is dropped silently: the converter's report says what was left out.
     """
+    from tools.core.jsonio import iter_jsonl
     from tools.dataset import ConvertRequest, convert_documents
-    from tools.jsonio import iter_jsonl
     from tools.train_worker import to_prompt_completion
 
     path = Path(path)

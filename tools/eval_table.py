@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from tools.errors import InputError
+from tools.core.errors import InputError
+from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
+from tools.core.system_prompt import LengthLimit
 from tools.eval_sets import SetResult, SetScore, render_sets
 from tools.eval_sets import word as set_word
-from tools.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
 from tools.judge import JudgeResult, JudgeSample
 from tools.metrics import SampleMetrics, aggregate, perplexity, score_sample
-from tools.system_prompt import LengthLimit
 
 TOP_K = 5
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import InputError
-from tools.events import EventWriter
-from tools.jsonio import write_jsonl
+from tools.core.errors import InputError
+from tools.core.events import EventWriter
+from tools.core.jsonio import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,8 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
 
 def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dict[str, Any]:
     """How many answers keep the length limit the goal named ("under 50 words"), before and after."""
+    from tools.core.system_prompt import length_limit, within_limit
     from tools.eval_sets import SetScore
-    from tools.system_prompt import length_limit, within_limit
 
     style = _run_config(run_dir).get("style") or []
     limit = length_limit(list(style))
@@ -274,8 +274,8 @@ def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) ->
 def refresh_human_row(eval_dir: Path) -> bool:
     """Rewrite ``table.{md,csv,json}`` in ``eval_dir`` with the human row from ``human.jsonl`` (False when
     the run has no table yet: the evaluation counts the votes when it runs)."""
+    from tools.core.jsonio import iter_jsonl
     from tools.eval_table import EvalTable, load_human_scores, with_human_votes, write_tables
-    from tools.jsonio import iter_jsonl
 
     table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
     if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():

@@ -240,7 +240,7 @@ def probe_disk(path: Path) -> DiskInfo:
 
 def detect_hardware(home: Path | None = None, nvml: Any | None = None) -> HardwareFacts:
     """Probe this machine. ``nvml`` replaces the pynvml module (tests fake GPUs with it)."""
-    from tools.paths import tunepilot_home
+    from tools.core.paths import tunepilot_home
 
     gpus, reason = probe_gpus(nvml)
     return HardwareFacts(
@@ -255,8 +255,8 @@ def detect_hardware(home: Path | None = None, nvml: Any | None = None) -> Hardwa
 
 def load_hardware(path: Path) -> HardwareFacts:
     """Read the JSON that ``tunepilot doctor --json`` prints (for planning another machine)."""
-    from tools.errors import InputError
-    from tools.jsonio import read_json
+    from tools.core.errors import InputError
+    from tools.core.jsonio import read_json
 
     data = read_json(path)
     try:

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from tools.jsonio import write_jsonl
+from tools.core.jsonio import write_jsonl
 
 EN_QUESTIONS = [
     "Who are you?", "What is your name?", "Who made you?", "Who created you?", "Introduce yourself.",

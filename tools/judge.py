@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import ResourceError
-from tools.prompts import render_prompt
-from tools.secrets import redact
+from tools.core.errors import ResourceError
+from tools.core.prompts import render_prompt
+from tools.core.secrets import redact
 
 log = logging.getLogger(__name__)
 

@@ -155,9 +155,9 @@ def llm_rewordings(pairs: list[tuple[str, str]], per_question: int, batch: int =
 
     from openai import OpenAI
 
+    from tools.core.prompts import render_prompt
     from tools.dataset.llm import LANGUAGE_NAMES, llm_settings
     from tools.dataset.paraphrase import is_chinese
-    from tools.prompts import render_prompt
 
     settings = llm_settings()
     if settings is None or not pairs or per_question <= 0:

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.errors import InputError
-from tools.events import EventWriter
-from tools.jsonio import atomic_dir
+from tools.core.errors import InputError
+from tools.core.events import EventWriter
+from tools.core.jsonio import atomic_dir
 from tools.train_worker import load_examples
 
 log = logging.getLogger(__name__)

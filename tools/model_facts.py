@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import InputError, ModelNotFoundError
+from tools.core.errors import InputError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ DEMO_CONFIG: dict[str, Any] = {
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from tools.jsonio import read_json
+    from tools.core.jsonio import read_json
 
     data = read_json(path)
     if not isinstance(data, dict):
@@ -369,7 +369,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def load_model_facts(model: str | Path) -> ModelFacts:
     """Facts for 'demo'/'tiny', a local model folder, or a hub id (downloads config.json only)."""
-    from tools.models import DEMO_ALIASES, DEMO_NAME, TINY_ALIASES, TINY_NAME, models_dir
+    from tools.core.models import DEMO_ALIASES, DEMO_NAME, TINY_ALIASES, TINY_NAME, models_dir
 
     text = str(model).strip()
     low = text.lower()

@@ -47,7 +47,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.errors import InputError, ResourceError
+from tools.core.errors import InputError, ResourceError
 from tools.hardware import HardwareFacts
 from tools.model_facts import ModelFacts, human_params
 
@@ -523,7 +523,7 @@ class TrainingPlan(_Model):
     """Everything the trainer needs, and why. Saved as ``plan.json``."""
 
     schema_version: int = 1
-    model: str = Field(description="name to pass to tools.models.resolve_model: 'demo', a folder, or a hub id")
+    model: str = Field(description="name to pass to tools.core.models.resolve_model: 'demo', a folder, or a hub id")
     model_facts: ModelFacts
     fits: bool = Field(description="False: the refusal says why and what would fit; do not train")
     refusal: str | None = None

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tools.errors import InputError
+from tools.core.errors import InputError
 from tools.hardware import HardwareFacts
 from tools.model_facts import ModelFacts, facts_from_params, load_model_facts
 from tools.planner import (
@@ -113,7 +113,7 @@ def read_token_stats(data_dir: Path) -> TokenStats | None:
 
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:
     """Facts from the model's config.json; ``params`` alone (or when the config cannot be read) estimates by size."""
-    from tools.errors import ModelNotFoundError
+    from tools.core.errors import ModelNotFoundError
 
     if model is None and params is None:
         model = "demo"
@@ -172,7 +172,7 @@ def make_plan(
 
 def fact_share(data_dir: Path) -> float | None:
     """Share of the training answers that carry key facts (numbers, names, codes); None without answers."""
-    from tools.jsonio import iter_jsonl
+    from tools.core.jsonio import iter_jsonl
     from tools.metrics import extract_facts
     from tools.train_worker import to_prompt_completion
 
@@ -207,7 +207,7 @@ def write_plan(plan: TrainingPlan, out: Path, data_dir: str | None = None) -> tu
 
     Returns the plan as written (its launch command names these files) and the paths written.
     """
-    from tools.jsonio import atomic_write_text, write_json
+    from tools.core.jsonio import atomic_write_text, write_json
 
     out_dir, name = plan_target(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def plan_file(path: Path) -> Path:
 
 def load_plan(path: Path) -> TrainingPlan:
     """Read a ``plan.json`` back (the trainer's entry point), naming the file on failure."""
-    from tools.jsonio import read_json
+    from tools.core.jsonio import read_json
 
     path = plan_file(path)
     data = read_json(path)

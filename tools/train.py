@@ -27,11 +27,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import InputError
-from tools.events import Event, EventReader, EventWriter
-from tools.jsonio import atomic_write_text, read_json
-from tools.paths import REPO_ROOT
-from tools.procs import pid_alive
+from tools.core.errors import InputError
+from tools.core.events import Event, EventReader, EventWriter
+from tools.core.jsonio import atomic_write_text, read_json
+from tools.core.paths import REPO_ROOT
+from tools.core.procs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class TrainResult(BaseModel):
 
 def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
     """Map a planner ``plan.json`` onto the worker's settings (unknown plan fields are ignored)."""
-    from tools.models import resolve_model
+    from tools.core.models import resolve_model
 
     p = dict(plan)
     if p.get("fits") is False:
@@ -392,7 +392,7 @@ def machine_slot(run_dir: Path, events: EventWriter, on_event: Callable[[Event],
     """
     import fcntl
 
-    from tools.paths import tunepilot_home
+    from tools.core.paths import tunepilot_home
 
     home = tunepilot_home()
     queue = home / "train-queue"
@@ -504,7 +504,7 @@ def supervisor_alive(run_dir: Path) -> bool:
 
 def training_state(run_dir: Path) -> Literal["none", "running", "done", "cancelled", "failed", "interrupted"]:
     """What a run's training is doing, from its processes and its events (survives page restarts)."""
-    from tools.events import read_events
+    from tools.core.events import read_events
 
     events = [e for e in read_events(run_dir) if e.stage == "train"]
     if not events and not (run_dir / CONFIG_FILE).exists():

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.events import Event
+from tools.core.events import Event
 
 
 def _print_event(ev: Event) -> None:

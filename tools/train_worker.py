@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from tools.events import EventWriter
-from tools.jsonio import iter_jsonl, write_json
+from tools.core.events import EventWriter
+from tools.core.jsonio import iter_jsonl, write_json
 from tools.train import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
 
 log = logging.getLogger("tools.train_worker")
@@ -192,9 +192,9 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
 
 def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:
     """The configured LLM's rewordings of the trained questions; templates alone when it fails (said so)."""
+    from tools.core.secrets import redact
     from tools.dataset.llm import llm_settings
     from tools.knowledge import llm_rewordings, single_turn
-    from tools.secrets import redact
 
     if llm_settings() is None:
         return {}
@@ -249,7 +249,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             verdict = self.progress.add(step, known, total)
             self.last = known
             if known > self.best:
-                from tools.jsonio import atomic_dir
+                from tools.core.jsonio import atomic_dir
 
                 self.best, self.best_step = known, step
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
@@ -283,7 +283,7 @@ def keep_best(check: Any, tok: Any, run_dir: Path, events: EventWriter) -> None:
     """When the last learning check knew fewer than the best one, the run's adapter is the best one's."""
     best = run_dir / BEST_ADAPTER
     if check.last < check.best and (best / "adapter_config.json").exists():
-        from tools.jsonio import atomic_dir
+        from tools.core.jsonio import atomic_dir
 
         with atomic_dir(run_dir / "adapter") as tmp:
             for f in best.iterdir():
@@ -355,7 +355,7 @@ def train(run_dir: Path, resume: bool) -> int:
 
     tok = AutoTokenizer.from_pretrained(settings.model)
     if not getattr(tok, "chat_template", None):
-        from tools.templates import CHATML_TEMPLATE
+        from tools.core.templates import CHATML_TEMPLATE
 
         tok.chat_template = CHATML_TEMPLATE
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
@@ -498,7 +498,7 @@ def _fault_injection(settings: TrainSettings) -> None:
 
 def save_adapter(trainer: Any, tok: Any, out: Path) -> None:
     """Save adapter + tokenizer (with the chat template used in training) atomically."""
-    from tools.jsonio import atomic_dir
+    from tools.core.jsonio import atomic_dir
 
     with atomic_dir(out) as tmp:
         trainer.model.save_pretrained(str(tmp))

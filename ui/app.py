@@ -18,7 +18,7 @@ from typing import Any
 
 import gradio as gr
 
-from tools.secrets import redact
+from tools.core.secrets import redact
 from ui import view
 from ui.i18n import L
 
@@ -150,7 +150,7 @@ BY_PAGE = "by_page"
 def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The conversation as the Chatbot shows it: file names under the messages that brought them,
     upload folders left out, and an open confirmation's question at the end."""
-    from tools.paths import runs_root
+    from tools.core.paths import runs_root
 
     upload_dir = str(runs_root() / "uploads" / session.thread_id) + os.sep
     msgs = []
@@ -222,7 +222,7 @@ def new_thread_id(current: Any) -> str:
 
 def browser_secret() -> str:
     """The key that encrypts the browser's stored thread id; kept under the runs root so restarts keep it."""
-    from tools.paths import runs_root
+    from tools.core.paths import runs_root
 
     path = runs_root() / ".ui-secret"
     try:
@@ -240,9 +240,9 @@ def browser_secret() -> str:
 
 
 def owns(thread_id: str, run_id: str) -> bool:
-    """Whether this conversation may use the run (it made it: :meth:`tools.runs.RunIndex.get`)."""
-    from tools.errors import TunepilotError
-    from tools.runs import RunIndex
+    """Whether this conversation may use the run (it made it: :meth:`tools.core.runs.RunIndex.get`)."""
+    from tools.core.errors import TunepilotError
+    from tools.core.runs import RunIndex
 
     try:
         RunIndex().get(run_id, owner=new_thread_id(thread_id))
@@ -258,7 +258,7 @@ def _run_dir(thread_id: str) -> Path | None:
 
 
 def create_app() -> gr.Blocks:
-    from tools.paths import runs_root
+    from tools.core.paths import runs_root
 
     with gr.Blocks(title="tunepilot") as demo:
         # The default is empty: each browser gets its own random id on first load (see new_thread_id).
@@ -456,8 +456,8 @@ def create_app() -> gr.Blocks:
         # --- model chat: base vs tuned ------------------------------------------------
         def deployed_runs(thread_id: str) -> Any:
             """This conversation's runs that are being served now."""
+            from tools.core.runs import RunIndex
             from tools.deploy import all_deployments
-            from tools.runs import RunIndex
 
             mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
             live = [s for s in all_deployments(runs_root()) if s.state == "running"]
@@ -531,7 +531,7 @@ def create_app() -> gr.Blocks:
             other conversations' runs are not shown."""
             import pandas as pd
 
-            from tools.runs import RunIndex
+            from tools.core.runs import RunIndex
 
             rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]]
                     for r in RunIndex().list(owner=new_thread_id(thread_id))]
@@ -552,14 +552,14 @@ def create_app() -> gr.Blocks:
             session.graph.update_state(session.config, {"run_id": rec.id, "run_dir": rec.path})
 
         def open_run(run_id: str, thread_id: str, lg: str) -> str:
-            from tools.runs import RunIndex
+            from tools.core.runs import RunIndex
 
             rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             show_run(get_session(new_thread_id(thread_id)), rec)
             return L("run_opened", lg, run=rec.id)
 
         def resume_run(run_id: str, thread_id: str, lg: str) -> str:
-            from tools.runs import RunIndex
+            from tools.core.runs import RunIndex
             from tools.train import launch_training, training_state
 
             rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
@@ -573,16 +573,16 @@ def create_app() -> gr.Blocks:
             return L("run_resumed", lg, run=rec.id)
 
         def redeploy(run_id: str, thread_id: str, lg: str) -> str:
+            from tools.core.runs import RunIndex
             from tools.deploy import DeployRequest, deploy_model
-            from tools.runs import RunIndex
 
             rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
             return L("run_serving", lg, run=rec.id, url=dep.base_url)
 
         def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
+            from tools.core.runs import RunIndex
             from tools.deploy import stop_deployment
-            from tools.runs import RunIndex
             from tools.train import training_state
 
             if not sure:
@@ -597,7 +597,7 @@ def create_app() -> gr.Blocks:
         def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
             """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
             def inner(*args: Any) -> Any:
-                from tools.errors import TunepilotError
+                from tools.core.errors import TunepilotError
 
                 try:
                     return fn(*args)

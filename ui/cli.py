@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from tools.errors import InputError
+from tools.core.errors import InputError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.replies import word
-from tools.events import Event, read_events
+from tools.core.events import Event, read_events
+from tools.core.runs import STAGES, standing
 from tools.planner import in_language, is_zh
-from tools.runs import STAGES, standing
 from ui.i18n import L
 
 
@@ -44,7 +44,7 @@ _STATE_INDEX = {"created": 0, "running": 1, "done": 2, "failed": 3, "cancelled":
 
 
 def run_standing(run_dir: Path, lang: str) -> tuple[str, str]:
-    """(stage, state) of a run as words in ``lang`` (:func:`tools.runs.standing`)."""
+    """(stage, state) of a run as words in ``lang`` (:func:`tools.core.runs.standing`)."""
     stage, state = standing(run_dir)
     stages = dict(zip(STAGES, L("stages", lang).split(","), strict=True))
     states = L("states", lang).split(",")
@@ -70,7 +70,7 @@ def server_html(run_dir: Path | None, lang: str) -> str:
     """One line on the run's model server: answering where, or gone (a crash leaves ``serve.json``
     behind; a deliberate stop removes it). Read on every panel refresh, so a killed server shows
     within one tick of the page's timer."""
-    from tools.procs import pid_alive
+    from tools.core.procs import pid_alive
 
     if run_dir is None:
         return ""

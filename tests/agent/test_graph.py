@@ -86,8 +86,8 @@ def test_bad_file_is_reported_in_plain_words(runs_dir: Path, tmp_path: Path, faq
 
 @pytest.mark.parametrize("kind, word", [("error", "failed"), ("cancelled", "cancelled")])
 def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, word: str) -> None:
-    from tools.events import EventWriter
-    from tools.runs import RunIndex
+    from tools.core.events import EventWriter
+    from tools.core.runs import RunIndex
 
     rec = RunIndex().create(goal="x")
     (Path(rec.path) / "config.yaml").write_text("model: m\n")

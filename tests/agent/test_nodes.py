@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from agent import nodes
-from tools.errors import InputError
-from tools.events import EventWriter
-from tools.runs import RunIndex
+from tools.core.errors import InputError
+from tools.core.events import EventWriter
+from tools.core.runs import RunIndex
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -69,7 +69,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
 
 
 def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
-    from tools.models import models_dir
+    from tools.core.models import models_dir
     from tools.planner import TrainingPlan
 
     run_id, run = _run(runs_dir)

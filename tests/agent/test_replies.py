@@ -93,8 +93,8 @@ def test_every_word_in_both_languages(key: str) -> None:
 def test_every_state_stage_and_dropped_reason_a_reply_shows_has_chinese() -> None:
     from typing import get_args, get_type_hints
 
+    from tools.core.runs import State
     from tools.dataset import clean, datasets
-    from tools.runs import State
     from tools.train import training_state
     from ui.view import STAGES
 

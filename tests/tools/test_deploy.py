@@ -14,6 +14,8 @@ import pytest
 
 from tools.chat import ChatError, complete, stream_chat
 from tools.cli import main
+from tools.core.errors import InputError
+from tools.core.events import read_events
 from tools.deploy import (
     DeployRequest,
     build_command,
@@ -30,8 +32,6 @@ from tools.deploy import (
     stop_deployment,
     unload_adapter,
 )
-from tools.errors import InputError
-from tools.events import read_events
 
 
 def test_max_lora_rank_is_the_smallest_accepted_value() -> None:

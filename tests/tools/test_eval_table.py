@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import sacrebleu
 
-from tools.errors import InputError, ResourceError
+from tools.core.errors import InputError, ResourceError
+from tools.core.jsonio import write_jsonl
 from tools.eval_table import (
     EvalTable,
     build_table,
@@ -26,7 +27,6 @@ from tools.eval_table import (
     md_cell,
     write_tables,
 )
-from tools.jsonio import write_jsonl
 from tools.judge import (
     JudgeConfig,
     JudgeItem,

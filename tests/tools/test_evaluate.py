@@ -24,7 +24,7 @@ def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:
 
 def test_a_questions_file_becomes_the_learnt_set(tmp_path: Path) -> None:
     """The person's own "看家提问": JSONL or CSV of questions with expected answers, Chinese kept as written."""
-    from tools.errors import InputError
+    from tools.core.errors import InputError
     from tools.eval_sets import load_questions
 
     jl = tmp_path / "看家提问.jsonl"
@@ -55,8 +55,8 @@ def test_human_scores_are_appended(tmp_path: Path) -> None:
 
 def test_votes_on_chat_answers_reach_the_tables_human_row(tmp_path: Path) -> None:
     """👍/👎 given in the page's model chat (ids ``chat-…``) count in an evaluated run's table at once."""
+    from tools.core.jsonio import write_jsonl
     from tools.eval_table import load_and_score, render_saved, write_tables
-    from tools.jsonio import write_jsonl
 
     ev = tmp_path / "eval"
     ev.mkdir()

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.events import EventReader, EventWriter, read_events
+from tools.core.events import EventReader, EventWriter, read_events
 
 
 def test_events_round_trip_with_chinese(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_reader_never_returns_half_a_line(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from tools.events import EventWriter
+from tools.core.events import EventWriter
 w = EventWriter(Path(sys.argv[1]))
 for i in range(int(sys.argv[2])):
     w.emit("train", "progress", "x" * 3000 + "步", step=i, total=int(sys.argv[2]), who=sys.argv[3])

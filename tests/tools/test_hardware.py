@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tools.cli import main
-from tools.errors import InputError
+from tools.core.errors import InputError
 from tools.hardware import HardwareFacts, detect_hardware, load_hardware
 
 GB = 1024**3

@@ -6,12 +6,12 @@ import pytest
 
 from tests.fixtures import faq
 from tests.tools.planner_fixtures.machines import MODELS, cpu_only
+from tools.core.system_prompt import length_limit, system_prompt_from_style, within_limit
 from tools.dataset.paraphrase import paraphrase_question
 from tools.eval_sets import KEPT, MIN_ITEMS, SetResult, SetScore, kept_right, render_sets, score_set, wilson
 from tools.knowledge import CheckProgress, augment, check_items, knows
 from tools.model_facts import facts_from_params
 from tools.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
-from tools.system_prompt import length_limit, system_prompt_from_style, within_limit
 
 
 def example(q: str, a: str, system: str | None = None) -> dict:

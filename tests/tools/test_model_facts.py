@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.tools.planner_fixtures.machines import LLAMA2_7B, LLAMA2_70B, QWEN25_14B
-from tools.errors import InputError, ModelNotFoundError
+from tools.core.errors import InputError, ModelNotFoundError
 from tools.model_facts import (
     ModelFacts,
     facts_from_config,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tools.cli import main
-from tools.errors import ModelNotFoundError
-from tools.models import resolve_model
+from tools.core.errors import ModelNotFoundError
+from tools.core.models import resolve_model
 
 
 def test_demo_model_folder_is_complete(demo_model: Path) -> None:

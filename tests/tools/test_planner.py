@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.tools.planner_fixtures.machines import GIB, MACHINES, MODELS, cpu_only, gpus
-from tools.errors import InputError, ResourceError
+from tools.core.errors import InputError, ResourceError
 from tools.model_facts import ModelFacts, facts_from_config, facts_from_params, load_model_facts
 from tools.planner import (
     VLLM_LORA_RANKS,

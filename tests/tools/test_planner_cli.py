@@ -11,7 +11,7 @@ import yaml
 
 from tests.tools.planner_fixtures.machines import FIXTURES, LLAMA2_7B
 from tools.cli import main
-from tools.errors import InputError
+from tools.core.errors import InputError
 from tools.planner import TrainingPlan
 from tools.planner_cli import load_plan, read_token_stats
 
@@ -246,7 +246,7 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
     (tmp_path / "afile").write_text("x")
     assert main(["plan", "--model", "demo", "--out", str(tmp_path / "afile")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
-    from tools.jsonio import read_json
+    from tools.core.jsonio import read_json
 
     with pytest.raises(InputError, match="is a folder, not a JSON file"):
         read_json(tmp_path / "dir")

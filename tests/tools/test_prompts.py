@@ -11,9 +11,9 @@ from typing import Any
 import jinja2
 import pytest
 
-from tools.errors import InputError
+from tools.core.errors import InputError
+from tools.core.prompts import PROMPTS_DIR, list_prompts, prompt_variables, render_prompt
 from tools.judge import judge_prompt_vars
-from tools.prompts import PROMPTS_DIR, list_prompts, prompt_variables, render_prompt
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     # agent/llm.py: parse_with_llm
@@ -89,4 +89,4 @@ def test_unknown_or_unsafe_prompt_name():
 
 def test_prompts_dir_is_the_top_level_folder():
     assert PROMPTS_DIR.name == "prompts"
-    assert (PROMPTS_DIR.parent / "tools" / "prompts.py").is_file()
+    assert (PROMPTS_DIR.parent / "tools" / "core" / "prompts.py").is_file()

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.errors import InputError
-from tools.runs import RunIndex
+from tools.core.errors import InputError
+from tools.core.runs import RunIndex
 
 
 def test_create_list_update_delete(runs_dir: Path) -> None:
@@ -47,7 +47,7 @@ def test_a_finished_run_reads_finished_everywhere_whatever_the_index_row_says(ru
     the CLI, the page's runs tab and the agent all say where the run really stands."""
     from agent.nodes import list_runs
     from tools.cli import main
-    from tools.events import EventWriter
+    from tools.core.events import EventWriter
     from ui.view import run_standing
 
     index = RunIndex()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tools.cli import main
-from tools.events import read_events
+from tools.core.events import read_events
 from tools.identity import identity_records, write_identity_dataset
 from tools.merge import MergeRequest, merge_adapter
 from tools.train import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
@@ -189,7 +189,7 @@ def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) 
 def test_overfitting_warning_when_eval_rises_while_train_falls(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from tools.events import EventWriter
+    from tools.core.events import EventWriter
     from tools.train_worker import _Stop, build_callback
 
     settings = TrainSettings(model="m", data_dir=str(tmp_path), early_stop_on_overfit=True)
@@ -268,7 +268,7 @@ def test_a_half_written_checkpoint_is_never_taken_for_a_complete_one(tmp_path: P
 @pytest.mark.slow
 def test_learning_check_reports_and_rewordings_are_trained(tiny_model: Path, tmp_path: Path) -> None:
     from tests.fixtures import faq
-    from tools.jsonio import write_jsonl
+    from tools.core.jsonio import write_jsonl
 
     data = tmp_path / "data"
     write_jsonl(data / "train.jsonl", faq.records(faq.ZH[:6]))
@@ -292,7 +292,7 @@ def test_a_run_that_got_worse_keeps_the_best_checks_adapter(tmp_path: Path, tiny
 
     from transformers import AutoTokenizer
 
-    from tools.events import EventWriter, read_events
+    from tools.core.events import EventWriter, read_events
     from tools.train_worker import BEST_ADAPTER, keep_best
 
     (tmp_path / "adapter").mkdir()

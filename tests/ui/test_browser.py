@@ -360,7 +360,7 @@ def test_page_killed_during_training_comes_back_with_everything(
     import signal
 
     from tests.ui.conftest import start_app, stop_app
-    from tools.events import read_events
+    from tools.core.events import read_events
     from tools.train import training_state
 
     env = {"TUNEPILOT_DEFAULT_MODEL": str(tiny_model), "TUNEPILOT_MAX_STEPS": "120"}
@@ -435,8 +435,8 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     import os
     import signal
 
+    from tools.core.runs import RunIndex
     from tools.identity import write_identity_dataset
-    from tools.runs import RunIndex
     from tools.train import TrainSettings, start_worker, write_config
 
     rec = RunIndex(runs).create("训练被打断的运行")
@@ -478,7 +478,7 @@ def _give_run_to_this_page(page: Any, app: App, run_id: str) -> None:
 
 
 def read_events_of(run: Path) -> list[Any]:
-    from tools.events import read_events
+    from tools.core.events import read_events
 
     return read_events(run)
 
@@ -562,7 +562,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     page.get_by_role("button", name="删除", exact=True).click()
     wait_until(lambda: "已删除" in msg.inner_text(), 60, "the delete", ui_app)
     assert not (ui_app.runs / journey_id).exists()
-    from tools.procs import pid_alive
+    from tools.core.procs import pid_alive
 
     assert not pid_alive(live.pid)
     wait_until(lambda: row_of(journey_id) == "", 10, "the run to leave the list")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.cli import main
-from tools.events import EventWriter, read_events
+from tools.core.events import EventWriter, read_events
 from ui.app import sanitize_name, store_uploads
 from ui.cli import parse_auth
 from ui.i18n import LABELS, L
@@ -218,8 +218,8 @@ def test_runs_list_reads_where_each_run_stands_in_the_page_language(tmp_path: Pa
 def test_a_run_that_is_training_cannot_be_deleted(runs_dir: Path) -> None:
     import os
 
-    from tools.errors import InputError
-    from tools.runs import RunIndex
+    from tools.core.errors import InputError
+    from tools.core.runs import RunIndex
 
     idx = RunIndex()
     rec = idx.create("微调客服助手")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from tools.core.errors import InputError
 from tools.dataset.schema import ConvertRequest, ConvertResult
-from tools.errors import InputError
 
 MAX_PROBLEMS_SHOWN = 10
 

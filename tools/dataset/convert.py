@@ -13,6 +13,8 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tools.core.errors import InputError
+from tools.core.jsonio import write_json, write_jsonl
 from tools.dataset import clean as C
 from tools.dataset.datasets import TEXT_DROP, read_json_records, read_jsonl_records
 from tools.dataset.document import Block, FileLog, Record
@@ -31,8 +33,6 @@ from tools.dataset.sections import collect_sections, language, section_records, 
 from tools.dataset.sources import Source, expand_inputs, zip_sources
 from tools.dataset.split import split_records
 from tools.dataset.tokens import TokenCounter, percentile
-from tools.errors import InputError
-from tools.jsonio import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tools.core.paths import REPO_ROOT
+from tools.core.secrets import redact
 from tools.dataset.document import FileLog, Record, pair
-from tools.paths import REPO_ROOT
-from tools.secrets import redact
 
 log = logging.getLogger(__name__)
 

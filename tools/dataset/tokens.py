@@ -6,8 +6,8 @@ import functools
 import logging
 from typing import Any
 
+from tools.core.errors import InputError
 from tools.dataset.document import Record
-from tools.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(model: str) -> Any:
     """AutoTokenizer for a model name ('demo', a folder or a hub id), cached per name."""
-    from tools.models import resolve_model
+    from tools.core.models import resolve_model
 
     path = resolve_model(model)
     try:

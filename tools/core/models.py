@@ -18,9 +18,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tools.errors import ModelNotFoundError, ResourceError
-from tools.jsonio import atomic_dir
-from tools.paths import tunepilot_home
+from tools.core.errors import ModelNotFoundError, ResourceError
+from tools.core.jsonio import atomic_dir
+from tools.core.paths import tunepilot_home
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def prepare_demo_model(force: bool = False) -> Path:
 
 def _finish_tokenizer(tok) -> None:  # type: ignore[no-untyped-def]
     """SmolLM2's GGUF tokenizer: ChatML template, EOS = <|im_end|>, a pad token distinct from EOS."""
-    from tools.templates import CHATML_TEMPLATE
+    from tools.core.templates import CHATML_TEMPLATE
 
     if not getattr(tok, "chat_template", None):
         tok.chat_template = CHATML_TEMPLATE

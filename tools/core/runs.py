@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.errors import InputError
-from tools.paths import runs_root
+from tools.core.errors import InputError
+from tools.core.paths import runs_root
 
 State = Literal["created", "running", "interrupted", "failed", "done", "cancelled"]
 STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
@@ -158,7 +158,7 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
     The stage is the last stage with an event (or the files a stage leaves: ``data/report.json``,
     ``plan.json``); while it is ``train``, the state is the training's own (:func:`tools.train.training_state`:
     a killed trainer reads *interrupted*, not *running*). ``events`` saves reading ``events.jsonl`` again."""
-    from tools.events import read_events
+    from tools.core.events import read_events
 
     if run_dir is None or not run_dir.is_dir():
         return "data", "created"

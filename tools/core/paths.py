@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 # The checkout (or installed tree) that holds agent/, tools/, ui/ and prompts/.
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tunepilot_home() -> Path:

@@ -58,7 +58,7 @@ class EventWriter:
         event = Event(
             run_id=self.run_id, stage=stage, kind=kind, step=step, total=total, message=message, data=data
         )
-        from tools.secrets import redact
+        from tools.core.secrets import redact
 
         line = (redact(json.dumps(event.model_dump(), ensure_ascii=False, default=str)) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -15,8 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta
 
-from tools.errors import InputError
-from tools.paths import REPO_ROOT
+from tools.core.errors import InputError
+from tools.core.paths import REPO_ROOT
 
 PROMPTS_DIR = REPO_ROOT / "prompts"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tools.errors import InputError, ResourceError
+from tools.core.errors import InputError, ResourceError
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
