@@ -139,7 +139,7 @@ def _ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
 
 def convert(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
-    from tools.dataset import ConvertRequest, convert_documents
+    from tools.data import ConvertRequest, convert_documents
 
     files = [Path(f) for f in state.get("files") or []]
     if not files:

@@ -179,7 +179,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 # Words that replies fill in from tool results: training and run states, stages, the reasons the dataset
-# step drops records (tools.dataset.clean / datasets), the two models of the side-by-side chat. A word not
+# step drops records (tools.data.clean / datasets), the two models of the side-by-side chat. A word not
 # listed is shown as it is.
 WORDS: dict[str, dict[str, str]] = {
     # states (tools.train.training_state, tools.core.runs.State)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.dataset import ConvertRequest, convert_documents  # noqa: E402
-from tools.dataset.tokens import load_tokenizer  # noqa: E402
+from tools.data import ConvertRequest, convert_documents  # noqa: E402
+from tools.data.tokens import load_tokenizer  # noqa: E402
 
 WORDS = ("pump filter seal valve motor pressure cleaning monthly replace check housing cable power "
          "switch manual warranty water flow noise level").split()

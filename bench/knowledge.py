@@ -34,7 +34,7 @@ TARGET = 0.8
 
 
 def dataset(lang: str, root: Path) -> tuple[Path, list[faq.Entry]]:
-    from tools.dataset import ConvertRequest, convert_documents
+    from tools.data import ConvertRequest, convert_documents
 
     entries = faq.ZH if lang == "zh" else faq.EN
     sheet = faq.write_faq_csv(root / f"faq_{lang}.csv", entries)

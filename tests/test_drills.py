@@ -271,7 +271,7 @@ def test_hostile_inputs_crash_nothing_and_touch_nothing_outside(tmp_path: Path, 
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
-    from tools.dataset import ConvertRequest, convert_documents
+    from tools.data import ConvertRequest, convert_documents
 
     home = tmp_path / "home"  # the home folder the injected text asks to wipe, with a file in it
     home.mkdir()
@@ -351,7 +351,7 @@ def test_more_hostile_inputs_each_named_the_rest_converts(tmp_path: Path, demo_m
     import resource
     import stat
 
-    from tools.dataset import ConvertRequest, convert_documents
+    from tools.data import ConvertRequest, convert_documents
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

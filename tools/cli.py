@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Modules that add verbs. Missing ones (a feature not built yet) are skipped.
 VERB_MODULES = (
     "tools.cli",  # doctor, models, runs (below)
-    "tools.dataset.cli",  # data
+    "tools.data.cli",  # data
     "tools.planner_cli",  # plan
     "tools.train_cli",  # train, merge
     "tools.deploy_cli",  # deploy, chat

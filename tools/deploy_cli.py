@@ -104,7 +104,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     if not said.strip():
-        from tools.dataset.paraphrase import is_chinese
+        from tools.data.paraphrase import is_chinese
         from tools.eval_table import md_word
 
         sys.stdout.write(md_word("empty_answer", "zh" if is_chinese(args.message) else "en"))

@@ -1,8 +1,8 @@
 """The three question sets of the before/after table, each with its count and a 95% interval.
 
-- ``learnt``: the trained questions asked in other words (:func:`tools.knowledge.check_items`, wordings
+- ``learnt``: the trained questions asked in other words (:func:`tools.data.knowledge.check_items`, wordings
   training never used), or the person's own questions file ("看家提问": JSONL/CSV/XLSX of questions with
-  expected answers). Right = the answer holds the expected key facts (:func:`tools.knowledge.knows`).
+  expected answers). Right = the answer holds the expected key facts (:func:`tools.data.knowledge.knows`).
 - ``held_out``: the unseen split (``eval.jsonl``), scored the same way.
 - ``kept``: :data:`KEPT`, about 40 general prompts in English and Chinese (facts, arithmetic,
   instructions). Right = the answer contains an expected word; the row says how many the base model got
@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError
-from tools.knowledge import CheckItem, knows
+from tools.data.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
 SetName = Literal["learnt", "held_out", "kept"]
@@ -151,7 +151,7 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
     (file and line named). Nothing is dropped silently: the converter's report says what was left out.
     """
     from tools.core.jsonio import iter_jsonl
-    from tools.dataset import ConvertRequest, convert_documents
+    from tools.data import ConvertRequest, convert_documents
     from tools.train_worker import to_prompt_completion
 
     path = Path(path)

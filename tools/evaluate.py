@@ -74,8 +74,8 @@ def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
 
 def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     """The *learnt* set: the person's questions file, else trained questions in other words."""
+    from tools.data.knowledge import check_items
     from tools.eval_sets import load_questions
-    from tools.knowledge import check_items
     from tools.train_worker import load_examples
 
     cfg = _run_config(run_dir)

@@ -76,7 +76,7 @@ class TrainSettings(BaseModel):
     bnb_compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     system_prompt: str | None = None
     style: list[str] = Field(default_factory=list, description="the goal's style phrases (length limits are measured)")
-    # knowledge: rewordings of each question mixed into training, and the learning check (tools/knowledge.py)
+    # knowledge: rewordings of each question mixed into training, and the learning check (tools/data/knowledge.py)
     paraphrases: int = Field(default=0, ge=0, le=20, description="extra rewordings per trained question")
     learning_check: bool = False
     check_every: int = Field(default=0, ge=0, description="steps between checks; 0: about once per epoch")

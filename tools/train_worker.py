@@ -193,8 +193,8 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
 def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:
     """The configured LLM's rewordings of the trained questions; templates alone when it fails (said so)."""
     from tools.core.secrets import redact
-    from tools.dataset.llm import llm_settings
-    from tools.knowledge import llm_rewordings, single_turn
+    from tools.data.knowledge import llm_rewordings, single_turn
+    from tools.data.llm import llm_settings
 
     if llm_settings() is None:
         return {}
@@ -221,7 +221,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
         return None
     from transformers import TrainerCallback
 
-    from tools.knowledge import CheckProgress, count_known
+    from tools.data.knowledge import CheckProgress, count_known
 
     class LearningCheck(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -343,7 +343,7 @@ def train(run_dir: Path, resume: bool) -> int:
     if not train_rows:
         events.emit("train", "error", f"no usable training examples in {data_dir / 'train.jsonl'}")
         return 1
-    from tools.knowledge import augment, check_items
+    from tools.data.knowledge import augment, check_items
 
     items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
     if settings.paraphrases:

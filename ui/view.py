@@ -164,7 +164,7 @@ def short_where(where: str, source: str) -> str:
     return where
 
 
-# tools.dataset words its per-file problems in English; the Chinese of those it writes, by pattern (the
+# tools.data words its per-file problems in English; the Chinese of those it writes, by pattern (the
 # exception text inside some stays as the library wrote it; a message not listed stays English).
 _FILE_ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), zh)
@@ -246,7 +246,7 @@ def file_error_text(message: str, lang: str) -> str:
 
 
 def _where_text(where: str, lang: str) -> str:
-    """``file.pdf page 3`` (tools.dataset's place of a problem) as ``file.pdf 第 3 页`` in Chinese."""
+    """``file.pdf page 3`` (tools.data's place of a problem) as ``file.pdf 第 3 页`` in Chinese."""
     return re.sub(r" page (\d+)$", r" 第 \1 页", where) if is_zh(lang) else where
 
 

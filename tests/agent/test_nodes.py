@@ -98,8 +98,8 @@ def test_refusal_in_a_chinese_conversation(runs_dir: Path) -> None:
 
 def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
         runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tools.dataset
-    from tools.dataset import ConvertResult
+    import tools.data
+    from tools.data import ConvertResult
 
     source = str(tmp_path / "uploads" / "常见问题.pdf")
 
@@ -112,7 +112,7 @@ def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
             "dropped": {"exact duplicate": 2, "near duplicate": 1},
             "tokens": {"tokenizer": "demo", "records": 8, "p50": 40, "p95": 67, "max": 80, "mean": 41.0}})
 
-    monkeypatch.setattr(tools.dataset, "convert_documents", convert_documents)
+    monkeypatch.setattr(tools.data, "convert_documents", convert_documents)
     state: dict[str, Any] = {"files": [source], "lang": "zh", "messages": []}
     text = _reply(nodes.convert(state))  # type: ignore[arg-type]
     assert "完全重复 2" in text and "近似重复 1" in text and "duplicate" not in text

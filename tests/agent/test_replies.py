@@ -94,7 +94,7 @@ def test_every_state_stage_and_dropped_reason_a_reply_shows_has_chinese() -> Non
     from typing import get_args, get_type_hints
 
     from tools.core.runs import State
-    from tools.dataset import clean, datasets
+    from tools.data import clean, datasets
     from tools.train import training_state
     from ui.view import STAGES
 

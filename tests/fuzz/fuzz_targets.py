@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 with atheris.instrument_imports():
     from agent.intent import _parse
-    from tools.dataset.datasets import read_json_records, read_jsonl_records
-    from tools.dataset.decode import NotText, decode_bytes
-    from tools.dataset.document import FileLog
-    from tools.dataset.faq import scan_blocks
-    from tools.dataset.readers import html_to_blocks, parse_markdown
+    from tools.data.datasets import read_json_records, read_jsonl_records
+    from tools.data.decode import NotText, decode_bytes
+    from tools.data.document import FileLog
+    from tools.data.faq import scan_blocks
+    from tools.data.readers import html_to_blocks, parse_markdown
 
 META = {"source": "fuzz"}
 

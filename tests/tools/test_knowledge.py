@@ -7,9 +7,9 @@ import pytest
 from tests.fixtures import faq
 from tests.tools.planner_fixtures.machines import MODELS, cpu_only
 from tools.core.system_prompt import length_limit, system_prompt_from_style, within_limit
-from tools.dataset.paraphrase import paraphrase_question
+from tools.data.knowledge import CheckProgress, augment, check_items, knows
+from tools.data.paraphrase import paraphrase_question
 from tools.eval_sets import KEPT, MIN_ITEMS, SetResult, SetScore, kept_right, render_sets, score_set, wilson
-from tools.knowledge import CheckProgress, augment, check_items, knows
 from tools.model_facts import facts_from_params
 from tools.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
 
@@ -52,7 +52,7 @@ def test_augment_keeps_each_answer_word_for_word() -> None:
 
 
 def test_other_words_for_the_same_thing_and_short_forms() -> None:
-    from tools.dataset.paraphrase import short_form, synonym_swaps
+    from tools.data.paraphrase import short_form, synonym_swaps
 
     zh = synonym_swaps("扫地机器人T7的价格是多少？", 4)
     assert "扫地机器人T7的售价是多少？" in zh and all("T7" in q for q in zh)
@@ -64,7 +64,7 @@ def test_other_words_for_the_same_thing_and_short_forms() -> None:
 
 
 def test_questions_are_read_off_the_answers_facts() -> None:
-    from tools.dataset.paraphrase import answer_questions, shared_prefix, without
+    from tools.data.paraphrase import answer_questions, shared_prefix, without
 
     assert answer_questions("青梧空气炸锅整机保修18个月，电机保修36个月。") == ["青梧空气炸锅整机保修几个月？", "电机保修几个月？"]
     assert answer_questions("青梧扫地机器人T7售价2899元。") == ["青梧扫地机器人T7售价多少元？"]  # T7 names, 2899 is asked
@@ -196,7 +196,7 @@ def test_plan_carries_the_system_prompt_and_the_card_shows_it() -> None:
 def test_a_configured_llm_adds_its_rewordings_and_a_bad_reply_is_an_error(llm) -> None:
     import json
 
-    from tools.knowledge import llm_rewordings
+    from tools.data.knowledge import llm_rewordings
 
     fixture = llm
     fixture.answers = [json.dumps({"items": [{"id": 0, "rewordings": ["空气炸锅保修几个月？", "炸锅坏了能保修多久？"]},

@@ -23,7 +23,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "schema": '{"type": "object", "properties": {"intents": {"type": "array"}}}',
         "has_files": False,
     },
-    # tools/dataset/llm.py: generate
+    # tools/data/llm.py: generate
     "qa_generation": {
         "source": "faq.pdf",
         "section": "退货政策",
@@ -31,7 +31,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "n_pairs": 3,
         "language_name": "Chinese",
     },
-    # tools/knowledge.py: llm_rewordings
+    # tools/data/knowledge.py: llm_rewordings
     "paraphrase": {
         "n": 4,
         "language_name": "Chinese (简体中文)",

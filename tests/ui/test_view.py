@@ -298,8 +298,8 @@ def test_dataset_report_in_chinese(tmp_path: Path) -> None:
     import json
 
     repo = Path(__file__).resolve().parents[2]
-    dataset_src = "".join(p.read_text(encoding="utf-8") for p in (repo / "tools" / "dataset").glob("*.py"))
-    messages = {  # as tools.dataset writes them (checked below, so a rewording there shows up here)
+    dataset_src = "".join(p.read_text(encoding="utf-8") for p in (repo / "tools" / "data").glob("*.py"))
+    messages = {  # as tools.data writes them (checked below, so a rewording there shows up here)
         "not_pdf": "not a PDF: the file does not start with %PDF; check the file or its extension",
         "empty": "the file is empty (0 bytes)",
         "bad_line": "invalid JSON on this line (Expecting value at column 1); fix or remove the line",
@@ -387,8 +387,8 @@ def test_an_office_zip_bomb_is_named_in_chinese() -> None:
     import io
     import zipfile
 
-    from tools.dataset.document import FileLog
-    from tools.dataset.readers import MAX_OFFICE_UNPACKED, office_too_big
+    from tools.data.document import FileLog
+    from tools.data.readers import MAX_OFFICE_UNPACKED, office_too_big
     from ui.view import file_error_text
 
     buf = io.BytesIO()

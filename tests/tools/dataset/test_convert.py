@@ -11,8 +11,8 @@ import pytest
 
 from tests.tools.dataset.conftest import make_docx, make_pdf, make_xlsx, read_jsonl, write_jsonl
 from tools.core.errors import InputError
-from tools.dataset import ConvertRequest, ConvertResult, convert_documents
-from tools.dataset.clean import near_key
+from tools.data import ConvertRequest, ConvertResult, convert_documents
+from tools.data.clean import near_key
 
 
 def convert(inputs: list[Path], out: Path, **kw: Any) -> ConvertResult:

@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.dataset.datasets import Unrecognised, read_json_records, read_jsonl_records, record_from_object
-from tools.dataset.decode import NotText, decode_bytes
-from tools.dataset.document import Block, FileLog
-from tools.dataset.faq import find_qa_columns, scan_blocks, table_pairs
-from tools.dataset.readers import html_to_blocks, parse_markdown
+from tools.data.datasets import Unrecognised, read_json_records, read_jsonl_records, record_from_object
+from tools.data.decode import NotText, decode_bytes
+from tools.data.document import Block, FileLog
+from tools.data.faq import find_qa_columns, scan_blocks, table_pairs
+from tools.data.readers import html_to_blocks, parse_markdown
 
 META = {"source": "t"}
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,8 +14,8 @@ import pytest
 
 from tests.tools.dataset.conftest import read_jsonl
 from tools.cli import main
-from tools.dataset import ConvertRequest, convert_documents
-from tools.dataset.llm import render_prompt
+from tools.data import ConvertRequest, convert_documents
+from tools.data.llm import render_prompt
 
 DOC = (
     "# Kettle manual\n\n## Descaling\n\nFill the kettle with water and vinegar, boil it and rinse twice.\n"

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from tools.dataset.decode import NotText, decode_bytes
-from tools.dataset.document import FileLog, Record, pair
-from tools.dataset.faq import A_ALIASES, Q_ALIASES, _norm_header
+from tools.data.decode import NotText, decode_bytes
+from tools.data.document import FileLog, Record, pair
+from tools.data.faq import A_ALIASES, Q_ALIASES, _norm_header
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from tools.dataset.clean import question_key
-from tools.dataset.document import Record
+from tools.data.clean import question_key
+from tools.data.document import Record
 
 MIN_FOR_EVAL = 10
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tools.dataset.document import Block, Record, pair
-from tools.dataset.faq import table_to_text
+from tools.data.document import Block, Record, pair
+from tools.data.faq import table_to_text
 
 CountFn = Callable[[list[str]], list[int]]
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

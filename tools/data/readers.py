@@ -1,7 +1,7 @@
 """Document readers: bytes of a PDF, DOCX, HTML, Markdown, text, CSV or XLSX file → a list of blocks.
 
 Readers never raise on bad input: they report through :class:`FileLog` (with page or line) and return
-what they could read. JSON/JSONL datasets are read in :mod:`tools.dataset.datasets`.
+what they could read. JSON/JSONL datasets are read in :mod:`tools.data.datasets`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from tools.dataset.decode import NotText, decode_bytes
-from tools.dataset.document import Block, FileLog
-from tools.dataset.faq import starts_qa_marker
+from tools.data.decode import NotText, decode_bytes
+from tools.data.document import Block, FileLog
+from tools.data.faq import starts_qa_marker
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from tools.core.errors import InputError
-from tools.dataset.document import Record
+from tools.data.document import Record
 
 log = logging.getLogger(__name__)
 

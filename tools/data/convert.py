@@ -15,13 +15,13 @@ from typing import Any
 
 from tools.core.errors import InputError
 from tools.core.jsonio import write_json, write_jsonl
-from tools.dataset import clean as C
-from tools.dataset.datasets import TEXT_DROP, read_json_records, read_jsonl_records
-from tools.dataset.document import Block, FileLog, Record
-from tools.dataset.faq import scan_blocks, table_pairs
-from tools.dataset.llm import Chunk, generate, llm_settings
-from tools.dataset.readers import READERS
-from tools.dataset.schema import (
+from tools.data import clean as C
+from tools.data.datasets import TEXT_DROP, read_json_records, read_jsonl_records
+from tools.data.document import Block, FileLog, Record
+from tools.data.faq import scan_blocks, table_pairs
+from tools.data.llm import Chunk, generate, llm_settings
+from tools.data.readers import READERS
+from tools.data.schema import (
     SUPPORTED_SUFFIXES,
     ConvertRequest,
     ConvertResult,
@@ -29,10 +29,10 @@ from tools.dataset.schema import (
     Issue,
     TokenStats,
 )
-from tools.dataset.sections import collect_sections, language, section_records, split_to_budget
-from tools.dataset.sources import Source, expand_inputs, zip_sources
-from tools.dataset.split import split_records
-from tools.dataset.tokens import TokenCounter, percentile
+from tools.data.sections import collect_sections, language, section_records, split_to_budget
+from tools.data.sources import Source, expand_inputs, zip_sources
+from tools.data.split import split_records
+from tools.data.tokens import TokenCounter, percentile
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.dataset.document import Block, Record, pair
+from tools.data.document import Block, Record, pair
 
 _SEP = r"\s*(?:\*\*|__)?\s*[:：.．、)）]\s*(?:\*\*|__)?\s*"
 _Q_WORD = r"(?:Q(?:uestion)?\s*\d{0,3}|问题?\s*\d{0,3}|提问)"

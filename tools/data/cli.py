@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tools.core.errors import InputError
-from tools.dataset.schema import ConvertRequest, ConvertResult
+from tools.data.schema import ConvertRequest, ConvertResult
 
 MAX_PROBLEMS_SHOWN = 10
 
@@ -61,7 +61,7 @@ def build_request(args: argparse.Namespace) -> ConvertRequest:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from tools.dataset.convert import convert_documents
+    from tools.data.convert import convert_documents
 
     result = convert_documents(build_request(args))
     if args.json:

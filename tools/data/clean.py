@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 
-from tools.dataset.document import Record
+from tools.data.document import Record
 
 DROP_EMPTY = "empty or one-sided pair"
 DROP_EXACT = "exact duplicate"

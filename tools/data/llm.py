@@ -17,7 +17,7 @@ from typing import Any
 
 from tools.core.paths import REPO_ROOT
 from tools.core.secrets import redact
-from tools.dataset.document import FileLog, Record, pair
+from tools.data.document import FileLog, Record, pair
 
 log = logging.getLogger(__name__)
 

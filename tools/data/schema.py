@@ -1,4 +1,4 @@
-"""The typed request and result of :func:`tools.dataset.convert_documents`."""
+"""The typed request and result of :func:`tools.data.convert_documents`."""
 
 from __future__ import annotations
 

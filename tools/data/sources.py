@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tools.dataset.document import FileLog
+from tools.data.document import FileLog
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 and ``report.json`` and returns a :class:`ConvertResult`.
 """
 
-from tools.dataset.convert import convert_documents
-from tools.dataset.schema import ConvertRequest, ConvertResult, FileReport, Issue, TokenStats
+from tools.data.convert import convert_documents
+from tools.data.schema import ConvertRequest, ConvertResult, FileReport, Issue, TokenStats
 
 __all__ = ["ConvertRequest", "ConvertResult", "FileReport", "Issue", "TokenStats", "convert_documents"]

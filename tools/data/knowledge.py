@@ -6,7 +6,7 @@ key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.metri
 an answer without such facts, when its ROUGE-L against the answer is at least 0.5.
 
 The questions are the trained questions rewritten with the ``check`` templates of
-:mod:`tools.dataset.paraphrase`, which training never sees.
+:mod:`tools.data.paraphrase`, which training never sees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.dataset.paraphrase import (
+from tools.data.paraphrase import (
     answer_questions,
     paraphrase_question,
     shared_prefix,
@@ -58,7 +58,7 @@ def single_turn(example: dict[str, Any]) -> tuple[str | None, str, str] | None:
 
 def rewordings(question: str, answer: str, per_question: int, brand: str | None = None, seed: int = 0) -> list[str]:
     """New ways to ask for ``answer``: templates, the question without a shared brand name, and questions read
-    off the answer's own facts (:func:`tools.dataset.paraphrase.answer_questions`). Never the check's wordings."""
+    off the answer's own facts (:func:`tools.data.paraphrase.answer_questions`). Never the check's wordings."""
     plain = without(question, brand)
     out = paraphrase_question(question, "train", per_question, seed)
     if plain:
@@ -156,8 +156,8 @@ def llm_rewordings(pairs: list[tuple[str, str]], per_question: int, batch: int =
     from openai import OpenAI
 
     from tools.core.prompts import render_prompt
-    from tools.dataset.llm import LANGUAGE_NAMES, llm_settings
-    from tools.dataset.paraphrase import is_chinese
+    from tools.data.llm import LANGUAGE_NAMES, llm_settings
+    from tools.data.paraphrase import is_chinese
 
     settings = llm_settings()
     if settings is None or not pairs or per_question <= 0:
