@@ -181,7 +181,7 @@ def _file_where(where: str, source: str) -> str:
 
 
 def _hardware(state: AgentState) -> Any:
-    from tools.hardware import detect_hardware, hardware_for_gpus
+    from tools.plan.hardware import detect_hardware, hardware_for_gpus
 
     hint = state.get("hardware_hint")
     if hint and (hint.get("name") or hint.get("memory_gb")) and hint.get("count", 1) != 0:
@@ -204,8 +204,8 @@ def _env_int(name: str) -> int | None:
 
 
 def make_plan(state: AgentState) -> Any:
-    from tools.planner import PlanOverrides
-    from tools.planner_cli import make_plan as plan_for
+    from tools.plan.cli import make_plan as plan_for
+    from tools.plan.planner import PlanOverrides
 
     goal = state.get("goal") or {}
     model = goal.get("base_model") or (state.get("plan") or {}).get("model") or default_model()
@@ -220,7 +220,7 @@ def make_plan(state: AgentState) -> Any:
 
 
 def plan_card(plan: Any, lang: str) -> str:
-    from tools.planner_cli import plan_card as card
+    from tools.plan.cli import plan_card as card
 
     mem = plan.memory
     gib = 1024**3

@@ -43,7 +43,7 @@ def dataset(lang: str, root: Path) -> tuple[Path, list[faq.Entry]]:
 
 
 def recipes(data: Path, every: int) -> dict[str, TrainSettings]:
-    from tools.planner_cli import make_plan
+    from tools.plan.cli import make_plan
 
     plan = make_plan(model="demo", data_dir=data).model_dump(mode="json")
     default = settings_from_plan(plan, data)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 VERB_MODULES = (
     "tools.cli",  # doctor, models, runs (below)
     "tools.data.cli",  # data
-    "tools.planner_cli",  # plan
+    "tools.plan.cli",  # plan
     "tools.train_cli",  # train, merge
     "tools.deploy_cli",  # deploy, chat
     "tools.evaluate_cli",  # eval
@@ -57,7 +57,7 @@ def _fmt_gib(n: int) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from tools.hardware import detect_hardware
+    from tools.plan.hardware import detect_hardware
 
     facts = detect_hardware()
     if args.json:

@@ -672,7 +672,7 @@ _ZH_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 
 def _is_zh(lang: str | None) -> bool:
-    return (lang or "").lower().startswith(("zh", "mixed"))  # the agent's rule (tools.planner.is_zh)
+    return (lang or "").lower().startswith(("zh", "mixed"))  # the agent's rule (tools.plan.planner.is_zh)
 
 
 def md_word(key: str, lang: str = "en", **kw: object) -> str:

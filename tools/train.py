@@ -184,7 +184,7 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
     elif req.plan_path is not None:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
-        from tools.planner_cli import plan_file
+        from tools.plan.cli import plan_file
 
         settings = settings_from_plan(read_json(plan_file(req.plan_path)), req.data_dir)
     elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):

@@ -12,7 +12,7 @@ from typing import Any
 from agent.replies import word
 from tools.core.events import Event, read_events
 from tools.core.runs import STAGES, standing
-from tools.planner import in_language, is_zh
+from tools.plan.planner import in_language, is_zh
 from ui.i18n import L
 
 

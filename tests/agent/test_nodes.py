@@ -70,7 +70,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
 
 def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
     from tools.core.models import models_dir
-    from tools.planner import TrainingPlan
+    from tools.plan.planner import TrainingPlan
 
     run_id, run = _run(runs_dir)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh", "goal": {},

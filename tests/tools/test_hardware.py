@@ -10,7 +10,7 @@ import pytest
 
 from tools.cli import main
 from tools.core.errors import InputError
-from tools.hardware import HardwareFacts, detect_hardware, load_hardware
+from tools.plan.hardware import HardwareFacts, detect_hardware, load_hardware
 
 GB = 1024**3
 

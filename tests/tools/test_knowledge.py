@@ -10,8 +10,8 @@ from tools.core.system_prompt import length_limit, system_prompt_from_style, wit
 from tools.data.knowledge import CheckProgress, augment, check_items, knows
 from tools.data.paraphrase import paraphrase_question
 from tools.eval_sets import KEPT, MIN_ITEMS, SetResult, SetScore, kept_right, render_sets, score_set, wilson
-from tools.model_facts import facts_from_params
-from tools.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
+from tools.plan.model_facts import facts_from_params
+from tools.plan.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
 
 
 def example(q: str, a: str, system: str | None = None) -> dict:
@@ -186,7 +186,7 @@ def test_a_style_dataset_keeps_the_usual_recipe() -> None:
 
 
 def test_plan_carries_the_system_prompt_and_the_card_shows_it() -> None:
-    from tools.planner_cli import plan_card
+    from tools.plan.cli import plan_card
 
     p = _plan(0.9, system_prompt="你是一个乐于助人的助手。回答要简短，直接给出要点。", style=["concise"])
     assert p.system_prompt and p.style == ["concise"]

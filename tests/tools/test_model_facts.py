@@ -12,7 +12,7 @@ import pytest
 
 from tests.tools.planner_fixtures.machines import LLAMA2_7B, LLAMA2_70B, QWEN25_14B
 from tools.core.errors import InputError, ModelNotFoundError
-from tools.model_facts import (
+from tools.plan.model_facts import (
     ModelFacts,
     facts_from_config,
     facts_from_params,
@@ -174,7 +174,7 @@ def test_hub_id_offline_fails_fast_with_a_hint(monkeypatch: pytest.MonkeyPatch) 
 def test_hub_id_reads_only_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import huggingface_hub
 
-    import tools.model_facts as mf
+    import tools.plan.model_facts as mf
 
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(QWEN25_14B))

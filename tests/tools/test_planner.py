@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from tests.tools.planner_fixtures.machines import GIB, MACHINES, MODELS, cpu_only, gpus
 from tools.core.errors import InputError, ResourceError
-from tools.model_facts import ModelFacts, facts_from_config, facts_from_params, load_model_facts
-from tools.planner import (
+from tools.plan.model_facts import ModelFacts, facts_from_config, facts_from_params, load_model_facts
+from tools.plan.planner import (
     VLLM_LORA_RANKS,
     MemorySettings,
     PlanOverrides,

@@ -12,8 +12,8 @@ import yaml
 from tests.tools.planner_fixtures.machines import FIXTURES, LLAMA2_7B
 from tools.cli import main
 from tools.core.errors import InputError
-from tools.planner import TrainingPlan
-from tools.planner_cli import load_plan, read_token_stats
+from tools.plan.cli import load_plan, read_token_stats
+from tools.plan.planner import TrainingPlan
 
 L4 = FIXTURES / "l4.json"  # a hand-written `doctor --json` for a machine no one here has
 A10G_X4 = FIXTURES / "4xa10g.json"
@@ -201,7 +201,7 @@ def _without_chinese(node: object) -> object:
 
 
 def test_plan_json_without_chinese_still_loads_and_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tools.planner_cli import plan_card
+    from tools.plan.cli import plan_card
 
     assert main(["plan", "--params", "7B", "--hardware", str(L4), "--out", str(tmp_path)]) == 0
     capsys.readouterr()

@@ -237,7 +237,7 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
     import json
 
     from tests.tools.planner_fixtures.machines import MACHINES, MODELS
-    from tools.planner import PlanRequest, plan_training
+    from tools.plan.planner import PlanRequest, plan_training
     from ui.view import plan_markdown
 
     plan = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["T4-16GB"]))

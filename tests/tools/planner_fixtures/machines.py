@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.hardware import CPUInfo, GPUInfo, HardwareFacts
-from tools.model_facts import ModelFacts, facts_from_config
+from tools.plan.hardware import CPUInfo, GPUInfo, HardwareFacts
+from tools.plan.model_facts import ModelFacts, facts_from_config
 
 GIB = 1024**3
 FIXTURES = Path(__file__).parent

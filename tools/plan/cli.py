@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
-from tools.hardware import HardwareFacts
-from tools.model_facts import ModelFacts, facts_from_params, load_model_facts
-from tools.planner import (
+from tools.plan.hardware import HardwareFacts
+from tools.plan.model_facts import ModelFacts, facts_from_params, load_model_facts
+from tools.plan.planner import (
     ACCELERATE_CONFIG_NAME,
     DEEPSPEED_CONFIG_NAME,
     GIB,
@@ -142,7 +142,7 @@ def make_plan(
     style: list[str] | None = None,
 ) -> TrainingPlan:
     """Gather the facts (model config, hardware, dataset report) and plan. The CLI and the agent call this."""
-    from tools.hardware import detect_hardware, load_hardware
+    from tools.plan.hardware import detect_hardware, load_hardware
 
     facts = model_facts_for(model, params)
     if isinstance(hardware, HardwareFacts):

@@ -1,7 +1,7 @@
 """Pick LoRA or QLoRA settings that fit a machine, with the reasons in words.
 
 ``plan_training(PlanRequest) -> TrainingPlan`` is a pure function of the model's
-facts (:mod:`tools.model_facts`), the machine's facts (:mod:`tools.hardware`),
+facts (:mod:`tools.plan.model_facts`), the machine's facts (:mod:`tools.plan.hardware`),
 the dataset's token lengths and the person's overrides. Nothing here probes the
 machine or loads weights, so every machine can be planned from anywhere.
 
@@ -48,8 +48,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.core.errors import InputError, ResourceError
-from tools.hardware import HardwareFacts
-from tools.model_facts import ModelFacts, human_params
+from tools.plan.hardware import HardwareFacts
+from tools.plan.model_facts import ModelFacts, human_params
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def method_words(method: str, precision: str, lang: str = "en") -> str:
     return f"LoRA {'32-bit' if precision == 'fp32' else '16-bit'} ({precision})"
 
 
-# tools.model_facts words its notes and sources in English; their Chinese, by pattern (anything else stays English)
+# tools.plan.model_facts words its notes and sources in English; their Chinese, by pattern (anything else stays English)
 _MODEL_NOTES_ZH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"model type (.+) is not one the planner knows; sizes assume a Llama-like layout"),
      r"规划器不认识模型类型 \1，按 Llama 类的结构估算大小"),
@@ -313,7 +313,7 @@ _MODEL_NOTES_ZH: list[tuple[re.Pattern[str], str]] = [
 
 
 def model_note_zh(text: str) -> str:
-    """A note or source from :mod:`tools.model_facts` in Chinese (unchanged when its wording is not known)."""
+    """A note or source from :mod:`tools.plan.model_facts` in Chinese (unchanged when its wording is not known)."""
     for pattern, zh in _MODEL_NOTES_ZH:
         if pattern.fullmatch(text):
             return pattern.sub(zh, text)
@@ -1336,7 +1336,7 @@ def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], 
 
 
 def _largest_fitting_params(s: MemorySettings, available: int, headroom: float) -> int | None:
-    from tools.model_facts import facts_from_params
+    from tools.plan.model_facts import facts_from_params
 
     lo, hi = 0.1e9, 1000e9
     if not estimate_memory(facts_from_params(int(lo)), s.model_copy(update={"lora_targets": ["q_proj", "k_proj",
