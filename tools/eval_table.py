@@ -4,7 +4,7 @@ Input is two JSONL files written by the generation step, one line per eval
 example, ``{"id", "prompt", "reference", "output"}`` (other keys are ignored):
 ``eval/before.jsonl`` from the base model and ``eval/after.jsonl`` from the
 fine-tuned one. They are matched by ``id``; every number in the table can be
-recomputed from them with :mod:`tools.metrics`:
+recomputed from them with :mod:`tools.core.metrics`:
 
 - ROUGE-L, exact match, key-fact recall, length ratio: mean of the per-sample
   scores (key-fact recall over the samples whose reference has key facts);
@@ -30,11 +30,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
+from tools.core.metrics import SampleMetrics, aggregate, perplexity, score_sample
 from tools.core.system_prompt import LengthLimit
 from tools.eval_sets import SetResult, SetScore, render_sets
 from tools.eval_sets import word as set_word
 from tools.judge import JudgeResult, JudgeSample
-from tools.metrics import SampleMetrics, aggregate, perplexity, score_sample
 
 TOP_K = 5
 

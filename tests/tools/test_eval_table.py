@@ -81,7 +81,7 @@ def eval_dir(tmp_path: Path) -> Path:
     return d
 
 
-# --- independent recomputation (no tools.metrics) --------------------------------
+# --- independent recomputation (no tools.core.metrics) --------------------------------
 
 
 def independent_rouge_l_zh(pred: str, ref: str) -> float:

@@ -10,7 +10,7 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools import metrics as m
+from tools.core import metrics as m
 
 
 def dp_lcs(a: list[str], b: list[str]) -> int:

@@ -2,7 +2,7 @@
 
 One definition serves the learning check during training, the evaluation's *learnt* set and
 ``bench/knowledge.py``: a question about a trained entry is *known* when the greedy answer holds every
-key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.metrics.extract_facts`); for
+key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.core.metrics.extract_facts`); for
 an answer without such facts, when its ROUGE-L against the answer is at least 0.5.
 
 The questions are the trained questions rewritten with the ``check`` templates of
@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tools.core.metrics import key_fact_recall_detail, rouge_l
 from tools.data.paraphrase import (
     answer_questions,
     paraphrase_question,
@@ -25,7 +26,6 @@ from tools.data.paraphrase import (
     synonym_swaps,
     without,
 )
-from tools.metrics import key_fact_recall_detail, rouge_l
 
 
 class CheckItem(BaseModel):
