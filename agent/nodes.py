@@ -299,7 +299,7 @@ def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
 
 def train(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
-    from tools.train import launch_training, settings_from_plan, write_config
+    from tools.train.launch import launch_training, settings_from_plan, write_config
 
     try:
         run_id, run_dir, update = _ensure_run(state)
@@ -318,7 +318,7 @@ def train(state: AgentState) -> dict[str, Any]:
 
 def status(state: AgentState) -> dict[str, Any]:
     from tools.core.events import read_events
-    from tools.train import training_state
+    from tools.train.launch import training_state
 
     run_dir = state.get("run_dir")
     if not run_dir:
@@ -346,7 +346,7 @@ def status(state: AgentState) -> dict[str, Any]:
 
 
 def cancel(state: AgentState) -> dict[str, Any]:
-    from tools.train import cancel_training
+    from tools.train.launch import cancel_training
 
     run_dir = state.get("run_dir")
     if not run_dir:
@@ -359,7 +359,7 @@ def cancel(state: AgentState) -> dict[str, Any]:
 
 
 def merge(state: AgentState) -> dict[str, Any]:
-    from tools.merge import MergeRequest, merge_adapter
+    from tools.train.merge import MergeRequest, merge_adapter
 
     try:
         result = merge_adapter(MergeRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]

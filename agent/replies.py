@@ -182,7 +182,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 # step drops records (tools.data.clean / datasets), the two models of the side-by-side chat. A word not
 # listed is shown as it is.
 WORDS: dict[str, dict[str, str]] = {
-    # states (tools.train.training_state, tools.core.runs.State)
+    # states (tools.train.launch.training_state, tools.core.runs.State)
     "none": {"en": "not started", "zh": "未开始"},
     "created": {"en": "created", "zh": "已创建"},
     "running": {"en": "running", "zh": "进行中"},

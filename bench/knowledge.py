@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures import faq  # noqa: E402
 from tools.core.events import read_events  # noqa: E402
-from tools.train import TrainRequest, TrainSettings, run_training, settings_from_plan  # noqa: E402
+from tools.train.launch import TrainRequest, TrainSettings, run_training, settings_from_plan  # noqa: E402
 
 TARGET = 0.8
 
@@ -59,7 +59,7 @@ def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]]) -> 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.train_worker import generate_greedy
+    from tools.train.worker import generate_greedy
 
     ckpts = sorted((p for p in (run / "checkpoints").glob("checkpoint-*") if p.name[11:].isdigit()),
                    key=lambda p: int(p.name[11:]))

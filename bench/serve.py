@@ -141,7 +141,7 @@ def vllm_run(dep: Any, which: str, work: list[dict[str, Any]]) -> dict[str, floa
 def make_run(root: Path) -> Path:
     from tools.core.models import prepare_demo_model
     from tools.identity import write_identity_dataset
-    from tools.train import TrainRequest, TrainSettings, run_training
+    from tools.train.launch import TrainRequest, TrainSettings, run_training
 
     run = root / "bench-run"
     data = write_identity_dataset(run / "data")
@@ -159,7 +159,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller workloads (8 and 16 requests)")
     args = ap.parse_args()
     from tools.deploy import DeployRequest, deploy_model, free_port, stop_deployment
-    from tools.merge import MergeRequest, merge_adapter
+    from tools.train.merge import MergeRequest, merge_adapter
 
     tmp = tempfile.TemporaryDirectory()
     run = args.run.resolve() if args.run else make_run(Path(tmp.name))

@@ -27,7 +27,7 @@ from tools.core.events import read_events
 
 
 def _train_kill_settings(model: Path, data: Path) -> Any:
-    from tools.train import TrainSettings
+    from tools.train.launch import TrainSettings
 
     return TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1, max_steps=14,
                          save_steps=3, eval_steps=5, learning_rate=2e-3, save_total_limit=2)
@@ -37,7 +37,7 @@ def _kill_at_step(run: Path, step: int, resume: bool) -> int:
     """Start the worker, SIGKILL its process group once ``step`` is logged; the step it was killed at."""
     import signal
 
-    from tools.train import start_worker
+    from tools.train.launch import start_worker
 
     proc = start_worker(run, resume=resume)
     deadline = time.monotonic() + 240
@@ -58,7 +58,7 @@ def _tear_a_checkpoint(run: Path, step: int) -> None:
     """What a kill in the middle of a save leaves: the weights half-written, no trainer state yet."""
     import shutil
 
-    from tools.train import last_checkpoint
+    from tools.train.launch import last_checkpoint
 
     good = last_checkpoint(run)
     assert good is not None
@@ -98,7 +98,7 @@ def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_r
     from safetensors.torch import load_file
 
     from tools.identity import write_identity_dataset
-    from tools.train import TrainRequest, last_checkpoint, run_training, training_state, write_config
+    from tools.train.launch import TrainRequest, last_checkpoint, run_training, training_state, write_config
 
     data = write_identity_dataset(tmp_path / "data")
     # the kill points differ on every run of this drill; they are in the failure message
@@ -200,7 +200,7 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
     """The disk fills (another program) while training runs: the next save fails with a clear error, the
     earlier checkpoint stays whole, and once space is freed the run resumes from it and finishes."""
     from tools.identity import write_identity_dataset
-    from tools.train import (
+    from tools.train.launch import (
         TrainRequest,
         TrainSettings,
         checkpoint_complete,
@@ -249,7 +249,7 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
 @pytest.mark.slow
 def test_disk_full_during_checkpoint_save(tmp_path: Path, tiny_disk: Path, tiny_model: Path) -> None:
     from tools.identity import write_identity_dataset
-    from tools.train import TrainRequest, TrainSettings, last_checkpoint, run_training
+    from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training
 
     data = write_identity_dataset(tmp_path / "data")
     run = tiny_disk / "run"
@@ -486,7 +486,7 @@ def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) 
 @pytest.mark.slow
 def test_two_trainings_at_once_one_queued_neither_corrupted(tmp_path: Path, tiny_model: Path) -> None:
     from tools.identity import write_identity_dataset
-    from tools.train import TrainSettings, launch_training, training_state
+    from tools.train.launch import TrainSettings, launch_training, training_state
 
     data = write_identity_dataset(tmp_path / "data")
     runs = [tmp_path / "a", tmp_path / "b"]
@@ -535,7 +535,7 @@ def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversa
     assert page.stdout.strip().endswith("train")
     # the page process is gone; a new one finds the conversation and the training
     from agent.session import AgentSession
-    from tools.train import training_state
+    from tools.train.launch import training_state
 
     s = AgentSession("page", db_path=db)
     run_dir = Path(s.values()["run_dir"])

@@ -27,7 +27,7 @@ VERB_MODULES = (
     "tools.cli",  # doctor, models, runs (below)
     "tools.data.cli",  # data
     "tools.plan.cli",  # plan
-    "tools.train_cli",  # train, merge
+    "tools.train.cli",  # train, merge
     "tools.deploy_cli",  # deploy, chat
     "tools.evaluate_cli",  # eval
     "agent.cli",  # run, agent

@@ -353,7 +353,7 @@ def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapte
         raise InputError("this run has no adapter to serve in LoRA mode", where=str(run_dir),
                          hint="Use --mode merged")
     if mode == "merged" and merged is None:
-        from tools.merge import MergeRequest, merge_adapter
+        from tools.train.merge import MergeRequest, merge_adapter
 
         merge_adapter(MergeRequest(run_dir=run_dir))
         merged = run_dir / "merged"
@@ -474,7 +474,7 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     import yaml
 
     from tools.chat import complete
-    from tools.train_worker import load_examples
+    from tools.train.worker import load_examples
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     examples = load_examples(Path(cfg.get("data_dir", run_dir / "data")) / "train.jsonl", None)

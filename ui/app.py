@@ -435,7 +435,7 @@ def create_app() -> gr.Blocks:
                     rd = values.get("run_dir")
                     if (rd and values.get("journey") and values.get("stage") == "train"
                             and session.pending() is None):
-                        from tools.train import training_state
+                        from tools.train.launch import training_state
 
                         if training_state(Path(rd)) in ("done", "failed", "cancelled"):
                             try:
@@ -560,7 +560,7 @@ def create_app() -> gr.Blocks:
 
         def resume_run(run_id: str, thread_id: str, lg: str) -> str:
             from tools.core.runs import RunIndex
-            from tools.train import launch_training, training_state
+            from tools.train.launch import launch_training, training_state
 
             rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             now = training_state(Path(rec.path))
@@ -583,7 +583,7 @@ def create_app() -> gr.Blocks:
         def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
             from tools.core.runs import RunIndex
             from tools.deploy import stop_deployment
-            from tools.train import training_state
+            from tools.train.launch import training_state
 
             if not sure:
                 return L("run_tick_first", lg), list_runs(lg, thread_id), False

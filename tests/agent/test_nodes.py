@@ -47,12 +47,12 @@ def test_status_in_chinese_has_no_english_state_word(runs_dir: Path, final: str 
 
 def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import tools.merge
+    import tools.train.merge
 
     run_id, run = _run(runs_dir)
-    result = tools.merge.MergeResult(merged_dir=run.resolve() / "merged", base_model="b", identical=True,
+    result = tools.train.merge.MergeResult(merged_dir=run.resolve() / "merged", base_model="b", identical=True,
                                      checked_prompts=3, reasons=[])
-    monkeypatch.setattr(tools.merge, "merge_adapter", lambda req: result)
+    monkeypatch.setattr(tools.train.merge, "merge_adapter", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
     for lang, check in (("zh", "一致"), ("en", "OK")):
         text = _reply(nodes.merge({**state, "lang": lang}))  # type: ignore[typeddict-item]
@@ -63,7 +63,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
     def fails(req: object) -> None:
         raise InputError("no trained adapter in this run", where=str(run.resolve() / "adapter"))
 
-    monkeypatch.setattr(tools.merge, "merge_adapter", fails)
+    monkeypatch.setattr(tools.train.merge, "merge_adapter", fails)
     text = _reply(nodes.merge({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert text.startswith("出错了") and f"{run_id}/adapter" in text and str(run.resolve()) not in text
 

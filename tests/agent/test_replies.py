@@ -95,7 +95,7 @@ def test_every_state_stage_and_dropped_reason_a_reply_shows_has_chinese() -> Non
 
     from tools.core.runs import State
     from tools.data import clean, datasets
-    from tools.train import training_state
+    from tools.train.launch import training_state
     from ui.view import STAGES
 
     states = set(get_args(get_type_hints(training_state)["return"])) | set(get_args(State))

@@ -145,7 +145,7 @@ def test_real_vllm_lora_deploy_chat_hotload_kill(identity_run: Path, tmp_path: P
 
 @pytest.mark.slow
 def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> None:
-    from tools.merge import MergeRequest, merge_adapter
+    from tools.train.merge import MergeRequest, merge_adapter
 
     assert merge_adapter(MergeRequest(run_dir=identity_run)).identical
     dep = deploy_model(DeployRequest(run_dir=identity_run, mode="merged", host="0.0.0.0", port=free_port(),

@@ -137,8 +137,8 @@ def test_without_hardware_probes_this_machine(capsys: pytest.CaptureFixture[str]
 
 
 def test_plan_json_feeds_the_trainer(demo_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The contract with tools.train: the fields it reads from plan.json are the plan's."""
-    from tools.train import settings_from_plan
+    """The contract with tools.train.launch: the fields it reads from plan.json are the plan's."""
+    from tools.train.launch import settings_from_plan
 
     data = tmp_path / "data"
     data.mkdir()
@@ -221,7 +221,7 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`plan --out plan.json` writes that file (it once made a folder named plan.json, and `train --plan
     plan.json` then crashed on IsADirectoryError); `train --plan` takes the file or the folder."""
-    from tools.train import TrainRequest, _resolve_settings
+    from tools.train.launch import TrainRequest, _resolve_settings
 
     data = tmp_path / "数据"
     data.mkdir()

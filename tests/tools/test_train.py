@@ -15,9 +15,9 @@ import pytest
 from tools.cli import main
 from tools.core.events import read_events
 from tools.identity import identity_records, write_identity_dataset
-from tools.merge import MergeRequest, merge_adapter
-from tools.train import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
-from tools.train_worker import to_prompt_completion
+from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
+from tools.train.merge import MergeRequest, merge_adapter
+from tools.train.worker import to_prompt_completion
 
 
 def test_every_assistant_turn_becomes_an_example() -> None:
@@ -113,7 +113,7 @@ def test_sigkill_then_resume_continues_the_curve(tiny_model: Path, tmp_path: Pat
     data = write_identity_dataset(tmp_path / "data")
     run = tmp_path / "run"
     run.mkdir()
-    from tools.train import start_worker, write_config
+    from tools.train.launch import start_worker, write_config
 
     write_config(run, _settings(tiny_model, data, max_steps=12, save_steps=4, eval_steps=100))
     proc = start_worker(run, resume=False)
@@ -142,7 +142,7 @@ def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_pa
     data = write_identity_dataset(tmp_path / "data")
     run = tmp_path / "run"
     run.mkdir()
-    from tools.train import start_worker, write_config
+    from tools.train.launch import start_worker, write_config
 
     write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
     proc = start_worker(run, resume=False)
@@ -190,7 +190,7 @@ def test_overfitting_warning_when_eval_rises_while_train_falls(tmp_path: Path) -
     from types import SimpleNamespace
 
     from tools.core.events import EventWriter
-    from tools.train_worker import _Stop, build_callback
+    from tools.train.worker import _Stop, build_callback
 
     settings = TrainSettings(model="m", data_dir=str(tmp_path), early_stop_on_overfit=True)
     cb = build_callback(EventWriter(tmp_path), settings, _Stop)
@@ -244,7 +244,7 @@ def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_mo
 
 
 def test_a_half_written_checkpoint_is_never_taken_for_a_complete_one(tmp_path: Path) -> None:
-    from tools.train import incomplete_checkpoints
+    from tools.train.launch import incomplete_checkpoints
 
     def ckpt(step: int, state: str | None, weights: bytes = b"w" * 10) -> Path:
         p = tmp_path / "checkpoints" / f"checkpoint-{step}"
@@ -293,7 +293,7 @@ def test_a_run_that_got_worse_keeps_the_best_checks_adapter(tmp_path: Path, tiny
     from transformers import AutoTokenizer
 
     from tools.core.events import EventWriter, read_events
-    from tools.train_worker import BEST_ADAPTER, keep_best
+    from tools.train.worker import BEST_ADAPTER, keep_best
 
     (tmp_path / "adapter").mkdir()
     (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"last")

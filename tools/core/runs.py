@@ -143,7 +143,7 @@ class RunIndex:
         path = Path(rec.path).resolve()
         if self.root.resolve() not in path.parents:
             raise InputError(f"refusing to delete {path}: it is not under {self.root}")
-        from tools.train import training_state
+        from tools.train.launch import training_state
 
         if training_state(path) == "running":
             raise InputError(f"run {run_id} is training right now", hint="Cancel the training first, then delete")
@@ -156,7 +156,7 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
     """(stage, state) of a run from its folder: the one answer the CLI, the page and the agent give.
 
     The stage is the last stage with an event (or the files a stage leaves: ``data/report.json``,
-    ``plan.json``); while it is ``train``, the state is the training's own (:func:`tools.train.training_state`:
+    ``plan.json``); while it is ``train``, the state is the training's own (:func:`tools.train.launch.training_state`:
     a killed trainer reads *interrupted*, not *running*). ``events`` saves reading ``events.jsonl`` again."""
     from tools.core.events import read_events
 
@@ -175,7 +175,7 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
     if stage == "data" and (run_dir / "plan.json").exists():
         stage, state = "plan", "done"
     if stage == "train":
-        from tools.train import training_state
+        from tools.train.launch import training_state
 
         live = training_state(run_dir)
         if live != "none":

@@ -174,7 +174,7 @@ def fact_share(data_dir: Path) -> float | None:
     """Share of the training answers that carry key facts (numbers, names, codes); None without answers."""
     from tools.core.jsonio import iter_jsonl
     from tools.core.metrics import extract_facts
-    from tools.train_worker import to_prompt_completion
+    from tools.train.worker import to_prompt_completion
 
     path = Path(data_dir) / "train.jsonl"
     if not path.exists():

@@ -24,7 +24,7 @@ def _print_event(ev: Event) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tools.train import TrainRequest, run_training
+    from tools.train.launch import TrainRequest, run_training
 
     req = TrainRequest(
         run_dir=Path(args.run),
@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from tools.merge import MergeRequest, merge_adapter
+    from tools.train.merge import MergeRequest, merge_adapter
 
     result = merge_adapter(MergeRequest(run_dir=Path(args.run)))
     for r in result.reasons:

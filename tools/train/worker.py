@@ -1,4 +1,4 @@
-"""The training child process: ``python -m tools.train_worker RUN_DIR [--resume]``.
+"""The training child process: ``python -m tools.train.worker RUN_DIR [--resume]``.
 
 Reads ``RUN_DIR/config.yaml``, trains a LoRA (or QLoRA) adapter with TRL's
 SFTTrainer and writes events to ``RUN_DIR/events.jsonl``. Loss is on assistant
@@ -30,9 +30,9 @@ import yaml
 
 from tools.core.events import EventWriter
 from tools.core.jsonio import iter_jsonl, write_json
-from tools.train import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
+from tools.train.launch import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
 
-log = logging.getLogger("tools.train_worker")
+log = logging.getLogger("tools.train.worker")
 
 
 def to_prompt_completion(record: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, Any]]:
@@ -523,7 +523,7 @@ def archive_adapter(run_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.train_worker")
+    parser = argparse.ArgumentParser(prog="python -m tools.train.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 ``run_training`` writes ``config.yaml`` (the resolved settings) and
 ``train_command.sh`` into the run directory, then starts ``python -m
-tools.train_worker RUN_DIR`` as a separate process group and relays its events.
+tools.train.worker RUN_DIR`` as a separate process group and relays its events.
 A crash of the child never takes the caller down. When the child reports that it
 ran out of memory it is started again with half the micro-batch and twice the
 gradient accumulation (same effective batch), from the last checkpoint, at most
@@ -219,7 +219,7 @@ def write_config(run_dir: Path, settings: TrainSettings) -> None:
         "# Reproduces this run outside the product (same settings, same data).\n"
         "set -euo pipefail\n"
         f"cd {shlex.quote(str(Path.cwd()))}\n"
-        f"{shlex.quote(sys.executable)} -m tools.train_worker {shlex.quote(str(run_dir.resolve()))}\n"
+        f"{shlex.quote(sys.executable)} -m tools.train.worker {shlex.quote(str(run_dir.resolve()))}\n"
     )
     atomic_write_text(run_dir / "train_command.sh", cmd)
     os.chmod(run_dir / "train_command.sh", 0o755)
@@ -264,7 +264,7 @@ def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
     """Start the training child in its own process group; its output goes to logs/train.log."""
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "tools.train_worker", str(run_dir.resolve())]
+    cmd = [sys.executable, "-m", "tools.train.worker", str(run_dir.resolve())]
     if resume:
         cmd.append("--resume")
     env = dict(os.environ)
