@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tools.core.errors import TunepilotError
+from tools.core.jsonio import print_json
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,6 @@ QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
 }
-
-
-def print_json(obj: Any) -> None:
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump(mode="json")
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 # --- doctor -----------------------------------------------------------------

@@ -474,7 +474,7 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     import yaml
 
     from tools.chat import complete
-    from tools.train.worker import load_examples
+    from tools.data.examples import load_examples
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     examples = load_examples(Path(cfg.get("data_dir", run_dir / "data")) / "train.jsonl", None)

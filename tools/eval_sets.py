@@ -152,7 +152,7 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
     """
     from tools.core.jsonio import iter_jsonl
     from tools.data import ConvertRequest, convert_documents
-    from tools.train.worker import to_prompt_completion
+    from tools.data.examples import to_prompt_completion
 
     path = Path(path)
     if not path.is_file():

@@ -60,7 +60,7 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
-    from tools.train.worker import load_examples
+    from tools.data.examples import load_examples
 
     cfg = _run_config(run_dir)
     data_dir = Path(cfg.get("data_dir") or run_dir / "data")
@@ -74,9 +74,9 @@ def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
 
 def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     """The *learnt* set: the person's questions file, else trained questions in other words."""
+    from tools.data.examples import load_examples
     from tools.data.knowledge import check_items
     from tools.eval_sets import load_questions
-    from tools.train.worker import load_examples
 
     cfg = _run_config(run_dir)
     system = cfg.get("system_prompt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.cli import print_json
+from tools.core.jsonio import print_json
 from tools.eval_table import render_saved
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from tools.cli import main
 from tools.core.events import read_events
+from tools.data.examples import to_prompt_completion
 from tools.identity import identity_records, write_identity_dataset
 from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
 from tools.train.merge import MergeRequest, merge_adapter
-from tools.train.worker import to_prompt_completion
 
 
 def test_every_assistant_turn_becomes_an_example() -> None:

@@ -25,12 +25,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from tools.core.errors import InputError
+from tools.core.events import read_events
 from tools.core.paths import runs_root
+from tools.core.procs import pid_alive
 
 State = Literal["created", "running", "interrupted", "failed", "done", "cancelled"]
 STAGES = ("data", "plan", "train", "merge", "deploy", "eval")
 SUBDIRS = ("data", "checkpoints", "logs", "eval")
 INDEX_FILE = "index.sqlite"
+CONFIG_FILE = "config.yaml"  # the training settings (tools.train)
+PID_FILE = "train.pid"  # the training child
+SUPERVISOR_PID_FILE = "supervisor.pid"  # the detached `tunepilot train` that runs it
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -143,8 +148,6 @@ class RunIndex:
         path = Path(rec.path).resolve()
         if self.root.resolve() not in path.parents:
             raise InputError(f"refusing to delete {path}: it is not under {self.root}")
-        from tools.train.launch import training_state
-
         if training_state(path) == "running":
             raise InputError(f"run {run_id} is training right now", hint="Cancel the training first, then delete")
         shutil.rmtree(path, ignore_errors=True)
@@ -156,10 +159,8 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
     """(stage, state) of a run from its folder: the one answer the CLI, the page and the agent give.
 
     The stage is the last stage with an event (or the files a stage leaves: ``data/report.json``,
-    ``plan.json``); while it is ``train``, the state is the training's own (:func:`tools.train.launch.training_state`:
+    ``plan.json``); while it is ``train``, the state is the training's own (:func:`training_state`:
     a killed trainer reads *interrupted*, not *running*). ``events`` saves reading ``events.jsonl`` again."""
-    from tools.core.events import read_events
-
     if run_dir is None or not run_dir.is_dir():
         return "data", "created"
     evs = read_events(run_dir) if events is None else events
@@ -175,8 +176,6 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
     if stage == "data" and (run_dir / "plan.json").exists():
         stage, state = "plan", "done"
     if stage == "train":
-        from tools.train.launch import training_state
-
         live = training_state(run_dir)
         if live != "none":
             state = live
@@ -202,3 +201,35 @@ def _row(row: tuple) -> RunRecord:
         id=row[0], created=row[1], updated=row[2], goal=row[3], stage=row[4], state=row[5], path=row[6],
         owner=row[7] or "",
     )
+
+
+def training_alive(run_dir: Path) -> bool:
+    pid_file = run_dir / PID_FILE
+    if not pid_file.exists():
+        return False
+    text = pid_file.read_text().strip()
+    return bool(text) and pid_alive(int(text))
+
+
+def supervisor_alive(run_dir: Path) -> bool:
+    pid_file = run_dir / SUPERVISOR_PID_FILE
+    if not pid_file.exists():
+        return False
+    text = pid_file.read_text().strip()
+    return bool(text) and pid_alive(int(text))
+
+
+def training_state(run_dir: Path) -> Literal["none", "running", "done", "cancelled", "failed", "interrupted"]:
+    """What a run's training is doing, from its processes and its events (survives page restarts)."""
+    events = [e for e in read_events(run_dir) if e.stage == "train"]
+    if not events and not (run_dir / CONFIG_FILE).exists():
+        return "none"
+    if supervisor_alive(run_dir) or training_alive(run_dir):
+        return "running"
+    finals = [e for e in events if e.kind in ("done", "cancelled", "error")]
+    if finals:
+        last = finals[-1]
+        later_start = any(e.kind == "start" and e.ts > last.ts for e in events)
+        if not later_start:
+            return {"done": "done", "cancelled": "cancelled", "error": "failed"}[last.kind]  # type: ignore[return-value]
+    return "interrupted" if events else "none"

@@ -174,7 +174,7 @@ def fact_share(data_dir: Path) -> float | None:
     """Share of the training answers that carry key facts (numbers, names, codes); None without answers."""
     from tools.core.jsonio import iter_jsonl
     from tools.core.metrics import extract_facts
-    from tools.train.worker import to_prompt_completion
+    from tools.data.examples import to_prompt_completion
 
     path = Path(data_dir) / "train.jsonl"
     if not path.exists():
@@ -445,7 +445,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         plan, written = write_plan(plan, Path(args.out), data_dir=str(data_dir.resolve()) if data_dir else None)
     if args.json:
-        from tools.cli import print_json
+        from tools.core.jsonio import print_json
 
         print_json(plan)
     else:

@@ -32,11 +32,17 @@ from tools.core.events import Event, EventReader, EventWriter
 from tools.core.jsonio import atomic_write_text, read_json
 from tools.core.paths import REPO_ROOT
 from tools.core.procs import pid_alive
+from tools.core.runs import (  # noqa: F401 - where a run's training stands is the run folder's to say
+    CONFIG_FILE,
+    PID_FILE,
+    SUPERVISOR_PID_FILE,
+    supervisor_alive,
+    training_alive,
+    training_state,
+)
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.yaml"
-PID_FILE = "train.pid"
 EXIT_OOM = 75
 MAX_OOM_RETRIES = 3
 
@@ -295,14 +301,6 @@ def cancel_training(run_dir: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
-def training_alive(run_dir: Path) -> bool:
-    pid_file = run_dir / PID_FILE
-    if not pid_file.exists():
-        return False
-    text = pid_file.read_text().strip()
-    return bool(text) and pid_alive(int(text))
-
-
 def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = None) -> TrainResult:
     """Train in a child process and wait for it, relaying events; retries on out-of-memory."""
     run_dir = req.run_dir.resolve()
@@ -451,9 +449,6 @@ def _log_tail(path: Path, lines: int = 8) -> str:
         return ""
 
 
-SUPERVISOR_PID_FILE = "supervisor.pid"
-
-
 def launch_training(
     run_dir: Path, *, data_dir: Path | None = None, plan_path: Path | None = None,
     settings: TrainSettings | None = None, max_steps: int | None = None, resume: bool = False,
@@ -492,29 +487,3 @@ def launch_training(
                                 start_new_session=True)
     atomic_write_text(run_dir / SUPERVISOR_PID_FILE, f"{proc.pid}\n")
     return proc.pid
-
-
-def supervisor_alive(run_dir: Path) -> bool:
-    pid_file = run_dir / SUPERVISOR_PID_FILE
-    if not pid_file.exists():
-        return False
-    text = pid_file.read_text().strip()
-    return bool(text) and pid_alive(int(text))
-
-
-def training_state(run_dir: Path) -> Literal["none", "running", "done", "cancelled", "failed", "interrupted"]:
-    """What a run's training is doing, from its processes and its events (survives page restarts)."""
-    from tools.core.events import read_events
-
-    events = [e for e in read_events(run_dir) if e.stage == "train"]
-    if not events and not (run_dir / CONFIG_FILE).exists():
-        return "none"
-    if supervisor_alive(run_dir) or training_alive(run_dir):
-        return "running"
-    finals = [e for e in events if e.kind in ("done", "cancelled", "error")]
-    if finals:
-        last = finals[-1]
-        later_start = any(e.kind == "start" and e.ts > last.ts for e in events)
-        if not later_start:
-            return {"done": "done", "cancelled": "cancelled", "error": "failed"}[last.kind]  # type: ignore[return-value]
-    return "interrupted" if events else "none"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_dir
-from tools.train.worker import load_examples
+from tools.data.examples import load_examples
 
 log = logging.getLogger(__name__)
 
