@@ -390,7 +390,7 @@ def confirm_deploy(state: AgentState) -> dict[str, Any]:
 
 
 def deploy(state: AgentState) -> dict[str, Any]:
-    from tools.deploy import DeployRequest, deploy_model
+    from tools.serve.deploy import DeployRequest, deploy_model
 
     if not state.get("run_dir"):
         return _say(state, "no_run")
@@ -424,8 +424,8 @@ def evaluate(state: AgentState) -> dict[str, Any]:
 
 
 def chat(state: AgentState) -> dict[str, Any]:
-    from tools.chat import complete
-    from tools.deploy import load_deployment
+    from tools.serve.chat import complete
+    from tools.serve.deploy import load_deployment
 
     goal = state.get("goal") or {}
     text = goal.get("chat_message") or _last_human(state)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_merge_deploy_status_chat_hotload_eval_stop(identity_run: Path, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.deploy import free_port, load_deployment, stop_deployment
+    from tools.serve.deploy import free_port, load_deployment, stop_deployment
 
     monkeypatch.setenv("TUNEPILOT_RUNS", str(identity_run.parent))  # `deploy --status` looks under the runs root
     run = str(identity_run)

@@ -451,8 +451,8 @@ class _SlowOpenAI(BaseHTTPRequestHandler):
 
 
 def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) -> None:
-    from tools.chat import ChatError, complete
-    from tools.deploy import Deployment
+    from tools.serve.chat import ChatError, complete
+    from tools.serve.deploy import Deployment
 
     server = _Server(("127.0.0.1", 0), _SlowOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -580,8 +580,8 @@ class _EchoKey(BaseHTTPRequestHandler):
 def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, tmp_path: Path, demo_model: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.session import AgentSession
-    from tools.chat import ChatError, complete
-    from tools.deploy import Deployment
+    from tools.serve.chat import ChatError, complete
+    from tools.serve.deploy import Deployment
 
     server = _Server(("127.0.0.1", 0), _EchoKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()

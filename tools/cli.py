@@ -28,7 +28,7 @@ VERB_MODULES = (
     "tools.data.cli",  # data
     "tools.plan.cli",  # plan
     "tools.train.cli",  # train, merge
-    "tools.deploy_cli",  # deploy, chat
+    "tools.serve.cli",  # deploy, chat
     "tools.evaluate_cli",  # eval
     "agent.cli",  # run, agent
     "ui.cli",  # ui

@@ -95,7 +95,7 @@ def _prompt_text(messages: list[dict[str, str]]) -> str:
 
 def generate_answers(dep: Any, which: str, prompts: list[list[dict[str, str]]], max_tokens: int,
                      concurrency: int) -> list[str]:
-    from tools.chat import complete
+    from tools.serve.chat import complete
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(lambda m: complete(dep, which, m, max_tokens=max_tokens, temperature=0.0), prompts))
@@ -141,8 +141,8 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
 
 
 def evaluate_model(req: EvalRequest) -> EvalResult:
-    from tools.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
     from tools.eval_table import EvalTable, load_and_score, render_markdown, write_tables
+    from tools.serve.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
 
     t0 = time.perf_counter()
     run_dir = req.run_dir.resolve()

@@ -457,7 +457,7 @@ def create_app() -> gr.Blocks:
         def deployed_runs(thread_id: str) -> Any:
             """This conversation's runs that are being served now."""
             from tools.core.runs import RunIndex
-            from tools.deploy import all_deployments
+            from tools.serve.deploy import all_deployments
 
             mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
             live = [s for s in all_deployments(runs_root()) if s.state == "running"]
@@ -469,8 +469,8 @@ def create_app() -> gr.Blocks:
 
         def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type: ignore[no-untyped-def]
                      thread_id: str = ""):
-            from tools.chat import ChatError, stream_chat
-            from tools.deploy import load_deployment
+            from tools.serve.chat import ChatError, stream_chat
+            from tools.serve.deploy import load_deployment
 
             hb, ht = list(hb or []), list(ht or [])
             if not text or not run_id or not owns(thread_id, run_id):
@@ -574,7 +574,7 @@ def create_app() -> gr.Blocks:
 
         def redeploy(run_id: str, thread_id: str, lg: str) -> str:
             from tools.core.runs import RunIndex
-            from tools.deploy import DeployRequest, deploy_model
+            from tools.serve.deploy import DeployRequest, deploy_model
 
             rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
             dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
@@ -582,7 +582,7 @@ def create_app() -> gr.Blocks:
 
         def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
             from tools.core.runs import RunIndex
-            from tools.deploy import stop_deployment
+            from tools.serve.deploy import stop_deployment
             from tools.train.launch import training_state
 
             if not sure:

@@ -50,7 +50,7 @@ def test_a_chinese_goal_with_a_style_runs_to_a_chinese_three_set_table(tmp_path:
         train = (run_dir / "data" / "train.jsonl").read_text(encoding="utf-8")
         assert "，" in train and "？" in train  # the person's punctuation, as written
     finally:
-        from tools.deploy import stop_deployment
+        from tools.serve.deploy import stop_deployment
 
         for serve in runs.glob("*/serve.json"):
             stop_deployment(serve.parent)

@@ -121,13 +121,13 @@ def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
 
 def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language(
         runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tools.chat
-    import tools.deploy
+    import tools.serve.chat
+    import tools.serve.deploy
 
     run_id, run = _run(runs_dir)
-    monkeypatch.setattr(tools.deploy, "load_deployment", lambda run_dir: SimpleNamespace(
+    monkeypatch.setattr(tools.serve.deploy, "load_deployment", lambda run_dir: SimpleNamespace(
         models={"base": "base-model", "tuned": "tuned-model"}))
-    monkeypatch.setattr(tools.chat, "complete", lambda dep, which, messages, max_tokens: f"{which} 的回答")
+    monkeypatch.setattr(tools.serve.chat, "complete", lambda dep, which, messages, max_tokens: f"{which} 的回答")
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "goal": {"chat_message": "你是谁？"}}
     chinese = _reply(nodes.chat({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert "**基座模型**" in chinese and "**微调后**" in chinese and "**base**" not in chinese

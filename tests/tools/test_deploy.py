@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.chat import ChatError, complete, stream_chat
 from tools.cli import main
 from tools.core.errors import InputError
 from tools.core.events import read_events
-from tools.deploy import (
+from tools.serve.chat import ChatError, complete, stream_chat
+from tools.serve.deploy import (
     DeployRequest,
     build_command,
     cpu_server_env,
@@ -56,7 +56,7 @@ def test_lora_command_on_gpu_and_cpu() -> None:
 
 
 def test_auto_mode_serves_merged_on_cpu_and_lora_on_gpu() -> None:
-    from tools.deploy import choose_mode
+    from tools.serve.deploy import choose_mode
 
     mode, why = choose_mode(has_adapter=True, gpu=False)
     assert mode == "merged" and "faster" in why
@@ -167,7 +167,7 @@ def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> No
 
 
 def test_multinode_commands_split_tensor_and_pipeline_parallelism() -> None:
-    from tools.deploy import multinode_commands
+    from tools.serve.deploy import multinode_commands
 
     cmds = multinode_commands("Qwen/Qwen2.5-72B-Instruct", nodes=2, gpus_per_node=8, head_ip="10.0.0.1",
                               adapter="/runs/x/adapter", max_lora_rank=12)
@@ -186,8 +186,8 @@ def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_mod
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.deploy import DeployError
     from tools.identity import write_identity_dataset
+    from tools.serve.deploy import DeployError
 
     run = tmp_path / "run"
     data = write_identity_dataset(run / "data")
@@ -243,7 +243,7 @@ def test_an_adapter_vllm_cannot_load_is_served_merged(tmp_path: Path, tiny_model
                                                       said: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.deploy import serving_mode
+    from tools.serve.deploy import serving_mode
 
     run = tmp_path / "run"
     _odd_adapter(run, tiny_model, kind)

@@ -10,9 +10,9 @@ import pytest
 
 from tools.cli import main
 from tools.core.metrics import rouge_l
-from tools.deploy import stop_deployment
 from tools.eval_table import match_records
 from tools.evaluate import EvalRequest, evaluate_model, record_human_score
+from tools.serve.deploy import stop_deployment
 
 
 def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:

@@ -491,7 +491,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     import os
     import signal
 
-    from tools.deploy import load_deployment
+    from tools.serve.deploy import load_deployment
 
     served = next(ui_app.runs.glob("*/serve.json"), None)
     assert served is not None, "the journey test (earlier in this module) leaves a deployed run"

@@ -473,8 +473,8 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     """Greedy answers of base and adapter to a training prompt must differ."""
     import yaml
 
-    from tools.chat import complete
     from tools.data.examples import load_examples
+    from tools.serve.chat import complete
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     examples = load_examples(Path(cfg.get("data_dir", run_dir / "data")) / "train.jsonl", None)

@@ -11,7 +11,7 @@ from tools.core.errors import InputError
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from tools.core.paths import runs_root
-    from tools.deploy import (
+    from tools.serve.deploy import (
         DeployRequest,
         all_deployments,
         deploy_model,
@@ -22,7 +22,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     )
 
     if args.nodes:
-        from tools.deploy import multinode_commands
+        from tools.serve.deploy import multinode_commands
 
         model = args.model or "MODEL"
         adapter = None
@@ -88,8 +88,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from tools.chat import stream_chat
-    from tools.deploy import load_deployment
+    from tools.serve.chat import stream_chat
+    from tools.serve.deploy import load_deployment
 
     dep = load_deployment(Path(args.run).resolve())
     if dep is None:

@@ -9,7 +9,7 @@ from tools.core.errors import TunepilotError
 from tools.core.secrets import redact
 
 if TYPE_CHECKING:
-    from tools.deploy import Deployment
+    from tools.serve.deploy import Deployment
 
 
 class ChatError(TunepilotError):
