@@ -403,7 +403,7 @@ def deploy(state: AgentState) -> dict[str, Any]:
 
 
 def evaluate(state: AgentState) -> dict[str, Any]:
-    from tools.evaluate import EvalRequest, evaluate_model
+    from tools.evaluate.before_after import EvalRequest, evaluate_model
 
     if not state.get("run_dir"):
         return _say(state, "no_run")
@@ -415,7 +415,7 @@ def evaluate(state: AgentState) -> dict[str, Any]:
                                             questions=Path(questions) if questions else None))
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
-    from tools.eval_table import render_saved
+    from tools.evaluate.table import render_saved
 
     lang = state.get("lang", "en")
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English

@@ -29,7 +29,7 @@ VERB_MODULES = (
     "tools.plan.cli",  # plan
     "tools.train.cli",  # train, merge
     "tools.serve.cli",  # deploy, chat
-    "tools.evaluate_cli",  # eval
+    "tools.evaluate.cli",  # eval
     "agent.cli",  # run, agent
     "ui.cli",  # ui
 )

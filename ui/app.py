@@ -510,7 +510,7 @@ def create_app() -> gr.Blocks:
 
         def like(which: str):  # type: ignore[no-untyped-def]
             def handler(data: gr.LikeData, run_id: str | None, history: list, thread_id: str) -> None:
-                from tools.evaluate import record_human_score
+                from tools.evaluate.before_after import record_human_score
 
                 if not run_id or not owns(thread_id, run_id):
                     return

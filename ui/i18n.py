@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.eval_table import MD_WORDS
+from tools.evaluate.table import MD_WORDS
 
 LABELS: dict[str, dict[str, str]] = {
     "title": {"en": "tunepilot — fine-tune a model by chatting", "zh": "tunepilot — 用对话微调模型"},

@@ -300,7 +300,7 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
 
 
 def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
-    """The before/after panel in the page's language (see ``tools.eval_table.render_saved``)."""
+    """The before/after panel in the page's language (see ``tools.evaluate.table.render_saved``)."""
     if run_dir is None:
         return ""
     eval_dir = run_dir / "eval"
@@ -308,7 +308,7 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
     try:
         st = (eval_dir / "table.json").stat()
     except OSError:  # not evaluated, or evaluated before table.json existed: nothing worth caching
-        from tools.eval_table import render_saved
+        from tools.evaluate.table import render_saved
 
         return render_saved(eval_dir, lang)
     return _eval_cached(str(eval_dir), st.st_mtime_ns, st.st_size, lang)
@@ -317,7 +317,7 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
 @functools.lru_cache(maxsize=16)
 def _eval_cached(eval_dir: str, mtime_ns: int, size: int, lang: str) -> str:
     """Rendered once per table.json version and language: the panel refreshes on a timer, the file can be large."""
-    from tools.eval_table import render_saved
+    from tools.evaluate.table import render_saved
 
     return render_saved(Path(eval_dir), lang)
 

@@ -139,15 +139,15 @@ def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language
 
 def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import tools.evaluate
-    from tools.eval_table import EvalRecord, build_table, render_markdown, write_tables
+    import tools.evaluate.before_after
+    from tools.evaluate.table import EvalRecord, build_table, render_markdown, write_tables
 
     run_id, run = _run(runs_dir)
     rec = EvalRecord(id="q1", prompt="退货期限？", reference="7天内可退货。", output="30天。")
     table = build_table([rec], [rec.model_copy(update={"output": "7天内可退货。"})])
     files = {k: str(v) for k, v in write_tables(table, run / "eval").items()}
     result = SimpleNamespace(samples=1, table_md=render_markdown(table), files=files)
-    monkeypatch.setattr(tools.evaluate, "evaluate_model", lambda req: result)
+    monkeypatch.setattr(tools.evaluate.before_after, "evaluate_model", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
     zh = _reply(nodes.evaluate({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert "微调前后评测对比" in zh and "Before / after" not in zh and "Metric" not in zh

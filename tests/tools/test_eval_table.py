@@ -18,16 +18,7 @@ import sacrebleu
 
 from tools.core.errors import InputError, ResourceError
 from tools.core.jsonio import write_jsonl
-from tools.eval_table import (
-    EvalTable,
-    build_table,
-    judge_samples,
-    load_and_score,
-    match_records,
-    md_cell,
-    write_tables,
-)
-from tools.judge import (
+from tools.evaluate.judge import (
     JudgeConfig,
     JudgeItem,
     JudgeResult,
@@ -36,6 +27,15 @@ from tools.judge import (
     judge_pairwise,
     parse_verdict,
     tuned_position,
+)
+from tools.evaluate.table import (
+    EvalTable,
+    build_table,
+    judge_samples,
+    load_and_score,
+    match_records,
+    md_cell,
+    write_tables,
 )
 
 # Chinese support FAQ: the tuned model learned the facts, the base model did not.
@@ -161,7 +161,7 @@ def test_improved_and_regressed_samples():
 
 
 def match_like(rows: list[tuple[str, str, str, str, str]], which: int):
-    from tools.eval_table import EvalRecord
+    from tools.evaluate.table import EvalRecord
 
     return [EvalRecord.model_validate(r) for r in recs(rows, which)]
 
@@ -305,7 +305,7 @@ def table_cells(md: str) -> list[list[str]]:
 
 
 def test_markdown_in_chinese_has_chinese_labels_and_the_same_numbers(eval_dir: Path):
-    from tools.eval_table import render_markdown
+    from tools.evaluate.table import render_markdown
 
     table = full_table(eval_dir)
     en, zh = render_markdown(table), render_markdown(table, "zh")
@@ -335,7 +335,7 @@ def test_markdown_in_chinese_has_chinese_labels_and_the_same_numbers(eval_dir: P
 
 
 def test_chinese_markdown_keeps_cells_safe_and_words_nothing_it_does_not_know(tmp_path: Path):
-    from tools.eval_table import eval_text, render_markdown
+    from tools.evaluate.table import eval_text, render_markdown
 
     rows = [("p|1", "问|题", "第一行\n第二行 | 表格", "第一行\n第二行 | 表格", "不对")]
     table = build_table(match_like(rows, 3), match_like(rows, 4), base_name="qwen2.5-0.5b")
@@ -350,7 +350,7 @@ def test_chinese_markdown_keeps_cells_safe_and_words_nothing_it_does_not_know(tm
 
 
 def test_written_files_stay_english_and_table_json_renders_either_language(eval_dir: Path):
-    from tools.eval_table import render_markdown
+    from tools.evaluate.table import render_markdown
 
     table = full_table(eval_dir)
     paths = write_tables(table, eval_dir)
@@ -363,15 +363,15 @@ def test_written_files_stay_english_and_table_json_renders_either_language(eval_
 
 
 def test_eval_cli_prints_the_table_in_chinese_on_request(eval_dir: Path, monkeypatch, capsys):
-    import tools.evaluate
+    import tools.evaluate.before_after
     from tools.cli import main
-    from tools.eval_table import render_markdown
-    from tools.evaluate import EvalResult
+    from tools.evaluate.before_after import EvalResult
+    from tools.evaluate.table import render_markdown
 
     table = full_table(eval_dir)
     files = {k: str(v) for k, v in write_tables(table, eval_dir).items()}
     result = EvalResult(samples=8, table_md=render_markdown(table), files=files, seconds=1.5)
-    monkeypatch.setattr(tools.evaluate, "evaluate_model", lambda req: result)
+    monkeypatch.setattr(tools.evaluate.before_after, "evaluate_model", lambda req: result)
     assert main(["eval", "--run", str(eval_dir.parent), "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     assert "# 微调前后评测对比" in out and "8 条样本，用时 1.5 秒" in out and "Metric" not in out
@@ -626,7 +626,7 @@ def test_judge_samples_then_table(judge_server, eval_dir: Path):
 
 
 def test_an_empty_answer_reads_as_a_note_not_a_blank_cell():
-    from tools.eval_table import render_markdown
+    from tools.evaluate.table import render_markdown
 
     rows = [("q1", "客服电话是多少？", "电话是400-123-4567。", "电话是400-123-4567。", "")]
     table = build_table(match_like(rows, 3), match_like(rows, 4))

@@ -10,8 +10,8 @@ import pytest
 
 from tools.cli import main
 from tools.core.metrics import rouge_l
-from tools.eval_table import match_records
-from tools.evaluate import EvalRequest, evaluate_model, record_human_score
+from tools.evaluate.before_after import EvalRequest, evaluate_model, record_human_score
+from tools.evaluate.table import match_records
 from tools.serve.deploy import stop_deployment
 
 
@@ -25,7 +25,7 @@ def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:
 def test_a_questions_file_becomes_the_learnt_set(tmp_path: Path) -> None:
     """The person's own "看家提问": JSONL or CSV of questions with expected answers, Chinese kept as written."""
     from tools.core.errors import InputError
-    from tools.eval_sets import load_questions
+    from tools.evaluate.sets import load_questions
 
     jl = tmp_path / "看家提问.jsonl"
     jl.write_text('{"question": "空气炸锅保修几个月？", "answer": "整机保修18个月。"}\n'
@@ -56,7 +56,7 @@ def test_human_scores_are_appended(tmp_path: Path) -> None:
 def test_votes_on_chat_answers_reach_the_tables_human_row(tmp_path: Path) -> None:
     """👍/👎 given in the page's model chat (ids ``chat-…``) count in an evaluated run's table at once."""
     from tools.core.jsonio import write_jsonl
-    from tools.eval_table import load_and_score, render_saved, write_tables
+    from tools.evaluate.table import load_and_score, render_saved, write_tables
 
     ev = tmp_path / "eval"
     ev.mkdir()

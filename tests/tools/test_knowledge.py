@@ -9,7 +9,16 @@ from tests.tools.planner_fixtures.machines import MODELS, cpu_only
 from tools.core.system_prompt import length_limit, system_prompt_from_style, within_limit
 from tools.data.knowledge import CheckProgress, augment, check_items, knows
 from tools.data.paraphrase import paraphrase_question
-from tools.eval_sets import KEPT, MIN_ITEMS, SetResult, SetScore, kept_right, render_sets, score_set, wilson
+from tools.evaluate.sets import (
+    KEPT,
+    MIN_ITEMS,
+    SetResult,
+    SetScore,
+    kept_right,
+    render_sets,
+    score_set,
+    wilson,
+)
 from tools.plan.model_facts import facts_from_params
 from tools.plan.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
 

@@ -13,7 +13,7 @@ import pytest
 
 from tools.core.errors import InputError
 from tools.core.prompts import PROMPTS_DIR, list_prompts, prompt_variables, render_prompt
-from tools.judge import judge_prompt_vars
+from tools.evaluate.judge import judge_prompt_vars
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     # agent/llm.py: parse_with_llm
@@ -37,7 +37,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "language_name": "Chinese (简体中文)",
         "items": ['{"id": 0, "question": "青梧空气炸锅的保修期是多久？", "answer": "整机保修18个月，电机保修36个月。"}'],
     },
-    # tools/judge.py: _judge_one
+    # tools/evaluate/judge.py: _judge_one
     "judge": judge_prompt_vars(
         prompt="退货需要多久？",
         reference="自签收之日起 7 天内可申请「无理由退货」。",

@@ -253,7 +253,7 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
 
 
 def _eval_table():  # type: ignore[no-untyped-def]
-    from tools.eval_table import EvalRecord, build_table
+    from tools.evaluate.table import EvalRecord, build_table
 
     rows = [
         ("q1", "退货期限是多久？", "自签收之日起7天内可申请无理由退货。", "一般是30天内可以退货。", "自签收之日起7天内可申请无理由退货。"),
@@ -269,7 +269,7 @@ def _eval_table():  # type: ignore[no-untyped-def]
 
 
 def test_eval_panel_in_the_page_language_and_for_an_old_run(tmp_path: Path) -> None:
-    from tools.eval_table import write_tables
+    from tools.evaluate.table import write_tables
 
     assert panel(tmp_path, "zh")["eval"] == ""  # not evaluated yet
     paths = write_tables(_eval_table(), tmp_path / "eval")

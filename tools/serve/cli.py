@@ -105,7 +105,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     if not said.strip():
         from tools.data.paraphrase import is_chinese
-        from tools.eval_table import md_word
+        from tools.evaluate.table import md_word
 
         sys.stdout.write(md_word("empty_answer", "zh" if is_chinese(args.message) else "en"))
     sys.stdout.write("\n")

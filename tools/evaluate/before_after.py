@@ -4,7 +4,7 @@ Every held-out example is answered by the base model name and by the tuned
 name on the same server, greedy, with the same max tokens, requests sent
 concurrently. ``eval/before.jsonl`` and ``eval/after.jsonl`` keep prompt,
 reference and output; the table (Markdown, CSV, JSON) is built from those files
-by :mod:`tools.eval_table`, so anyone can recompute it.
+by :mod:`tools.evaluate.table`, so anyone can recompute it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     """The *learnt* set: the person's questions file, else trained questions in other words."""
     from tools.data.examples import load_examples
     from tools.data.knowledge import check_items
-    from tools.eval_sets import load_questions
+    from tools.evaluate.sets import load_questions
 
     cfg = _run_config(run_dir)
     system = cfg.get("system_prompt")
@@ -141,7 +141,7 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
 
 
 def evaluate_model(req: EvalRequest) -> EvalResult:
-    from tools.eval_table import EvalTable, load_and_score, render_markdown, write_tables
+    from tools.evaluate.table import EvalTable, load_and_score, render_markdown, write_tables
     from tools.serve.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
 
     t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     if dep is None or "base" not in dep.models:
         events.emit("eval", "info", "evaluation needs base and fine-tuned on one server: (re)deploying in LoRA mode")
         dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=dep.port if dep else 8000))
-    from tools.eval_sets import KEPT
+    from tools.evaluate.sets import KEPT
 
     system = _run_config(run_dir).get("system_prompt")
     kept_prompts = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
@@ -188,12 +188,12 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
         except Exception as exc:  # noqa: BLE001 - the table is still useful without the loss row
             events.emit("eval", "warning", f"eval loss not computed: {exc}")
     judge = None
-    from tools.judge import judge_config_from_env
+    from tools.evaluate.judge import judge_config_from_env
 
     cfg = judge_config_from_env()
     if cfg is not None and req.judge is not False:
-        from tools.eval_table import judge_samples, match_records
-        from tools.judge import judge_pairwise
+        from tools.evaluate.judge import judge_pairwise
+        from tools.evaluate.table import judge_samples, match_records
 
         b_recs, a_recs = match_records(out_dir / "before.jsonl", out_dir / "after.jsonl")
         try:
@@ -221,7 +221,7 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
 def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any], learnt_source: str,
                 before: list[str], after: list[str], n_held: int, n_learnt: int) -> list[Any]:
     """Score held out / learnt / kept (answers in that order); keep the learnt and kept answers on disk."""
-    from tools.eval_sets import KEPT, kept_right, learnt_check, score_set
+    from tools.evaluate.sets import KEPT, kept_right, learnt_check, score_set
 
     cut = (0, n_held, n_held + n_learnt, len(before))
     held_b, learnt_b, kept_b = (before[cut[i]:cut[i + 1]] for i in range(3))
@@ -243,7 +243,7 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
 def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dict[str, Any]:
     """How many answers keep the length limit the goal named ("under 50 words"), before and after."""
     from tools.core.system_prompt import length_limit, within_limit
-    from tools.eval_sets import SetScore
+    from tools.evaluate.sets import SetScore
 
     style = _run_config(run_dir).get("style") or []
     limit = length_limit(list(style))
@@ -275,7 +275,7 @@ def refresh_human_row(eval_dir: Path) -> bool:
     """Rewrite ``table.{md,csv,json}`` in ``eval_dir`` with the human row from ``human.jsonl`` (False when
     the run has no table yet: the evaluation counts the votes when it runs)."""
     from tools.core.jsonio import iter_jsonl
-    from tools.eval_table import EvalTable, load_human_scores, with_human_votes, write_tables
+    from tools.evaluate.table import EvalTable, load_human_scores, with_human_votes, write_tables
 
     table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
     if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():

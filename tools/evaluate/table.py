@@ -32,9 +32,9 @@ from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
 from tools.core.metrics import SampleMetrics, aggregate, perplexity, score_sample
 from tools.core.system_prompt import LengthLimit
-from tools.eval_sets import SetResult, SetScore, render_sets
-from tools.eval_sets import word as set_word
-from tools.judge import JudgeResult, JudgeSample
+from tools.evaluate.judge import JudgeResult, JudgeSample
+from tools.evaluate.sets import SetResult, SetScore, render_sets
+from tools.evaluate.sets import word as set_word
 
 TOP_K = 5
 
@@ -353,7 +353,7 @@ def with_human_votes(table: EvalTable, votes: Sequence[tuple[int, str, Literal["
 
 
 def judge_samples(before: Sequence[EvalRecord], after: Sequence[EvalRecord]) -> list[JudgeSample]:
-    """Pairs for :func:`tools.judge.judge_pairwise` (records already matched by id)."""
+    """Pairs for :func:`tools.evaluate.judge.judge_pairwise` (records already matched by id)."""
     return [
         JudgeSample(
             id=b.id, prompt=b.prompt, reference=b.reference, base_output=b.output, tuned_output=a.output

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from tools.core.jsonio import print_json
-from tools.eval_table import render_saved
+from tools.evaluate.table import render_saved
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tools.evaluate import EvalRequest, evaluate_model
+    from tools.evaluate.before_after import EvalRequest, evaluate_model
 
     result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
                                         max_tokens=args.max_tokens, with_loss=not args.no_loss,
