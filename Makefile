@@ -28,8 +28,8 @@ test-fast:
 	$(PYTEST) -q -m "not slow"
 
 lint:
-	$(VENV)/bin/ruff check agent tools ui tests bench
-	$(VENV)/bin/mypy agent tools ui
+	$(VENV)/bin/ruff check tunepilot agent tools ui tests bench
+	$(VENV)/bin/mypy tunepilot agent tools ui
 
 bench:
 	$(VENV)/bin/python bench/data.py

@@ -139,8 +139,8 @@ def vllm_run(dep: Any, which: str, work: list[dict[str, Any]]) -> dict[str, floa
 
 
 def make_run(root: Path) -> Path:
+    from tests.fixtures.identity import write_identity_dataset
     from tools.core.models import prepare_demo_model
-    from tools.identity import write_identity_dataset
     from tools.train.launch import TrainRequest, TrainSettings, run_training
 
     run = root / "bench-run"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.fixtures.identity import write_identity_dataset  # noqa: E402
 from tools.core.events import read_events  # noqa: E402
 from tools.core.models import resolve_model  # noqa: E402
-from tools.identity import write_identity_dataset  # noqa: E402
 from tools.train.launch import TrainRequest, TrainSettings, run_training  # noqa: E402
 
 CONFIGS = {

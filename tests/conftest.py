@@ -67,7 +67,7 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory, demo_model: Path) -> 
 
     Shared by the slow tests of training, deployment and evaluation.
     """
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import TrainRequest, TrainSettings, run_training
 
     run = tmp_path_factory.mktemp("identity") / "run"

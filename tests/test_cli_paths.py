@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.faq import warranty_faq
-from tools.cli import main
 from tools.core.events import read_events
+from tunepilot.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_merge_deploy_status_chat_hotload_eval_stop(identity_run: Path, capsys: 
 def test_train_resume_from_the_cli(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import TrainSettings
 
     data = write_identity_dataset(tmp_path / "data")
@@ -78,7 +78,7 @@ def test_train_resume_from_the_cli(tiny_model: Path, tmp_path: Path, capsys: pyt
 
 def _cli(args: list[str], runs: Path, stdin: str = "", timeout: int = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TUNEPILOT_RUNS": str(runs), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "tools.cli", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tunepilot.cli", *args], input=stdin, capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=timeout)
 
 

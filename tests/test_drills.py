@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tools.cli import main
 from tools.core.events import read_events
+from tunepilot.cli import main
 
 # --- training killed: the resumed run ends where an uninterrupted one does -----------------------
 
@@ -97,7 +97,7 @@ def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_r
 
     from safetensors.torch import load_file
 
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import TrainRequest, last_checkpoint, run_training, training_state, write_config
 
     data = write_identity_dataset(tmp_path / "data")
@@ -199,7 +199,7 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
         tmp_path: Path, small_disk: Path, tiny_model: Path) -> None:
     """The disk fills (another program) while training runs: the next save fails with a clear error, the
     earlier checkpoint stays whole, and once space is freed the run resumes from it and finishes."""
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import (
         TrainRequest,
         TrainSettings,
@@ -248,7 +248,7 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
 
 @pytest.mark.slow
 def test_disk_full_during_checkpoint_save(tmp_path: Path, tiny_disk: Path, tiny_model: Path) -> None:
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training
 
     data = write_identity_dataset(tmp_path / "data")
@@ -485,7 +485,7 @@ def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_two_trainings_at_once_one_queued_neither_corrupted(tmp_path: Path, tiny_model: Path) -> None:
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.train.launch import TrainSettings, launch_training, training_state
 
     data = write_identity_dataset(tmp_path / "data")

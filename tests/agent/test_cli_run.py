@@ -22,7 +22,7 @@ def test_a_chinese_goal_with_a_style_runs_to_a_chinese_three_set_table(tmp_path:
     runs = tmp_path / "runs"
     env = {**os.environ, "TUNEPILOT_RUNS": str(runs), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "run", "用我们的客服 FAQ 微调一个小模型，回答要简短", str(sheet), "--yes",
+        [sys.executable, "-m", "tunepilot.cli", "run", "用我们的客服 FAQ 微调一个小模型，回答要简短", str(sheet), "--yes",
          "--max-steps", "24", "--poll", "2"],
         capture_output=True, text=True, timeout=1500, env=env,
     )

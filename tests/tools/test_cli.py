@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tools.cli import main
+from tunepilot.cli import main
 
 
 def test_help_lists_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,7 +24,7 @@ def test_runs_listing_empty_and_bad_delete(runs_dir, capsys: pytest.CaptureFixtu
 
 
 def test_console_script_errors_without_traceback_unless_debug() -> None:
-    cmd = [sys.executable, "-m", "tools.cli", "models", "/definitely/missing"]
+    cmd = [sys.executable, "-m", "tunepilot.cli", "models", "/definitely/missing"]
     plain = subprocess.run(cmd, capture_output=True, text=True)
     assert plain.returncode == 2
     assert "Traceback" not in plain.stderr and "no such folder" in plain.stderr

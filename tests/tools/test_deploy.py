@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
 from tools.core.errors import InputError
 from tools.core.events import read_events
 from tools.serve.chat import ChatError, complete, stream_chat
@@ -32,6 +31,7 @@ from tools.serve.deploy import (
     stop_deployment,
     unload_adapter,
 )
+from tunepilot.cli import main
 
 
 def test_max_lora_rank_is_the_smallest_accepted_value() -> None:
@@ -186,7 +186,7 @@ def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_mod
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
     from tools.serve.deploy import DeployError
 
     run = tmp_path / "run"
@@ -210,7 +210,7 @@ def _odd_adapter(run: Path, model: Path, kind: str) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.identity import write_identity_dataset
+    from tests.fixtures.identity import write_identity_dataset
 
     data = write_identity_dataset(run / "data")
     (run / "config.yaml").write_text(f"data_dir: {data}\n", encoding="utf-8")

@@ -364,9 +364,9 @@ def test_written_files_stay_english_and_table_json_renders_either_language(eval_
 
 def test_eval_cli_prints_the_table_in_chinese_on_request(eval_dir: Path, monkeypatch, capsys):
     import tools.evaluate.before_after
-    from tools.cli import main
     from tools.evaluate.before_after import EvalResult
     from tools.evaluate.table import render_markdown
+    from tunepilot.cli import main
 
     table = full_table(eval_dir)
     files = {k: str(v) for k, v in write_tables(table, eval_dir).items()}

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
 from tools.core.metrics import rouge_l
 from tools.evaluate.before_after import EvalRequest, evaluate_model, record_human_score
 from tools.evaluate.table import match_records
 from tools.serve.deploy import stop_deployment
+from tunepilot.cli import main
 
 
 def test_eval_without_data_says_what_to_do(tmp_path: Path, capsys) -> None:

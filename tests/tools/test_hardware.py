@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
 from tools.core.errors import InputError
 from tools.plan.hardware import HardwareFacts, detect_hardware, load_hardware
+from tunepilot.cli import main
 
 GB = 1024**3
 

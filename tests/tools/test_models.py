@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
 from tools.core.errors import ModelNotFoundError
 from tools.core.models import resolve_model
+from tunepilot.cli import main
 
 
 def test_demo_model_folder_is_complete(demo_model: Path) -> None:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from tests.tools.planner_fixtures.machines import FIXTURES, LLAMA2_7B
-from tools.cli import main
 from tools.core.errors import InputError
 from tools.plan.cli import load_plan, read_token_stats
 from tools.plan.planner import TrainingPlan
+from tunepilot.cli import main
 
 L4 = FIXTURES / "l4.json"  # a hand-written `doctor --json` for a machine no one here has
 A10G_X4 = FIXTURES / "4xa10g.json"
@@ -51,7 +51,7 @@ def test_out_writes_plan_and_multi_gpu_configs(tmp_path: Path, capsys: pytest.Ca
     text = acc_path.read_text()
     cmd = plan.distributed.launch_command
     assert text.splitlines()[0] == f"# {cmd}"
-    assert cmd.startswith(f"accelerate launch --config_file {acc_path} --num_processes 4 -m tools.cli train ")
+    assert cmd.startswith(f"accelerate launch --config_file {acc_path} --num_processes 4 -m tunepilot.cli train ")
     assert f"--plan {out_dir / 'plan.json'}" in cmd and f"--data {data}" in cmd and f"--run {out_dir}" in cmd
     cfg = yaml.safe_load(text)
     assert cfg["distributed_type"] == "FSDP" and cfg["num_processes"] == 4

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
+from tests.fixtures.identity import identity_records, write_identity_dataset
 from tools.core.events import read_events
 from tools.data.examples import to_prompt_completion
-from tools.identity import identity_records, write_identity_dataset
 from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
 from tools.train.merge import MergeRequest, merge_adapter
+from tunepilot.cli import main
 
 
 def test_every_assistant_turn_becomes_an_example() -> None:
@@ -178,7 +178,7 @@ def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) 
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"model": str(tiny_model), "micro_batch_size": 4, "grad_accum": 1}))
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "train", "--data", str(data), "--plan", str(plan),
+        [sys.executable, "-m", "tunepilot.cli", "train", "--data", str(data), "--plan", str(plan),
          "--run", str(tmp_path / "run"), "--max-steps", "2"],
         capture_output=True, text=True, timeout=300,
     )

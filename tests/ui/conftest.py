@@ -106,7 +106,7 @@ def start_app(tmp: Path, extra_env: dict[str, str] | None = None, port: int | No
         env["TUNEPILOT_AUTH"] = auth  # the way the README says to give the password
     log = tmp / "app.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "tunepilot.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     app = App(url=f"http://127.0.0.1:{port}/", runs=runs, log=log, proc=proc)

@@ -435,8 +435,8 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     import os
     import signal
 
+    from tests.fixtures.identity import write_identity_dataset
     from tools.core.runs import RunIndex
-    from tools.identity import write_identity_dataset
     from tools.train.launch import TrainSettings, start_worker, write_config
 
     rec = RunIndex(runs).create("训练被打断的运行")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
 from tools.core.events import EventWriter, read_events
+from tunepilot.cli import main
 from ui.app import sanitize_name, store_uploads
 from ui.cli import parse_auth
 from ui.i18n import LABELS, L

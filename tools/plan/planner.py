@@ -1376,7 +1376,7 @@ def _launch(strategy: Strategy, n: int, config_dir: str, plan_path: str, data_di
     if strategy in ("single", "cpu"):
         return shlex.join(train)
     cfg = _join(config_dir, ACCELERATE_CONFIG_NAME)
-    return shlex.join(["accelerate", "launch", "--config_file", cfg, "--num_processes", str(n), "-m", "tools.cli",
+    return shlex.join(["accelerate", "launch", "--config_file", cfg, "--num_processes", str(n), "-m", "tunepilot.cli",
                        *train[1:]])
 
 

@@ -466,7 +466,7 @@ def launch_training(
     if training_alive(run_dir) or supervisor_alive(run_dir):
         raise InputError("a training is already running for this run", where=str(run_dir),
                          hint="Wait for it, or cancel it first")
-    cmd = [sys.executable, "-m", "tools.cli", "train", "--run", str(run_dir)]
+    cmd = [sys.executable, "-m", "tunepilot.cli", "train", "--run", str(run_dir)]
     if data_dir is not None:
         cmd += ["--data", str(Path(data_dir).resolve())]
     if plan_path is not None:

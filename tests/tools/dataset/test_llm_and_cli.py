@@ -13,9 +13,9 @@ import jinja2
 import pytest
 
 from tests.tools.dataset.conftest import read_jsonl
-from tools.cli import main
 from tools.data import ConvertRequest, convert_documents
 from tools.data.llm import render_prompt
+from tunepilot.cli import main
 
 DOC = (
     "# Kettle manual\n\n## Descaling\n\nFill the kettle with water and vinegar, boil it and rinse twice.\n"

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Modules that add verbs. Missing ones (a feature not built yet) are skipped.
 VERB_MODULES = (
-    "tools.cli",  # doctor, models, runs (below)
+    "tunepilot.cli",  # doctor, models, runs (below)
     "tools.data.cli",  # data
     "tools.plan.cli",  # plan
     "tools.train.cli",  # train, merge
