@@ -9,7 +9,7 @@ from tools.core.errors import TunepilotError
 from tools.core.secrets import redact
 
 if TYPE_CHECKING:
-    from tools.serve.deploy import Deployment
+    from tools.serve.record import Deployment
 
 
 class ChatError(TunepilotError):

@@ -31,15 +31,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError, ResourceError, TunepilotError
 from tools.core.events import EventWriter
-from tools.core.jsonio import read_json, write_json
+from tools.core.jsonio import write_json
 from tools.core.procs import pid_alive
 from tools.core.secrets import register as register_secret
+from tools.serve.record import (  # noqa: F401 - the record deploy writes, re-exported for its callers
+    BASE_NAME,
+    SERVE_FILE,
+    TUNED_NAME,
+    Deployment,
+    load_deployment,
+)
 
 log = logging.getLogger(__name__)
 
-SERVE_FILE = "serve.json"
-BASE_NAME = "base"
-TUNED_NAME = "tuned"
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -61,29 +65,6 @@ class DeployRequest(BaseModel):
     canary: bool = True
     gpu_memory_utilization: float | None = None
     tensor_parallel_size: int | None = None
-
-
-class Deployment(BaseModel):
-    """What ``serve.json`` holds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    run_dir: str
-    pid: int
-    host: str
-    port: int
-    base_url: str
-    mode: Literal["lora", "merged"]
-    models: dict[str, str]
-    base_model: str
-    adapter: str | None = None
-    log: str
-    command: list[str]
-    started: float
-    api_key: str | None = None
-    reasons: list[str] = Field(default_factory=list)
-    loaded_adapters: dict[str, str] = Field(default_factory=dict)
-    system_prompt: str | None = Field(default=None, description="the run's system prompt, sent with every chat")
 
 
 def run_system_prompt(run_dir: Path) -> str | None:
@@ -323,15 +304,6 @@ def _read_run_facts(run_dir: Path) -> tuple[str, Path | None, Path | None, int]:
         base = str(cfg["base_model_name_or_path"])
         r = int(cfg.get("r", 16))
     return base, (adapter if adapter.exists() else None), (merged if (merged / "config.json").exists() else None), r
-
-
-def load_deployment(run_dir: Path) -> Deployment | None:
-    path = run_dir / SERVE_FILE
-    if not path.exists():
-        return None
-    dep = Deployment.model_validate(read_json(path))
-    register_secret(dep.api_key)  # an error text that echoes it is scrubbed from events and messages
-    return dep
 
 
 def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapter: Path | None,
