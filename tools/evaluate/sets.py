@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError
+from tools.core.messages import say
 from tools.data.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
@@ -171,31 +172,10 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
     return items
 
 
-WORDS: dict[str, tuple[str, str]] = {
-    "title": ("What the model learnt, and what it kept", "学会了什么，保住了什么"),
-    "header": ("| Set | Questions | Base right | Fine-tuned right | Note |",
-               "| 问题集 | 题数 | 基座答对 | 微调后答对 | 说明 |"),
-    "learnt": ("learnt: trained questions asked in other words", "学会：换个问法问训练过的问题"),
-    "learnt_file": ("learnt: your questions ({source})", "学会：你的提问（{source}）"),
-    "held_out": ("held out: questions never trained on", "留出：从未训练过的问题"),
-    "kept": ("kept: general questions (facts, arithmetic, instructions)", "保持：通用问题（常识、算术、指令）"),
-    "too_few": ("{n} examples: too few to judge", "只有 {n} 条：太少，无法判断"),
-    "lost": ("{lost} the base got right are now wrong", "基座答对的题里有 {lost} 道现在答错了"),
-    "none_lost": ("none of the base's right answers lost", "基座答对的题一道也没丢"),
-    "right": ("{k}/{n} ({p:.0%}, 95% CI {lo:.0%}–{hi:.0%})", "{k}/{n}（{p:.0%}，95% 置信区间 {lo:.0%}–{hi:.0%}）"),
-    "how": ("Right = the answer holds every key fact of the expected answer (numbers, names, codes); kept = it "
-            "contains the expected word. Base and fine-tuned answer on the same server, greedy.",
-            "答对 = 回答包含参考答案的全部关键事实（数字、名称、编号）；保持 = 回答包含预期的词。基座和微调模型在同一服务器上"
-            "贪心解码作答。"),
-    "limit": ("Length: {base} of base answers and {tuned} of fine-tuned answers keep to {limit}.",
-              "长度：基座 {base}、微调后 {tuned} 的回答做到了{limit}。"),
-    "system": ("System prompt: {text}", "系统提示词：{text}"),
-}
 
 
 def word(key: str, lang: str, **kw: Any) -> str:
-    text = WORDS[key][1 if (lang or "").lower().startswith(("zh", "mixed")) else 0]
-    return text.format(**kw) if kw else text
+    return say(f"sets.{key}", lang, **kw)
 
 
 def _score_cell(s: SetScore, lang: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
+from tools.core.messages import Said, has, is_zh, said, say, section, shown
 from tools.core.metrics import SampleMetrics, aggregate, perplexity, score_sample
 from tools.core.system_prompt import LengthLimit
 from tools.evaluate.judge import JudgeResult, JudgeSample
@@ -80,6 +80,10 @@ class MetricRow(BaseModel):
     how: str
     before_detail: str | None = None
     after_detail: str | None = None
+    # the same three by code, rendered in the reader's language (absent in tables written before codes)
+    how_said: Said | None = None
+    before_said: Said | None = None
+    after_said: Said | None = None
 
 
 class SampleRow(BaseModel):
@@ -135,6 +139,7 @@ class EvalTable(BaseModel):
     judge: JudgeSummary | None = None
     human: HumanSummary | None = None
     notes: list[str] = []
+    said_notes: list[Said] = []  # the notes by code, in the same order (absent in older tables)
     samples: list[SampleScores] = []
     # the three question sets (learnt / held out / kept), how answers keep a length limit, the system prompt
     sets: list[SetResult] = []
@@ -281,22 +286,26 @@ def _change(before: float | None, after: float | None) -> float | None:
 
 def _row(
     name: str,
-    label: str,
     before: float | None,
     after: float | None,
     higher_is_better: bool | None,
-    how: str,
-    **details: str | None,
+    how: Said,
+    before_detail: Said | None = None,
+    after_detail: Said | None = None,
 ) -> MetricRow:
     return MetricRow(
         name=name,
-        label=label,
+        label=say(f"metric.{name}"),
         before=before,
         after=after,
         change=_change(before, after),
         higher_is_better=higher_is_better,
-        how=how,
-        **details,
+        how=how.text(),
+        before_detail=before_detail.text() if before_detail else None,
+        after_detail=after_detail.text() if after_detail else None,
+        how_said=how,
+        before_said=before_detail,
+        after_said=after_detail,
     )
 
 
@@ -331,13 +340,12 @@ def human_row(h: HumanSummary) -> MetricRow:
     base_n, tuned_n = h.base_up + h.base_down, h.tuned_up + h.tuned_down
     return _row(
         "human_thumbs_up",
-        "Human 👍 share",
         h.base_up / base_n if base_n else None,
         h.tuned_up / tuned_n if tuned_n else None,
         True,
-        "👍 / (👍 + 👎) on eval samples and chat answers, last vote per answer and model",
-        before_detail=f"{h.base_up}👍 / {h.base_down}👎",
-        after_detail=f"{h.tuned_up}👍 / {h.tuned_down}👎",
+        said("table_how.human"),
+        before_detail=said("table_how.votes", up=h.base_up, down=h.base_down),
+        after_detail=said("table_how.votes", up=h.tuned_up, down=h.tuned_down),
     )
 
 
@@ -346,10 +354,21 @@ def with_human_votes(table: EvalTable, votes: Sequence[tuple[int, str, Literal["
     """``table`` with its human row (and note) made from ``votes``: the page calls this after each vote."""
     h = _human_summary(votes, ids)
     rows = [r for r in table.rows if r.name != "human_thumbs_up"] + [human_row(h)]
-    notes = [n for n in table.notes if not n.startswith("Human scores for ")]
+    notes = [n for n in _notes(table) if n.code != "table_note.human_ignored"]
     if h.ignored_ids:
-        notes.append(f"Human scores for {len(h.ignored_ids)} ids not in the eval set were ignored.")
-    return table.model_copy(update={"rows": rows, "human": h, "notes": notes})
+        notes.append(said("table_note.human_ignored", n=len(h.ignored_ids)))
+    return table.model_copy(update={"rows": rows, "human": h, **_with_notes(notes)})
+
+
+def _notes(table: EvalTable) -> list[Said]:
+    """A table's notes by code (a table written before codes: each note as text, under no code)."""
+    if len(table.said_notes) == len(table.notes):
+        return list(table.said_notes)
+    return [Said(code="table_note.as_written", params={"text": n}) for n in table.notes]
+
+
+def _with_notes(notes: list[Said]) -> dict[str, Any]:
+    return {"notes": [n.text() for n in notes], "said_notes": notes}
 
 
 def judge_samples(before: Sequence[EvalRecord], after: Sequence[EvalRecord]) -> list[JudgeSample]:
@@ -396,57 +415,48 @@ def build_table(
     cb = aggregate(sb, [r.output for r in before], refs)
     ca = aggregate(sa, [r.output for r in after], refs)
 
-    mean_how = f"mean over {n} samples"
     rows = [
-        _row("rouge_l", "ROUGE-L F1", cb.rouge_l, ca.rouge_l, True, mean_how + " (CJK: character level)"),
+        _row("rouge_l", cb.rouge_l, ca.rouge_l, True, said("table_how.mean_cjk", n=n)),
         _row(
             "bleu",
-            "BLEU",
             cb.bleu,
             ca.bleu,
             True,
-            "corpus sacrebleu, tokenizer " + "/".join(cb.bleu_tokenizers),
+            said("table_how.bleu", tokenizers="/".join(cb.bleu_tokenizers)),
         ),
-        _row("chrf", "chrF", cb.chrf, ca.chrf, True, "corpus sacrebleu chrF"),
-        _row("exact_match", "Exact match", cb.exact_match, ca.exact_match, True, mean_how + " (normalised)"),
+        _row("chrf", cb.chrf, ca.chrf, True, said("table_how.chrf")),
+        _row("exact_match", cb.exact_match, ca.exact_match, True, said("table_how.mean_normalised", n=n)),
         _row(
             "key_fact_recall",
-            "Key-fact recall",
             cb.key_fact_recall,
             ca.key_fact_recall,
             True,
-            f"mean over {cb.key_fact_samples} samples whose reference has key facts",
+            said("table_how.mean_key_facts", n=cb.key_fact_samples),
         ),
         _row(
             "length_ratio",
-            "Length ratio (output/reference)",
             cb.length_ratio,
             ca.length_ratio,
             None,
-            mean_how,
+            said("table_how.mean", n=n),
         ),
     ]
-    notes = [
-        "Before = base model, after = fine-tuned model; same prompts, greedy decoding.",
-        "ROUGE-L, exact match, key-fact recall and length ratio are means of per-sample scores; "
-        "BLEU and chrF are corpus-level (0-100).",
-    ]
+    notes = [said("table_note.models"), said("table_note.means")]
     if cb.key_fact_samples == 0:
-        notes.append("No reference has key facts (numbers, quoted terms, names): key-fact recall is empty.")
+        notes.append(said("table_note.no_key_facts"))
     if eval_loss_before is not None or eval_loss_after is not None:
         rows.append(
             _row(
-                "eval_loss", "Eval loss", eval_loss_before, eval_loss_after, False, "mean token cross-entropy"
+                "eval_loss", eval_loss_before, eval_loss_after, False, said("table_how.eval_loss")
             )
         )
         rows.append(
             _row(
                 "perplexity",
-                "Perplexity",
                 perplexity(eval_loss_before),
                 perplexity(eval_loss_after),
                 False,
-                "exp(eval loss)",
+                said("table_how.perplexity"),
             )
         )
 
@@ -466,32 +476,28 @@ def build_table(
             rows.append(
                 _row(
                     "judge_preferred",
-                    "Judge prefers",
                     judge.loss / judged,
                     judge.win / judged,
                     True,
-                    f"pairwise judge {judge.model}: share of {judged} samples, order randomised",
-                    before_detail=f"{judge.loss} base wins",
-                    after_detail=f"{judge.win} tuned wins",
+                    said("table_how.judge", model=judge.model, n=judged),
+                    before_detail=said("table_how.base_wins", n=judge.loss),
+                    after_detail=said("table_how.tuned_wins", n=judge.win),
                 )
             )
             rows.append(
                 _row(
                     "judge_tie",
-                    "Judge: tie",
                     judge.tie / judged,
                     judge.tie / judged,
                     None,
-                    "share of judged samples",
-                    before_detail=f"{judge.tie} ties",
-                    after_detail=f"{judge.tie} ties",
+                    said("table_how.judge_share"),
+                    before_detail=said("table_how.ties", n=judge.tie),
+                    after_detail=said("table_how.ties", n=judge.tie),
                 )
             )
         if judge_summary.invalid or judge_summary.errors:
-            notes.append(
-                f"Judge: {judge_summary.invalid} unreadable replies and {judge_summary.errors} failed requests "
-                "are left out."
-            )
+            notes.append(said("table_note.judge_left_out", invalid=judge_summary.invalid,
+                              errors=judge_summary.errors))
 
     human_summary = None
     if human_scores is not None:
@@ -499,7 +505,7 @@ def build_table(
         h = human_summary
         rows.append(human_row(h))
         if h.ignored_ids:
-            notes.append(f"Human scores for {len(h.ignored_ids)} ids not in the eval set were ignored.")
+            notes.append(said("table_note.human_ignored", n=len(h.ignored_ids)))
 
     sample_rows = [
         SampleRow(
@@ -526,7 +532,7 @@ def build_table(
         regressed=regressed,
         judge=judge_summary,
         human=human_summary,
-        notes=notes,
+        **_with_notes(notes),
         samples=[SampleScores(id=b.id, before=x, after=y) for b, x, y in zip(before, sb, sa, strict=True)],
     )
 
@@ -600,106 +606,23 @@ def md_cell(text: str, limit: int | None = MD_CELL_MAX) -> str:
 
 # What the Markdown table says around the numbers, in English and Chinese. Numbers, metric acronyms
 # (ROUGE-L, BLEU, chrF) and the texts of the samples are the same in both.
-MD_WORDS: dict[str, dict[str, str]] = {
-    "title": {"en": "Before / after evaluation", "zh": "微调前后评测对比"},
-    "samples": {"en": "{n} held-out samples", "zh": "{n} 条留出样本"},
-    "names": {"en": " · before: `{base}` · after: `{tuned}`", "zh": " · 微调前：`{base}` · 微调后：`{tuned}`"},
-    "base": {"en": "base", "zh": "基座模型"},
-    "tuned": {"en": "tuned", "zh": "微调模型"},
-    "header": {"en": "| Metric | Before | After | Change | How |", "zh": "| 指标 | 微调前 | 微调后 | 变化 | 计算方式 |"},
-    "judge": {"en": "Judge `{model}` (tuned vs base): {win} win · {tie} tie · {loss} loss.",
-              "zh": "评审模型 `{model}`（微调模型对基座模型）：胜 {win} · 平 {tie} · 负 {loss}。"},
-    "improved": {"en": "Most improved (by ROUGE-L)", "zh": "提升最多的样本（按 ROUGE-L）"},
-    "regressed": {"en": "Most regressed (by ROUGE-L)", "zh": "退步最多的样本（按 ROUGE-L）"},
-    "none": {"en": "None.", "zh": "无。"},
-    "empty_answer": {"en": "(the model ended its answer without any text)", "zh": "（模型没有输出任何文字就结束了回答）"},
-    "sample_header": {"en": "| id | ROUGE-L | Prompt | Reference | Before | After |",
-                      "zh": "| 编号 | ROUGE-L | 提示 | 参考答案 | 微调前 | 微调后 |"},
-}
+MD_WORDS: dict[str, dict[str, str]] = section("table")  # the catalog's table.* codes, per language
 
 # The metric rows' labels in Chinese, by row name (a row not listed keeps its label).
-LABELS_ZH: dict[str, str] = {
-    "rouge_l": "ROUGE-L F1",
-    "bleu": "BLEU",
-    "chrf": "chrF",
-    "exact_match": "完全匹配率",
-    "key_fact_recall": "关键事实召回率",
-    "length_ratio": "长度比（输出/参考答案）",
-    "eval_loss": "验证集损失",
-    "perplexity": "困惑度",
-    "judge_preferred": "评审模型偏好",
-    "judge_tie": "评审模型：平局",
-    "human_thumbs_up": "人工 👍 比例",
-}
-
-# build_table words the "How" column, the judge's counts and the notes in English (they are stored so in
-# table.json); their Chinese, by pattern. A text not matched stays as written.
-_ZH_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p), zh)
-    for p, zh in (
-        # "How"
-        (r"mean over (\d+) samples \(CJK: character level\)", r"\1 条样本的平均值（中日韩文字按字计算）"),
-        (r"mean over (\d+) samples \(normalised\)", r"\1 条样本的平均值（规范化后比较）"),
-        (r"mean over (\d+) samples whose reference has key facts", r"参考答案含关键事实的 \1 条样本的平均值"),
-        (r"mean over (\d+) samples", r"\1 条样本的平均值"),
-        (r"corpus sacrebleu, tokenizer (.+)", r"语料级 sacrebleu，分词器 \1"),
-        (r"corpus sacrebleu chrF", "语料级 sacrebleu chrF"),
-        (r"mean token cross-entropy", "每个 token 的平均交叉熵"),
-        (r"exp\(eval loss\)", "exp(验证集损失)"),
-        (r"pairwise judge (.+): share of (\d+) samples, order randomised",
-         r"评审模型 \1 两两比较：占 \2 条已评样本的比例，先后顺序随机"),
-        (r"share of judged samples", "占已评样本的比例"),
-        (r"👍 / \(👍 \+ 👎\) on eval samples and chat answers, last vote per answer and model",
-         "👍 / (👍 + 👎)，含评测样本和对话中的回答，每条回答每个模型以最后一票为准"),
-        # the judge's counts next to the numbers
-        (r"(\d+) base wins", r"基座模型胜 \1 次"),
-        (r"(\d+) tuned wins", r"微调模型胜 \1 次"),
-        (r"(\d+) ties", r"平局 \1 次"),
-        # notes
-        (r"Before = base model, after = fine-tuned model; same prompts, greedy decoding\.",
-         "微调前 = 基座模型，微调后 = 微调模型；提示相同，贪心解码。"),
-        (r"ROUGE-L, exact match, key-fact recall and length ratio are means of per-sample scores; "
-         r"BLEU and chrF are corpus-level \(0-100\)\.",
-         "ROUGE-L、完全匹配率、关键事实召回率和长度比是逐条样本得分的平均值；BLEU 和 chrF 是语料级得分（0-100）。"),
-        (r"No reference has key facts \(numbers, quoted terms, names\): key-fact recall is empty\.",
-         "没有参考答案含关键事实（数字、引号里的术语、名称）：关键事实召回率为空。"),
-        (r"Judge: (\d+) unreadable replies and (\d+) failed requests are left out\.",
-         r"评审模型：\1 条无法解析的回复和 \2 次失败的请求未计入。"),
-        (r"Human scores for (\d+) ids not in the eval set were ignored\.",
-         r"有 \1 个编号不在评测集中，它们的人工评分已忽略。"),
-    )
-]
-
-
-def _is_zh(lang: str | None) -> bool:
-    return (lang or "").lower().startswith(("zh", "mixed"))  # the agent's rule (tools.plan.planner.is_zh)
-
 
 def md_word(key: str, lang: str = "en", **kw: object) -> str:
     """A word of the Markdown table from :data:`MD_WORDS` in ``lang`` ("zh"/"mixed" → Chinese)."""
-    text = MD_WORDS[key]["zh" if _is_zh(lang) else "en"]
-    return text.format(**kw) if kw else text
-
-
-def eval_text(text: str, lang: str = "en") -> str:
-    """A "How" text, judge count or note written by :func:`build_table`, in ``lang`` (unknown: as written)."""
-    if not _is_zh(lang):
-        return text
-    for pattern, zh in _ZH_PATTERNS:
-        m = pattern.fullmatch(text)
-        if m:
-            return m.expand(zh)
-    return text
+    return say(f"table.{key}", lang, **kw)
 
 
 def metric_label(row: MetricRow, lang: str = "en") -> str:
-    return LABELS_ZH.get(row.name, row.label) if _is_zh(lang) else row.label
+    return say(f"metric.{row.name}", lang) if has(f"metric.{row.name}") else row.label
 
 
 def _model_name(name: str | None, default: str, lang: str) -> str:
     """A model's name for the header: the usual names ("base", "fine-tuned") are words and read in ``lang``."""
     key = {"base": "base", "tuned": "tuned", "fine-tuned": "tuned"}.get(name or default)
-    if key is not None and (_is_zh(lang) or not name):
+    if key is not None and (is_zh(lang) or not name):
         return md_word(key, lang)
     return name or default
 
@@ -744,10 +667,10 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
     out += [who, "", md_word("header", lang), "|---|---:|---:|---:|---|"]
     for r in table.rows:
         before = format_value(r.name, r.before) + (
-            f" ({eval_text(r.before_detail, lang)})" if r.before_detail else ""
+            f" ({shown(r.before_said, r.before_detail, lang)})" if r.before_detail else ""
         )
-        after = format_value(r.name, r.after) + (f" ({eval_text(r.after_detail, lang)})" if r.after_detail else "")
-        label, how = metric_label(r, lang), eval_text(r.how, lang)
+        after = format_value(r.name, r.after) + (f" ({shown(r.after_said, r.after_detail, lang)})" if r.after_detail else "")
+        label, how = metric_label(r, lang), shown(r.how_said, r.how, lang)
         out.append(
             f"| {md_cell(label)} | {md_cell(before)} | {md_cell(after)} | {_format_change(r)} | {md_cell(how)} |"
         )
@@ -756,7 +679,7 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
         j = table.judge
         out.append(md_word("judge", lang, model=j.model, win=j.win, tie=j.tie, loss=j.loss))
         out.append("")
-    out += [f"- {md_cell(eval_text(n, lang), None)}" for n in table.notes]
+    out += [f"- {md_cell(n.text(lang), None)}" for n in _notes(table)]
     out.append("")
     for title, rows in (("improved", table.improved), ("regressed", table.regressed)):
         out += ["## " + md_word(title, lang), ""]
@@ -800,11 +723,11 @@ def render_csv(table: EvalTable) -> str:
         w.writerow(
             ["metric", r.name, r.label, _csv_num(r.before), _csv_num(r.after), _csv_num(r.change)] + [""] * 4
         )
-    for section, rows in (("improved", table.improved), ("regressed", table.regressed)):
+    for part, rows in (("improved", table.improved), ("regressed", table.regressed)):
         for s in rows:
             w.writerow(
                 [
-                    section,
+                    part,
                     s.id,
                     "rouge_l",
                     _csv_num(s.rouge_l_before),

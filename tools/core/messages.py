@@ -1,0 +1,116 @@
+"""Messages by code: one catalog per language renders what tunepilot says, for the agent, the page and the CLI.
+
+A tool that has something to tell a person says it as a code with parameters (:class:`Said`), and keeps the
+English text beside it for logs and JSON readers; whoever shows it renders the code in the reader's language
+with :func:`say`. The catalogs are ``tools/core/catalog/<lang>.yaml``: the same codes in every file, grouped
+by who says them (``agent``, ``page``, ``data``, ``table``, ...). Adding a language is adding a catalog;
+``tests/test_catalog.py`` fails when a code or a ``{parameter}`` is missing from one of them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+DEFAULT_LANG = "en"
+
+
+def languages() -> tuple[str, ...]:
+    """The languages with a catalog (``en`` first)."""
+    found = sorted(p.stem for p in CATALOG_DIR.glob("*.yaml"))
+    return tuple(sorted(found, key=lambda lang: lang != DEFAULT_LANG))
+
+
+def lang_of(lang: str | None) -> str:
+    """The catalog for a person's language: "zh", "zh-CN" and "mixed" (a Chinese speaker using English terms)
+    read Chinese; a language with a catalog reads its own; anything else English."""
+    low = (lang or "").lower()
+    if low.startswith(("zh", "mixed")):
+        return "zh"
+    base = low.split("-")[0].split("_")[0]
+    return base if base in languages() else DEFAULT_LANG
+
+
+def is_zh(lang: str | None) -> bool:
+    """Whether a person with this language reads Chinese (the one rule the agent, the page and the tools use)."""
+    return lang_of(lang) == "zh"
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        code = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, code + "."))
+        else:
+            out[code] = str(value)
+    return out
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    """Every code of one language's catalog and its text."""
+    path = CATALOG_DIR / f"{lang}.yaml"
+    return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+def has(code: str) -> bool:
+    return code in catalog(DEFAULT_LANG)
+
+
+def say(code: str, lang: str | None = DEFAULT_LANG, /, **params: Any) -> str:
+    """The text of ``code`` in ``lang``, with ``params`` filled in.
+
+    Raises ``KeyError`` for a code no catalog knows or a parameter its text needs but was not given (the
+    catalog test renders every code, so neither reaches a person)."""
+    texts = catalog(lang_of(lang))
+    text = texts.get(code)
+    if text is None:
+        text = catalog(DEFAULT_LANG).get(code)
+        if text is None:
+            raise KeyError(f"no message with the code {code!r}")
+    return text.format(**params)
+
+
+def section(prefix: str) -> dict[str, dict[str, str]]:
+    """The codes under ``prefix`` (without it), each with its text per language: ``{key: {"en": ..., "zh": ...}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for lang in languages():
+        for code, text in catalog(lang).items():
+            if code.startswith(prefix + "."):
+                out.setdefault(code[len(prefix) + 1:], {})[lang] = text
+    return out
+
+
+class Said(BaseModel):
+    """Something a tool said, by code: rendered in the reader's language by :meth:`text`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def text(self, lang: str | None = DEFAULT_LANG) -> str:
+        return say(self.code, lang, **self.params)
+
+
+def said(code: str, /, **params: Any) -> Said:
+    """A :class:`Said`, checked now: an unknown code or a missing parameter fails where it is said."""
+    say(code, DEFAULT_LANG, **params)
+    return Said(code=code, params=params)
+
+
+def shown(message: Said | None, english: str, lang: str | None) -> str:
+    """What a stored message reads as in ``lang``: from its code when it has one, else the English it was
+    stored with (files written before the code existed)."""
+    if message is not None:
+        try:
+            return message.text(lang)
+        except (KeyError, IndexError, ValueError):
+            return english
+    return english
