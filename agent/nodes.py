@@ -154,7 +154,7 @@ def convert(state: AgentState) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     lang = state.get("lang", "en")
-    problems = [f"{_file_where(i.where, fr.source)}: {i.message}" for fr in result.files for i in fr.errors]
+    problems = [i.shown(lang, fr.source) for fr in result.files for i in fr.errors]
     dropped = ", ".join(f"{word(k, lang)} {v}" for k, v in result.dropped.items()) or "0"
     summary = {
         "train": result.train_records, "eval": result.eval_records, "dropped": result.dropped,
@@ -168,13 +168,6 @@ def convert(state: AgentState) -> dict[str, Any]:
     update.update(messages=[AIMessage(content=msg)], data_dir=str(run_dir / "data"), dataset=summary,
                   stage="data", files=[])
     return update
-
-
-def _file_where(where: str, source: str) -> str:
-    """``/uploads/x/faq.pdf:12`` → ``faq.pdf:12``: the chat names files, not server folders."""
-    if source and where.startswith(source):
-        return Path(source).name + where[len(source):]
-    return where
 
 
 # --- plan ---------------------------------------------------------------------------

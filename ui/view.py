@@ -11,8 +11,10 @@ from typing import Any
 
 from agent.replies import word
 from tools.core.events import Event, read_events
+from tools.core.messages import is_zh
 from tools.core.runs import STAGES, standing
-from tools.plan.planner import in_language, is_zh
+from tools.data.schema import Issue
+from tools.plan.planner import in_language
 from ui.i18n import L
 
 
@@ -156,113 +158,15 @@ def progress_html(events: list[Event], lang: str) -> str:
     )
 
 
-def short_where(where: str, source: str) -> str:
-    """``/server/folder/file.pdf:12`` → ``file.pdf:12``: the page shows file names, not server folders."""
-    where, source = str(where or ""), str(source or "")
-    if source and where.startswith(source):
-        return Path(source).name + where[len(source):]
-    return where
-
-
-# tools.data words its per-file problems in English; the Chinese of those it writes, by pattern (the
-# exception text inside some stays as the library wrote it; a message not listed stays English).
-_FILE_ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p), zh)
-    for p, zh in (
-        (r"the file is empty \(0 bytes\)", "文件是空的（0 字节）"),
-        (r"the file holds only whitespace", "文件里只有空白字符"),
-        (r"no text found in the file; check that it is not empty or scanned", "文件里没有找到文字；请确认它不是空文件或扫描件"),
-        (r"no such file or folder; check the path", "文件或文件夹不存在；请检查路径"),
-        (r"the folder holds no files to read; add documents or datasets to it",
-         "文件夹里没有可读取的文件；请放入文档或数据集"),
-        (r"the archive holds no files to read", "压缩包里没有可读取的文件"),
-        (r"not a PDF: the file does not start with %PDF; check the file or its extension",
-         "不是 PDF 文件：文件开头不是 %PDF；请检查文件或它的扩展名"),
-        (r"the PDF is password-protected; remove the password and try again", "PDF 设有密码；请去掉密码后重试"),
-        (r"no text could be extracted: the PDF seems to hold scanned images; run OCR on it first",
-         "提取不到文字：这个 PDF 似乎是扫描图片；请先做 OCR 文字识别"),
-        (r"JSON nested too deeply; simplify the file", "JSON 嵌套太深；请简化文件"),
-        (r"JSON nested too deeply on this line; fix or remove the line", "这一行的 JSON 嵌套太深；请修改或删除这一行"),
-        (r"(\d+) more problem\(s\) like these not listed", r"还有 \1 个类似的问题未列出"),
-        (r"unsupported file type (.+); supported: (.+)", r"不支持的文件类型 \1；支持：\2"),
-        (r"could not read the file \((.*)\)", r"无法读取文件（\1）"),
-        (r"could not be read \((.*)\); check that the file is a valid \.(\S+) file",
-         r"无法读取（\1）；请确认它是有效的 .\2 文件"),
-        (r"sheet (.+): no question and answer columns found \(header: (.*)\); "
-         r"name them question and answer \(or 问题 and 答案\)",
-         r"工作表 \1：没有找到问题和答案列（表头：\2）；请把列名改为 question 和 answer（或 问题 和 答案）"),
-        (r"no question and answer columns found \(header: (.*)\); name them question and answer \(or 问题 and 答案\)",
-         r"没有找到问题和答案列（表头：\1）；请把列名改为 question 和 answer（或 问题 和 答案）"),
-        (r"invalid JSON on this line \((.+) at column (\d+)\); fix or remove the line",
-         r"这一行不是有效的 JSON（第 \2 列：\1）；请修改或删除这一行"),
-        (r"invalid JSON \((.+) at column (\d+)\); fix the JSON syntax", r"JSON 无效（第 \2 列：\1）；请修正 JSON 语法"),
-        (r"(.+); the rest of the file was skipped, fix the JSON syntax", r"\1；文件其余部分已跳过，请修正 JSON 语法"),
-        (r"unrecognised JSON layout \(top level: (.*)\); expected a list of records in one of: (.+)",
-         r"无法识别的 JSON 结构（顶层：\1）；需要以下格式之一的记录列表：\2"),
-        (r"(.+); fix or remove this record", r"\1；请修改或删除这条记录"),
-        (r"(.+); save the file as UTF-8 JSON Lines", r"\1；请把文件另存为 UTF-8 编码的 JSON Lines"),
-        (r"(.+); save the file as UTF-8 JSON", r"\1；请把文件另存为 UTF-8 编码的 JSON"),
-        (r"(.+); save it as UTF-8 text or give it the right file extension",
-         r"\1；请另存为 UTF-8 文本，或改用正确的扩展名"),
-        (r"unreadable CSV row \((.*)\); fix the quoting", r"无法读取的 CSV 行（\1）；请修正引号"),
-        (r"could not parse the HTML \((.*)\)", r"无法解析 HTML（\1）"),
-        (r"not a readable Word \.docx file \((.*)\); open and re-save it in Word or LibreOffice",
-         r"不是可读取的 Word .docx 文件（\1）；请用 Word 或 LibreOffice 打开后重新保存"),
-        (r"not a readable Excel \.xlsx file \((.*)\); open and re-save it as \.xlsx",
-         r"不是可读取的 Excel .xlsx 文件（\1）；请打开后重新另存为 .xlsx"),
-        (r"could not read the workbook \((.*)\)", r"无法读取工作簿（\1）"),
-        (r"not a readable PDF \((.*)\); re-export or re-save the PDF", r"不是可读取的 PDF（\1）；请重新导出或另存 PDF"),
-        (r"could not read the text of this page \((.*)\)", r"无法读取这一页的文字（\1）"),
-        (r"not a valid zip archive \((.*)\); re-create the archive", r"不是有效的 zip 压缩包（\1）；请重新打包"),
-        (r"the archive holds (\d+) files, over the limit of (\d+); split it into smaller archives",
-         r"压缩包里有 \1 个文件，超过上限 \2 个；请拆成几个小压缩包"),
-        (r"the archive unpacks to (\S+) GiB, over the (\d+) GiB limit; split it into smaller archives",
-         r"压缩包解压后有 \1 GiB，超过 \2 GiB 的上限；请拆成几个小压缩包"),
-        (r"the file unpacks to (\d+) MiB, over the (\d+) MiB limit \(a zip bomb, or a document too large to read at "
-         r"once\); split it into smaller files",
-         r"文件解压后有 \1 MiB，超过 \2 MiB 的上限（疑似压缩炸弹，或文档太大无法一次读取）；请拆成几个小文件"),
-        (r"member (.+) is a symbolic link; it was skipped", r"成员 \1 是符号链接，已跳过"),
-        (r"member (.+) is password-protected; it was skipped", r"成员 \1 设有密码，已跳过"),
-        (r"member (.+) expands (\d+)-fold, which looks like a zip bomb; it was skipped",
-         r"成员 \1 解压后膨胀 \2 倍，疑似压缩炸弹，已跳过"),
-        (r"member (.+) is an archive inside the archive; unzip it and give its contents",
-         r"成员 \1 是压缩包里的压缩包；请解压后提供其中的文件"),
-        (r"member (.+) has an absolute path; it was skipped", r"成员 \1 是绝对路径，已跳过"),
-        (r"member (.+) has a path that climbs out of the archive \(\.\.\); it was skipped",
-         r"成员 \1 的路径跳出了压缩包（..），已跳过"),
-    )
-]
-
-
-def file_error_text(message: str, lang: str) -> str:
-    """A per-file problem from the dataset report in ``lang`` (unchanged when its wording is not known)."""
-    if not is_zh(lang):
-        return message
-    for pattern, zh in _FILE_ERRORS_ZH:
-        m = pattern.fullmatch(message)
-        if m:
-            return m.expand(zh)
-    return message
-
-
-def _where_text(where: str, lang: str) -> str:
-    """``file.pdf page 3`` (tools.data's place of a problem) as ``file.pdf 第 3 页`` in Chinese."""
-    return re.sub(r" page (\d+)$", r" 第 \1 页", where) if is_zh(lang) else where
-
-
 def dataset_rows(run_dir: Path | None, lang: str = "en") -> list[list[Any]]:
     """The dataset report's rows; drop reasons and the usual file problems in the page's language."""
     if run_dir is None or not (run_dir / "data" / "report.json").exists():
         return []
     rep = json.loads((run_dir / "data" / "report.json").read_text(encoding="utf-8"))
-    sep = "：" if is_zh(lang) else ": "
     rows = []
     for f in rep.get("files", []):
-        errors = ("；" if is_zh(lang) else "; ").join(
-            f"{_where_text(short_where(e.get('where', ''), f.get('source', '')), lang)}{sep}"
-            f"{file_error_text(str(e.get('message', '')), lang)}"
-            for e in f.get("errors", [])
-        )
+        errors = ("；" if is_zh(lang) else "; ").join(Issue.model_validate(e).shown(lang, f.get("source", ""))
+                                                     for e in f.get("errors", []))
         dropped = ", ".join(f"{word(str(k), lang)} {v}" for k, v in (f.get("dropped") or {}).items())
         rows.append([Path(f.get("source", "")).name, f.get("type", ""), f.get("records_found", 0),
                      f.get("records_kept", 0), dropped, errors])

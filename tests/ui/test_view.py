@@ -132,7 +132,7 @@ def test_chat_markdown_escapes_html_but_leaves_code_alone() -> None:
 
 
 def test_errors_name_files_not_server_folders() -> None:
-    from ui.view import short_where
+    from tools.data.schema import short_where
 
     assert short_where("/srv/runs/uploads/abc/broken.pdf", "/srv/runs/uploads/abc/broken.pdf") == "broken.pdf"
     assert short_where("/srv/u/a b/faq.csv:12", "/srv/u/a b/faq.csv") == "faq.csv:12"
@@ -297,31 +297,25 @@ def test_eval_panel_in_the_page_language_and_for_an_old_run(tmp_path: Path) -> N
 def test_dataset_report_in_chinese(tmp_path: Path) -> None:
     import json
 
-    repo = Path(__file__).resolve().parents[2]
-    dataset_src = "".join(p.read_text(encoding="utf-8") for p in (repo / "tools" / "data").glob("*.py"))
-    messages = {  # as tools.data writes them (checked below, so a rewording there shows up here)
-        "not_pdf": "not a PDF: the file does not start with %PDF; check the file or its extension",
-        "empty": "the file is empty (0 bytes)",
-        "bad_line": "invalid JSON on this line (Expecting value at column 1); fix or remove the line",
-        "page": "could not read the text of this page (KeyError: 'x')",
-    }
-    for fixed in (messages["not_pdf"], messages["empty"], "fix or remove the line",
-                  "could not read the text of this page", "more problem(s) like these not listed"):
-        assert fixed.split("(")[0] in dataset_src, fixed
+    from tools.data.document import issue
+
+    def said(where: str, code: str, **kw: object) -> dict[str, object]:  # as tools.data writes a problem
+        return issue(where, code, **kw).model_dump(mode="json")
+
     up = "/srv/runs/uploads/abc"
     report = {"files": [
         {"source": f"{up}/客服FAQ.docx", "type": "docx", "records_found": 12, "records_kept": 9,
          "dropped": {"section too short": 1, "exact duplicate": 2, "a reason added later": 3}, "errors": []},
         {"source": f"{up}/broken.pdf", "type": "pdf", "records_found": 0, "records_kept": 0, "dropped": {},
-         "errors": [{"where": f"{up}/broken.pdf", "message": messages["not_pdf"]}]},
+         "errors": [said(f"{up}/broken.pdf", "data.not_pdf")]},
         {"source": f"{up}/scan.pdf", "type": "pdf", "records_found": 0, "records_kept": 0, "dropped": {},
-         "errors": [{"where": f"{up}/scan.pdf page 3", "message": messages["page"]},
-                    {"where": f"{up}/scan.pdf", "message": "21 more problem(s) like these not listed"}]},
+         "errors": [said(f"{up}/scan.pdf", "data.pdf_page_unreadable", page=3, detail="KeyError: 'x'"),
+                    said(f"{up}/scan.pdf", "data.suppressed", n=21)]},
         {"source": f"{up}/d.jsonl", "type": "jsonl", "records_found": 0, "records_kept": 0, "dropped": {},
-         "errors": [{"where": f"{up}/d.jsonl:2", "message": messages["bad_line"]},
+         "errors": [said(f"{up}/d.jsonl", "data.jsonl_bad_line", line=2, detail="Expecting value", column=1),
                     {"where": f"{up}/d.jsonl:5", "message": "something new went wrong"}]},
         {"source": f"{up}/empty.txt", "type": "txt", "records_found": 0, "records_kept": 0, "dropped": {},
-         "errors": [{"where": f"{up}/empty.txt", "message": messages["empty"]}]},
+         "errors": [said(f"{up}/empty.txt", "data.empty")]},
     ]}
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
@@ -330,11 +324,12 @@ def test_dataset_report_in_chinese(tmp_path: Path) -> None:
     assert zh["broken.pdf"][5] == "broken.pdf：不是 PDF 文件：文件开头不是 %PDF；请检查文件或它的扩展名"
     assert zh["scan.pdf"][5] == "scan.pdf 第 3 页：无法读取这一页的文字（KeyError: 'x'）；scan.pdf：还有 21 个类似的问题未列出"
     assert zh["d.jsonl"][5] == ("d.jsonl:2：这一行不是有效的 JSON（第 1 列：Expecting value）；请修改或删除这一行；"
-                                "d.jsonl:5：something new went wrong")  # an unknown message stays as it is
+                                "d.jsonl:5：something new went wrong")  # a report written before codes shows its English
     assert zh["empty.txt"][5] == "empty.txt：文件是空的（0 字节）"
     en = {r[0]: r for r in panel(tmp_path, "en")["dataset"]}
     assert en["客服FAQ.docx"][4] == "section too short 1, exact duplicate 2, a reason added later 3"
-    assert en["scan.pdf"][5] == f"scan.pdf page 3: {messages['page']}; scan.pdf: 21 more problem(s) like these not listed"
+    assert en["scan.pdf"][5] == ("scan.pdf page 3: could not read the text of this page (KeyError: 'x'); "
+                                 "scan.pdf: 21 more problem(s) like these not listed")
     assert "/srv" not in json.dumps(panel(tmp_path, "zh")["dataset"], ensure_ascii=False)
 
 
@@ -389,13 +384,12 @@ def test_an_office_zip_bomb_is_named_in_chinese() -> None:
 
     from tools.data.document import FileLog
     from tools.data.readers import MAX_OFFICE_UNPACKED, office_too_big
-    from ui.view import file_error_text
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("word/document.xml", b" " * (MAX_OFFICE_UNPACKED + 1))
     flog = FileLog(source="手册.docx")
     assert office_too_big(buf.getvalue(), flog)
-    message = flog.errors[0][1]
-    assert "zip bomb" in message
-    assert "压缩炸弹" in file_error_text(message, "zh") and "MiB" in file_error_text(message, "zh")
+    problem = flog.errors[0]
+    assert "zip bomb" in problem.message
+    assert "压缩炸弹" in problem.shown("zh") and "MiB" in problem.shown("zh") and "手册.docx：" in problem.shown("zh")

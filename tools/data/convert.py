@@ -17,7 +17,7 @@ from tools.core.errors import InputError
 from tools.core.jsonio import write_json, write_jsonl
 from tools.data import clean as C
 from tools.data.datasets import TEXT_DROP, read_json_records, read_jsonl_records
-from tools.data.document import Block, FileLog, Record
+from tools.data.document import Block, FileLog, Problem, Record, issue
 from tools.data.faq import scan_blocks, table_pairs
 from tools.data.llm import Chunk, generate, llm_settings
 from tools.data.readers import READERS
@@ -26,7 +26,6 @@ from tools.data.schema import (
     ConvertRequest,
     ConvertResult,
     FileReport,
-    Issue,
     TokenStats,
 )
 from tools.data.sections import collect_sections, language, section_records, split_to_budget
@@ -100,19 +99,22 @@ class _Run:
         kind = src.suffix.lstrip(".") or "?"
         flog = self.flog(src.name, kind)
         if src.suffix not in SUPPORTED_SUFFIXES:
-            flog.error(f"unsupported file type {src.suffix or '(no extension)'!r}; supported: "
-                       + ", ".join(SUPPORTED_SUFFIXES))
+            flog.error("data.unsupported_type", suffix=src.suffix or "(no extension)",
+                       supported=", ".join(SUPPORTED_SUFFIXES))
             return []
         try:
             data = src.load()
+        except Problem as exc:
+            flog.error(exc.said.code, **exc.said.params)
+            return []
         except (OSError, ValueError) as exc:
-            flog.error(f"could not read the file ({exc})")
+            flog.error("data.cannot_read_file", detail=str(exc))
             return []
         if not data:
-            flog.error("the file is empty (0 bytes)")
+            flog.error("data.empty")
             return []
         if not data.strip():
-            flog.error("the file holds only whitespace")
+            flog.error("data.whitespace")
             return []
         meta = {"source": src.name}
         try:
@@ -125,8 +127,7 @@ class _Run:
             return self.read_document(src, data, flog, meta)
         except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
             log.debug("reading %s failed", src.name, exc_info=True)
-            flog.error(f"could not be read ({type(exc).__name__}: {str(exc)[:200]}); check that the file is "
-                       f"a valid .{kind} file")
+            flog.error("data.invalid_kind", detail=f"{type(exc).__name__}: {str(exc)[:200]}", kind=kind)
             return []
 
     def read_zip(self, data: bytes, name: str, flog: FileLog) -> list[Record]:
@@ -142,7 +143,7 @@ class _Run:
         blocks = READERS[src.suffix](data, flog)
         if not blocks:
             if not flog.errors:
-                flog.error("no text found in the file; check that it is not empty or scanned")
+                flog.error("data.no_text")
             return []
         scan = scan_blocks(blocks, meta)
         records = list(scan.pairs)
@@ -163,9 +164,10 @@ class _Run:
                 records.extend(pairs)
             elif tabular:
                 header = ", ".join(c for c in b.rows[0][:6] if c) if b.rows else ""
-                sheet = f"sheet {b.text!r}: " if b.text else ""
-                flog.error(f"{sheet}no question and answer columns found (header: {header or 'empty'}); name "
-                           "them question and answer (or 问题 and 答案)")
+                if b.text:
+                    flog.error("data.no_qa_columns_sheet", sheet=b.text, header=header or "empty")
+                else:
+                    flog.error("data.no_qa_columns", header=header or "empty")
             else:
                 leftover.append(b)
         title = PurePosixPath(src.name).stem
@@ -320,9 +322,9 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
     files: list[FileReport] = []
     for name in run.order:
         flog = run.logs[name]
-        errors = [Issue(where=w, message=m) for w, m in flog.errors]
+        errors = list(flog.errors)
         if flog.suppressed:
-            errors.append(Issue(where=name, message=f"{flog.suppressed} more problem(s) like these not listed"))
+            errors.append(issue(name, "data.suppressed", n=flog.suppressed))
         methods = found_by.get(name, {})
         files.append(FileReport(
             source=name, type=run.types.get(name, PurePosixPath(name).suffix.lstrip(".") or "?"),

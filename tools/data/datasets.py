@@ -182,14 +182,14 @@ def _convert(obj: Any, flog: FileLog, meta: dict[str, Any], line: int, out: list
         out.append(record_from_object(obj, m))
     except Unrecognised as exc:
         unknown.append(line)
-        flog.error(f"{exc}; fix or remove this record", line=line)
+        flog.error("data.bad_record", line=line, detail=str(exc))
 
 
 def read_json_records(data: bytes, flog: FileLog, meta: dict[str, Any]) -> list[Record]:
     try:
         text, _enc = decode_bytes(data)
     except NotText as exc:
-        flog.error(f"{exc}; save the file as UTF-8 JSON")
+        flog.error("data.json_not_utf8", detail=str(exc))
         return []
     stripped = text.lstrip("\ufeff \t\r\n")
     out: list[Record] = []
@@ -201,19 +201,18 @@ def read_json_records(data: bytes, flog: FileLog, meta: dict[str, Any]) -> list[
         except ValueError as exc:
             msg = str(exc)
             bad_line = int(msg.split("at line ")[1].split()[0]) if "at line " in msg else None
-            flog.error(f"{msg.split(' at line')[0]}; the rest of the file was skipped, fix the JSON syntax",
-                       line=bad_line)
+            flog.error("data.json_rest_skipped", line=bad_line, detail=msg.split(" at line")[0])
         return out
     try:
         obj = json.loads(text)
     except RecursionError:
-        flog.error("JSON nested too deeply; simplify the file")
+        flog.error("data.json_too_deep")
         return []
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one object per line: really JSONL
             flog.note("this .json file holds one JSON object per line; read it as JSONL")
             return read_jsonl_records(data, flog, meta)
-        flog.error(f"invalid JSON ({exc.msg} at column {exc.colno}); fix the JSON syntax", line=exc.lineno)
+        flog.error("data.json_invalid", line=exc.lineno, detail=exc.msg, column=exc.colno)
         return []
     if isinstance(obj, dict):
         try:
@@ -227,7 +226,7 @@ def read_json_records(data: bytes, flog: FileLog, meta: dict[str, Any]) -> list[
                     _convert(item, flog, dict(meta, item=k), 1, out, unknown)
                 return out
     keys = ", ".join(sorted(obj)[:8]) if isinstance(obj, dict) else type(obj).__name__
-    flog.error(f"unrecognised JSON layout (top level: {keys}); expected a list of records in one of: {KNOWN}")
+    flog.error("data.json_layout", keys=keys, known=KNOWN)
     return out
 
 
@@ -235,7 +234,7 @@ def read_jsonl_records(data: bytes, flog: FileLog, meta: dict[str, Any]) -> list
     try:
         text, _enc = decode_bytes(data)
     except NotText as exc:
-        flog.error(f"{exc}; save the file as UTF-8 JSON Lines")
+        flog.error("data.jsonl_not_utf8", detail=str(exc))
         return []
     out: list[Record] = []
     unknown: list[int] = []
@@ -246,11 +245,10 @@ def read_jsonl_records(data: bytes, flog: FileLog, meta: dict[str, Any]) -> list
         try:
             obj = json.loads(s)
         except json.JSONDecodeError as exc:
-            flog.error(f"invalid JSON on this line ({exc.msg} at column {exc.colno}); fix or remove the line",
-                       line=n)
+            flog.error("data.jsonl_bad_line", line=n, detail=exc.msg, column=exc.colno)
             continue
         except RecursionError:
-            flog.error("JSON nested too deeply on this line; fix or remove the line", line=n)
+            flog.error("data.jsonl_too_deep", line=n)
             continue
         _convert(obj, flog, meta, n, out, unknown)
     return out

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tools.core.messages import said
+from tools.data.schema import Issue
+
 BlockKind = Literal["heading", "para", "table"]
 
 
@@ -65,6 +68,24 @@ def pair(question: str, answer: str, meta: dict[str, Any]) -> Record:
     )
 
 
+class Problem(ValueError):
+    """A problem with an input, by code, raised where reading cannot go on; reported like :meth:`FileLog.error`."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.said = said(code, **params)
+        super().__init__(self.said.text())
+
+
+def issue(where: str, code: str, *, line: int | None = None, page: int | None = None, **params: Any) -> Issue:
+    """One problem of the report: where (``file``, ``file:12``, ``file page 3``), in English and by code."""
+    if line is not None:
+        where = f"{where}:{line}"
+    if page is not None:
+        where = f"{where} page {page}"
+    message = said(code, **params)
+    return Issue(where=where, message=message.text(), said=message, page=page)
+
+
 class FileLog:
     """Collects issues and notes for one input while it is read (bounded, so a broken file stays readable)."""
 
@@ -72,23 +93,18 @@ class FileLog:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.errors: list[tuple[str, str]] = []
+        self.errors: list[Issue] = []
         self.suppressed = 0
         self.notes: list[str] = []
         self.drops: dict[str, int] = {}
 
-    def error(self, message: str, *, line: int | None = None, page: int | None = None,
-              where: str | None = None) -> None:
+    def error(self, code: str, *, line: int | None = None, page: int | None = None,
+              where: str | None = None, **params: Any) -> None:
+        """A problem with this input, by its catalog code (``data.*``) and the code's parameters."""
         if len(self.errors) >= self.MAX_ERRORS:
             self.suppressed += 1
             return
-        if where is None:
-            where = self.source
-            if line is not None:
-                where = f"{where}:{line}"
-            if page is not None:
-                where = f"{where} page {page}"
-        self.errors.append((where, message))
+        self.errors.append(issue(where or self.source, code, line=line, page=page, **params))
 
     def note(self, message: str) -> None:
         if message not in self.notes:

@@ -110,8 +110,8 @@ def generate(chunks: list[Chunk], settings: LLMSettings, n_pairs: int, logs: dic
         except Exception as exc:  # noqa: BLE001 - network, server or format problems are reported per chunk
             failures_in_a_row += 1
             if flog:
-                flog.error(f"LLM Q/A generation failed ({type(exc).__name__}: {redact(str(exc))[:200]}); check "
-                           f"TUNEPILOT_LLM_BASE_URL={settings.base_url} and the model name", where=where)
+                flog.error("data.llm_failed", where=where, detail=f"{type(exc).__name__}: {redact(str(exc))[:200]}",
+                           base_url=settings.base_url)
             continue
         for q, a in pairs[:n_pairs]:
             m = dict(chunk.meta)

@@ -30,7 +30,7 @@ def decode_or_report(data: bytes, flog: FileLog) -> str | None:
     try:
         text, encoding = decode_bytes(data)
     except NotText as exc:
-        flog.error(f"{exc}; save it as UTF-8 text or give it the right file extension")
+        flog.error("data.not_text", detail=str(exc))
         return None
     if encoding not in ("utf-8", "utf-8 (BOM)"):
         flog.note(f"decoded as {encoding}")
@@ -268,7 +268,7 @@ def read_html(data: bytes, flog: FileLog) -> list[Block]:
     try:
         return html_to_blocks(text)
     except Exception as exc:  # noqa: BLE001 - a parser failure is reported, the rest goes on
-        flog.error(f"could not parse the HTML ({exc})")
+        flog.error("data.html_unparsable", detail=str(exc))
         return []
 
 
@@ -288,8 +288,7 @@ def office_too_big(data: bytes, flog: FileLog) -> bool:
         return False  # not a zip: the parser says what is wrong
     if unpacked <= MAX_OFFICE_UNPACKED:
         return False
-    flog.error(f"the file unpacks to {unpacked / 1024**2:.0f} MiB, over the {MAX_OFFICE_UNPACKED // 1024**2} MiB "
-               "limit (a zip bomb, or a document too large to read at once); split it into smaller files")
+    flog.error("data.office_too_big", mib=round(unpacked / 1024**2), limit=MAX_OFFICE_UNPACKED // 1024**2)
     return True
 
 
@@ -305,8 +304,7 @@ def read_docx(data: bytes, flog: FileLog) -> list[Block]:
 
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001
-        flog.error(f"not a readable Word .docx file ({type(exc).__name__}: {exc}); open and re-save it in Word "
-                   "or LibreOffice")
+        flog.error("data.docx_unreadable", detail=f"{type(exc).__name__}: {exc}")
         return []
     blocks: list[Block] = []
     body = document.element.body
@@ -374,7 +372,7 @@ def read_csv(data: bytes, flog: FileLog, *, tsv: bool = False) -> list[Block]:
         except StopIteration:
             break
         except csv.Error as exc:
-            flog.error(f"unreadable CSV row ({exc}); fix the quoting", line=reader.line_num)
+            flog.error("data.csv_bad_row", line=reader.line_num, detail=str(exc))
             continue
         if any(c.strip() for c in row):
             rows.append([c.strip() for c in row])
@@ -398,7 +396,7 @@ def read_xlsx(data: bytes, flog: FileLog) -> list[Block]:
 
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001
-        flog.error(f"not a readable Excel .xlsx file ({type(exc).__name__}: {exc}); open and re-save it as .xlsx")
+        flog.error("data.xlsx_unreadable", detail=f"{type(exc).__name__}: {exc}")
         return []
     blocks: list[Block] = []
     try:
@@ -413,7 +411,7 @@ def read_xlsx(data: bytes, flog: FileLog) -> list[Block]:
             if rows:
                 blocks.append(Block("table", text=ws.title, rows=rows, row_numbers=numbers, line=1))
     except Exception as exc:  # noqa: BLE001
-        flog.error(f"could not read the workbook ({type(exc).__name__}: {exc})")
+        flog.error("data.workbook_unreadable", detail=f"{type(exc).__name__}: {exc}")
     finally:
         wb.close()
     return blocks
@@ -537,7 +535,7 @@ def _page_blocks(page_no: int, lines: list[tuple[str, float, float]], outline_he
 
 def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
     if b"%PDF" not in data[:1024]:
-        flog.error("not a PDF: the file does not start with %PDF; check the file or its extension")
+        flog.error("data.not_pdf")
         return []
     try:
         from pypdf import PdfReader
@@ -549,11 +547,11 @@ def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
             except Exception:  # noqa: BLE001
                 ok = False
             if not ok:
-                flog.error("the PDF is password-protected; remove the password and try again")
+                flog.error("data.pdf_password")
                 return []
         pages = list(reader.pages)
     except Exception as exc:  # noqa: BLE001
-        flog.error(f"not a readable PDF ({type(exc).__name__}: {exc}); re-export or re-save the PDF")
+        flog.error("data.pdf_unreadable", detail=f"{type(exc).__name__}: {exc}")
         return []
     outline = _outline(reader)
     per_page: list[tuple[int, list[tuple[str, float, float]]]] = []
@@ -561,7 +559,7 @@ def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
         try:
             per_page.append((i + 1, _page_lines(page)))
         except Exception as exc:  # noqa: BLE001
-            flog.error(f"could not read the text of this page ({type(exc).__name__}: {exc})", page=i + 1)
+            flog.error("data.pdf_page_unreadable", page=i + 1, detail=f"{type(exc).__name__}: {exc}")
     chars: Counter[float] = Counter()
     gaps: list[float] = []
     for _, lines in per_page:
@@ -569,7 +567,7 @@ def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
             chars[round(size, 1)] += len(text)
     if not chars:
         if pages and not flog.errors:
-            flog.error("no text could be extracted: the PDF seems to hold scanned images; run OCR on it first")
+            flog.error("data.pdf_scanned")
         return []
     body = chars.most_common(1)[0][0] or 10.0
     for _, lines in per_page:

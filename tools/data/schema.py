@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tools.core.messages import Said, is_zh, say, shown
+
 Method = Literal["dataset", "faq", "table", "section", "llm", "text"]
 SUPPORTED_SUFFIXES = (
     ".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".csv", ".tsv", ".xlsx", ".json", ".jsonl",
@@ -58,13 +60,33 @@ class ConvertRequest(BaseModel):
         return self.chunk_tokens or max(16, self.max_tokens // 2)
 
 
+def short_where(where: str, source: str) -> str:
+    """``/server/folder/file.pdf:12`` → ``file.pdf:12``: people see file names, not server folders."""
+    where, source = str(where or ""), str(source or "")
+    if source and where.startswith(source):
+        return Path(source).name + where[len(source):]
+    return where
+
+
 class Issue(BaseModel):
     """One problem with an input: where (``file``, ``file:line``, ``file#page=3``) and what to do."""
 
     model_config = ConfigDict(extra="forbid")
 
     where: str
-    message: str
+    message: str  # in English, for logs and JSON readers
+    said: Said | None = None  # the same by code: what the page and the agent render (absent in older reports)
+    page: int | None = None  # the PDF page ``where`` ends with ("… page 3")
+
+    def shown(self, lang: str | None, source: str = "") -> str:
+        """"where: what" in ``lang``, by code (a report written before codes shows its English), with the
+        file named as the person gave it rather than the server folder it was read from."""
+        where, page = self.where, self.page
+        if page is not None and where.endswith(f" page {page}"):
+            where = say("data.where_page", lang, where=short_where(where[: -len(f" page {page}")], source), page=page)
+        else:
+            where = short_where(where, source)
+        return f"{where}{'：' if is_zh(lang) else ': '}{shown(self.said, self.message, lang)}"
 
 
 class FileReport(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tools.data.document import FileLog
+from tools.data.document import FileLog, Problem
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ def _file_loader(path: Path) -> Callable[[], bytes]:
     def load() -> bytes:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ValueError(f"the file is {size / 1024**2:.0f} MiB, over the {MAX_FILE_BYTES // 1024**2} MiB "
-                             "limit; split it into smaller files")
+            raise Problem("data.file_too_big", mib=round(size / 1024**2), limit=MAX_FILE_BYTES // 1024**2)
         return path.read_bytes()
 
     return load
@@ -53,7 +52,7 @@ def expand_inputs(inputs: list[Path], exclude: Path | None, flog_for: Callable[[
         path = Path(raw).expanduser()
         name = str(raw)
         if not path.exists():
-            flog_for(name).error("no such file or folder; check the path")
+            flog_for(name).error("data.no_such_path")
             continue
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -71,7 +70,7 @@ def expand_inputs(inputs: list[Path], exclude: Path | None, flog_for: Callable[[
                 out.append(Source(member, f.suffix.lower(), _file_loader(f)))
                 kept += 1
             if kept == 0:
-                flog_for(name).error("the folder holds no files to read; add documents or datasets to it")
+                flog_for(name).error("data.empty_folder")
             continue
         if path.resolve() in seen:
             continue
@@ -82,10 +81,10 @@ def expand_inputs(inputs: list[Path], exclude: Path | None, flog_for: Callable[[
 
 def _unsafe(name: str) -> str | None:
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return "an absolute path"
+        return "data.member_absolute"
     parts = name.replace("\\", "/").split("/")
     if ".." in parts:
-        return "a path that climbs out of the archive (..)"
+        return "data.member_climbs"
     return None
 
 
@@ -95,17 +94,15 @@ def zip_sources(data: bytes, zip_name: str, flog: FileLog) -> list[Source]:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        flog.error(f"not a valid zip archive ({exc}); re-create the archive")
+        flog.error("data.zip_invalid", detail=str(exc))
         return []
     files = [i for i in infos if not i.is_dir()]
     if len(files) > MAX_ZIP_MEMBERS:
-        flog.error(f"the archive holds {len(files)} files, over the limit of {MAX_ZIP_MEMBERS}; "
-                   "split it into smaller archives")
+        flog.error("data.zip_too_many", n=len(files), limit=MAX_ZIP_MEMBERS)
         return []
     declared = sum(i.file_size for i in files)
     if declared > MAX_ZIP_TOTAL_BYTES:
-        flog.error(f"the archive unpacks to {declared / 1024**3:.1f} GiB, over the "
-                   f"{MAX_ZIP_TOTAL_BYTES // 1024**3} GiB limit; split it into smaller archives")
+        flog.error("data.zip_too_big", gib=f"{declared / 1024**3:.1f}", limit=MAX_ZIP_TOTAL_BYTES // 1024**3)
         return []
     budget = {"left": MAX_ZIP_TOTAL_BYTES}
     out: list[Source] = []
@@ -114,24 +111,23 @@ def zip_sources(data: bytes, zip_name: str, flog: FileLog) -> list[Source]:
         where = f"{zip_name}!{name}"
         why = _unsafe(name)
         if why:
-            flog.error(f"member {name!r} has {why}; it was skipped")
+            flog.error(why, name=name)
             continue
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if any(p.startswith(".") or p in SKIP_NAMES for p in parts):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            flog.error(f"member {name!r} is a symbolic link; it was skipped")
+            flog.error("data.member_symlink", name=name)
             continue
         if info.flag_bits & 0x1:
-            flog.error(f"member {name!r} is password-protected; it was skipped")
+            flog.error("data.member_password", name=name)
             continue
         if info.file_size > 1024**2 and info.file_size > MAX_ZIP_RATIO * max(1, info.compress_size):
-            flog.error(f"member {name!r} expands {info.file_size // max(1, info.compress_size)}-fold, which "
-                       "looks like a zip bomb; it was skipped")
+            flog.error("data.member_bomb", name=name, ratio=info.file_size // max(1, info.compress_size))
             continue
         suffix = PurePosixPath(name).suffix.lower()
         if suffix == ".zip":
-            flog.error(f"member {name!r} is an archive inside the archive; unzip it and give its contents")
+            flog.error("data.member_archive", name=name)
             continue
 
         def load(info: zipfile.ZipInfo = info) -> bytes:
@@ -139,11 +135,11 @@ def zip_sources(data: bytes, zip_name: str, flog: FileLog) -> list[Source]:
             with zf.open(info) as fh:
                 buf = fh.read(limit + 1)
             if len(buf) > limit:
-                raise ValueError("the member unpacks to more than the size limit (zip bomb?); it was skipped")
+                raise Problem("data.member_too_big")
             budget["left"] -= len(buf)
             return buf
 
         out.append(Source(where, suffix, load))
     if not out and not flog.errors:
-        flog.error("the archive holds no files to read")
+        flog.error("data.zip_empty")
     return out

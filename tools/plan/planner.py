@@ -48,6 +48,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.core.errors import InputError, ResourceError
+from tools.core.messages import is_zh
 from tools.plan.hardware import HardwareFacts
 from tools.plan.model_facts import ModelFacts, human_params
 
@@ -99,11 +100,6 @@ _STRATEGY_WORDS = {
 
 
 # --- words in two languages ----------------------------------------------------
-
-
-def is_zh(lang: str | None) -> bool:
-    """The agent's rule: "zh" and "mixed" (a Chinese speaker using English terms) read Chinese."""
-    return (lang or "").lower().startswith(("zh", "mixed"))
 
 
 def in_language(en: list[str], zh: list[str] | None, lang: str | None) -> list[str]:

@@ -126,18 +126,18 @@ def test_malformed_jsonl_lines_name_file_and_line() -> None:
     data = b'{"question": "a?", "answer": "b"}\n\n{"question": "c?"\n[1, 2]\n{"messages": "hi"}\n'
     recs = read_jsonl_records(data, flog, META)
     assert len(recs) == 1
-    wheres = [w for w, _ in flog.errors]
+    wheres = [e.where for e in flog.errors]
     assert wheres == ["data.jsonl:3", "data.jsonl:4", "data.jsonl:5"]
-    assert "invalid JSON" in flog.errors[0][1] and "column" in flog.errors[0][1]
-    assert "expected a JSON object" in flog.errors[1][1]
-    assert '"messages" is a str' in flog.errors[2][1]
+    assert "invalid JSON" in flog.errors[0].message and "column" in flog.errors[0].message
+    assert "expected a JSON object" in flog.errors[1].message
+    assert '"messages" is a str' in flog.errors[2].message
 
 
 def test_json_array_errors_name_the_line() -> None:
     flog = FileLog("a.json")
     data = b'[\n {"instruction": "a", "output": "b"},\n {"instruction": "c", "output": }\n]'
     assert len(read_json_records(data, flog, META)) == 1
-    assert flog.errors[0][0] == "a.json:3"
+    assert flog.errors[0].where == "a.json:3"
 
 
 def test_encodings() -> None:
