@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.core.child import run_in_child
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_jsonl
@@ -101,11 +102,35 @@ def generate_answers(dep: Any, which: str, prompts: list[list[dict[str, str]]], 
         return list(pool.map(lambda m: complete(dep, which, m, max_tokens=max_tokens, temperature=0.0), prompts))
 
 
+class LossRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    examples: list[dict[str, Any]]
+    limit: int = 64
+
+
+class Losses(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    before: float | None = None
+    after: float | None = None
+
+
 def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) -> tuple[float | None, float | None]:
-    """Mean completion-only loss of base and base+adapter on the eval split (transformers, CPU or GPU)."""
-    adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
+    """Mean completion-only loss of base and base+adapter on the eval split, computed in a child process
+    (torch stays out of the page's process)."""
+    if not (run_dir / "adapter" / "adapter_config.json").exists():
         return None, None
+    out = run_in_child("tools.evaluate.before_after:losses_here", LossRequest(run_dir=run_dir, examples=examples,
+                       limit=limit), Losses, what="eval loss")
+    return out.before, out.after
+
+
+def losses_here(req: LossRequest) -> Losses:
+    """:func:`eval_losses` in this process (transformers, CPU or GPU)."""
+    run_dir, examples, limit = req.run_dir, req.examples, req.limit
+    adapter = run_dir / "adapter"
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -137,7 +162,7 @@ def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) 
                 count += n
         return total / max(count, 1)
 
-    return mean_loss(True), mean_loss(False)
+    return Losses(before=mean_loss(True), after=mean_loss(False))
 
 
 def evaluate_model(req: EvalRequest) -> EvalResult:

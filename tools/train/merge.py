@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tools.core.child import run_in_child
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_dir
@@ -66,6 +67,12 @@ def _greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new: 
 
 
 def merge_adapter(req: MergeRequest) -> MergeResult:
+    """Merge in a child process (torch stays out of the page's and the agent's process): :func:`merge_here`."""
+    return run_in_child("tools.train.merge:merge_here", req, MergeResult, what="merge")
+
+
+def merge_here(req: MergeRequest) -> MergeResult:
+    """The merge itself, in this process."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
