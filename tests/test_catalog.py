@@ -69,7 +69,7 @@ def test_chinese_texts_are_chinese() -> None:
 
 
 def test_codes_named_in_the_code_exist() -> None:
-    literal = re.compile(r"""["']((?:data|table_how|table_note|metric|sets|table|page|agent|word)\.[a-z_]+)["']""")
+    literal = re.compile(r"""["']((?:answer|data|table_how|table_note|metric|sets|table|page|agent|word)\.[a-z_]+)["']""")
     missing = []
     for pkg in ("tunepilot", "agent", "ui", "tools"):
         for path in (ROOT / pkg).rglob("*.py"):

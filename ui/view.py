@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.replies import word
 from tools.core.events import Event, read_events
-from tools.core.messages import is_zh
+from tools.core.messages import is_zh, say
 from tools.core.runs import STAGES, standing
 from tools.data.schema import Issue
 from tools.plan.planner import in_language
@@ -26,7 +26,7 @@ def safe_text(text: str) -> str:
 def answer_text(text: str, lang: str, done: bool = True) -> str:
     """A model's answer for the chat: an answer that ended without any text says so in ``lang``."""
     if done and not text.strip():
-        return "_" + L("empty_answer", lang) + "_"
+        return "_" + say("answer.empty", lang) + "_"
     return safe_text(text)
 
 

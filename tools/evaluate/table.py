@@ -689,7 +689,7 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
         out += [md_word("sample_header", lang), "|---|---|---|---|---|---|"]
         for s in rows:
             score = f"{s.rouge_l_before:.3f} → {s.rouge_l_after:.3f}"
-            answers = [md_cell(x) if x.strip() else f"*{md_word('empty_answer', lang)}*" for x in (s.before, s.after)]
+            answers = [md_cell(x) if x.strip() else f"*{say('answer.empty', lang)}*" for x in (s.before, s.after)]
             cells = [md_cell(s.id), score, md_cell(s.prompt), md_cell(s.reference), *answers]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")

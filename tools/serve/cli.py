@@ -104,10 +104,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     if not said.strip():
+        from tools.core.messages import say
         from tools.data.paraphrase import is_chinese
-        from tools.evaluate.table import md_word
 
-        sys.stdout.write(md_word("empty_answer", "zh" if is_chinese(args.message) else "en"))
+        sys.stdout.write(say("answer.empty", "zh" if is_chinese(args.message) else "en"))
     sys.stdout.write("\n")
     return 0
 

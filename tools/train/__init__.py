@@ -1,0 +1,5 @@
+"""Train: a plan's settings → a trained adapter (``tunepilot train``, ``tunepilot merge``).
+
+launch.py is the caller's side (settings from the plan, the detached child, cancel, resume); worker.py is the
+child process that runs TRL; merge.py folds the adapter into the base model in a child process of its own.
+Start at :func:`tools.train.launch.run_training`."""
