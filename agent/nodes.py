@@ -231,16 +231,16 @@ def plan_card(plan: Any, lang: str) -> str:
 
 
 def plan(state: AgentState) -> dict[str, Any]:
-    from tools.core.jsonio import write_json
+    from tools.plan.cli import write_plan
 
     try:
         p = make_plan(state)
+        if state.get("run_dir"):  # the plan's own writer: plan.json and, for several GPUs, the launch configs
+            p, _ = write_plan(p, Path(state["run_dir"]), data_dir=state.get("data_dir"))  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     lang = state.get("lang", "en")
     update: dict[str, Any] = {"plan": p.model_dump(mode="json"), "stage": "plan"}
-    if state.get("run_dir"):
-        write_json(Path(state["run_dir"]) / "plan.json", p.model_dump(mode="json"))  # type: ignore[arg-type]
     text = _shown(plan_card(p, lang), state)
     if not p.fits:
         text += "\n\n" + t("plan_refused", lang, why=p.refusal_in(lang) or "")
@@ -298,8 +298,9 @@ def train(state: AgentState) -> dict[str, Any]:
         run_id, run_dir, update = _ensure_run(state)
         if not state.get("data_dir"):
             return {**update, **_say(state, "ask_files")}
-        plan_dict = state.get("plan") or {}
-        settings = settings_from_plan(plan_dict, Path(state["data_dir"]))  # type: ignore[arg-type]
+        from tools.plan.cli import parse_plan
+
+        settings = settings_from_plan(parse_plan(state.get("plan") or {}), Path(state["data_dir"]))  # type: ignore[arg-type]
         write_config(run_dir, settings)
         max_steps = (state.get("overrides") or {}).get("max_steps") or _env_int("TUNEPILOT_MAX_STEPS")
         pid = launch_training(run_dir, max_steps=max_steps)

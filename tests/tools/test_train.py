@@ -47,18 +47,30 @@ def test_identity_dataset_is_bilingual() -> None:
     assert sum("我" in a for a in answers) >= len(rows) // 3
 
 
-def test_plan_fields_map_onto_settings(tiny_model: Path, tmp_path: Path) -> None:
-    plan = {"model": str(tiny_model), "method": "qlora", "lora": {"r": 8}, "micro_batch_size": 2,
-            "grad_accum": 8, "max_length": 256, "precision": "bf16", "bnb_4bit_compute_dtype": "bfloat16"}
+def test_settings_are_the_plans_own_and_a_hand_written_plan_names_what_it_lacks(tiny_model: Path,
+                                                                                  tmp_path: Path) -> None:
+    from tools.core.errors import InputError
+    from tools.plan.cli import make_plan
+    from tools.plan.planner import PlanOverrides
+
+    plan = make_plan(model=str(tiny_model), method="qlora", overrides=PlanOverrides(rank=8, max_length=256))
     s = settings_from_plan(plan, tmp_path)
-    assert (s.method, s.lora_r, s.lora_alpha, s.micro_batch_size, s.grad_accum, s.max_length) == (
-        "qlora", 8, 16, 2, 8, 256)
-    assert s.effective_batch == 16
+    assert (s.method, s.lora_r, s.lora_alpha, s.max_length, s.micro_batch_size, s.grad_accum) == (
+        "qlora", 8, plan.lora.alpha, 256, plan.micro_batch_size, plan.grad_accum)
+    # what the planner chose reaches the trainer, not a default of the trainer's own
+    assert (s.warmup_ratio, s.save_steps, s.eval_steps, s.learning_rate, s.num_epochs) == (
+        plan.warmup_ratio, plan.save_steps, plan.eval_steps, plan.learning_rate, plan.num_epochs)
+    assert s.logging_steps == 1  # every step is a progress event on the page
+    assert settings_from_plan(plan.model_dump(mode="json"), tmp_path) == s  # plan.json read back: the same
+    with pytest.raises(InputError, match="not a plan written by `tunepilot plan`.*model_facts"):
+        settings_from_plan({"model": str(tiny_model), "method": "qlora", "lora": {"r": 8}}, tmp_path)
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path: Path, tiny_model: Path, capsys) -> None:
+    from tools.plan.cli import make_plan, write_plan
+
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"model": str(tiny_model)}))
+    write_plan(make_plan(model=str(tiny_model)), plan)
     code = main(["train", "--data", str(tmp_path / "nope"), "--plan", str(plan), "--run", str(tmp_path / "r")])
     assert code == 2
     err = capsys.readouterr().err
@@ -174,16 +186,28 @@ def test_out_of_memory_backs_off(tiny_model: Path, tmp_path: Path, monkeypatch) 
 
 @pytest.mark.slow
 def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) -> None:
+    from tools.plan.cli import make_plan, write_plan
+    from tools.plan.planner import PlanOverrides
+
     data = write_identity_dataset(tmp_path / "data")
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"model": str(tiny_model), "micro_batch_size": 4, "grad_accum": 1}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "tunepilot.cli", "train", "--data", str(data), "--plan", str(plan),
-         "--run", str(tmp_path / "run"), "--max-steps", "2"],
-        capture_output=True, text=True, timeout=300,
-    )
+    write_plan(make_plan(model=str(tiny_model), overrides=PlanOverrides(micro_batch=4, effective_batch=4)), plan)
+
+    def train(plan_path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tunepilot.cli", "train", "--data", str(data), "--plan", str(plan_path),
+             "--run", str(tmp_path / "run"), "--max-steps", "2"],
+            capture_output=True, text=True, timeout=300,
+        )
+
+    proc = train(plan)
     assert proc.returncode == 0, proc.stderr
     assert "step 2/2" in proc.stdout and "adapter:" in proc.stdout
+    bad = tmp_path / "hand-written.json"  # a plan that is not the planner's: refused, naming what it lacks
+    bad.write_text(json.dumps({"model": str(tiny_model), "micro_batch_size": 4, "grad_accum": 1}))
+    proc = train(bad)
+    assert proc.returncode == 2 and "not a plan written by `tunepilot plan`" in proc.stderr
+    assert "model_facts" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_overfitting_warning_when_eval_rises_while_train_falls(tmp_path: Path) -> None:
@@ -224,9 +248,19 @@ def test_qlora_trains_on_cpu_and_merges_onto_the_16bit_base(tiny_model: Path, tm
 
 @pytest.mark.slow
 def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_model: Path) -> None:
+    import subprocess
+    import sys
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    merge_adapter(MergeRequest(run_dir=identity_run))
+    # the merge runs in a child process: the caller (the page, the agent) never loads torch for it
+    code = ("import sys; from pathlib import Path; from tools.train.merge import MergeRequest, merge_adapter; "
+            f"r = merge_adapter(MergeRequest(run_dir=Path({str(identity_run)!r}))); "
+            "print(r.identical, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["True", "False"], out.stdout
     tok = AutoTokenizer.from_pretrained(identity_run / "merged")
 
     def answer(model_dir: Path, q: str) -> tuple[str, list[int]]:

@@ -240,13 +240,19 @@ def load_plan(path: Path) -> TrainingPlan:
     from tools.core.jsonio import read_json
 
     path = plan_file(path)
-    data = read_json(path)
+    return parse_plan(read_json(path), where=str(path))
+
+
+def parse_plan(data: Any, where: str = PLAN_FILE) -> TrainingPlan:
+    """A plan record from its JSON; a hand-written or damaged plan names the fields that are wrong."""
+    from pydantic import ValidationError
+
     try:
         return TrainingPlan.model_validate(data)
-    except Exception as exc:
-        first = str(exc).splitlines()
-        raise InputError(f"not a plan written by `tunepilot plan` ({' '.join(first[:3])})", where=str(path),
-                         hint="Write a new one with `tunepilot plan --out DIR`") from exc
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'the plan'}: {e['msg']}" for e in exc.errors()[:3])
+        raise InputError(f"not a plan written by `tunepilot plan` ({wrong})", where=where,
+                         hint="Write a new one with `tunepilot plan --out DIR`") from None
 
 
 def _targets(t: list[str] | str) -> str:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError
 from tools.core.events import Event, EventReader, EventWriter
-from tools.core.jsonio import atomic_write_text, read_json
+from tools.core.jsonio import atomic_write_text
 from tools.core.paths import REPO_ROOT
 from tools.core.procs import pid_alive
 from tools.core.runs import (  # noqa: F401 - where a run's training stands is the run folder's to say
@@ -40,6 +40,7 @@ from tools.core.runs import (  # noqa: F401 - where a run's training stands is t
     training_alive,
     training_state,
 )
+from tools.plan.planner import TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -119,68 +120,32 @@ class TrainResult(BaseModel):
     oom_retries: int = 0
 
 
-def settings_from_plan(plan: dict[str, Any], data_dir: Path) -> TrainSettings:
-    """Map a planner ``plan.json`` onto the worker's settings (unknown plan fields are ignored)."""
+def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> TrainSettings:
+    """The worker's settings, derived from the plan record: every value is the plan's own, none guessed.
+
+    A plan given as JSON is read as a :class:`TrainingPlan` first; a hand-written one that lacks a field is
+    refused with the field's name rather than filled with a default the planner did not choose."""
     from tools.core.models import resolve_model
+    from tools.plan.cli import parse_plan
 
-    p = dict(plan)
-    if p.get("fits") is False:
-        raise InputError(
-            "this plan does not fit the machine, so it cannot be trained",
-            hint=str(p.get("refusal") or "Make a new plan with a smaller model or shorter sequences"),
-        )
-    train = p.get("train", p)  # the planner may nest training fields
-    lora = train.get("lora", {}) if isinstance(train.get("lora"), dict) else {}
-
-    def pick(*keys: str, default: Any = None) -> Any:
-        for src in (train, lora, p):
-            for k in keys:
-                if k in src and src[k] is not None:
-                    return src[k]
-        return default
-
-    method = str(pick("method", default="lora")).lower()
-    model = resolve_model(str(pick("model", "model_path", "model_name", default="demo")))
-    if not isinstance(model, Path):
-        model_str = str(model)
-    else:
-        model_str = str(model)
-    fields = {
-        "model": model_str,
-        "data_dir": str(data_dir),
-        "method": "qlora" if method == "qlora" else "lora",
-        "precision": pick("precision", default="fp32"),
-        "lora_r": pick("lora_r", "r", "rank", default=16),
-        "lora_alpha": pick("lora_alpha", "alpha", default=None),
-        "lora_dropout": pick("lora_dropout", "dropout", default=0.0),
-        "target_modules": pick("target_modules", default="all-linear"),
-        "learning_rate": pick("learning_rate", "lr", default=2e-4),
-        "num_epochs": pick("num_epochs", "epochs", default=3),
-        "warmup_ratio": pick("warmup_ratio", default=0.05),
-        "micro_batch_size": pick("micro_batch_size", "batch_size", default=4),
-        "grad_accum": pick("grad_accum", "gradient_accumulation_steps", default=4),
-        "max_length": pick("max_length", "max_seq_length", default=512),
-        "gradient_checkpointing": pick("gradient_checkpointing", default=False),
-        "packing": pick("packing", default=False),
-        "optimizer": pick("optimizer", "optim", default="adamw_torch"),
-        "attn_implementation": pick("attn_implementation", default="sdpa"),
-        "seed": pick("seed", default=42),
-        "save_steps": pick("save_steps", default=25),
-        "eval_steps": pick("eval_steps", default=25),
-        "system_prompt": pick("system_prompt", default=None),
-        "style": pick("style", default=[]),
-        "paraphrases": pick("paraphrases", default=0),
-        "learning_check": pick("learning_check", default=False),
-        "check_target": pick("check_target", default=0.9),
-        "check_min_epochs": pick("check_min_epochs", default=0),
-    }
-    if fields["lora_alpha"] is None:
-        fields["lora_alpha"] = 2 * int(fields["lora_r"])
-    bnb: dict[str, Any] = p["bnb"] if isinstance(p.get("bnb"), dict) else {}
-    compute = bnb.get("bnb_4bit_compute_dtype") or pick("bnb_4bit_compute_dtype", "compute_dtype", default=None)
-    if compute in ("bfloat16", "float16", "float32"):
-        fields["bnb_compute_dtype"] = compute
-    return TrainSettings.model_validate(fields)
+    if not isinstance(plan, TrainingPlan):
+        plan = parse_plan(plan)
+    if not plan.fits:
+        raise InputError("this plan does not fit the machine, so it cannot be trained",
+                         hint=plan.refusal or "Make a new plan with a smaller model or shorter sequences")
+    return TrainSettings(
+        model=str(resolve_model(plan.model)), data_dir=str(data_dir), method=plan.method,
+        precision=plan.precision, lora_r=plan.lora.r, lora_alpha=plan.lora.alpha, lora_dropout=plan.lora.dropout,
+        target_modules=plan.lora.target_modules, learning_rate=plan.learning_rate, num_epochs=plan.num_epochs,
+        warmup_ratio=plan.warmup_ratio, lr_scheduler=plan.lr_scheduler, micro_batch_size=plan.micro_batch_size,
+        grad_accum=plan.grad_accum, max_length=plan.max_length, gradient_checkpointing=plan.gradient_checkpointing,
+        packing=plan.packing, optimizer=plan.optimizer, attn_implementation=plan.attn_implementation,
+        seed=plan.seed, save_steps=plan.save_steps,  # logging: every step, the page's progress bar
+        save_total_limit=plan.save_total_limit, eval_steps=plan.eval_steps,
+        bnb_compute_dtype=plan.bnb.bnb_4bit_compute_dtype if plan.bnb else "bfloat16",
+        system_prompt=plan.system_prompt, style=list(plan.style), paraphrases=plan.paraphrases,
+        learning_check=plan.learning_check, check_target=plan.check_target, check_min_epochs=plan.check_min_epochs,
+    )
 
 
 def _resolve_settings(req: TrainRequest) -> TrainSettings:
@@ -190,9 +155,9 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
     elif req.plan_path is not None:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
-        from tools.plan.cli import plan_file
+        from tools.plan.cli import load_plan
 
-        settings = settings_from_plan(read_json(plan_file(req.plan_path)), req.data_dir)
+        settings = settings_from_plan(load_plan(req.plan_path), req.data_dir)
     elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):
         cfg = Path(req.config_path or run_dir / CONFIG_FILE)
         if cfg.is_dir():
