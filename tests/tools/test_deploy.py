@@ -258,3 +258,34 @@ def test_an_adapter_vllm_cannot_load_is_served_merged(tmp_path: Path, tiny_model
     assert model.generate(**enc, max_new_tokens=3, do_sample=False).shape[1] > enc["input_ids"].shape[1]
     merge_done = [e for e in read_events(run) if e.stage == "merge" and e.kind == "done"]
     assert merge_done and merge_done[-1].data["identical"], "merged and base+adapter disagree"
+
+
+def test_deploy_takes_its_settings_from_the_plan(tmp_path: Path, demo_model: Path) -> None:
+    """The plan's serving settings are what vLLM is started with; an explicit request wins; a run without a
+    plan gets a context from its training length."""
+    from tools.plan.cli import make_plan, write_plan
+    from tools.serve.deploy import DeployRequest, serve_options
+
+    fixtures = Path(__file__).parent / "planner_fixtures"
+    run = tmp_path / "run"
+    plan, _ = write_plan(make_plan(model=str(demo_model), hardware=fixtures / "4xa10g.json"), run)
+    serving = plan.serving
+    opts = serve_options(run, DeployRequest(run_dir=run), model=str(demo_model), adapter_r=plan.lora.r, gpu=True)
+    assert (opts.max_model_len, opts.gpu_memory_utilization, opts.tensor_parallel_size) == (
+        serving.max_model_len, serving.gpu_memory_utilization, serving.tensor_parallel_size)
+    assert opts.max_lora_rank == serving.max_lora_rank and "from the plan" in opts.reasons[0]
+    asked = serve_options(run, DeployRequest(run_dir=run, max_model_len=1024, tensor_parallel_size=2),
+                          model=str(demo_model), adapter_r=plan.lora.r, gpu=True)
+    assert (asked.max_model_len, asked.tensor_parallel_size) == (1024, 2) and "as asked" in asked.reasons[-1]
+
+    cpu_run = tmp_path / "cpu"
+    cpu_plan, _ = write_plan(make_plan(model=str(demo_model)), cpu_run)
+    cpu = serve_options(cpu_run, DeployRequest(run_dir=cpu_run), model=str(demo_model), adapter_r=16, gpu=False)
+    assert cpu.max_model_len == cpu_plan.serving.max_model_len
+    assert cpu.cpu_kvcache_space_gib == cpu_plan.serving.cpu_kvcache_space_gib and cpu.gpu_memory_utilization is None
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.yaml").write_text("max_length: 384\n")
+    plain = serve_options(bare, DeployRequest(run_dir=bare), model=str(demo_model), adapter_r=16, gpu=False)
+    assert plain.max_model_len == 768 and "no plan" in plain.reasons[0]

@@ -31,9 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError, ResourceError, TunepilotError
 from tools.core.events import EventWriter
-from tools.core.jsonio import write_json
+from tools.core.jsonio import read_json, write_json
 from tools.core.procs import pid_alive
 from tools.core.secrets import register as register_secret
+from tools.plan.planner import ServingPlan
 from tools.serve.record import (  # noqa: F401 - the record deploy writes, re-exported for its callers
     BASE_NAME,
     SERVE_FILE,
@@ -332,6 +333,57 @@ def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapte
     return mode, merged, reasons  # type: ignore[return-value]
 
 
+class ServeOptions(BaseModel):
+    """How vLLM runs for a run, and why: derived from the plan's serving settings by :func:`serve_options`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_model_len: int
+    max_lora_rank: int
+    gpu_memory_utilization: float | None = None
+    tensor_parallel_size: int = 1
+    cpu_kvcache_space_gib: int | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+def planned_serving(run_dir: Path) -> ServingPlan | None:
+    """The serving settings of the run's ``plan.json`` (None: no plan, or one without readable settings)."""
+    path = run_dir / "plan.json"
+    if not path.is_file():
+        return None
+    try:
+        return ServingPlan.model_validate(read_json(path).get("serving"))
+    except (InputError, ValueError, AttributeError):
+        return None
+
+
+def serve_options(run_dir: Path, req: DeployRequest, *, model: str, adapter_r: int, gpu: bool) -> ServeOptions:
+    """The one place deploy settings come from: the plan's serving settings (``plan.json``), a value the
+    request names explicitly winning; a run trained without a plan gets a context from its training length."""
+    planned = planned_serving(run_dir)
+    reasons: list[str] = []
+    if planned is not None:
+        opts = ServeOptions(max_model_len=planned.max_model_len, max_lora_rank=max_lora_rank_for(adapter_r),
+                            gpu_memory_utilization=planned.gpu_memory_utilization if gpu else None,
+                            tensor_parallel_size=planned.tensor_parallel_size if gpu else 1,
+                            cpu_kvcache_space_gib=None if gpu else planned.cpu_kvcache_space_gib)
+        reasons.append("serving settings from the plan: max_model_len " + str(opts.max_model_len) + (
+            f", gpu_memory_utilization {opts.gpu_memory_utilization}, tensor_parallel_size "
+            f"{opts.tensor_parallel_size}" if gpu else
+            (f", KV cache {opts.cpu_kvcache_space_gib} GiB" if opts.cpu_kvcache_space_gib else "")))
+    else:
+        opts = ServeOptions(max_model_len=_default_max_len(run_dir, model), max_lora_rank=max_lora_rank_for(adapter_r))
+        reasons.append(f"no plan for this run: max_model_len {opts.max_model_len}, twice the training length "
+                       "within the model's positions")
+    asked = {k: v for k, v in (("max_model_len", req.max_model_len),
+                               ("gpu_memory_utilization", req.gpu_memory_utilization if gpu else None),
+                               ("tensor_parallel_size", req.tensor_parallel_size if gpu else None)) if v is not None}
+    if asked:
+        opts = opts.model_copy(update=asked)
+        reasons.append("as asked: " + ", ".join(f"{k} {v}" for k, v in asked.items()))
+    return opts.model_copy(update={"reasons": reasons})
+
+
 def deploy_model(req: DeployRequest) -> Deployment:
     """Start vLLM for a run, wait until healthy, run the canary; return the deployment."""
     run_dir = req.run_dir.resolve()
@@ -357,25 +409,29 @@ def deploy_model(req: DeployRequest) -> Deployment:
     chat_template = template_src / "chat_template.jinja" if template_src else None
     if chat_template is not None and not chat_template.exists():
         chat_template = None
-    max_len = req.max_model_len or _default_max_len(run_dir, base or str(merged))
+    opts = serve_options(run_dir, req, model=base or str(merged), adapter_r=r, gpu=gpu)
+    reasons += opts.reasons
+    max_len = opts.max_model_len
     if mode == "lora":
         cmd = build_command(model=base, host=req.host, port=port, max_model_len=max_len,
-                            chat_template=chat_template, adapter=adapter, max_lora_rank=max_lora_rank_for(r),
+                            chat_template=chat_template, adapter=adapter, max_lora_rank=opts.max_lora_rank,
                             api_key=req.api_key, served_name=BASE_NAME, gpu=gpu,
-                            gpu_memory_utilization=req.gpu_memory_utilization,
-                            tensor_parallel_size=req.tensor_parallel_size)
+                            gpu_memory_utilization=opts.gpu_memory_utilization,
+                            tensor_parallel_size=opts.tensor_parallel_size)
         models = {"base": BASE_NAME, "tuned": TUNED_NAME}
-        reasons.append(f"--max-lora-rank {max_lora_rank_for(r)} from the adapter's r={r}")
+        reasons.append(f"--max-lora-rank {opts.max_lora_rank} from the adapter's r={r}")
     else:
         cmd = build_command(model=str(merged), host=req.host, port=port, max_model_len=max_len,
                             chat_template=chat_template, adapter=None, max_lora_rank=None,
                             api_key=req.api_key, served_name=TUNED_NAME, gpu=gpu,
-                            gpu_memory_utilization=req.gpu_memory_utilization,
-                            tensor_parallel_size=req.tensor_parallel_size)
+                            gpu_memory_utilization=opts.gpu_memory_utilization,
+                            tensor_parallel_size=opts.tensor_parallel_size)
         models = {"tuned": TUNED_NAME}
     env = dict(os.environ)
     if not gpu:
         env.update(cpu_server_env())
+        if opts.cpu_kvcache_space_gib:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.cpu_kvcache_space_gib)
         reasons.append(f"CPU backend: KV cache {env['VLLM_CPU_KVCACHE_SPACE']} GiB from free RAM, "
                        f"{env['OMP_NUM_THREADS']} threads")
     env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
