@@ -19,6 +19,7 @@ from agent.intent import parse_message
 from agent.replies import t, word
 from agent.state import AgentState
 from tools.core.errors import TunepilotError
+from tools.core.messages import say
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,14 @@ def _last_human(state: AgentState) -> str:
 # --- understand -----------------------------------------------------------------
 
 
+ACTION = "action"  # the key of a page action in a resume value or a graph input (agent.session)
+
+
 def understand(state: AgentState) -> dict[str, Any]:
     from agent.llm import llm_configured, parse_with_llm
 
+    if state.get(ACTION) == "carry_on":  # the page's timer after training: no words to understand
+        return {"intent": "continue", ACTION: None}
     text = _last_human(state)
     files = state.get("files") or []
     note = None
@@ -264,10 +270,16 @@ SET_ASIDE = "set_aside"  # a resume value: the person sent new files instead of 
 
 
 def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
+    lang = state.get("lang", "en")
     if isinstance(raw, dict) and raw.get(SET_ASIDE):
-        return {"intent": "declined",
-                "messages": [AIMessage(content=t("set_aside_for_files", state.get("lang", "en")))]}
-    answer = str(raw)
+        return {"intent": "declined", "messages": [AIMessage(content=t("set_aside_for_files", lang))]}
+    if isinstance(raw, dict) and raw.get(ACTION) in ("approve", "decline"):  # a button: typed, not parsed
+        pressed = HumanMessage(content=say(f"page.{'approve' if raw[ACTION] == 'approve' else 'cancel'}", lang),
+                               additional_kwargs={"tunepilot": {ACTION: raw[ACTION]}})
+        if raw[ACTION] == "approve":
+            return {"intent": "approved", "messages": [pressed]}
+        return {"intent": "declined", "messages": [pressed, AIMessage(content=t("declined", lang))]}
+    answer = str(raw.get("text", "")) if isinstance(raw, dict) else str(raw)  # an edit, or typed words
     goal = parse_message(answer, awaiting_confirmation=True)
     intent = goal.intents[0] if goal.intents else "unknown"
     human = HumanMessage(content=answer)

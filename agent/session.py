@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.graph import compile_graph
+from agent.nodes import ACTION
+from tools.core.messages import Said, said
+
+Action = Literal["approve", "decline", "edit"]
 
 log = logging.getLogger(__name__)
 META_KEY = "tunepilot"  # where a message keeps what its sender attached
@@ -109,7 +113,13 @@ class AgentSession:
             if extra:
                 update.update(extra)
             result_input = update
-        self.graph.invoke(result_input, self.config)
+        return self._turn(result_input, before)
+
+    def _turn(self, graph_input: Any, before: int | None = None) -> Turn:
+        """Run the graph on one input and gather what it said."""
+        if before is None:
+            before = len(self.values().get("messages", []))
+        self.graph.invoke(graph_input, self.config)
         values = self.values()
         msgs = values.get("messages", [])[before:]
         replies = [str(m.content) for m in msgs if isinstance(m, AIMessage)]
@@ -117,3 +127,71 @@ class AgentSession:
         if pending and pending.get("question"):
             replies.append(str(pending["question"]))
         return Turn(replies=replies, pending=pending, state={k: v for k, v in values.items() if k != "messages"})
+
+    # --- what the page's buttons mean: typed calls, never words for the intent parser --------------------
+
+    def answer(self, action: Action, text: str = "") -> Turn:
+        """Approve, decline, or edit (with the box's text) the open confirmation, as a typed resume value.
+        With no question open, an edit is an ordinary message and the other two say there is nothing to answer."""
+        if self.pending() is None:
+            if action == "edit" and text.strip():
+                return self.send(text)
+            from agent.replies import t
+
+            return Turn(replies=[t("nothing_pending", self.values().get("lang") or "en")])
+        return self._turn(Command(resume={ACTION: action, "text": text}))
+
+    def carry_on(self) -> Turn:
+        """The page's timer once training has ended: the journey goes on (merge, deploy, evaluate) without a
+        message from the person."""
+        if self.pending() is not None:
+            return Turn(pending=self.pending())
+        return self._turn({ACTION: "carry_on", "owner": self.thread_id, "auto_approve": self.auto_approve})
+
+    # --- the runs tab --------------------------------------------------------------------------------------
+
+    def _run(self, run_id: str) -> Any:
+        from tools.core.runs import RunIndex
+
+        return RunIndex().get(run_id.strip(), owner=self.thread_id)
+
+    def open_run(self, run_id: str) -> Said:
+        """Make one of this conversation's runs the one the panel follows."""
+        rec = self._run(run_id)
+        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        return said("runs.opened", run=rec.id)
+
+    def resume_run(self, run_id: str) -> Said:
+        """Train an interrupted or cancelled run on from its last checkpoint."""
+        from tools.core.runs import RunIndex, training_state
+        from tools.train.launch import launch_training
+
+        rec = self._run(run_id)
+        now = training_state(Path(rec.path))
+        if now in ("done", "running", "none"):
+            return said({"done": "runs.already_trained", "running": "runs.training_already",
+                         "none": "runs.not_trained"}[now], run=rec.id)
+        launch_training(Path(rec.path), resume=True)
+        RunIndex().update(rec.id, stage="train", state="running")
+        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        return said("runs.resumed", run=rec.id)
+
+    def redeploy(self, run_id: str) -> Said:
+        """Serve a run again, base and fine-tuned side by side."""
+        from tools.serve.deploy import DeployRequest, deploy_model
+
+        rec = self._run(run_id)
+        dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))
+        return said("runs.serving", run=rec.id, url=dep.base_url)
+
+    def delete_run(self, run_id: str) -> Said:
+        """Delete a run that is not training, its files and its model server."""
+        from tools.core.runs import RunIndex, training_state
+        from tools.serve.deploy import stop_deployment
+
+        rec = self._run(run_id)
+        if training_state(Path(rec.path)) == "running":
+            return said("runs.training_now", run=rec.id)
+        stop_deployment(Path(rec.path))
+        RunIndex().delete(rec.id)
+        return said("runs.deleted", run=rec.id)

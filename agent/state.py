@@ -29,3 +29,4 @@ class AgentState(TypedDict, total=False):
     questions_file: str | None  # the person's own questions with expected answers, for the table's learnt set
     owner: str  # the conversation's thread id: the runs it makes are its own
     auto_approve: bool  # --yes: confirmations are approved without asking
+    action: str | None  # a page action that is not a message ("carry_on": the journey goes on after training)

@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from tools.core.secrets import redact
 from ui import view
 from ui.i18n import L
@@ -141,8 +142,8 @@ def _lang(choice: str | None) -> str:
 
 
 # What the page keeps with a message it sends (in the conversation's SQLite file, so it survives a
-# restart): the names of the files that came with it, and whether the page sent it on the person's
-# behalf (the timer's "status" when training ends), which is not shown.
+# restart): the names of the files that came with it. BY_PAGE marks the words older versions of the page
+# sent on the person's behalf (the timer's "status"), which are not shown; the page now sends actions.
 ATTACHED = "files"
 BY_PAGE = "by_page"
 
@@ -192,16 +193,6 @@ def message_text(message: Any) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
     return str(content or "")
-
-
-_PAGE_WORDS = {"yes": {"en": "yes", "zh": "好"}, "no": {"en": "no", "zh": "不"},
-               "status": {"en": "status", "zh": "进度"}}
-
-
-def page_words(key: str, thread_id: str) -> str:
-    """What the page says for the person (buttons, the timer) in the conversation's language."""
-    lang = get_session(thread_id).values().get("lang") if thread_id else None
-    return _PAGE_WORDS[key].get(lang or "en", _PAGE_WORDS[key]["en"])
 
 
 _thread_locks: dict[str, threading.Lock] = {}
@@ -409,16 +400,34 @@ def create_app() -> gr.Blocks:
         box.submit(send, [box, thread, lang_state], chat_outputs, api_name="send").then(
             refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
 
-        def quick(answer: str):  # type: ignore[no-untyped-def]
+        def pressed(action: str):  # type: ignore[no-untyped-def]
+            """A confirmation button: a typed answer to the agent's question (the box's text goes with Edit)."""
             def handler(message: Any, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
-                # the button answers in the conversation's language, so the agent keeps replying in it
-                text = page_words(answer, thread_id) if answer else (
-                    message.get("text", "") if isinstance(message, dict) else str(message or ""))
-                yield from send({"text": text, "files": []}, thread_id, lg)
+                thread_id = new_thread_id(thread_id)
+                session = get_session(thread_id)
+                text = message.get("text", "") if isinstance(message, dict) else str(message or "")
+                history = _chat_view(session)
+                history.append({"role": "assistant", "content": L("working", lg)})
+                yield history, gr.update(interactive=False), gr.update(visible=False), ""
+                try:
+                    with thread_lock(thread_id):
+                        turn = session.answer(action, text)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
+                    log.exception("agent failed")
+                    history[-1] = {"role": "assistant",
+                                   "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
+                    yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
+                    return
+                shown = _chat_view(session, turn.pending)
+                if turn.pending is None and not turn.state and turn.replies:  # nothing was waiting: say so here
+                    shown.append({"role": "assistant", "content": view.safe_markdown(turn.replies[-1])})
+                yield (shown, gr.update(value=None, interactive=True),
+                       gr.update(visible=turn.pending is not None), "")
             return handler
 
-        for button, answer, name in ((approve, "yes", "approve"), (cancel, "no", "cancel"), (edit, "", "edit")):
-            button.click(quick(answer), [box, thread, lang_state], chat_outputs, api_name=name).then(
+        for button, action, name in ((approve, "approve", "approve"), (cancel, "decline", "cancel"),
+                                     (edit, "edit", "edit")):
+            button.click(pressed(action), [box, thread, lang_state], chat_outputs, api_name=name).then(
                 refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
 
         def tick(thread_id: str, lg: str) -> list[Any]:
@@ -439,7 +448,7 @@ def create_app() -> gr.Blocks:
 
                         if training_state(Path(rd)) in ("done", "failed", "cancelled"):
                             try:
-                                turn = session.send(page_words("status", thread_id), meta={BY_PAGE: True})
+                                turn = session.carry_on()
                                 pending = turn.pending
                             except Exception:  # noqa: BLE001 - shown as a message, never a traceback
                                 log.exception("carrying the journey on failed")
@@ -547,52 +556,21 @@ def create_app() -> gr.Blocks:
 
         runs_table.select(pick_row, runs_table, run_id_box, api_visibility="private")
 
-        def show_run(session: Any, rec: Any) -> None:
-            """Make ``rec`` the conversation's run, so the panel follows it."""
-            session.graph.update_state(session.config, {"run_id": rec.id, "run_dir": rec.path})
-
+        # the runs tab's buttons are typed calls on this conversation's agent session
         def open_run(run_id: str, thread_id: str, lg: str) -> str:
-            from tools.core.runs import RunIndex
-
-            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
-            show_run(get_session(new_thread_id(thread_id)), rec)
-            return L("run_opened", lg, run=rec.id)
+            return get_session(new_thread_id(thread_id)).open_run(run_id).text(lg)
 
         def resume_run(run_id: str, thread_id: str, lg: str) -> str:
-            from tools.core.runs import RunIndex
-            from tools.train.launch import launch_training, training_state
-
-            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
-            now = training_state(Path(rec.path))
-            if now in ("done", "running", "none"):
-                return L({"done": "run_already_trained", "running": "run_training_already",
-                          "none": "run_not_trained"}[now], lg, run=rec.id)
-            launch_training(Path(rec.path), resume=True)
-            RunIndex().update(rec.id, stage="train", state="running")
-            show_run(get_session(new_thread_id(thread_id)), rec)
-            return L("run_resumed", lg, run=rec.id)
+            return get_session(new_thread_id(thread_id)).resume_run(run_id).text(lg)
 
         def redeploy(run_id: str, thread_id: str, lg: str) -> str:
-            from tools.core.runs import RunIndex
-            from tools.serve.deploy import DeployRequest, deploy_model
-
-            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
-            dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))  # base and tuned side by side
-            return L("run_serving", lg, run=rec.id, url=dep.base_url)
+            return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lg)
 
         def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
-            from tools.core.runs import RunIndex
-            from tools.serve.deploy import stop_deployment
-            from tools.train.launch import training_state
-
             if not sure:
-                return L("run_tick_first", lg), list_runs(lg, thread_id), False
-            rec = RunIndex().get(run_id.strip(), owner=new_thread_id(thread_id))
-            if training_state(Path(rec.path)) == "running":
-                return L("run_training_now", lg, run=rec.id), list_runs(lg, thread_id), False
-            stop_deployment(Path(rec.path))
-            RunIndex().delete(rec.id)
-            return L("run_deleted", lg, run=rec.id), list_runs(lg, thread_id), False
+                return say("runs.tick_first", lg), list_runs(lg, thread_id), False
+            said = get_session(new_thread_id(thread_id)).delete_run(run_id)
+            return said.text(lg), list_runs(lg, thread_id), False
 
         def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
             """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""

@@ -134,3 +134,37 @@ def test_replies_show_no_server_paths(runs_dir: Path) -> None:
     reply = "\n".join(s.send("用这个文件微调", files=[str(up)]).replies)
     assert "坏文件.pdf" in reply and "report.json" in reply, reply
     assert str(runs_dir) not in reply and "/uploads/" not in reply, reply
+
+
+def test_the_pages_buttons_are_typed_answers_not_words(runs_dir: Path, faq_files, demo_model,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.train.launch
+    from agent.replies import MESSAGES
+
+    started: list[Path] = []
+    monkeypatch.setattr(tools.train.launch, "launch_training", lambda run_dir, **kw: started.append(run_dir) or 4242)
+    s = AgentSession("buttons-zh", db_path=runs_dir / "conv.sqlite")
+    assert s.answer("approve").replies == [t("nothing_pending", "en")]  # nothing asked yet: nothing happens
+    assert s.history() == []
+    s.send("用我们的客服 FAQ 微调一个小模型，回答要简短", files=faq_files)
+    turn = s.answer("edit", "换成 QLoRA，r=8")  # Edit sends the box's words as the answer
+    assert "QLORA" in "\n".join(turn.replies) and turn.pending is not None
+    turn = s.answer("decline")
+    assert turn.pending is None and turn.replies[-1] == t("declined", "zh") and not started
+    assert s.messages()[-2][1] == "取消" and s.messages()[-2][3] == {"action": "decline"}  # shown as the button
+
+    s.send("开始训练")
+    assert s.pending() is not None
+    turn = s.answer("approve")
+    assert turn.pending is None and len(started) == 1
+    assert turn.replies[-1].startswith(MESSAGES["train_started"]["zh"].split("{")[0])
+    assert s.messages()[-2][1] == "批准"
+
+
+def test_the_timer_carries_the_journey_on_without_a_message(runs_dir: Path) -> None:
+    s = AgentSession("timer", db_path=runs_dir / "conv.sqlite")
+    s.send("你好")
+    people = [m for m in s.messages() if m[0] == "user"]
+    turn = s.carry_on()
+    assert turn.replies == [t("no_run", "zh")]  # the status step ran, in the conversation's language
+    assert [m for m in s.messages() if m[0] == "user"] == people  # no words were put in the person's mouth
