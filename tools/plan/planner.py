@@ -677,336 +677,364 @@ def _batch_ladder(max_mb: int, fixed: int | None) -> list[int]:
     return out
 
 
-def plan_training(request: PlanRequest) -> TrainingPlan:
-    """Choose method, precision, LoRA, batch, length, strategy and serving settings that fit, with reasons."""
-    req = request
-    facts, hw, ov, st = req.model, req.hardware, req.overrides, req.tokens
-    reasons = _Said()
-    warnings = _Said()
-    warnings.extend(list(facts.notes), [model_note_zh(n) for n in facts.notes])
-    want = ov.method or (None if req.method == "auto" else req.method)
-    device: Literal["cuda", "cpu"] = "cuda" if hw.gpus else "cpu"
-    n_gpus = len(hw.gpus)
+class _Facts:
+    """What every decision of one plan reads, and the reasons and warnings they add (English and Chinese)."""
 
-    if facts.quantized:
-        warnings.add(f"{facts.name} is already quantised ({facts.quantized}); train from the 16-bit original "
-                     "so the adapter can be merged into 16-bit weights",
-                     f"{facts.name} 已经量化（{facts.quantized}）；请从 16 位原始模型训练，这样适配器才能合并进 16 位权重")
+    def __init__(self, req: PlanRequest) -> None:
+        self.req, self.facts, self.hw, self.ov, self.st = req, req.model, req.hardware, req.overrides, req.tokens
+        self.reasons, self.warnings = _Said(), _Said()
+        self.warnings.extend(list(self.facts.notes), [model_note_zh(n) for n in self.facts.notes])
+        self.want: Method | None = self.ov.method or (None if req.method == "auto" else req.method)
+        self.device: Literal["cuda", "cpu"] = "cuda" if self.hw.gpus else "cpu"
+        self.n_gpus = len(self.hw.gpus)
+        self.procs = self.n_gpus if self.device == "cuda" else 1
+        self.count = self.st.count if self.st else None
+        self.small_knowledge = (_task(req)[0] == "knowledge" and self.count is not None
+                                and self.count <= KNOWLEDGE_MAX_QUESTIONS)
 
-    # precision ---------------------------------------------------------------------------
-    precision: Precision
-    if device == "cuda":
+
+def _quantised_warning(c: _Facts) -> None:
+    if c.facts.quantized:
+        c.warnings.add(f"{c.facts.name} is already quantised ({c.facts.quantized}); train from the 16-bit original "
+                       "so the adapter can be merged into 16-bit weights",
+                       f"{c.facts.name} 已经量化（{c.facts.quantized}）；请从 16 位原始模型训练，这样适配器才能合并进 16 位权重")
+
+
+def _precision(c: _Facts) -> tuple[Precision, int]:
+    """The training precision, and the memory it has to fit in (the smallest GPU's free memory, or RAM)."""
+    hw = c.hw
+    if c.device == "cuda":
         cc = min(g.compute_capability for g in hw.gpus)
         if all(g.bf16 for g in hw.gpus):
-            precision = "bf16"
-            reasons.add(f"precision bf16: compute capability {cc[0]}.{cc[1]} supports bfloat16",
-                        f"精度 bf16：算力 {cc[0]}.{cc[1]} 支持 bfloat16")
-        else:
-            precision = "fp16"
-            reasons.add(f"precision fp16: compute capability {cc[0]}.{cc[1]} is older than Ampere (8.0), "
-                        "so no bfloat16; fp16 with loss scaling",
-                        f"精度 fp16：算力 {cc[0]}.{cc[1]} 早于 Ampere（8.0），不支持 bfloat16；使用 fp16 并做损失缩放")
-        available = min(g.free_memory_bytes for g in hw.gpus)
-    else:
-        if hw.cpu.bf16:
-            precision = "bf16"
-            flag = "AMX" if hw.cpu.amx else "AVX512-BF16"
-            reasons.add(f"precision bf16 on CPU: this CPU has {flag} (bf16 autocast measured ~1.2–1.3× faster "
-                        "than fp32 on such a CPU)",
-                        f"CPU 上用 bf16 精度：这颗 CPU 支持 {flag}（实测在这类 CPU 上 bf16 自动混合精度比 fp32 快约 "
-                        "1.2–1.3 倍）")
-        else:
-            precision = "fp32"
-            reasons.add("precision fp32 on CPU: no AVX512-BF16 or AMX, so bfloat16 would be emulated and slow",
-                        "CPU 上用 fp32 精度：没有 AVX512-BF16 或 AMX，bfloat16 只能模拟，速度很慢")
-        available = hw.cpu.ram_available_bytes
+            c.reasons.add(f"precision bf16: compute capability {cc[0]}.{cc[1]} supports bfloat16",
+                          f"精度 bf16：算力 {cc[0]}.{cc[1]} 支持 bfloat16")
+            return "bf16", min(g.free_memory_bytes for g in hw.gpus)
+        c.reasons.add(f"precision fp16: compute capability {cc[0]}.{cc[1]} is older than Ampere (8.0), "
+                      "so no bfloat16; fp16 with loss scaling",
+                      f"精度 fp16：算力 {cc[0]}.{cc[1]} 早于 Ampere（8.0），不支持 bfloat16；使用 fp16 并做损失缩放")
+        return "fp16", min(g.free_memory_bytes for g in hw.gpus)
+    if hw.cpu.bf16:
+        flag = "AMX" if hw.cpu.amx else "AVX512-BF16"
+        c.reasons.add(f"precision bf16 on CPU: this CPU has {flag} (bf16 autocast measured ~1.2–1.3× faster "
+                      "than fp32 on such a CPU)",
+                      f"CPU 上用 bf16 精度：这颗 CPU 支持 {flag}（实测在这类 CPU 上 bf16 自动混合精度比 fp32 快约 "
+                      "1.2–1.3 倍）")
+        return "bf16", hw.cpu.ram_available_bytes
+    c.reasons.add("precision fp32 on CPU: no AVX512-BF16 or AMX, so bfloat16 would be emulated and slow",
+                  "CPU 上用 fp32 精度：没有 AVX512-BF16 或 AMX，bfloat16 只能模拟，速度很慢")
+    return "fp32", hw.cpu.ram_available_bytes
 
-    # LoRA ------------------------------------------------------------------------------------
-    count = st.count if st else None
-    facts_to_learn = _task(req)[0] == "knowledge" and count is not None and count <= KNOWLEDGE_MAX_QUESTIONS
-    r = ov.rank or (KNOWLEDGE_RANK if facts_to_learn else 32 if count and count >= 20000 else DEFAULT_RANK)
+
+def _rank(c: _Facts) -> int:
+    count, ov = c.count, c.ov
+    r = ov.rank or (KNOWLEDGE_RANK if c.small_knowledge else 32 if count and count >= 20000 else DEFAULT_RANK)
     if ov.rank:
-        reasons.add(f"LoRA rank {r}: your setting", f"LoRA 秩 {r}：你的设置")
-    elif facts_to_learn:
-        reasons.add(f"LoRA rank {r}: many separate facts need more adapter capacity than a style (on a Chinese FAQ "
-                    "asked in other words, r=16 knew 27% after 2 epochs and 56% at best; r=64 52% and 67%)",
-                    f"LoRA 秩 {r}：要记住许多彼此独立的事实，适配器容量要比学风格时大（实测中文 FAQ 换个问法提问："
-                    "r=16 两轮后答对 27%，最好 56%；r=64 分别是 52% 和 67%）")
+        c.reasons.add(f"LoRA rank {r}: your setting", f"LoRA 秩 {r}：你的设置")
+    elif c.small_knowledge:
+        c.reasons.add(f"LoRA rank {r}: many separate facts need more adapter capacity than a style (on a Chinese FAQ "
+                      "asked in other words, r=16 knew 27% after 2 epochs and 56% at best; r=64 52% and 67%)",
+                      f"LoRA 秩 {r}：要记住许多彼此独立的事实，适配器容量要比学风格时大（实测中文 FAQ 换个问法提问："
+                      "r=16 两轮后答对 27%，最好 56%；r=64 分别是 52% 和 67%）")
     elif r == 32:
-        reasons.add(f"LoRA rank 32: {count} examples is a large dataset, so a little more adapter capacity",
-                    f"LoRA 秩 32：{count} 条样本算是大数据集，适配器容量稍大一些")
+        c.reasons.add(f"LoRA rank 32: {count} examples is a large dataset, so a little more adapter capacity",
+                      f"LoRA 秩 32：{count} 条样本算是大数据集，适配器容量稍大一些")
     else:
-        reasons.add("LoRA rank 16: enough capacity for a task/style adaptation on up to ~20k examples",
-                    "LoRA 秩 16：足以在约 20k 条以内的样本上学会任务或风格")
-    alpha = ov.alpha or 2 * r
-    if ov.alpha:
-        reasons.add(f"LoRA alpha {alpha}: your setting", f"LoRA alpha {alpha}：你的设置")
+        c.reasons.add("LoRA rank 16: enough capacity for a task/style adaptation on up to ~20k examples",
+                      "LoRA 秩 16：足以在约 20k 条以内的样本上学会任务或风格")
+    return r
+
+
+def _alpha(c: _Facts, r: int) -> int:
+    alpha = c.ov.alpha or 2 * r
+    if c.ov.alpha:
+        c.reasons.add(f"LoRA alpha {alpha}: your setting", f"LoRA alpha {alpha}：你的设置")
     else:
-        reasons.add(f"LoRA alpha {alpha}: alpha = 2 × r keeps the update scale steady when r changes",
-                    f"LoRA alpha {alpha}：alpha = 2 × r，改变 r 时更新幅度保持稳定")
-    targets = list(facts.lora_target_modules)
+        c.reasons.add(f"LoRA alpha {alpha}: alpha = 2 × r keeps the update scale steady when r changes",
+                      f"LoRA alpha {alpha}：alpha = 2 × r，改变 r 时更新幅度保持稳定")
+    return alpha
+
+
+def _targets(c: _Facts) -> list[str]:
+    targets = list(c.facts.lora_target_modules)
     names = ", ".join(targets)
     if targets == ["all-linear"]:
-        reasons.add("LoRA targets 'all-linear': the planner does not know this architecture's module names, "
-                    "PEFT finds every linear layer",
-                    "LoRA 目标模块 'all-linear'：规划器不认识这种架构的模块名，由 PEFT 找出所有线性层")
-    elif not facts.dense:
-        reasons.add(f"LoRA targets {names}: the attention projections (MoE experts are fused parameters, not linear "
-                    "layers)",
-                    f"LoRA 目标模块 {names}：注意力投影层（MoE 专家是融合参数，不是线性层）")
+        c.reasons.add("LoRA targets 'all-linear': the planner does not know this architecture's module names, "
+                      "PEFT finds every linear layer",
+                      "LoRA 目标模块 'all-linear'：规划器不认识这种架构的模块名，由 PEFT 找出所有线性层")
+    elif not c.facts.dense:
+        c.reasons.add(f"LoRA targets {names}: the attention projections (MoE experts are fused parameters, not "
+                      "linear layers)",
+                      f"LoRA 目标模块 {names}：注意力投影层（MoE 专家是融合参数，不是线性层）")
     else:
-        reasons.add(f"LoRA targets {names}: every linear projection of the layer, which trains better than "
-                    "attention-only (QLoRA paper)",
-                    f"LoRA 目标模块 {names}：层内的全部线性投影，训练效果好于只训练注意力层（QLoRA 论文）")
-    if ov.lora_dropout is not None:
-        dropout = ov.lora_dropout
-        reasons.add(f"LoRA dropout {dropout}: your setting", f"LoRA dropout {dropout}：你的设置")
-    elif device == "cpu":
-        dropout = 0.0
-        reasons.add("LoRA dropout 0: on CPU dropout copies every adapter input, a measured cost; small data is "
-                    "guarded by few epochs and eval loss instead",
-                    "LoRA dropout 0：在 CPU 上 dropout 要复制每个适配器的输入，实测开销明显；小数据集改用较少的轮数"
-                    "和评估 loss 防止过拟合")
-    else:
-        dropout = 0.05
-        reasons.add("LoRA dropout 0.05: light regularisation, the usual value for 7B–13B models",
-                    "LoRA dropout 0.05：轻度正则化，7B–13B 模型的常用值")
+        c.reasons.add(f"LoRA targets {names}: every linear projection of the layer, which trains better than "
+                      "attention-only (QLoRA paper)",
+                      f"LoRA 目标模块 {names}：层内的全部线性投影，训练效果好于只训练注意力层（QLoRA 论文）")
+    return targets
 
-    # batch ----------------------------------------------------------------------------------------
-    procs = n_gpus if device == "cuda" else 1
-    if ov.effective_batch:
-        eff = ov.effective_batch
-        reasons.add(f"effective batch {eff}: your setting", f"有效批大小 {eff}：你的设置")
-    elif _task(req)[0] == "knowledge" and count is not None and count <= KNOWLEDGE_MAX_QUESTIONS:
+
+def _dropout(c: _Facts) -> float:
+    if c.ov.lora_dropout is not None:
+        c.reasons.add(f"LoRA dropout {c.ov.lora_dropout}: your setting", f"LoRA dropout {c.ov.lora_dropout}：你的设置")
+        return c.ov.lora_dropout
+    if c.device == "cpu":
+        c.reasons.add("LoRA dropout 0: on CPU dropout copies every adapter input, a measured cost; small data is "
+                      "guarded by few epochs and eval loss instead",
+                      "LoRA dropout 0：在 CPU 上 dropout 要复制每个适配器的输入，实测开销明显；小数据集改用较少的轮数"
+                      "和评估 loss 防止过拟合")
+        return 0.0
+    c.reasons.add("LoRA dropout 0.05: light regularisation, the usual value for 7B–13B models",
+                  "LoRA dropout 0.05：轻度正则化，7B–13B 模型的常用值")
+    return 0.05
+
+
+def _effective_batch(c: _Facts) -> tuple[int, int]:
+    """The effective batch, and the largest micro-batch worth trying."""
+    count = c.count
+    if c.ov.effective_batch:
+        eff = c.ov.effective_batch
+        c.reasons.add(f"effective batch {eff}: your setting", f"有效批大小 {eff}：你的设置")
+    elif c.small_knowledge:
         eff = KNOWLEDGE_BATCH
-        reasons.add(f"effective batch {eff}: facts with their rewordings, measured best on a small FAQ "
-                    "(bench/knowledge.py)",
-                    f"有效批大小 {eff}：事实连同各种问法一起学，在小型 FAQ 上实测最好（bench/knowledge.py）")
+        c.reasons.add(f"effective batch {eff}: facts with their rewordings, measured best on a small FAQ "
+                      "(bench/knowledge.py)",
+                      f"有效批大小 {eff}：事实连同各种问法一起学，在小型 FAQ 上实测最好（bench/knowledge.py）")
     elif count is not None and count < DEFAULT_EFFECTIVE_BATCH * 8:
         eff = max(2, min(DEFAULT_EFFECTIVE_BATCH, _pow2_down(max(1, count // 8))))
-        reasons.add(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
-                    "optimizer steps per epoch",
-                    f"有效批大小 {eff}：只有 {count} 条样本，批小一些，每轮至少约有 8 个优化步")
+        c.reasons.add(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
+                      "optimizer steps per epoch",
+                      f"有效批大小 {eff}：只有 {count} 条样本，批小一些，每轮至少约有 8 个优化步")
     else:
         eff = DEFAULT_EFFECTIVE_BATCH
-        reasons.add(f"effective batch {eff}: a stable default for LoRA fine-tuning",
-                    f"有效批大小 {eff}：LoRA 微调稳妥的默认值")
-    eff = max(eff, procs)
-    max_mb = max(1, eff // procs)
-    if device == "cpu":
+        c.reasons.add(f"effective batch {eff}: a stable default for LoRA fine-tuning",
+                      f"有效批大小 {eff}：LoRA 微调稳妥的默认值")
+    eff = max(eff, c.procs)
+    max_mb = max(1, eff // c.procs)
+    if c.device == "cpu":
         max_mb = min(max_mb, 4)
     if count:
         max_mb = min(max_mb, max(1, count))
+    return eff, max_mb
 
-    lengths = _length_ladder(req)
 
-    # CPU: small models only ---------------------------------------------------------------
-    cpu_refusal: tuple[str, str] | None = None
-    if device == "cpu" and facts.param_count > CPU_MAX_PARAMS:
-        tps = _cpu_tokens_per_s(facts, hw)
-        hours = f"{1000 * 200 / tps / 3600:.0f}"
-        cpu_refusal = (
-            f"{facts.describe()} is too large to fine-tune on this CPU: CPU training is for models up to "
-            f"{human_params(CPU_MAX_PARAMS)} parameters (about {tps:.1f} tokens/s here for this size, so even 1,000 "
-            f"short examples would take ~{hours} hours per epoch). What would fit: a small "
-            "model such as SmolLM2-135M/360M-Instruct or Qwen2.5-0.5B/1.5B-Instruct here, or this model on a GPU "
-            "machine (plan it with --hardware)",
-            f"{describe_model(facts, 'zh')} 太大，无法在这台机器的 CPU 上微调：CPU 训练只适合不超过 "
-            f"{human_params(CPU_MAX_PARAMS)} 参数的模型（这种规模在这里约 {tps:.1f} tokens/s，即使 1,000 条短样本，"
-            f"每轮也要约 {hours} 小时）。可行的办法：在这里换用小模型，如 SmolLM2-135M/360M-Instruct 或 "
-            "Qwen2.5-0.5B/1.5B-Instruct；或者在 GPU 机器上训练这个模型（用 --hardware 规划）",
-        )
+def _cpu_refusal(c: _Facts) -> tuple[str, str] | None:
+    """Why this model is too large to train on this CPU, or None."""
+    facts, hw = c.facts, c.hw
+    if c.device != "cpu" or facts.param_count <= CPU_MAX_PARAMS:
+        return None
+    tps = _cpu_tokens_per_s(facts, hw)
+    hours = f"{1000 * 200 / tps / 3600:.0f}"
+    return (
+        f"{facts.describe()} is too large to fine-tune on this CPU: CPU training is for models up to "
+        f"{human_params(CPU_MAX_PARAMS)} parameters (about {tps:.1f} tokens/s here for this size, so even 1,000 "
+        f"short examples would take ~{hours} hours per epoch). What would fit: a small "
+        "model such as SmolLM2-135M/360M-Instruct or Qwen2.5-0.5B/1.5B-Instruct here, or this model on a GPU "
+        "machine (plan it with --hardware)",
+        f"{describe_model(facts, 'zh')} 太大，无法在这台机器的 CPU 上微调：CPU 训练只适合不超过 "
+        f"{human_params(CPU_MAX_PARAMS)} 参数的模型（这种规模在这里约 {tps:.1f} tokens/s，即使 1,000 条短样本，"
+        f"每轮也要约 {hours} 小时）。可行的办法：在这里换用小模型，如 SmolLM2-135M/360M-Instruct 或 "
+        "Qwen2.5-0.5B/1.5B-Instruct；或者在 GPU 机器上训练这个模型（用 --hardware 规划）",
+    )
 
-    # methods and strategies ------------------------------------------------------------------
-    methods: list[Method] = [want] if want else ["lora", "qlora"]
-    if device == "cpu" and not want and _pkg_missing(hw, "bitsandbytes"):
+
+def _methods(c: _Facts) -> list[Method]:
+    methods: list[Method] = [c.want] if c.want else ["lora", "qlora"]
+    if c.device == "cpu" and not c.want and _pkg_missing(c.hw, "bitsandbytes"):
         methods = ["lora"]
-    if device == "cuda" and "qlora" in methods and _pkg_missing(hw, "bitsandbytes"):
-        warnings.add("bitsandbytes is not installed: QLoRA needs it (pip install 'tunepilot[gpu]')",
-                     "未安装 bitsandbytes：QLoRA 需要它（pip install 'tunepilot[gpu]'）")
-    if device == "cuda" and n_gpus > 1:
+    if c.device == "cuda" and "qlora" in methods and _pkg_missing(c.hw, "bitsandbytes"):
+        c.warnings.add("bitsandbytes is not installed: QLoRA needs it (pip install 'tunepilot[gpu]')",
+                       "未安装 bitsandbytes：QLoRA 需要它（pip install 'tunepilot[gpu]'）")
+    return methods
+
+
+def _strategies(c: _Facts) -> list[Strategy]:
+    ov = c.ov
+    if c.device == "cuda" and c.n_gpus > 1:
         if ov.strategy:
             if ov.strategy in ("single", "cpu"):
-                raise InputError(f"strategy {ov.strategy!r} does not use {n_gpus} GPUs", where="strategy",
+                raise InputError(f"strategy {ov.strategy!r} does not use {c.n_gpus} GPUs", where="strategy",
                                  hint="Choose ddp, fsdp, zero2 or zero3")
-            strategies: list[Strategy] = [ov.strategy]
-        else:
-            strategies = ["ddp", "fsdp"]
-    elif device == "cuda":
+            return [ov.strategy]
+        return ["ddp", "fsdp"]
+    if c.device == "cuda":
         if ov.strategy and ov.strategy not in ("single",):
             raise InputError(f"strategy {ov.strategy!r} needs several GPUs and this machine has one",
                              where="strategy", hint="Leave the strategy to the planner")
-        strategies = ["single"]
-    else:
-        strategies = ["cpu"]
+        return ["single"]
+    return ["cpu"]
 
-    def settings(method: Method, strategy: Strategy, mb: int, length: int, ckpt: bool) -> MemorySettings:
+
+class _Shape:
+    """The memory settings of one candidate: method, strategy, micro-batch, length and checkpointing vary,
+    the rest is decided."""
+
+    def __init__(self, c: _Facts, precision: Precision, r: int, targets: list[str], dropout: float) -> None:
+        self.c, self.precision, self.r, self.targets, self.dropout = c, precision, r, targets, dropout
+
+    def __call__(self, method: Method, strategy: Strategy, mb: int, length: int, ckpt: bool) -> MemorySettings:
+        device = self.c.device
         plain = strategy in ("single", "ddp")  # bnb's paged optimizer is not used under FSDP/DeepSpeed
         if method == "qlora":
             optimizer: Optimizer = "paged_adamw_8bit" if device == "cuda" and plain else "adamw_torch"
             fmt: WeightFormat = "nf4"
         else:
             optimizer = "adamw_torch"
-            fmt = "fp32" if precision == "fp32" else "16bit"
+            fmt = "fp32" if self.precision == "fp32" else "16bit"
         return MemorySettings(
-            method=method, weight_format=fmt, precision=precision, device=device, strategy=strategy,
-            num_gpus=n_gpus if device == "cuda" else 1, micro_batch=mb, max_length=length,
-            gradient_checkpointing=ckpt, lora_r=r, lora_targets=targets, lora_dropout=dropout, optimizer=optimizer,
+            method=method, weight_format=fmt, precision=self.precision, device=device, strategy=strategy,
+            num_gpus=self.c.n_gpus if device == "cuda" else 1, micro_batch=mb, max_length=length,
+            gradient_checkpointing=ckpt, lora_r=self.r, lora_targets=self.targets, lora_dropout=self.dropout,
+            optimizer=optimizer,
         )
 
-    ckpt_options = [ov.gradient_checkpointing] if ov.gradient_checkpointing is not None else [False, True]
+
+class _Found(BaseModel):
     chosen: MemoryEstimate | None = None
-    chosen_length_reason: tuple[str, str] | None = None
+    length_reason: tuple[str, str] | None = None
     smallest: MemoryEstimate | None = None
     tried_lengths: list[int] = []
-    if cpu_refusal is None:
-        for length, length_reason, length_reason_zh in lengths:
-            tried_lengths.append(length)
-            for method in methods:
-                for strategy in strategies:
-                    for ckpt in ckpt_options:
-                        batches = _batch_ladder(max_mb, ov.micro_batch)
-                        if not ckpt and ov.micro_batch is None and ov.gradient_checkpointing is None:
-                            # without checkpointing only while a useful micro-batch fits
-                            batches = [b for b in batches if b >= min(2, max_mb)]
-                        for mb in batches:
-                            est = estimate_memory(facts, settings(method, strategy, mb, length, ckpt), available,
-                                                  req.headroom)
-                            if smallest is None or est.total_bytes < smallest.total_bytes:
-                                smallest = est
-                            if est.fits:
-                                chosen = est
-                                break
-                        if chosen:
-                            break
-                    if chosen:
-                        break
-                if chosen:
-                    break
-            if chosen:
-                chosen_length_reason = (length_reason, length_reason_zh)
-                break
 
-    fits = chosen is not None
-    refusal: tuple[str, str] | None = None
-    if chosen is None:
-        if smallest is None:  # CPU refusal before any estimate
-            smallest = estimate_memory(
-                facts, settings(methods[0], strategies[0], 1, lengths[-1][0], True), available, req.headroom
-            )
-            refusal = cpu_refusal
-        else:
-            refusal = _refusal(req, smallest, methods, strategies, available)
-        est = smallest
-    else:
-        est = chosen
-    s = est.settings
 
-    # method reasons -------------------------------------------------------------------------
-    pct, need = int(req.headroom * 100), gib(est.total_bytes)
+def _search(c: _Facts, shape: _Shape, methods: list[Method], strategies: list[Strategy], max_mb: int,
+            available: int) -> _Found:
+    """The first candidate that fits, longest length first, then method, strategy, checkpointing and the
+    largest micro-batch; the smallest candidate seen, for the refusal."""
+    found = _Found()
+    ov = c.ov
+    ckpt_options = [ov.gradient_checkpointing] if ov.gradient_checkpointing is not None else [False, True]
+    for length, length_reason, length_reason_zh in _length_ladder(c.req):
+        found.tried_lengths.append(length)
+        for method in methods:
+            for strategy in strategies:
+                for ckpt in ckpt_options:
+                    batches = _batch_ladder(max_mb, ov.micro_batch)
+                    if not ckpt and ov.micro_batch is None and ov.gradient_checkpointing is None:
+                        batches = [b for b in batches if b >= min(2, max_mb)]  # without checkpointing only
+                        # while a useful micro-batch fits
+                    for mb in batches:
+                        est = estimate_memory(c.facts, shape(method, strategy, mb, length, ckpt), available,
+                                              c.req.headroom)
+                        if found.smallest is None or est.total_bytes < found.smallest.total_bytes:
+                            found.smallest = est
+                        if est.fits:
+                            found.chosen, found.length_reason = est, (length_reason, length_reason_zh)
+                            return found
+    return found
+
+
+def _method_reasons(c: _Facts, s: MemorySettings, est: MemoryEstimate, found: _Found, available: int,
+                    max_mb: int) -> None:
+    """Why this method, length and checkpointing (only for a plan that fits)."""
+    precision, device, ov = s.precision, c.device, c.ov
+    pct, need = int(c.req.headroom * 100), gib(est.total_bytes)
     budget_words = f"{gib(est.budget_bytes)} usable ({pct}% of {gib(available)} " \
                    f"{'free on the smallest GPU' if device == 'cuda' else 'available RAM'})"
     budget_zh = f"可用的 {gib(est.budget_bytes)}（{'最小 GPU 空闲' if device == 'cuda' else '可用内存'} " \
                 f"{gib(available)} 的 {pct}%）"
-    if fits:
-        if s.method == "lora" and not want:
-            bits = "32" if precision == "fp32" else "16"
-            reasons.insert(0, f"method LoRA {bits}-bit: needs about {need} per "
-                              f"{'GPU' if device == 'cuda' else 'machine'}, within {budget_words}; 16-bit weights "
-                              "train faster and a little better than 4-bit",
-                           f"方法 LoRA {bits} 位：每{'块 GPU ' if device == 'cuda' else '台机器'}约需 {need}，"
-                           f"在{budget_zh}之内；16 位权重比 4 位训练更快，效果也略好")
-        elif s.method == "qlora" and not want:
-            lora_alt = estimate_memory(facts, s.model_copy(update={
-                "method": "lora", "weight_format": "fp32" if precision == "fp32" else "16bit",
-                "optimizer": "adamw_torch"}), available, req.headroom)
-            reasons.insert(0, f"method QLoRA 4-bit: LoRA 16-bit would need about {gib(lora_alt.total_bytes)}, more "
-                              f"than {budget_words}; 4-bit NF4 weights need about {need}",
-                           f"方法 QLoRA 4 位：LoRA 16 位约需 {gib(lora_alt.total_bytes)}，超过{budget_zh}；"
-                           f"4 位 NF4 权重约需 {need}")
-        else:
-            reasons.insert(0, f"method {method_words(s.method, precision)}: your choice; needs about "
-                              f"{need} of {budget_words}",
-                           f"方法 {method_words(s.method, precision, 'zh')}：你的选择；约需 {need}，{budget_zh}")
-        if s.method == "qlora":
-            old_gpu = precision == "fp16"
-            reasons.add(f"QLoRA: NF4 with double quantisation, {precision} compute"
-                        + (" (bf16 needs compute capability 8.0)" if old_gpu else ""),
-                        f"QLoRA：NF4 双重量化，{precision} 计算" + ("（bf16 需要算力 8.0）" if old_gpu else ""))
-        if chosen_length_reason:
-            reasons.add(*chosen_length_reason)
-            if len(tried_lengths) > 1:
-                warnings.add(f"max length lowered to {s.max_length} tokens to fit memory; longer examples "
-                             "are truncated",
-                             f"为了放进内存，最大长度降到 {s.max_length} 个 token；更长的样本会被截断")
-        if s.gradient_checkpointing and ov.gradient_checkpointing is None:
-            reasons.add("gradient checkpointing on: without it the activations would not fit at micro-batch "
-                        f"{max(1, min(2, max_mb))}",
-                        f"梯度检查点开启：不开的话，微批大小 {max(1, min(2, max_mb))} 的激活值放不下")
-        elif s.gradient_checkpointing:
-            reasons.add("gradient checkpointing on: your setting", "梯度检查点开启：你的设置")
-        elif ov.gradient_checkpointing is None:
-            reasons.add("gradient checkpointing off: activations fit, so no recomputation (~30% faster)",
-                        "梯度检查点关闭：激活值放得下，不必重算（约快 30%）")
-        else:
-            reasons.add("gradient checkpointing off: your setting", "梯度检查点关闭：你的设置")
+    if s.method == "lora" and not c.want:
+        bits = "32" if precision == "fp32" else "16"
+        c.reasons.insert(0, f"method LoRA {bits}-bit: needs about {need} per "
+                            f"{'GPU' if device == 'cuda' else 'machine'}, within {budget_words}; 16-bit weights "
+                            "train faster and a little better than 4-bit",
+                         f"方法 LoRA {bits} 位：每{'块 GPU ' if device == 'cuda' else '台机器'}约需 {need}，"
+                         f"在{budget_zh}之内；16 位权重比 4 位训练更快，效果也略好")
+    elif s.method == "qlora" and not c.want:
+        lora_alt = estimate_memory(c.facts, s.model_copy(update={
+            "method": "lora", "weight_format": "fp32" if precision == "fp32" else "16bit",
+            "optimizer": "adamw_torch"}), available, c.req.headroom)
+        c.reasons.insert(0, f"method QLoRA 4-bit: LoRA 16-bit would need about {gib(lora_alt.total_bytes)}, more "
+                            f"than {budget_words}; 4-bit NF4 weights need about {need}",
+                         f"方法 QLoRA 4 位：LoRA 16 位约需 {gib(lora_alt.total_bytes)}，超过{budget_zh}；"
+                         f"4 位 NF4 权重约需 {need}")
+    else:
+        c.reasons.insert(0, f"method {method_words(s.method, precision)}: your choice; needs about "
+                            f"{need} of {budget_words}",
+                         f"方法 {method_words(s.method, precision, 'zh')}：你的选择；约需 {need}，{budget_zh}")
+    if s.method == "qlora":
+        old_gpu = precision == "fp16"
+        c.reasons.add(f"QLoRA: NF4 with double quantisation, {precision} compute"
+                      + (" (bf16 needs compute capability 8.0)" if old_gpu else ""),
+                      f"QLoRA：NF4 双重量化，{precision} 计算" + ("（bf16 需要算力 8.0）" if old_gpu else ""))
+    if found.length_reason:
+        c.reasons.add(*found.length_reason)
+        if len(found.tried_lengths) > 1:
+            c.warnings.add(f"max length lowered to {s.max_length} tokens to fit memory; longer examples "
+                           "are truncated",
+                           f"为了放进内存，最大长度降到 {s.max_length} 个 token；更长的样本会被截断")
+    if s.gradient_checkpointing and ov.gradient_checkpointing is None:
+        c.reasons.add("gradient checkpointing on: without it the activations would not fit at micro-batch "
+                      f"{max(1, min(2, max_mb))}",
+                      f"梯度检查点开启：不开的话，微批大小 {max(1, min(2, max_mb))} 的激活值放不下")
+    elif s.gradient_checkpointing:
+        c.reasons.add("gradient checkpointing on: your setting", "梯度检查点开启：你的设置")
+    elif ov.gradient_checkpointing is None:
+        c.reasons.add("gradient checkpointing off: activations fit, so no recomputation (~30% faster)",
+                      "梯度检查点关闭：激活值放得下，不必重算（约快 30%）")
+    else:
+        c.reasons.add("gradient checkpointing off: your setting", "梯度检查点关闭：你的设置")
 
-    mb = s.micro_batch
+
+def _accumulation(c: _Facts, mb: int, eff: int) -> tuple[int, int]:
+    """Gradient accumulation and the effective batch it gives with this micro-batch."""
+    procs, device = c.procs, c.device
     accum = max(1, int(math.ceil(eff / (mb * procs))))
     effective = mb * accum * procs
-    reasons.add(f"micro-batch {mb} × gradient accumulation {accum} × {procs} "
-                f"{'GPU' if device == 'cuda' else 'process'}{'s' if procs > 1 else ''} = effective batch "
-                f"{effective}" + (": the largest micro-batch that fits" if not ov.micro_batch else
-                                  " (micro-batch: your setting)"),
-                f"微批大小 {mb} × 梯度累积 {accum} × {procs} {'块 GPU' if device == 'cuda' else '个进程'} = 有效批大小 "
-                f"{effective}" + ("：放得下的最大微批" if not ov.micro_batch else "（微批大小：你的设置）"))
+    c.reasons.add(f"micro-batch {mb} × gradient accumulation {accum} × {procs} "
+                  f"{'GPU' if device == 'cuda' else 'process'}{'s' if procs > 1 else ''} = effective batch "
+                  f"{effective}" + (": the largest micro-batch that fits" if not c.ov.micro_batch else
+                                    " (micro-batch: your setting)"),
+                  f"微批大小 {mb} × 梯度累积 {accum} × {procs} {'块 GPU' if device == 'cuda' else '个进程'} = 有效批大小 "
+                  f"{effective}" + ("：放得下的最大微批" if not c.ov.micro_batch else "（微批大小：你的设置）"))
+    return accum, effective
 
-    # schedule -----------------------------------------------------------------------------------
-    sched = _schedule(req, facts, count, effective, reasons)
-    epochs, lr, warmup = sched.epochs, sched.learning_rate, sched.warmup
-    steps_per_epoch, total_steps, eval_steps, logging_steps = (sched.steps_per_epoch, sched.total_steps,
-                                                               sched.eval_steps, sched.logging_steps)
 
-    # attention and packing ------------------------------------------------------------------------
-    attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
-    if device == "cuda" and _flash_attn_installed(hw) and min(g.compute_capability for g in hw.gpus) >= (8, 0):
-        attn = "flash_attention_2"
-        reasons.add("attention: flash_attention_2 (installed, and the GPU is Ampere or newer)",
-                    "注意力：flash_attention_2（已安装，且 GPU 是 Ampere 或更新的架构）")
-    elif device == "cuda":
+def _attention(c: _Facts) -> Literal["sdpa", "flash_attention_2", "eager"]:
+    hw = c.hw
+    if c.device == "cuda" and _flash_attn_installed(hw) and min(g.compute_capability for g in hw.gpus) >= (8, 0):
+        c.reasons.add("attention: flash_attention_2 (installed, and the GPU is Ampere or newer)",
+                      "注意力：flash_attention_2（已安装，且 GPU 是 Ampere 或更新的架构）")
+        return "flash_attention_2"
+    if c.device == "cuda":
         missing = not _flash_attn_installed(hw)
         why = "flash-attn is not installed" if missing else "the GPU is older than Ampere"
-        reasons.add(f"attention: sdpa (PyTorch's fused attention; {why})",
-                    f"注意力：sdpa（PyTorch 的融合注意力；{'未安装 flash-attn' if missing else 'GPU 早于 Ampere'}）")
+        c.reasons.add(f"attention: sdpa (PyTorch's fused attention; {why})",
+                      f"注意力：sdpa（PyTorch 的融合注意力；{'未安装 flash-attn' if missing else 'GPU 早于 Ampere'}）")
     else:
-        reasons.add("attention: sdpa (PyTorch's fused attention; flash-attention needs a GPU)",
-                    "注意力：sdpa（PyTorch 的融合注意力；flash-attention 需要 GPU）")
-    packing = False
-    p50 = st.p50 if st else None
-    if ov.packing is not None:
-        packing = ov.packing
-        reasons.add(f"packing {'on' if packing else 'off'}: your setting",
-                    f"样本打包{'开启' if packing else '关闭'}：你的设置")
-        if packing and attn != "flash_attention_2":
-            warnings.add("packing without flash_attention_2 lets packed examples attend to each other",
-                         "没有 flash_attention_2 时打包，打包在一起的样本会互相看到")
-    elif device == "cpu":
-        reasons.add("packing off: measured far slower on CPU (TRL packing at 512 tokens took 40–60 s per step)",
-                    "样本打包关闭：在 CPU 上实测慢得多（TRL 按 512 个 token 打包时每步要 40–60 秒）")
-    elif attn != "flash_attention_2":
-        reasons.add("packing off: without flash_attention_2 packed examples would attend to each other",
-                    "样本打包关闭：没有 flash_attention_2 时，打包在一起的样本会互相看到")
-    elif p50 is not None and p50 * 4 <= s.max_length:
-        packing = True
-        reasons.add(f"packing on: examples are short (median {p50} tokens vs max length {s.max_length}), so "
-                    "packing removes padding; flash-attention keeps packed examples apart",
-                    f"样本打包开启：样本较短（中位数 {p50} 个 token，最大长度 {s.max_length}），打包可以去掉填充；"
-                    "flash-attention 让打包的样本互不干扰")
-    else:
-        reasons.add("packing off: examples are not short compared with the max length",
-                    "样本打包关闭：和最大长度相比，样本并不短")
+        c.reasons.add("attention: sdpa (PyTorch's fused attention; flash-attention needs a GPU)",
+                      "注意力：sdpa（PyTorch 的融合注意力；flash-attention 需要 GPU）")
+    return "sdpa"
 
-    # precision of weights and the optimizer ------------------------------------------------------------
+
+def _packing(c: _Facts, attn: str, max_length: int) -> bool:
+    p50 = c.st.p50 if c.st else None
+    if c.ov.packing is not None:
+        packing = c.ov.packing
+        c.reasons.add(f"packing {'on' if packing else 'off'}: your setting",
+                      f"样本打包{'开启' if packing else '关闭'}：你的设置")
+        if packing and attn != "flash_attention_2":
+            c.warnings.add("packing without flash_attention_2 lets packed examples attend to each other",
+                           "没有 flash_attention_2 时打包，打包在一起的样本会互相看到")
+        return packing
+    if c.device == "cpu":
+        c.reasons.add("packing off: measured far slower on CPU (TRL packing at 512 tokens took 40–60 s per step)",
+                      "样本打包关闭：在 CPU 上实测慢得多（TRL 按 512 个 token 打包时每步要 40–60 秒）")
+    elif attn != "flash_attention_2":
+        c.reasons.add("packing off: without flash_attention_2 packed examples would attend to each other",
+                      "样本打包关闭：没有 flash_attention_2 时，打包在一起的样本会互相看到")
+    elif p50 is not None and p50 * 4 <= max_length:
+        c.reasons.add(f"packing on: examples are short (median {p50} tokens vs max length {max_length}), so "
+                      "packing removes padding; flash-attention keeps packed examples apart",
+                      f"样本打包开启：样本较短（中位数 {p50} 个 token，最大长度 {max_length}），打包可以去掉填充；"
+                      "flash-attention 让打包的样本互不干扰")
+        return True
+    else:
+        c.reasons.add("packing off: examples are not short compared with the max length",
+                      "样本打包关闭：和最大长度相比，样本并不短")
+    return False
+
+
+def _quantisation(c: _Facts, s: MemorySettings) -> BnbSettings | None:
+    """QLoRA's BitsAndBytes settings (None for LoRA), and why this optimizer."""
+    precision = s.precision
     sharded = s.strategy in ("fsdp", "zero3")
     bnb = None
     if s.method == "qlora":
@@ -1014,120 +1042,132 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         bnb = BnbSettings(bnb_4bit_compute_dtype=_TORCH_DTYPE[precision],  # type: ignore[arg-type]
                           bnb_4bit_quant_storage=store)  # type: ignore[arg-type]
         if sharded:
-            reasons.add(f"bnb_4bit_quant_storage {store}: FSDP/ZeRO-3 can only shard 4-bit weights stored in "
-                        "the same dtype as the rest of the model",
-                        f"bnb_4bit_quant_storage {store}：FSDP/ZeRO-3 只能切分以模型其余部分相同 dtype 存储的 4 位权重")
+            c.reasons.add(f"bnb_4bit_quant_storage {store}: FSDP/ZeRO-3 can only shard 4-bit weights stored in "
+                          "the same dtype as the rest of the model",
+                          f"bnb_4bit_quant_storage {store}：FSDP/ZeRO-3 只能切分以模型其余部分相同 dtype 存储的 4 位权重")
     if s.optimizer == "paged_adamw_8bit":
-        reasons.add("optimizer paged 8-bit AdamW: a quarter of AdamW's state memory, paged to CPU on spikes "
-                    "(QLoRA paper)",
-                    "优化器：分页 8 位 AdamW，状态只占 AdamW 的四分之一，显存峰值时换页到 CPU（QLoRA 论文）")
+        c.reasons.add("optimizer paged 8-bit AdamW: a quarter of AdamW's state memory, paged to CPU on spikes "
+                      "(QLoRA paper)",
+                      "优化器：分页 8 位 AdamW，状态只占 AdamW 的四分之一，显存峰值时换页到 CPU（QLoRA 论文）")
     elif s.method == "qlora" and s.strategy in ("fsdp", "zero2", "zero3"):
-        reasons.add("optimizer AdamW (fp32): 8-bit paged AdamW is not used with FSDP/DeepSpeed; the LoRA "
-                    "states are small and sharded anyway",
-                    "优化器 AdamW（fp32）：FSDP/DeepSpeed 下不用分页 8 位 AdamW；LoRA 的状态很小，而且已经切分")
+        c.reasons.add("optimizer AdamW (fp32): 8-bit paged AdamW is not used with FSDP/DeepSpeed; the LoRA "
+                      "states are small and sharded anyway",
+                      "优化器 AdamW（fp32）：FSDP/DeepSpeed 下不用分页 8 位 AdamW；LoRA 的状态很小，而且已经切分")
     elif s.method == "qlora":
-        reasons.add("optimizer AdamW (fp32): paged 8-bit optimizers need CUDA",
-                    "优化器 AdamW（fp32）：分页 8 位优化器需要 CUDA")
+        c.reasons.add("optimizer AdamW (fp32): paged 8-bit optimizers need CUDA",
+                      "优化器 AdamW（fp32）：分页 8 位优化器需要 CUDA")
     else:
-        reasons.add("optimizer AdamW (fp32 states): the LoRA weights are small, so 8-bit states save little",
-                    "优化器 AdamW（fp32 状态）：LoRA 权重很小，8 位状态省不了多少")
+        c.reasons.add("optimizer AdamW (fp32 states): the LoRA weights are small, so 8-bit states save little",
+                      "优化器 AdamW（fp32 状态）：LoRA 权重很小，8 位状态省不了多少")
+    return bnb
 
-    seed = ov.seed if ov.seed is not None else 42
+
+def _alternatives(c: _Facts, shape: _Shape, s: MemorySettings, strategies: list[Strategy],
+                  available: int) -> list[MemoryEstimate]:
+    """The other methods and strategies at the chosen batch and length, for the card's comparison."""
+    out: list[MemoryEstimate] = []
+    alt_strats: list[Strategy] = (["ddp", "zero2", "fsdp", "zero3"] if c.n_gpus > 1 else list(strategies))
+    for m in ("lora", "qlora"):
+        for strat in alt_strats:
+            alt = estimate_memory(c.facts, shape(m, strat, s.micro_batch, s.max_length, s.gradient_checkpointing),
+                                  available, c.req.headroom)
+            if alt.settings != s:
+                out.append(alt)
+    return out
+
+
+def _cpu_time(c: _Facts, paraphrases: int, epochs: int) -> CpuEstimate | None:
+    """How long an epoch takes on this CPU (None on a GPU)."""
+    if c.device != "cpu":
+        return None
+    facts, hw, st, count = c.facts, c.hw, c.st, c.count
+    tps = _cpu_tokens_per_s(facts, hw)
+    mean = (st.mean or st.p50) if st else None
+    secs = count * (1 + paraphrases) * mean / tps if (count and mean) else None
+    basis = (f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s measured for SmolLM2-135M LoRA r=16 batch 4 on "
+             f"{CPU_MEASURED_CORES} cores, scaled by parameters ({human_params(facts.param_count)}) and cores "
+             f"({hw.cpu.logical_cores})")
+    basis_zh = (f"以 SmolLM2-135M LoRA r=16、批大小 4 在 {CPU_MEASURED_CORES} 核上实测的 "
+                f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s 为基准，按参数量（{human_params(facts.param_count)}）"
+                f"和核数（{hw.cpu.logical_cores}）换算")
+    if secs:
+        c.reasons.add(f"time on CPU: about {_duration(secs)} per epoch ({count} examples × ~{mean:.0f} tokens "
+                      f"at ~{tps:.0f} tokens/s; {basis})",
+                      f"CPU 训练时间：每轮约 {_duration(secs, 'zh')}（{count} 条样本 × 约 {mean:.0f} 个 token，"
+                      f"约 {tps:.0f} tokens/s；{basis_zh}）")
+        if secs * epochs > 8 * 3600:
+            c.warnings.add(f"training would take about {_duration(secs * epochs)} on this CPU; consider a "
+                           "smaller model or a GPU",
+                           f"在这颗 CPU 上训练约需 {_duration(secs * epochs, 'zh')}；建议换更小的模型或用 GPU")
+    else:
+        c.reasons.add(f"time on CPU: ~{tps:.0f} tokens/s ({basis}); give --data for a per-epoch estimate",
+                      f"CPU 训练时间：约 {tps:.0f} tokens/s（{basis_zh}）；提供 --data 可估算每轮用时")
+    return CpuEstimate(tokens_per_second=round(tps, 1), seconds_per_epoch=round(secs, 1) if secs else None,
+                       basis=basis)
+
+
+def plan_training(request: PlanRequest) -> TrainingPlan:
+    """Choose method, precision, LoRA, batch, length, strategy and serving settings that fit, with reasons.
+
+    One small function per decision, each returning its value and adding its reason; this one composes them."""
+    c = _Facts(request)
+    facts, ov = c.facts, c.ov
+    _quantised_warning(c)
+    precision, available = _precision(c)
+    r = _rank(c)
+    alpha, targets, dropout = _alpha(c, r), _targets(c), _dropout(c)
+    eff, max_mb = _effective_batch(c)
+    cpu_refusal = _cpu_refusal(c)
+    methods, strategies = _methods(c), _strategies(c)
+    shape = _Shape(c, precision, r, targets, dropout)
+    found = _search(c, shape, methods, strategies, max_mb, available) if cpu_refusal is None else _Found()
+    refusal: tuple[str, str] | None = None
+    if found.chosen is not None:
+        est = found.chosen
+        _method_reasons(c, est.settings, est, found, available, max_mb)
+    elif found.smallest is None:  # refused on CPU before any estimate
+        est = estimate_memory(facts, shape(methods[0], strategies[0], 1, _length_ladder(request)[-1][0], True),
+                              available, request.headroom)
+        refusal = cpu_refusal
+    else:
+        est = found.smallest
+        refusal = _refusal(request, est, methods, strategies, available)
+    s = est.settings
+    accum, effective = _accumulation(c, s.micro_batch, eff)
+    sched = _schedule(request, facts, c.count, effective, c.reasons)
+    attn = _attention(c)
+    packing = _packing(c, attn, s.max_length)
+    bnb = _quantisation(c, s)
     lora = LoraSettings(r=r, alpha=alpha, dropout=dropout,
                         target_modules="all-linear" if targets == ["all-linear"] else targets,
                         trainable_params=facts.lora_param_count(r, targets))
-
-    # alternatives -------------------------------------------------------------------------------------
-    alternatives: list[MemoryEstimate] = []
-    alt_strats: list[Strategy] = (["ddp", "zero2", "fsdp", "zero3"] if n_gpus > 1 else list(strategies))
-    for m in ("lora", "qlora"):
-        for strat in alt_strats:
-            alt = estimate_memory(facts, settings(m, strat, s.micro_batch, s.max_length, s.gradient_checkpointing),
-                                  available, req.headroom)
-            if alt.settings != s:
-                alternatives.append(alt)
-
-    distributed = _distributed(s.strategy, n_gpus, precision, s.method, req)
-    reasons.extend(distributed.reasons, distributed.reasons_zh)
-    cpu_estimate = None
-    if device == "cpu":
-        tps = _cpu_tokens_per_s(facts, hw)
-        mean = (st.mean or st.p50) if st else None
-        secs = count * (1 + sched.paraphrases) * mean / tps if (count and mean) else None
-        basis = (f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s measured for SmolLM2-135M LoRA r=16 batch 4 on "
-                 f"{CPU_MEASURED_CORES} cores, scaled by parameters ({human_params(facts.param_count)}) and cores "
-                 f"({hw.cpu.logical_cores})")
-        basis_zh = (f"以 SmolLM2-135M LoRA r=16、批大小 4 在 {CPU_MEASURED_CORES} 核上实测的 "
-                    f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s 为基准，按参数量（{human_params(facts.param_count)}）"
-                    f"和核数（{hw.cpu.logical_cores}）换算")
-        cpu_estimate = CpuEstimate(tokens_per_second=round(tps, 1),
-                                   seconds_per_epoch=round(secs, 1) if secs else None, basis=basis)
-        if secs:
-            reasons.add(f"time on CPU: about {_duration(secs)} per epoch ({count} examples × ~{mean:.0f} tokens "
-                        f"at ~{tps:.0f} tokens/s; {basis})",
-                        f"CPU 训练时间：每轮约 {_duration(secs, 'zh')}（{count} 条样本 × 约 {mean:.0f} 个 token，"
-                        f"约 {tps:.0f} tokens/s；{basis_zh}）")
-            if secs * epochs > 8 * 3600:
-                warnings.add(f"training would take about {_duration(secs * epochs)} on this CPU; consider a "
-                             "smaller model or a GPU",
-                             f"在这颗 CPU 上训练约需 {_duration(secs * epochs, 'zh')}；建议换更小的模型或用 GPU")
-        else:
-            reasons.add(f"time on CPU: ~{tps:.0f} tokens/s ({basis}); give --data for a per-epoch estimate",
-                        f"CPU 训练时间：约 {tps:.0f} tokens/s（{basis_zh}）；提供 --data 可估算每轮用时")
-
-    serving = _serving(facts, hw, r, s.max_length, precision)
-    plan = TrainingPlan(
-        model=facts.name,
-        model_facts=facts,
-        fits=fits,
-        refusal=refusal[0] if refusal else None,
-        refusal_zh=refusal[1] if refusal else None,
-        device=device,
-        num_gpus=n_gpus,
-        method=s.method,
-        precision=precision,
+    alternatives = _alternatives(c, shape, s, strategies, available)
+    distributed = _distributed(s.strategy, c.n_gpus, precision, s.method, request)
+    c.reasons.extend(distributed.reasons, distributed.reasons_zh)
+    cpu_estimate = _cpu_time(c, sched.paraphrases, sched.epochs)
+    fits = found.chosen is not None
+    return TrainingPlan(
+        model=facts.name, model_facts=facts, fits=fits,
+        refusal=refusal[0] if refusal else None, refusal_zh=refusal[1] if refusal else None,
+        device=c.device, num_gpus=c.n_gpus, method=s.method, precision=precision,
         torch_dtype=_TORCH_DTYPE[precision],  # type: ignore[arg-type]
-        load_in_4bit=s.method == "qlora",
-        bnb=bnb,
-        lora=lora,
-        learning_rate=lr,
-        num_epochs=epochs,
-        warmup_ratio=warmup,
+        load_in_4bit=s.method == "qlora", bnb=bnb, lora=lora,
+        learning_rate=sched.learning_rate, num_epochs=sched.epochs, warmup_ratio=sched.warmup,
         max_grad_norm=0.3 if s.method == "qlora" else 1.0,
-        micro_batch_size=mb,
-        grad_accum=accum,
-        effective_batch=effective,
-        max_length=s.max_length,
-        gradient_checkpointing=s.gradient_checkpointing,
-        packing=packing,
-        optimizer=s.optimizer,
-        attn_implementation=attn,
-        seed=seed,
-        steps_per_epoch=steps_per_epoch,
-        total_steps=total_steps,
-        eval_steps=eval_steps,
-        save_steps=eval_steps,
-        logging_steps=logging_steps,
-        memory=est,
-        alternatives=alternatives,
-        distributed=distributed,
-        cpu_estimate=cpu_estimate,
-        serving=serving,
-        tokens=st,
-        overrides=ov,
-        task=sched.task,
-        system_prompt=req.system_prompt,
-        style=req.style,
-        paraphrases=sched.paraphrases,
-        learning_check=sched.learning_check,
-        check_target=sched.check_target,
+        micro_batch_size=s.micro_batch, grad_accum=accum, effective_batch=effective, max_length=s.max_length,
+        gradient_checkpointing=s.gradient_checkpointing, packing=packing, optimizer=s.optimizer,
+        attn_implementation=attn, seed=ov.seed if ov.seed is not None else 42,
+        steps_per_epoch=sched.steps_per_epoch, total_steps=sched.total_steps, eval_steps=sched.eval_steps,
+        save_steps=sched.eval_steps, logging_steps=sched.logging_steps,
+        memory=est, alternatives=alternatives, distributed=distributed, cpu_estimate=cpu_estimate,
+        serving=_serving(facts, c.hw, r, s.max_length, precision), tokens=c.st, overrides=ov, task=sched.task,
+        system_prompt=request.system_prompt, style=request.style, paraphrases=sched.paraphrases,
+        learning_check=sched.learning_check, check_target=sched.check_target,
         check_min_epochs=KNOWLEDGE_MIN_EPOCHS if sched.learning_check else 0,
-        reasons=reasons.en if fits else [refusal[0] if refusal else "does not fit"] + reasons.en,
-        reasons_zh=reasons.zh if fits else [refusal[1] if refusal else "放不下"] + reasons.zh,
-        warnings=warnings.en,
-        warnings_zh=warnings.zh,
+        reasons=c.reasons.en if fits else [refusal[0] if refusal else "does not fit"] + c.reasons.en,
+        reasons_zh=c.reasons.zh if fits else [refusal[1] if refusal else "放不下"] + c.reasons.zh,
+        warnings=c.warnings.en, warnings_zh=c.warnings.zh,
     )
-    return plan
 
 
 class _Schedule(_Model):
