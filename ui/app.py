@@ -14,11 +14,13 @@ import shutil
 import threading
 import unicodedata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 
 from tools.core.messages import say
+from tools.core.paths import runs_root
 from tools.core.secrets import redact
 from ui import view
 from ui.i18n import L
@@ -248,9 +250,315 @@ def _run_dir(thread_id: str) -> Path | None:
     return Path(rd) if rd else None
 
 
-def create_app() -> gr.Blocks:
-    from tools.core.paths import runs_root
+# --- the page's handlers: plain functions of (inputs) → outputs, wired to components below -----------------
 
+
+def refresh_panel(thread_id: str, lg: str) -> list[Any]:
+    rd = _run_dir(thread_id) if thread_id else None
+    p = view.panel(rd, lg)
+    import pandas as pd
+
+    table = pd.DataFrame(p["dataset"], columns=L("dataset_cols", lg).split(","))
+    return [p["stages"], table, p["plan"], p["progress"], loss_frame(p["loss"]), p["eval"],
+            gr.update(value=p["downloads"] or None, visible=bool(p["downloads"]))]
+
+
+def on_load(thread_id: str, lg: str) -> list[Any]:
+    session = get_session(thread_id)
+    pending = session.pending()
+    return [_chat_view(session, pending), gr.update(visible=pending is not None),
+            *refresh_panel(thread_id, lg)]
+
+
+def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
+    """One message (text and files) to the agent; yields the chat while it works."""
+    thread_id = new_thread_id(thread_id)
+    session = get_session(thread_id)
+    text = message.get("text", "") if isinstance(message, dict) else str(message or "")
+    paths = list(message.get("files", [])) if isinstance(message, dict) else []
+    history = _chat_view(session)
+    shown = text + ("".join(f"\n📎 {sanitize_name(Path(p).name)}" for p in paths) if paths else "")
+    if not shown.strip():
+        yield history, gr.update(), gr.update(), ""
+        return
+    history.append({"role": "user", "content": view.safe_markdown(shown)})
+    history.append({"role": "assistant", "content": L("working", lg)})
+    # the confirmation buttons hide while the agent works, so a second click cannot resend
+    yield history, gr.update(value=None, interactive=False), gr.update(visible=False), ""
+    stored: list[str] = []
+    problems: list[str] = []
+    if paths:
+        dest = runs_root() / "uploads" / thread_id
+        stored, problems = store_uploads(paths, dest, lg)
+    if problems and not stored:
+        history[-1] = {"role": "assistant", "content": view.safe_markdown("\n".join(problems))}
+        yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
+        return
+    try:
+        with thread_lock(thread_id):
+            meta = {ATTACHED: [Path(p).name for p in stored]} if stored else None
+            turn = session.send(text or ("convert" if stored else ""), files=stored, meta=meta)
+    except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
+        log.exception("agent failed")
+        history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
+        yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
+        return
+    yield (_chat_view(session, turn.pending), gr.update(interactive=True),
+           gr.update(visible=turn.pending is not None), view.safe_markdown("\n".join(problems)))
+
+
+def pressed(action: str):  # type: ignore[no-untyped-def]
+    """A confirmation button: a typed answer to the agent's question (the box's text goes with Edit)."""
+    def handler(message: Any, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
+        thread_id = new_thread_id(thread_id)
+        session = get_session(thread_id)
+        text = message.get("text", "") if isinstance(message, dict) else str(message or "")
+        history = _chat_view(session)
+        history.append({"role": "assistant", "content": L("working", lg)})
+        yield history, gr.update(interactive=False), gr.update(visible=False), ""
+        try:
+            with thread_lock(thread_id):
+                turn = session.answer(action, text)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
+            log.exception("agent failed")
+            history[-1] = {"role": "assistant",
+                           "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
+            yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
+            return
+        shown = _chat_view(session, turn.pending)
+        if turn.pending is None and not turn.state and turn.replies:  # nothing was waiting: say so here
+            shown.append({"role": "assistant", "content": view.safe_markdown(turn.replies[-1])})
+        yield (shown, gr.update(value=None, interactive=True),
+               gr.update(visible=turn.pending is not None), "")
+    return handler
+
+
+def tick(thread_id: str, lg: str) -> list[Any]:
+    """Live panel; when a journey's training has finished, carry the journey on."""
+    chat_update: Any = gr.update()
+    confirm_update: Any = gr.update()
+    if not thread_id:
+        return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
+    session = get_session(thread_id)
+    lock = thread_lock(thread_id)
+    if lock.acquire(blocking=False):  # a turn in progress carries the journey itself
+        try:
+            values = session.values()
+            rd = values.get("run_dir")
+            if (rd and values.get("journey") and values.get("stage") == "train"
+                    and session.pending() is None):
+                from tools.train.launch import training_state
+
+                if training_state(Path(rd)) in ("done", "failed", "cancelled"):
+                    try:
+                        turn = session.carry_on()
+                        pending = turn.pending
+                    except Exception:  # noqa: BLE001 - shown as a message, never a traceback
+                        log.exception("carrying the journey on failed")
+                        pending = session.pending()
+                    chat_update = _chat_view(session, pending)
+                    confirm_update = gr.update(visible=pending is not None)
+        finally:
+            lock.release()
+    return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
+
+
+def deployed_runs(thread_id: str) -> Any:
+    """This conversation's runs that are being served now."""
+    from tools.core.runs import RunIndex
+    from tools.serve.deploy import all_deployments
+
+    mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
+    live = [s for s in all_deployments(runs_root()) if s.state == "running"]
+    choices = [Path(s.run_dir).name for s in live if Path(s.run_dir).name in mine]
+    return gr.update(choices=choices, value=choices[0] if choices else None)
+
+
+def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type: ignore[no-untyped-def]
+             thread_id: str = ""):
+    from tools.serve.chat import ChatError, stream_chat
+    from tools.serve.deploy import load_deployment
+
+    hb, ht = list(hb or []), list(ht or [])
+    if not text or not run_id or not owns(thread_id, run_id):
+        yield hb, ht, text
+        return
+    dep = load_deployment(runs_root() / run_id)
+    hb.append({"role": "user", "content": view.safe_text(text)})
+    ht.append({"role": "user", "content": view.safe_text(text)})
+    hb.append({"role": "assistant", "content": ""})
+    ht.append({"role": "assistant", "content": ""})
+    if dep is None:
+        hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error="no serve.json")
+        yield hb, ht, ""
+        return
+    msgs = [{"role": "user", "content": text}]
+    streams = {"base": stream_chat(dep, "base", msgs), "tuned": stream_chat(dep, "tuned", msgs)}
+    texts = {"base": "", "tuned": ""}
+    active = {k for k in streams if k in dep.models}
+    while active:
+        for k in list(active):
+            try:
+                texts[k] += next(streams[k])
+            except StopIteration:
+                active.discard(k)
+            except ChatError as exc:
+                texts[k] = L("server_down", lg, error=redact(str(exc)))
+                active.discard(k)
+        hb[-1]["content"] = view.answer_text(texts["base"], lg, done="base" not in active) \
+            if "base" in dep.models else "—"
+        ht[-1]["content"] = view.answer_text(texts["tuned"], lg, done="tuned" not in active)
+        yield hb, ht, ""
+
+
+def like(which: str):  # type: ignore[no-untyped-def]
+    def handler(data: gr.LikeData, run_id: str | None, history: list, thread_id: str) -> None:
+        from tools.evaluate.before_after import record_human_score
+
+        if not run_id or not owns(thread_id, run_id):
+            return
+        idx = data.index if isinstance(data.index, int) else data.index[0]
+        question = message_text(history[idx - 1]) if idx and idx > 0 else ""
+        import hashlib
+
+        sid = "chat-" + hashlib.sha1(question.encode()).hexdigest()[:10]
+        record_human_score(runs_root() / run_id, sid, which, 1 if data.liked else -1)
+    return handler
+
+
+def list_runs(lg: str = "en", thread_id: str = "") -> Any:
+    """This conversation's runs with where each stands now (read from its folder, not a stale index row);
+    other conversations' runs are not shown."""
+    import pandas as pd
+
+    from tools.core.runs import RunIndex
+
+    rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]]
+            for r in RunIndex().list(owner=new_thread_id(thread_id))]
+    return pd.DataFrame(rows, columns=L("runs_cols", lg).split(","))
+
+
+def pick_row(evt: gr.SelectData, rows: Any) -> str:
+    try:
+        return str(rows.iloc[evt.index[0], 0])
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def open_run(run_id: str, thread_id: str, lg: str) -> str:
+    return get_session(new_thread_id(thread_id)).open_run(run_id).text(lg)
+
+
+def resume_run(run_id: str, thread_id: str, lg: str) -> str:
+    return get_session(new_thread_id(thread_id)).resume_run(run_id).text(lg)
+
+
+def redeploy(run_id: str, thread_id: str, lg: str) -> str:
+    return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lg)
+
+
+def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
+    if not sure:
+        return say("runs.tick_first", lg), list_runs(lg, thread_id), False
+    said = get_session(new_thread_id(thread_id)).delete_run(run_id)
+    return said.text(lg), list_runs(lg, thread_id), False
+
+
+def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
+    """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
+    def inner(*args: Any) -> Any:
+        from tools.core.errors import TunepilotError
+
+        try:
+            return fn(*args)
+        except TunepilotError as err:
+            msg = f"⚠️ {L('run_problem', args[-1] if args else 'en')} {err}"
+            return (msg, *(gr.update() for _ in range(n_extra))) if n_extra else msg
+    return inner
+
+
+# --- wiring ---------------------------------------------------------------------------------------------
+
+
+def _wire_language(p: SimpleNamespace, demo: gr.Blocks) -> None:
+    """Every label follows the language toggle; the browser's language is the first choice."""
+    # component → {property: label key}: everything that follows the language toggle
+    labelled: list[tuple[Any, dict[str, str]]] = [
+        (p.lang, {"label": "language"}), (p.chatbot, {"label": "chat"}), (p.box, {"placeholder": "input"}),
+        (p.approve, {"value": "approve"}), (p.edit, {"value": "edit"}), (p.cancel, {"value": "cancel"}),
+        (p.acc_data, {"label": "dataset"}), (p.acc_plan, {"label": "plan"}), (p.acc_prog, {"label": "progress"}),
+        (p.loss, {"label": "loss", "x_title": "plot_step", "y_title": "plot_loss"}), (p.acc_eval, {"label": "eval"}),
+        (p.files_out, {"label": "downloads"}), (p.tab_chat, {"label": "chat"}), (p.tab_model, {"label": "model_chat"}),
+        (p.tab_runs, {"label": "runs"}), (p.run_pick, {"label": "pick_run"}), (p.refresh, {"value": "refresh"}),
+        (p.chat_base, {"label": "base"}), (p.chat_tuned, {"label": "tuned"}), (p.ask, {"placeholder": "ask"}),
+        (p.ask_btn, {"value": "send"}), (p.run_id_box, {"label": "run_id"}), (p.open_btn, {"value": "open"}),
+        (p.resume_btn, {"value": "resume"}), (p.redeploy_btn, {"value": "redeploy"}),
+        (p.confirm_del, {"label": "confirm_delete"}), (p.delete_btn, {"value": "delete"}),
+    ]
+
+    def set_lang(choice: str) -> list[Any]:
+        lg = _lang(choice)
+        return [lg, f"## {L('title', lg)}",
+                *(gr.update(**{prop: L(key, lg) for prop, key in props.items()})  # type: ignore[arg-type]
+                  for _, props in labelled)]
+
+    p.lang.change(set_lang, p.lang, [p.lang_state, p.title, *(c for c, _ in labelled)], api_name="set_lang")
+    demo.load(None, None, p.lang, api_visibility="private",
+              js="() => (navigator.language || 'en').startsWith('zh') ? '中文' : 'English'")
+
+
+def _wire_agent(p: SimpleNamespace, demo: gr.Blocks) -> None:
+    """The chat with the agent: messages, the confirmation buttons, the live panel and its timer."""
+    p.panel_outputs = [p.stages, p.dataset, p.plan_md, p.progress, p.loss, p.eval_md, p.files_out]
+
+    demo.load(new_thread_id, p.thread, p.thread, api_visibility="private").then(
+        on_load, [p.thread, p.lang_state], [p.chatbot, p.confirm_row, *p.panel_outputs], api_name="history")
+
+    p.chat_outputs = [p.chatbot, p.box, p.confirm_row, p.notice]
+    p.box.submit(send, [p.box, p.thread, p.lang_state], p.chat_outputs, api_name="send").then(
+        refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
+
+    for button, action, name in ((p.approve, "approve", "approve"), (p.cancel, "decline", "cancel"),
+                                 (p.edit, "edit", "edit")):
+        button.click(pressed(action), [p.box, p.thread, p.lang_state], p.chat_outputs, api_name=name).then(
+            refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
+
+    p.timer.tick(tick, [p.thread, p.lang_state], [p.chatbot, p.confirm_row, *p.panel_outputs], show_progress="hidden",
+               api_name="tick")
+
+
+def _wire_model_chat(p: SimpleNamespace) -> None:
+    """The model chat: base and fine-tuned answer side by side; 👍/👎 reach the table."""
+    p.refresh.click(deployed_runs, p.thread, p.run_pick, api_name="deployed_runs")
+    p.tab_model.select(deployed_runs, p.thread, p.run_pick, api_visibility="private")
+
+    p.ask_btn.click(ask_both, [p.ask, p.run_pick, p.chat_base, p.chat_tuned, p.lang_state, p.thread],
+                  [p.chat_base, p.chat_tuned, p.ask], api_name="ask_both")
+    p.ask.submit(ask_both, [p.ask, p.run_pick, p.chat_base, p.chat_tuned, p.lang_state, p.thread],
+               [p.chat_base, p.chat_tuned, p.ask], api_visibility="private")
+
+    p.chat_base.like(like("base"), [p.run_pick, p.chat_base, p.thread], None, api_visibility="private")
+    p.chat_tuned.like(like("tuned"), [p.run_pick, p.chat_tuned, p.thread], None, api_visibility="private")
+
+
+def _wire_runs(p: SimpleNamespace) -> None:
+    """The runs tab: this conversation's runs, and open / resume / redeploy / delete."""
+    p.tab_runs.select(list_runs, [p.lang_state, p.thread], p.runs_table, api_name="list_runs")
+
+    p.runs_table.select(pick_row, p.runs_table, p.run_id_box, api_visibility="private")
+
+    # the runs tab's buttons are typed calls on this conversation's agent session
+    p.open_btn.click(guarded(open_run), [p.run_id_box, p.thread, p.lang_state], p.runs_msg, api_name="open_run").then(
+        refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
+    p.resume_btn.click(guarded(resume_run), [p.run_id_box, p.thread, p.lang_state], p.runs_msg,
+                     api_name="resume_run").then(
+        refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
+    p.redeploy_btn.click(guarded(redeploy), [p.run_id_box, p.thread, p.lang_state], p.runs_msg, api_name="redeploy")
+    p.delete_btn.click(guarded(delete_run, 2), [p.run_id_box, p.confirm_del, p.thread, p.lang_state],
+                     [p.runs_msg, p.runs_table, p.confirm_del], api_name="delete_run")
+
+
+def create_app() -> gr.Blocks:
     with gr.Blocks(title="tunepilot") as demo:
         # The default is empty: each browser gets its own random id on first load (see new_thread_id).
         thread = gr.BrowserState("", storage_key="tunepilot-thread", secret=browser_secret())
@@ -313,285 +621,20 @@ def create_app() -> gr.Blocks:
                     delete_btn = gr.Button(L("delete", "en"), variant="stop")
                 runs_msg = gr.Markdown(elem_id="tp-runs-msg")
         timer = gr.Timer(2.0)
-
-        # --- language ---------------------------------------------------------------
-        # component → {property: label key}: everything that follows the language toggle
-        labelled: list[tuple[Any, dict[str, str]]] = [
-            (lang, {"label": "language"}), (chatbot, {"label": "chat"}), (box, {"placeholder": "input"}),
-            (approve, {"value": "approve"}), (edit, {"value": "edit"}), (cancel, {"value": "cancel"}),
-            (acc_data, {"label": "dataset"}), (acc_plan, {"label": "plan"}), (acc_prog, {"label": "progress"}),
-            (loss, {"label": "loss", "x_title": "plot_step", "y_title": "plot_loss"}), (acc_eval, {"label": "eval"}),
-            (files_out, {"label": "downloads"}), (tab_chat, {"label": "chat"}), (tab_model, {"label": "model_chat"}),
-            (tab_runs, {"label": "runs"}), (run_pick, {"label": "pick_run"}), (refresh, {"value": "refresh"}),
-            (chat_base, {"label": "base"}), (chat_tuned, {"label": "tuned"}), (ask, {"placeholder": "ask"}),
-            (ask_btn, {"value": "send"}), (run_id_box, {"label": "run_id"}), (open_btn, {"value": "open"}),
-            (resume_btn, {"value": "resume"}), (redeploy_btn, {"value": "redeploy"}),
-            (confirm_del, {"label": "confirm_delete"}), (delete_btn, {"value": "delete"}),
-        ]
-
-        def set_lang(choice: str) -> list[Any]:
-            lg = _lang(choice)
-            return [lg, f"## {L('title', lg)}",
-                    *(gr.update(**{prop: L(key, lg) for prop, key in props.items()})  # type: ignore[arg-type]
-                      for _, props in labelled)]
-
-        lang.change(set_lang, lang, [lang_state, title, *(c for c, _ in labelled)], api_name="set_lang")
-        demo.load(None, None, lang, api_visibility="private",
-                  js="() => (navigator.language || 'en').startsWith('zh') ? '中文' : 'English'")
-
-        # --- chat with the agent ---------------------------------------------------
-        def refresh_panel(thread_id: str, lg: str) -> list[Any]:
-            rd = _run_dir(thread_id) if thread_id else None
-            p = view.panel(rd, lg)
-            import pandas as pd
-
-            table = pd.DataFrame(p["dataset"], columns=L("dataset_cols", lg).split(","))
-            return [p["stages"], table, p["plan"], p["progress"], loss_frame(p["loss"]), p["eval"],
-                    gr.update(value=p["downloads"] or None, visible=bool(p["downloads"]))]
-
-        panel_outputs = [stages, dataset, plan_md, progress, loss, eval_md, files_out]
-
-        def on_load(thread_id: str, lg: str) -> list[Any]:
-            session = get_session(thread_id)
-            pending = session.pending()
-            return [_chat_view(session, pending), gr.update(visible=pending is not None),
-                    *refresh_panel(thread_id, lg)]
-
-        demo.load(new_thread_id, thread, thread, api_visibility="private").then(
-            on_load, [thread, lang_state], [chatbot, confirm_row, *panel_outputs], api_name="history")
-
-        def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
-            """One message (text and files) to the agent; yields the chat while it works."""
-            thread_id = new_thread_id(thread_id)
-            session = get_session(thread_id)
-            text = message.get("text", "") if isinstance(message, dict) else str(message or "")
-            paths = list(message.get("files", [])) if isinstance(message, dict) else []
-            history = _chat_view(session)
-            shown = text + ("".join(f"\n📎 {sanitize_name(Path(p).name)}" for p in paths) if paths else "")
-            if not shown.strip():
-                yield history, gr.update(), gr.update(), ""
-                return
-            history.append({"role": "user", "content": view.safe_markdown(shown)})
-            history.append({"role": "assistant", "content": L("working", lg)})
-            # the confirmation buttons hide while the agent works, so a second click cannot resend
-            yield history, gr.update(value=None, interactive=False), gr.update(visible=False), ""
-            stored: list[str] = []
-            problems: list[str] = []
-            if paths:
-                dest = runs_root() / "uploads" / thread_id
-                stored, problems = store_uploads(paths, dest, lg)
-            if problems and not stored:
-                history[-1] = {"role": "assistant", "content": view.safe_markdown("\n".join(problems))}
-                yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
-                return
-            try:
-                with thread_lock(thread_id):
-                    meta = {ATTACHED: [Path(p).name for p in stored]} if stored else None
-                    turn = session.send(text or ("convert" if stored else ""), files=stored, meta=meta)
-            except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
-                log.exception("agent failed")
-                history[-1] = {"role": "assistant", "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
-                yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
-                return
-            yield (_chat_view(session, turn.pending), gr.update(interactive=True),
-                   gr.update(visible=turn.pending is not None), view.safe_markdown("\n".join(problems)))
-
-        chat_outputs = [chatbot, box, confirm_row, notice]
-        box.submit(send, [box, thread, lang_state], chat_outputs, api_name="send").then(
-            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-
-        def pressed(action: str):  # type: ignore[no-untyped-def]
-            """A confirmation button: a typed answer to the agent's question (the box's text goes with Edit)."""
-            def handler(message: Any, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
-                thread_id = new_thread_id(thread_id)
-                session = get_session(thread_id)
-                text = message.get("text", "") if isinstance(message, dict) else str(message or "")
-                history = _chat_view(session)
-                history.append({"role": "assistant", "content": L("working", lg)})
-                yield history, gr.update(interactive=False), gr.update(visible=False), ""
-                try:
-                    with thread_lock(thread_id):
-                        turn = session.answer(action, text)  # type: ignore[arg-type]
-                except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
-                    log.exception("agent failed")
-                    history[-1] = {"role": "assistant",
-                                   "content": view.safe_markdown(f"⚠️ {type(exc).__name__}: {redact(str(exc))}")}
-                    yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
-                    return
-                shown = _chat_view(session, turn.pending)
-                if turn.pending is None and not turn.state and turn.replies:  # nothing was waiting: say so here
-                    shown.append({"role": "assistant", "content": view.safe_markdown(turn.replies[-1])})
-                yield (shown, gr.update(value=None, interactive=True),
-                       gr.update(visible=turn.pending is not None), "")
-            return handler
-
-        for button, action, name in ((approve, "approve", "approve"), (cancel, "decline", "cancel"),
-                                     (edit, "edit", "edit")):
-            button.click(pressed(action), [box, thread, lang_state], chat_outputs, api_name=name).then(
-                refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-
-        def tick(thread_id: str, lg: str) -> list[Any]:
-            """Live panel; when a journey's training has finished, carry the journey on."""
-            chat_update: Any = gr.update()
-            confirm_update: Any = gr.update()
-            if not thread_id:
-                return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
-            session = get_session(thread_id)
-            lock = thread_lock(thread_id)
-            if lock.acquire(blocking=False):  # a turn in progress carries the journey itself
-                try:
-                    values = session.values()
-                    rd = values.get("run_dir")
-                    if (rd and values.get("journey") and values.get("stage") == "train"
-                            and session.pending() is None):
-                        from tools.train.launch import training_state
-
-                        if training_state(Path(rd)) in ("done", "failed", "cancelled"):
-                            try:
-                                turn = session.carry_on()
-                                pending = turn.pending
-                            except Exception:  # noqa: BLE001 - shown as a message, never a traceback
-                                log.exception("carrying the journey on failed")
-                                pending = session.pending()
-                            chat_update = _chat_view(session, pending)
-                            confirm_update = gr.update(visible=pending is not None)
-                finally:
-                    lock.release()
-            return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
-
-        timer.tick(tick, [thread, lang_state], [chatbot, confirm_row, *panel_outputs], show_progress="hidden",
-                   api_name="tick")
-
-        # --- model chat: base vs tuned ------------------------------------------------
-        def deployed_runs(thread_id: str) -> Any:
-            """This conversation's runs that are being served now."""
-            from tools.core.runs import RunIndex
-            from tools.serve.deploy import all_deployments
-
-            mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
-            live = [s for s in all_deployments(runs_root()) if s.state == "running"]
-            choices = [Path(s.run_dir).name for s in live if Path(s.run_dir).name in mine]
-            return gr.update(choices=choices, value=choices[0] if choices else None)
-
-        refresh.click(deployed_runs, thread, run_pick, api_name="deployed_runs")
-        tab_model.select(deployed_runs, thread, run_pick, api_visibility="private")
-
-        def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type: ignore[no-untyped-def]
-                     thread_id: str = ""):
-            from tools.serve.chat import ChatError, stream_chat
-            from tools.serve.deploy import load_deployment
-
-            hb, ht = list(hb or []), list(ht or [])
-            if not text or not run_id or not owns(thread_id, run_id):
-                yield hb, ht, text
-                return
-            dep = load_deployment(runs_root() / run_id)
-            hb.append({"role": "user", "content": view.safe_text(text)})
-            ht.append({"role": "user", "content": view.safe_text(text)})
-            hb.append({"role": "assistant", "content": ""})
-            ht.append({"role": "assistant", "content": ""})
-            if dep is None:
-                hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error="no serve.json")
-                yield hb, ht, ""
-                return
-            msgs = [{"role": "user", "content": text}]
-            streams = {"base": stream_chat(dep, "base", msgs), "tuned": stream_chat(dep, "tuned", msgs)}
-            texts = {"base": "", "tuned": ""}
-            active = {k for k in streams if k in dep.models}
-            while active:
-                for k in list(active):
-                    try:
-                        texts[k] += next(streams[k])
-                    except StopIteration:
-                        active.discard(k)
-                    except ChatError as exc:
-                        texts[k] = L("server_down", lg, error=redact(str(exc)))
-                        active.discard(k)
-                hb[-1]["content"] = view.answer_text(texts["base"], lg, done="base" not in active) \
-                    if "base" in dep.models else "—"
-                ht[-1]["content"] = view.answer_text(texts["tuned"], lg, done="tuned" not in active)
-                yield hb, ht, ""
-
-        ask_btn.click(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state, thread],
-                      [chat_base, chat_tuned, ask], api_name="ask_both")
-        ask.submit(ask_both, [ask, run_pick, chat_base, chat_tuned, lang_state, thread],
-                   [chat_base, chat_tuned, ask], api_visibility="private")
-
-        def like(which: str):  # type: ignore[no-untyped-def]
-            def handler(data: gr.LikeData, run_id: str | None, history: list, thread_id: str) -> None:
-                from tools.evaluate.before_after import record_human_score
-
-                if not run_id or not owns(thread_id, run_id):
-                    return
-                idx = data.index if isinstance(data.index, int) else data.index[0]
-                question = message_text(history[idx - 1]) if idx and idx > 0 else ""
-                import hashlib
-
-                sid = "chat-" + hashlib.sha1(question.encode()).hexdigest()[:10]
-                record_human_score(runs_root() / run_id, sid, which, 1 if data.liked else -1)
-            return handler
-
-        chat_base.like(like("base"), [run_pick, chat_base, thread], None, api_visibility="private")
-        chat_tuned.like(like("tuned"), [run_pick, chat_tuned, thread], None, api_visibility="private")
-
-        # --- runs list ------------------------------------------------------------------
-        def list_runs(lg: str = "en", thread_id: str = "") -> Any:
-            """This conversation's runs with where each stands now (read from its folder, not a stale index row);
-            other conversations' runs are not shown."""
-            import pandas as pd
-
-            from tools.core.runs import RunIndex
-
-            rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]]
-                    for r in RunIndex().list(owner=new_thread_id(thread_id))]
-            return pd.DataFrame(rows, columns=L("runs_cols", lg).split(","))
-
-        tab_runs.select(list_runs, [lang_state, thread], runs_table, api_name="list_runs")
-
-        def pick_row(evt: gr.SelectData, rows: Any) -> str:
-            try:
-                return str(rows.iloc[evt.index[0], 0])
-            except Exception:  # noqa: BLE001
-                return ""
-
-        runs_table.select(pick_row, runs_table, run_id_box, api_visibility="private")
-
-        # the runs tab's buttons are typed calls on this conversation's agent session
-        def open_run(run_id: str, thread_id: str, lg: str) -> str:
-            return get_session(new_thread_id(thread_id)).open_run(run_id).text(lg)
-
-        def resume_run(run_id: str, thread_id: str, lg: str) -> str:
-            return get_session(new_thread_id(thread_id)).resume_run(run_id).text(lg)
-
-        def redeploy(run_id: str, thread_id: str, lg: str) -> str:
-            return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lg)
-
-        def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
-            if not sure:
-                return say("runs.tick_first", lg), list_runs(lg, thread_id), False
-            said = get_session(new_thread_id(thread_id)).delete_run(run_id)
-            return said.text(lg), list_runs(lg, thread_id), False
-
-        def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
-            """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
-            def inner(*args: Any) -> Any:
-                from tools.core.errors import TunepilotError
-
-                try:
-                    return fn(*args)
-                except TunepilotError as err:
-                    msg = f"⚠️ {L('run_problem', args[-1] if args else 'en')} {err}"
-                    return (msg, *(gr.update() for _ in range(n_extra))) if n_extra else msg
-            return inner
-
-        open_btn.click(guarded(open_run), [run_id_box, thread, lang_state], runs_msg, api_name="open_run").then(
-            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-        resume_btn.click(guarded(resume_run), [run_id_box, thread, lang_state], runs_msg,
-                         api_name="resume_run").then(
-            refresh_panel, [thread, lang_state], panel_outputs, api_visibility="private", show_progress="hidden")
-        redeploy_btn.click(guarded(redeploy), [run_id_box, thread, lang_state], runs_msg, api_name="redeploy")
-        delete_btn.click(guarded(delete_run, 2), [run_id_box, confirm_del, thread, lang_state],
-                         [runs_msg, runs_table, confirm_del], api_name="delete_run")
+        p = SimpleNamespace(
+            thread=thread, lang_state=lang_state, title=title, lang=lang, tab_chat=tab_chat, chatbot=chatbot,
+            box=box, confirm_row=confirm_row, approve=approve, edit=edit, cancel=cancel, notice=notice,
+            stages=stages, acc_data=acc_data, dataset=dataset, acc_plan=acc_plan, plan_md=plan_md,
+            acc_prog=acc_prog, progress=progress, loss=loss, files_out=files_out, acc_eval=acc_eval,
+            eval_md=eval_md, tab_model=tab_model, run_pick=run_pick, refresh=refresh, chat_base=chat_base,
+            chat_tuned=chat_tuned, ask=ask, ask_btn=ask_btn, tab_runs=tab_runs, runs_table=runs_table,
+            run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,
+            confirm_del=confirm_del, delete_btn=delete_btn, runs_msg=runs_msg, timer=timer,
+        )
+        _wire_language(p, demo)
+        _wire_agent(p, demo)
+        _wire_model_chat(p)
+        _wire_runs(p)
     return demo
 
 
