@@ -22,6 +22,7 @@ import unicodedata
 from typing import Any
 
 from agent.goal import Goal, GPUHint, Intent, Language
+from tools.plan.gpus import GPUS
 
 log = logging.getLogger(__name__)
 
@@ -391,36 +392,8 @@ def _params(m: str) -> float | None:
     return None
 
 
-# GPUs: (pattern, name, memory per card in GB when the name has only one size)
-_GPUS: list[tuple[str, str, float | None]] = [
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?5090", "RTX 5090", 32),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?4090\s*d?", "RTX 4090", 24),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?4080(?:\s*super)?", "RTX 4080", 16),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?4070(?:\s*ti)?(?:\s*super)?", "RTX 4070", None),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?4060(?:\s*ti)?", "RTX 4060", None),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?3090(?:\s*ti)?", "RTX 3090", 24),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?3080(?:\s*ti)?", "RTX 3080", None),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?3060", "RTX 3060", 12),
-    (r"(?:rtx\s*|geforce\s*(?:rtx\s*)?)?2080\s*ti", "RTX 2080 Ti", 11),
-    (r"rtx\s*6000\s*ada", "RTX 6000 Ada", 48),
-    (r"(?:rtx\s*)?a6000", "RTX A6000", 48),
-    (r"a100", "A100", None),
-    (r"a800", "A800", None),
-    (r"h100", "H100", 80),
-    (r"h800", "H800", 80),
-    (r"h200", "H200", 141),
-    (r"h20", "H20", 96),
-    (r"l40s", "L40S", 48),
-    (r"l40", "L40", 48),
-    (r"l4", "L4", 24),
-    (r"t4", "T4", 16),
-    (r"a10g", "A10G", 24),
-    (r"a10", "A10", 24),
-    (r"v100", "V100", None),
-    (r"p100", "P100", 16),
-    (r"mi300x?", "MI300X", 192),
-    (r"(?:google\s+)?colab", "T4", 16),
-]
+# GPUs: (pattern, name, memory per card in GB when the name has only one size), from the one catalog
+_GPUS: list[tuple[str, str, float | None]] = [(g.pattern, g.name, g.memory_gb) for g in GPUS]
 _GPU_RE = _rx(
     r"(?:(?<![a-z0-9.-])|(?<=\dx))(?:nvidia\s*)?(?:" + "|".join(f"({p})" for p, _, _ in _GPUS) + r")(?![0-9])(?![a-rt-wyz])"
 )

@@ -104,3 +104,20 @@ def test_bad_hardware_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_hardware(bad)
     assert str(bad) in str(err.value) and "doctor --json" in str(err.value)
+
+
+def test_one_gpu_catalog_for_the_parser_and_the_planner() -> None:
+    """A GPU named in a message is the same card to the planner: its memory and compute capability come from
+    the one catalog (before, the parser knew H20 and MI300X and the planner planned them as 24 GB Ampere)."""
+    from agent.intent import parse_message
+    from tools.plan.gpus import GPUS
+    from tools.plan.hardware import hardware_for_gpus
+
+    for gpu in {g.name: g for g in GPUS}.values():
+        hint = parse_message(f"fine-tune qwen2.5-7b on two {gpu.name} cards").gpu
+        assert hint is not None and hint.name == gpu.name and hint.count == 2, gpu.name
+        hw = hardware_for_gpus(hint.name, hint.memory_gb, hint.count or 1)
+        assert len(hw.gpus) == 2 and hw.gpus[0].compute_capability == gpu.compute_capability, gpu.name
+        assert hw.gpus[0].total_memory_bytes == int((hint.memory_gb or gpu.default_gb) * 1024**3), gpu.name
+    h20 = hardware_for_gpus(parse_message("两张H20").gpu.name, None, 2)  # type: ignore[union-attr]
+    assert h20.gpus[0].compute_capability == (9, 0) and h20.gpus[0].total_memory_bytes == 96 * 1024**3

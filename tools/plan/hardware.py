@@ -269,25 +269,14 @@ def load_hardware(path: Path) -> HardwareFacts:
         ) from exc
 
 
-# Known GPUs: (memory GiB, compute capability). Used to plan for a machine named in words.
-KNOWN_GPUS: dict[str, tuple[float, tuple[int, int]]] = {
-    "T4": (16, (7, 5)), "V100": (32, (7, 0)), "RTX 3090": (24, (8, 6)), "RTX 4090": (24, (8, 9)),
-    "A10G": (24, (8, 6)), "A10": (24, (8, 6)), "L4": (24, (8, 9)), "L40S": (48, (8, 9)),
-    "A6000": (48, (8, 6)), "A100": (80, (8, 0)), "H100": (80, (9, 0)), "H200": (141, (9, 0)),
-}
-
-
 def hardware_for_gpus(name: str | None, memory_gb: float | None, count: int = 1,
                       cpu: CPUInfo | None = None) -> HardwareFacts:
     """Facts for a machine described in words ("two A100 80G", "24GB"), for planning only."""
-    key = None
-    if name:
-        norm = name.upper().replace("GEFORCE", "").replace("NVIDIA", "").strip()
-        for k in KNOWN_GPUS:
-            if k.upper() == norm or k.upper().replace("RTX ", "") == norm.replace("RTX ", ""):
-                key = k
-                break
-    mem, cc = KNOWN_GPUS.get(key or "", (memory_gb or 24, (8, 0)))
+    from tools.plan.gpus import known_gpu
+
+    gpu = known_gpu(name)
+    key = gpu.name if gpu else None
+    mem, cc = (gpu.default_gb, gpu.compute_capability) if gpu else (memory_gb or 24, (8, 0))
     if memory_gb:
         mem = memory_gb
     total = int(mem * GIB)
