@@ -2,5 +2,5 @@
 
 It sits above ``agent/`` (``tunepilot run``, ``tunepilot agent``), ``ui/`` (``tunepilot ui``) and the
 stages of ``tools/`` (``data``, ``plan``, ``train``, ``merge``, ``deploy``, ``chat``, ``eval``): each verb
-is registered by the module beside the code it drives (:data:`tunepilot.cli.VERB_MODULES`).
+is registered by the module beside the code it drives (``tunepilot.cli._verb_modules``).
 """

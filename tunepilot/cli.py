@@ -1,6 +1,6 @@
 """The ``tunepilot`` command.
 
-Each verb lives beside the tool it drives: a module listed in ``VERB_MODULES``
+Each verb lives beside the tool it drives: a module listed in :func:`_verb_modules`
 exposes ``register(subparsers)`` that adds its sub-parser and sets
 ``func=<callable(args) -> int>``. Errors the user can fix (:class:`TunepilotError`)
 print one sentence and exit non-zero; a traceback only with ``--debug``.
@@ -9,7 +9,6 @@ print one sentence and exit non-zero; a traceback only with ``--debug``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -22,17 +21,20 @@ from tools.core.jsonio import print_json
 
 log = logging.getLogger(__name__)
 
-# Modules that add verbs. Missing ones (a feature not built yet) are skipped.
-VERB_MODULES = (
-    "tunepilot.cli",  # doctor, models, runs (below)
-    "tools.data.cli",  # data
-    "tools.plan.cli",  # plan
-    "tools.train.cli",  # train, merge
-    "tools.serve.cli",  # deploy, chat
-    "tools.evaluate.cli",  # eval
-    "agent.cli",  # run, agent
-    "ui.cli",  # ui
-)
+
+def _verb_modules() -> tuple[Any, ...]:
+    """The modules that add verbs, in the order of the help: this one (doctor, models, runs), then the stages
+    of the journey, then the agent and the page above them."""
+    from agent import cli as agent_cli
+    from tools.data import cli as data_cli
+    from tools.evaluate import cli as evaluate_cli
+    from tools.plan import cli as plan_cli
+    from tools.serve import cli as serve_cli
+    from tools.train import cli as train_cli
+    from ui import cli as ui_cli
+
+    return (sys.modules[__name__], data_cli, plan_cli, train_cli, serve_cli, evaluate_cli, agent_cli, ui_cli)
+
 
 QUIET_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -144,13 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for name in VERB_MODULES:
-        try:
-            module = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # that feature is not part of this build
-            raise
+    for module in _verb_modules():
         module.register(sub)
     return parser
 
