@@ -129,9 +129,10 @@ def _final_note(final: Event, last_step: int | None, lang: str) -> str:
         if final.step is not None:
             return L("train_cancelled_at", lang, step=final.step)
         return L("train_interrupted", lang)
-    # an error's message is the tool's own English sentence (exception text): shown after a translated prefix
-    message = re.sub(r"^training failed:\s*", "", final.message.strip(), flags=re.I)
-    return L("train_failed", lang, message=message).rstrip()
+    if final.said is not None:  # why it stopped, by code, in the page's language
+        text = final.said.text(lang)
+        return text[:1].upper() + text[1:]
+    return L("train_failed", lang, message=final.message.strip()).rstrip()  # an event written before codes
 
 
 def progress_html(events: list[Event], lang: str) -> str:

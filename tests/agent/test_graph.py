@@ -84,19 +84,25 @@ def test_bad_file_is_reported_in_plain_words(runs_dir: Path, tmp_path: Path, faq
     assert "broken.pdf" in text and "Traceback" not in text
 
 
-@pytest.mark.parametrize("kind, word", [("error", "failed"), ("cancelled", "cancelled")])
-def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, word: str) -> None:
+@pytest.mark.parametrize("kind, lang, expected", [
+    ("error", "zh", "训练因错误停止：训练出错：内存不足：CUDA out of memory"),  # why it failed, in their language
+    ("error", "en", "Training stopped with an error: training failed: out of memory: CUDA out of memory"),
+    ("cancelled", "en", "cancelled"),
+])
+def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, lang: str, expected: str) -> None:
     from tools.core.events import EventWriter
+    from tools.core.messages import said
     from tools.core.runs import RunIndex
 
     rec = RunIndex().create(goal="x")
     (Path(rec.path) / "config.yaml").write_text("model: m\n")
     EventWriter(Path(rec.path)).emit("train", "start", step=0, total=10)
-    EventWriter(Path(rec.path)).emit("train", kind, "stopped", step=3, total=10)
-    s = AgentSession("en-5", db_path=runs_dir / "conv.sqlite")
-    s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": "en"})
-    turn = s.send("status")
-    assert turn.replies and word in turn.replies[-1]
+    why = said("train.oom", detail="CUDA out of memory") if kind == "error" else None
+    EventWriter(Path(rec.path)).emit("train", kind, "" if why else "stopped", step=3, total=10, said=why)
+    s = AgentSession(f"status-{kind}-{lang}", db_path=runs_dir / "conv.sqlite")
+    s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": lang})
+    turn = s.send("进度" if lang == "zh" else "status")
+    assert turn.replies and expected in turn.replies[-1]
 
 
 def test_what_a_message_carries_survives_a_new_process(runs_dir: Path) -> None:

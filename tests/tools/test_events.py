@@ -23,6 +23,15 @@ def test_events_round_trip_with_chinese(tmp_path: Path) -> None:
     assert set(json.loads(lines[0])) == {"ts", "run_id", "stage", "kind", "step", "total", "message", "data"}
 
 
+def test_an_event_said_by_code_keeps_its_english_and_reads_in_chinese(tmp_path: Path) -> None:
+    from tools.core.messages import said
+
+    EventWriter(tmp_path).emit("train", "error", said=said("train.oom", detail="CUDA out of memory"), oom=True)
+    [event] = read_events(tmp_path)
+    assert event.message == "training failed: out of memory: CUDA out of memory"  # logs and JSON readers
+    assert event.said is not None and event.said.text("zh") == "训练出错：内存不足：CUDA out of memory"
+
+
 def test_reader_never_returns_half_a_line(tmp_path: Path) -> None:
     w = EventWriter(tmp_path)
     w.emit("data", "start", "a")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.core.events import EventWriter, read_events
+from tools.core.messages import said
 from tunepilot.cli import main
 from ui.app import sanitize_name, store_uploads
 from ui.cli import parse_auth
@@ -351,11 +352,12 @@ def test_progress_line_in_chinese_after_the_last_event(tmp_path: Path) -> None:
         ("cancelled", "training cancelled at step 4; the last checkpoint is kept (resume with --resume)", {"step": 4},
          "训练已在第 4 步停止；最近的检查点已保留，可以继续训练", "training cancelled at step 4"),
         ("cancelled", "training interrupted", {}, "训练被中断", "training interrupted"),
-        ("error", "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB", {"oom": True},
-         "训练出错：out of memory: CUDA out of memory. Tried to allocate 2.00 GiB",
+        ("error", "", {"oom": True, "said": said("train.oom", detail="CUDA out of memory. Tried to allocate 2.00 GiB")},
+         "训练出错：内存不足：CUDA out of memory. Tried to allocate 2.00 GiB",
          "Training failed: out of memory: CUDA out of memory."),
-        ("error", "training failed: RuntimeError: <boom>", {}, "训练出错：RuntimeError: &lt;boom&gt;",
+        ("error", "", {"said": said("train.failed", detail="RuntimeError: <boom>")}, "训练出错：RuntimeError: &lt;boom&gt;",
          "Training failed: RuntimeError: &lt;boom&gt;"),
+        ("error", "something broke", {}, "训练出错：something broke", "Training failed: something broke"),  # before codes
     ],
 )
 def test_progress_line_says_how_training_ended(tmp_path: Path, kind: str, message: str, fields: dict,

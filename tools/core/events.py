@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.core.messages import Said
+
 Stage = Literal["run", "data", "plan", "train", "merge", "deploy", "eval", "chat", "agent"]
 Kind = Literal["start", "progress", "metric", "log", "warning", "checkpoint", "done", "error", "cancelled", "info"]
 
@@ -35,6 +37,7 @@ class Event(BaseModel):
     total: int | None = None
     message: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
+    said: Said | None = None  # the message by code, for a reader in another language (tools.core.messages)
 
 
 class EventWriter:
@@ -53,14 +56,20 @@ class EventWriter:
         *,
         step: int | None = None,
         total: int | None = None,
+        said: Said | None = None,
         **data: Any,
     ) -> Event:
+        """One event; with ``said``, its English text is the message unless one is given."""
         event = Event(
-            run_id=self.run_id, stage=stage, kind=kind, step=step, total=total, message=message, data=data
+            run_id=self.run_id, stage=stage, kind=kind, step=step, total=total,
+            message=message or (said.text() if said else ""), data=data, said=said,
         )
         from tools.core.secrets import redact
 
-        line = (redact(json.dumps(event.model_dump(), ensure_ascii=False, default=str)) + "\n").encode("utf-8")
+        record = event.model_dump()
+        if record["said"] is None:  # the stream's lines keep DESIGN.md's eight keys unless a code is said
+            del record["said"]
+        line = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(fd, line)

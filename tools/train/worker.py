@@ -30,6 +30,7 @@ import yaml
 
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
+from tools.core.messages import said
 from tools.data.examples import load_examples
 from tools.train.launch import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
 
@@ -306,7 +307,7 @@ def train(run_dir: Path, resume: bool) -> int:
     train_rows = load_examples(data_dir / "train.jsonl", settings.system_prompt)
     eval_rows = load_examples(data_dir / "eval.jsonl", settings.system_prompt)
     if not train_rows:
-        events.emit("train", "error", f"no usable training examples in {data_dir / 'train.jsonl'}")
+        events.emit("train", "error", said=said("train.no_examples", path=str(data_dir / "train.jsonl")))
         return 1
     from tools.data.knowledge import augment, check_items
 
@@ -508,19 +509,14 @@ def main(argv: list[str] | None = None) -> int:
             if half is not None and half.is_dir():  # half-written and useless: its space lets the error be written
                 shutil.rmtree(half, ignore_errors=True)
             with contextlib.suppress(OSError):  # the event file may sit on the same full disk
-                what = f"while saving {_Stop.saving}" if _Stop.saving else "while writing the run's files"
-                events.emit(
-                    "train", "error",
-                    f"no space left on the device {what}: free some disk space, then resume with --resume "
-                    "(the last complete checkpoint is kept)", disk_full=True, saving=_Stop.saving,
-                )
+                why = said("train.disk_full_saving", name=_Stop.saving) if _Stop.saving else said("train.disk_full")
+                events.emit("train", "error", said=why, disk_full=True, saving=_Stop.saving)
             return 1
         if _is_oom(exc):
-            events.emit("train", "error", f"out of memory: {str(exc).splitlines()[0][:200]}", oom=True)
+            events.emit("train", "error", said=said("train.oom", detail=str(exc).splitlines()[0][:200]), oom=True)
             return EXIT_OOM
-        events.emit(
-            "train", "error", f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-        )
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        events.emit("train", "error", said=said("train.failed", detail=detail))
         return 1
 
 
