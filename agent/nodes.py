@@ -346,10 +346,8 @@ def status(state: AgentState) -> dict[str, Any]:
     elif st == "done":
         update.update(_say(state, "train_done", steps=last.step if last else "?",
                            loss=f"{last.data.get('loss', 0):.4f}" if last else "?"))
-    elif st == "failed" and train_events and train_events[-1].kind == "error":  # say why, in their language
-        last_error = train_events[-1]
-        why = last_error.said.text(state.get("lang", "en")) if last_error.said else last_error.message
-        update.update(_say(state, "train_failed_why", why=why))
+    elif st == "failed" and train_events and train_events[-1].said is not None:  # why, in their language
+        update.update(_say(state, "train_failed_why", why=train_events[-1].said.text(state.get("lang", "en"))))
     else:
         update.update(_say(state, "train_state", state=word(st, state.get("lang", "en"))))
     return update
