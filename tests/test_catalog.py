@@ -63,7 +63,7 @@ def test_every_code_renders_in_every_language_and_refuses_a_missing_parameter() 
 def test_chinese_texts_are_chinese() -> None:
     zh = catalog("zh")
     # a text that is only a parameter, a number format or a model/metric name is the same in every language
-    same = {code for code, text in catalog("en").items() if text == zh[code]}
+    same = {code for code, text in catalog("en").items() if text.lower() == zh[code].lower()}
     latin = [code for code, text in zh.items() if code not in same and not CJK.search(text)]
     assert latin == []
 
@@ -122,3 +122,14 @@ def test_a_message_reworded_in_english_keeps_its_chinese(reworded_english, tmp_p
     zh_file2, en_file2, zh_table2, en_table2 = shown()
     assert (zh_file2, zh_table2) == (zh_file, zh_table)  # the Chinese did not move
     assert "Reworded: not a PDF" in en_file2 and en_file2 != en_file and "Reworded: " in en_table2
+
+
+def test_a_catalog_text_yaml_reads_as_a_boolean_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "en.yaml").write_text("card:\n  on: on\n", encoding="utf-8")  # YAML 1.1: {True: True}
+    monkeypatch.setattr(messages, "CATALOG_DIR", tmp_path)
+    messages.catalog.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="quote it"):
+            catalog("en")
+    finally:
+        messages.catalog.cache_clear()

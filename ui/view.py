@@ -174,14 +174,6 @@ def dataset_rows(run_dir: Path | None, lang: str = "en") -> list[list[Any]]:
     return rows
 
 
-_PLAN_WORDS = {  # the plan panel's header line; numbers and technical names stay as they are
-    "en": {"batch": "batch", "length": "max length", "lr": "lr", "epochs": "epochs",
-           "memory": "memory: {est:.1f} GiB estimated of {avail:.1f} GiB"},
-    "zh": {"batch": "批大小", "length": "最大长度", "lr": "学习率", "epochs": "轮",
-           "memory": "显存：估算 {est:.1f} GiB，可用 {avail:.1f} GiB"},
-}
-
-
 def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
     """The plan panel: the main settings, the memory estimate and the reasons, in the page's language.
 
@@ -190,14 +182,16 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
     if run_dir is None or not (run_dir / "plan.json").exists():
         return ""
     p = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
-    w = _PLAN_WORDS["zh" if is_zh(lang) else "en"]
+    def w(key: str, **kw: float) -> str:  # the header line's words: page.plan_* in the catalogs
+        return L(f"plan_{key}", lang, **kw)
+
     mem = p.get("memory", {})
     gib = 1024**3
     lines = [
-        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · {w['batch']} {p.get('micro_batch_size')}"
-        f"×{p.get('grad_accum')} · {w['length']} {p.get('max_length')} · {w['lr']} {p.get('learning_rate') or 0:g} · "
-        f"{p.get('num_epochs')} {w['epochs']} · {p.get('device')}",
-        w["memory"].format(est=mem.get("total_bytes", 0) / gib, avail=mem.get("available_bytes", 0) / gib),
+        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · {w('batch')} {p.get('micro_batch_size')}"
+        f"×{p.get('grad_accum')} · {w('length')} {p.get('max_length')} · {w('lr')} {p.get('learning_rate') or 0:g} · "
+        f"{p.get('num_epochs')} {w('epochs')} · {p.get('device')}",
+        w("memory", est=mem.get("total_bytes", 0) / gib, avail=mem.get("available_bytes", 0) / gib),
     ]
     reasons = in_language(p.get("reasons") or [], p.get("reasons_zh"), lang)
     lines += [f"- {safe_text(r)}" for r in reasons[:10]]

@@ -45,10 +45,14 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in tree.items():
         code = f"{prefix}{key}"
+        if not isinstance(key, str):  # YAML reads a bare on/off/yes/no as a boolean: quote it
+            raise ValueError(f"catalog key {code!r} is not text; quote it")
         if isinstance(value, dict):
             out.update(_flatten(value, code + "."))
+        elif isinstance(value, str):
+            out[code] = value
         else:
-            out[code] = str(value)
+            raise ValueError(f"catalog text of {code!r} is {value!r}, not text; quote it")
     return out
 
 

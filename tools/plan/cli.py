@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
+from tools.core.messages import has
+from tools.core.messages import say as catalog_say
 from tools.plan.hardware import HardwareFacts
 from tools.plan.model_facts import ModelFacts, facts_from_params, load_model_facts
 from tools.plan.planner import (
@@ -33,7 +35,6 @@ from tools.plan.planner import (
     gib,
     is_zh,
     method_words,
-    model_note_zh,
     plan_training,
     relocate_plan,
 )
@@ -259,68 +260,6 @@ def _targets(t: list[str] | str) -> str:
     return t if isinstance(t, str) else ", ".join(t)
 
 
-# The card's words: (English, Chinese) templates filled with str.format. Technical tokens and numbers stay as
-# they are in both.
-_CARD: dict[str, tuple[str, str]] = {
-    "title": ("Plan for {model} on {where}", "{model} 在 {where} 上的训练方案"),
-    "gpus": ("{n} GPU{s}", "{n} 块 GPU"),
-    "facts": ("model facts", "模型参数"),
-    "facts_text": ("{layers} layers, hidden {hidden}, {heads} heads / {kv} KV heads, vocabulary {vocab}, "
-                   "{positions} positions  [{source}]",
-                   "{layers} 层，隐藏维度 {hidden}，{heads} 个注意力头 / {kv} 个 KV 头，词表 {vocab}，"
-                   "{positions} 个位置  [{source}]"),
-    "refused": ("DOES NOT FIT: {why}", "放不下：{why}"),
-    "method": ("method", "方法"),
-    "lora": ("LoRA", "LoRA"),
-    "lora_text": ("r={r} alpha={alpha} dropout={dropout} on {targets} ({trainable:.1f}M trainable, {share:.2f}%)",
-                  "r={r} alpha={alpha} dropout={dropout}，作用于 {targets}（可训练 {trainable:.1f}M，"
-                  "占 {share:.2f}%）"),
-    "batch": ("batch", "批大小"),
-    "batch_text": ("micro-batch {mb} × accumulation {accum}{gpus} = {eff}", "微批 {mb} × 累积 {accum}{gpus} = {eff}"),
-    "batch_gpus": (" × {n} GPUs", " × {n} 块 GPU"),
-    "sequence": ("sequence", "序列"),
-    "sequence_text": ("max length {length}, packing {packing}, gradient checkpointing {ckpt}, attention {attn}",
-                      "最大长度 {length}，样本打包{packing}，梯度检查点{ckpt}，注意力 {attn}"),
-    "on": ("on", "开启"),
-    "off": ("off", "关闭"),
-    "schedule": ("schedule", "训练安排"),
-    "task": ("task", "任务"),
-    "task_knowledge": ("knowledge: {p} rewordings per question, learning check to {target:.0%}",
-                       "知识：每个问题加 {p} 种问法，学习检查目标 {target:.0%}"),
-    "task_style": ("style", "风格"),
-    "system": ("system prompt", "系统提示词"),
-    "schedule_text": ("lr {lr} {scheduler}, {epochs} epochs, warmup {warmup}{steps}, optimizer {optimizer}, "
-                      "seed {seed}",
-                      "学习率 {lr} {scheduler}，{epochs} 轮，预热 {warmup}{steps}，优化器 {optimizer}，"
-                      "随机种子 {seed}"),
-    "steps": (", {n} steps", "，共 {n} 步"),
-    "time": ("time", "时间"),
-    "time_text": ("{per}~{tps:g} tokens/s", "{per}约 {tps:g} tokens/s"),
-    "per_epoch": ("~{m:.0f} min per epoch, ", "每轮约 {m:.0f} 分钟，"),
-    "memory_gpu": ("memory per GPU (estimate)", "每块 GPU 的显存（估算）"),
-    "memory_ram": ("memory RAM (estimate)", "内存（估算）"),
-    "total": ("total", "合计"),
-    "total_text": ("of {usable} usable ({available} {free}) → {verdict}",
-                   "可用 {usable}（{free} {available}）→ {verdict}"),
-    "free": ("free", "空闲"),
-    "available": ("available", "可用"),
-    "fits": ("fits", "放得下"),
-    "not_fit": ("DOES NOT FIT", "放不下"),
-    "too_big": ("too big", "太大"),
-    "others": ("other options at the same batch and length", "同样批大小和长度下的其他选择"),
-    "serving": ("serving (vLLM)", "部署（vLLM）"),
-    "launch": ("launch", "启动命令"),
-    "why": ("why", "原因"),
-    "warnings": ("warnings", "注意"),
-}
-_ITEMS_ZH = {
-    "weights": "权重", "lora_params": "LoRA 参数", "gradients": "梯度", "optimizer": "优化器状态",
-    "activations": "激活值", "logits": "logits", "dequant_buffer": "反量化缓冲", "gathered_params": "聚合的参数",
-    "communication": "通信", "allocator": "分配器碎片", "cuda_context": "CUDA 上下文", "runtime": "运行时",
-}
-_STRATEGY_ZH = {"single": "单卡", "cpu": "CPU"}
-
-
 def _width(text: str) -> int:
     """Columns the text takes in a terminal: CJK characters take two."""
     import unicodedata
@@ -340,24 +279,24 @@ def plan_card(plan: TrainingPlan, lang: str = "en") -> str:
     """
     zh = is_zh(lang)
 
-    def say(key: str, **kw: Any) -> str:
-        return _CARD[key][1 if zh else 0].format(**kw)
+    def say(key: str, **kw: Any) -> str:  # the card's words: card.* in the catalogs
+        return catalog_say(f"card.{key}", lang, **kw)
 
     def row(key: str, text: str) -> str:
         return f"  {_pad(say(key), 13)} {text}"
 
     def strategy(name: str) -> str:
-        return _STRATEGY_ZH.get(name, name) if zh else name
+        return catalog_say(f"card_strategy.{name}", lang) if has(f"card_strategy.{name}") else name
 
     f = plan.model_facts
     lines: list[str] = []
     n = plan.num_gpus
-    where = say("gpus", n=n, s="s" if n > 1 else "") if plan.device == "cuda" else "CPU"
+    where = say("gpus" if n > 1 else "gpu_one", n=n) if plan.device == "cuda" else "CPU"
     lines.append(say("title", model=describe_model(f, lang), where=where))
     lines.append(row("facts", say("facts_text", layers=f.num_layers, hidden=f.hidden_size,
                                   heads=f.num_attention_heads, kv=f.num_key_value_heads, vocab=f.vocab_size,
                                   positions=f.max_position_embeddings,
-                                  source=model_note_zh(f.source) if zh else f.source)))
+                                  source=f.source_in(lang))))
     if not plan.fits:
         lines.append("")
         lines.append("  " + say("refused", why=plan.refusal_in(lang)))
@@ -392,7 +331,7 @@ def plan_card(plan: TrainingPlan, lang: str = "en") -> str:
     lines.append("")
     lines.append("  " + say("memory_gpu" if plan.device == "cuda" else "memory_ram"))
     for item in m.items:
-        name = _ITEMS_ZH.get(item.name, item.name) if zh else item.name
+        name = catalog_say(f"card_item.{item.name}", lang) if has(f"card_item.{item.name}") else item.name
         lines.append(f"    {_pad(name, 16)}{item.bytes / GIB:8.2f} GiB  {item.note_in(lang)}")
     lines.append(f"    {_pad(say('total'), 16)}{m.total_gib:8.2f} GiB  "
                  + say("total_text", usable=gib(m.budget_bytes), available=gib(m.available_bytes),

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError, ModelNotFoundError
+from tools.core.messages import Said, said
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,18 @@ class ModelFacts(_Model):
     quantized: str | None = Field(default=None, description="quantization method already applied in the checkpoint")
     size_only: bool = Field(default=False, description="estimated from a parameter count, not read from a config")
     notes: list[str] = Field(default_factory=list)
+    # the notes and the source by code, for a reader in another language (absent in plans written before codes)
+    said_notes: list[Said] = Field(default_factory=list)
+    said_source: Said | None = None
+
+    def notes_in(self, lang: str | None) -> list[str]:
+        """The notes in ``lang`` (in English when the facts were written before codes)."""
+        if len(self.said_notes) == len(self.notes):
+            return [n.text(lang) for n in self.said_notes]
+        return list(self.notes)
+
+    def source_in(self, lang: str | None) -> str:
+        return self.said_source.text(lang) if self.said_source else self.source
 
     @property
     def dense(self) -> bool:
@@ -155,14 +168,17 @@ def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> ModelFacts:
-    """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field."""
+def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) -> ModelFacts:
+    """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field.
+    ``source`` is a path (or hub id) as it is, or a :class:`Said` for words ("size-only estimate")."""
+    source_said = source if isinstance(source, Said) else None
+    source = source.text() if isinstance(source, Said) else source
     cfg = dict(config)
     outer = cfg
     if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
         cfg = {**cfg["text_config"]}  # multimodal wrapper: the language model is what we train
         cfg.setdefault("tie_word_embeddings", outer.get("tie_word_embeddings"))
-    notes: list[str] = []
+    notes: list[Said] = []
     model_type = str(cfg.get("model_type") or outer.get("model_type") or "unknown")
     archs = outer.get("architectures") or cfg.get("architectures") or []
     architecture = str(archs[0]) if archs else f"{model_type}ForCausalLM"
@@ -194,7 +210,7 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> Mode
     moe = experts > 1
     gated = model_type in GATED_TYPES or model_type not in LAYERNORM_BIAS_TYPES
     if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
-        notes.append(f"model type {model_type!r} is not one the planner knows; sizes assume a Llama-like layout")
+        notes.append(said("model.unknown_type", model_type=model_type))
 
     qd, kvd = heads * head_dim, kv * head_dim
     moe_inter = int(_first(cfg, "moe_intermediate_size", default=inter)) if moe else inter
@@ -204,8 +220,7 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> Mode
         per_expert = (3 if gated else 2) * h * moe_inter
         shared = int(_first(cfg, "shared_expert_intermediate_size", default=0) or 0)
         per_layer_linear += experts * per_expert + h * experts + (3 * h * shared if shared else 0)
-        notes.append(f"mixture of experts: {experts} experts per layer, {per_tok} active per token; "
-                     "LoRA targets the attention projections")
+        notes.append(said("model.moe", experts=experts, per_tok=per_tok))
     norms_per_layer = 4 if model_type in {"gemma2", "gemma3", "gemma3_text", "olmo2"} else 2
     norm_width = 2 * h if model_type in LAYERNORM_BIAS_TYPES else h
     biases = 0
@@ -230,7 +245,7 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> Mode
     quantized = None
     if isinstance(quant, dict):
         quantized = str(quant.get("quant_method") or "unknown")
-        notes.append(f"the checkpoint is already quantised ({quantized}); sizes assume 16-bit weights")
+        notes.append(said("model.quantised", method=quantized))
 
     return ModelFacts(
         name=name,
@@ -257,7 +272,9 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str) -> Mode
         layer_linear_params=layer_linear,
         torch_dtype=str(_first(cfg, "torch_dtype", "dtype", default="") or "") or None,
         quantized=quantized,
-        notes=notes,
+        notes=[n.text() for n in notes],
+        said_notes=notes,
+        said_source=source_said,
     )
 
 
@@ -326,18 +343,22 @@ def facts_from_params(size: str | int | float, name: str | None = None) -> Model
         "tie_word_embeddings": tied,
         "max_position_embeddings": max_pos,
     }
-    base = facts_from_config(cfg, name=name or human_params(n), source="size-only estimate")
+    base = facts_from_config(cfg, name=name or human_params(n), source=said("model.size_only"))
     per_layer = (base.param_count - base.embedding_params - base.lm_head_params - h) / layers
     scaled_layers = max(1, round((n - base.embedding_params - base.lm_head_params) / per_layer))
     cfg["num_hidden_layers"] = scaled_layers
-    facts = facts_from_config(cfg, name=name or human_params(n), source="size-only estimate")
+    facts = facts_from_config(cfg, name=name or human_params(n), source=said("model.size_only"))
+    source = said("model.shaped_like", params=human_params(n), ref=ref_name) if scaled_layers == layers else \
+        said("model.shaped_like_layers", params=human_params(n), ref=ref_name, layers=scaled_layers)
+    no_config = said("model.no_config")
     return facts.model_copy(
         update={
             "param_count": n,
             "size_only": True,
-            "source": f"size-only estimate: {human_params(n)} parameters, shaped like {ref_name}"
-            + (f" with {scaled_layers} layers" if scaled_layers != layers else ""),
-            "notes": facts.notes + ["no config.json was read: layer shapes and vocabulary are assumed"],
+            "source": source.text(),
+            "said_source": source,
+            "notes": facts.notes + [no_config.text()],
+            "said_notes": facts.said_notes + [no_config],
         }
     )
 
@@ -377,7 +398,7 @@ def load_model_facts(model: str | Path) -> ModelFacts:
         path = models_dir() / DEMO_NAME / "config.json"
         if path.exists():
             return facts_from_config(_read_config(path), name=text, source=str(path))
-        return facts_from_config(DEMO_CONFIG, name=text, source=f"built-in config of {DEMO_NAME}")
+        return facts_from_config(DEMO_CONFIG, name=text, source=said("model.builtin", name=DEMO_NAME))
     if low in TINY_ALIASES:
         path = models_dir() / TINY_NAME / "config.json"
         if not path.exists():

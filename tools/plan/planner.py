@@ -291,31 +291,6 @@ def method_words(method: str, precision: str, lang: str = "en") -> str:
     return f"LoRA {'32-bit' if precision == 'fp32' else '16-bit'} ({precision})"
 
 
-# tools.plan.model_facts words its notes and sources in English; their Chinese, by pattern (anything else stays English)
-_MODEL_NOTES_ZH: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"model type (.+) is not one the planner knows; sizes assume a Llama-like layout"),
-     r"规划器不认识模型类型 \1，按 Llama 类的结构估算大小"),
-    (re.compile(r"mixture of experts: (\d+) experts per layer, (\d+) active per token; "
-                r"LoRA targets the attention projections"),
-     r"混合专家模型：每层 \1 个专家，每个 token 激活 \2 个；LoRA 只作用于注意力投影层"),
-    (re.compile(r"the checkpoint is already quantised \((.+)\); sizes assume 16-bit weights"),
-     r"这个检查点已经量化（\1）；按 16 位权重估算大小"),
-    (re.compile(r"no config\.json was read: layer shapes and vocabulary are assumed"),
-     "没有读到 config.json：层的形状和词表是假定的"),
-    (re.compile(r"size-only estimate: (\S+) parameters, shaped like (.+)"), r"只按大小估算：\1 参数，结构参照 \2"),
-    (re.compile(r"size-only estimate"), "只按大小估算"),
-    (re.compile(r"built-in config of (.+)"), r"\1 的内置配置"),
-]
-
-
-def model_note_zh(text: str) -> str:
-    """A note or source from :mod:`tools.plan.model_facts` in Chinese (unchanged when its wording is not known)."""
-    for pattern, zh in _MODEL_NOTES_ZH:
-        if pattern.fullmatch(text):
-            return pattern.sub(zh, text)
-    return text
-
-
 def describe_model(facts: ModelFacts, lang: str = "en") -> str:
     """``facts.describe()`` in the reader's language: name, size and architecture."""
     if is_zh(lang):
@@ -683,7 +658,7 @@ class _Facts:
     def __init__(self, req: PlanRequest) -> None:
         self.req, self.facts, self.hw, self.ov, self.st = req, req.model, req.hardware, req.overrides, req.tokens
         self.reasons, self.warnings = _Said(), _Said()
-        self.warnings.extend(list(self.facts.notes), [model_note_zh(n) for n in self.facts.notes])
+        self.warnings.extend(self.facts.notes_in("en"), self.facts.notes_in("zh"))
         self.want: Method | None = self.ov.method or (None if req.method == "auto" else req.method)
         self.device: Literal["cuda", "cpu"] = "cuda" if self.hw.gpus else "cpu"
         self.n_gpus = len(self.hw.gpus)
