@@ -17,7 +17,7 @@ from langgraph.types import interrupt
 
 from agent.intent import parse_message
 from agent.replies import t, word
-from agent.state import AgentState
+from agent.state import META_KEY, AgentState
 from tools.core.errors import TunepilotError
 from tools.core.messages import say
 
@@ -32,8 +32,8 @@ def _error(state: AgentState, err: Exception) -> dict[str, Any]:
     from tools.core.secrets import redact
 
     text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
-    return {"messages": [AIMessage(content=t("error", state.get("lang", "en"), error=_shown(text, state)))],
-            "intent": "error"}
+    said = t("error", state.get("lang", "en"), error=_shown(text, state))
+    return {"messages": [AIMessage(content=said, additional_kwargs={META_KEY: {"failed": True}})], "intent": "error"}
 
 
 def _shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: str | None = None) -> str:
@@ -275,7 +275,7 @@ def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
         return {"intent": "declined", "messages": [AIMessage(content=t("set_aside_for_files", lang))]}
     if isinstance(raw, dict) and raw.get(ACTION) in ("approve", "decline"):  # a button: typed, not parsed
         pressed = HumanMessage(content=say(f"page.{'approve' if raw[ACTION] == 'approve' else 'cancel'}", lang),
-                               additional_kwargs={"tunepilot": {ACTION: raw[ACTION]}})
+                               additional_kwargs={META_KEY: {ACTION: raw[ACTION]}})
         if raw[ACTION] == "approve":
             return {"intent": "approved", "messages": [pressed]}
         return {"intent": "declined", "messages": [pressed, AIMessage(content=t("declined", lang))]}

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.graph import compile_graph
 from agent.nodes import ACTION
+from agent.state import META_KEY
 from tools.core.messages import Said, said
 
 Action = Literal["approve", "decline", "edit"]
 
 log = logging.getLogger(__name__)
-META_KEY = "tunepilot"  # where a message keeps what its sender attached
 
 
 class Turn(BaseModel):

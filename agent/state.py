@@ -7,6 +7,8 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+META_KEY = "tunepilot"  # where a message keeps what tunepilot knows of it (files attached, a failed step, a button)
+
 
 class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]

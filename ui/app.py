@@ -166,7 +166,7 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
             text += "".join(f"\n📎 {name}" for name in meta[ATTACHED])
         msg: dict[str, Any] = {"role": role, "content": view.safe_markdown(text)}
         if step:
-            msg["metadata"] = view.step_metadata(step, text, lang)
+            msg["metadata"] = view.step_metadata(step, lang, failed=bool(meta.get("failed")))
         msgs.append(msg)
     pending = session.pending() if pending is None else pending
     if pending and pending.get("question"):

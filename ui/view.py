@@ -251,9 +251,9 @@ STEP_ICONS = {"convert": "📄", "plan": "🧮", "train": "🏋️", "status": "
               "deploy": "🚀", "evaluate": "📊", "chat": "💬", "list_runs": "🗂️"}
 
 
-def step_metadata(step: str, text: str, lang: str) -> dict[str, str]:
-    """Gradio's collapsible "thought" box for a tool step: a title with its status."""
-    failed = text.lstrip().startswith(("⚠", "Problem:", "出错了"))  # agent.replies "error"
+def step_metadata(step: str, lang: str, failed: bool = False) -> dict[str, str]:
+    """Gradio's collapsible "thought" box for a tool step: a title with its status (``failed``: the agent marked
+    the step's message as an error)."""
     # the train step starts a detached training: its message says it started, the progress panel follows it
     status = L("step_failed", lang) if failed else L("step_started" if step == "train" else "step_done", lang)
     return {"title": f"{STEP_ICONS.get(step, '🔧')} {L('step_' + step, lang)} · {status}", "status": "done"}

@@ -155,12 +155,12 @@ def test_each_browser_gets_its_own_thread_and_the_loss_plot_is_typed() -> None:
 def test_tool_steps_get_a_titled_status_box() -> None:
     from ui.view import step_metadata
 
-    ok = step_metadata("plan", "Plan: LORA on demo (cpu)…", "en")
+    ok = step_metadata("plan", "en")
     assert ok == {"title": "🧮 Plan · done", "status": "done"}
-    bad = step_metadata("convert", "出错了：文件不存在", "zh")
+    bad = step_metadata("convert", "zh", failed=True)
     assert bad["title"] == "📄 数据集 · 失败"
     # starting a training is not finishing it: the progress panel says when it is done
-    assert step_metadata("train", "训练已开始", "zh")["title"].endswith("训练 · 已开始")
+    assert step_metadata("train", "zh")["title"].endswith("训练 · 已开始")
 
 
 def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir: Path) -> None:
@@ -395,3 +395,15 @@ def test_an_office_zip_bomb_is_named_in_chinese() -> None:
     problem = flog.errors[0]
     assert "zip bomb" in problem.message
     assert "压缩炸弹" in problem.shown("zh") and "MiB" in problem.shown("zh") and "手册.docx：" in problem.shown("zh")
+
+
+def test_a_failed_step_is_marked_by_the_agent_not_guessed_from_its_words(runs_dir: Path, tmp_path: Path) -> None:
+    from agent.session import AgentSession
+    from ui.app import _chat_view
+
+    session = AgentSession("failed-step", db_path=runs_dir / "conversations.sqlite")
+    session.send("只把这些文件转换成数据集", files=[str(tmp_path / "不存在.pdf")])
+    steps = [m for m in _chat_view(session) if m.get("metadata")]
+    assert steps and steps[-1]["metadata"]["title"] == "📄 数据集 · 失败"
+    session.send("我的运行记录")
+    assert not _chat_view(session)[-1].get("metadata", {}).get("title", "").endswith("失败")
