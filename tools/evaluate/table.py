@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
 from tools.core.messages import Said, has, is_zh, said, say, section, shown
-from tools.core.metrics import SampleMetrics, aggregate, perplexity, score_sample
+from tools.core.metrics import CorpusMetrics, SampleMetrics, aggregate, perplexity, score_sample
 from tools.core.system_prompt import LengthLimit
 from tools.evaluate.judge import JudgeResult, JudgeSample
 from tools.evaluate.sets import SetResult, SetScore, render_sets
@@ -387,6 +387,61 @@ def _ranked(rows: list[SampleRow], k: int) -> tuple[list[SampleRow], list[Sample
     return improved, regressed
 
 
+def _text_rows(n: int, cb: CorpusMetrics, ca: CorpusMetrics) -> tuple[list[MetricRow], list[Said]]:
+    """The rows scored from the answers' text, and the notes that explain them."""
+    rows = [
+        _row("rouge_l", cb.rouge_l, ca.rouge_l, True, said("table_how.mean_cjk", n=n)),
+        _row("bleu", cb.bleu, ca.bleu, True, said("table_how.bleu", tokenizers="/".join(cb.bleu_tokenizers))),
+        _row("chrf", cb.chrf, ca.chrf, True, said("table_how.chrf")),
+        _row("exact_match", cb.exact_match, ca.exact_match, True, said("table_how.mean_normalised", n=n)),
+        _row("key_fact_recall", cb.key_fact_recall, ca.key_fact_recall, True,
+             said("table_how.mean_key_facts", n=cb.key_fact_samples)),
+        _row("length_ratio", cb.length_ratio, ca.length_ratio, None, said("table_how.mean", n=n)),
+    ]
+    notes = [said("table_note.models"), said("table_note.means")]
+    if cb.key_fact_samples == 0:
+        notes.append(said("table_note.no_key_facts"))
+    return rows, notes
+
+
+def _loss_rows(before: float | None, after: float | None) -> list[MetricRow]:
+    if before is None and after is None:
+        return []
+    return [_row("eval_loss", before, after, False, said("table_how.eval_loss")),
+            _row("perplexity", perplexity(before), perplexity(after), False, said("table_how.perplexity"))]
+
+
+def _judge_rows(judge: JudgeResult) -> tuple[JudgeSummary, list[MetricRow], list[Said]]:
+    """The judge's counts, its two rows (when it judged anything) and a note on what it left out."""
+    summary = JudgeSummary(
+        model=judge.model, win=judge.win, tie=judge.tie, loss=judge.loss, invalid=judge.count("invalid"),
+        errors=judge.count("error"), tuned_shown_first=sum(1 for it in judge.items if it.tuned_position == "A"),
+    )
+    rows: list[MetricRow] = []
+    judged = judge.judged
+    if judged:
+        rows.append(_row("judge_preferred", judge.loss / judged, judge.win / judged, True,
+                         said("table_how.judge", model=judge.model, n=judged),
+                         before_detail=said("table_how.base_wins", n=judge.loss),
+                         after_detail=said("table_how.tuned_wins", n=judge.win)))
+        rows.append(_row("judge_tie", judge.tie / judged, judge.tie / judged, None, said("table_how.judge_share"),
+                         before_detail=said("table_how.ties", n=judge.tie),
+                         after_detail=said("table_how.ties", n=judge.tie)))
+    notes = [said("table_note.judge_left_out", invalid=summary.invalid, errors=summary.errors)] \
+        if summary.invalid or summary.errors else []
+    return summary, rows, notes
+
+
+def _sample_rows(before: Sequence[EvalRecord], after: Sequence[EvalRecord], sb: list[SampleMetrics],
+                 sa: list[SampleMetrics]) -> list[SampleRow]:
+    return [
+        SampleRow(id=b.id, prompt=b.prompt, reference=b.reference, before=b.output, after=a.output,
+                  rouge_l_before=x.rouge_l, rouge_l_after=y.rouge_l, change=y.rouge_l - x.rouge_l,
+                  key_fact_recall_before=x.key_fact_recall, key_fact_recall_after=y.key_fact_recall)
+        for b, a, x, y in zip(before, after, sb, sa, strict=True)
+    ]
+
+
 def build_table(
     before: Sequence[EvalRecord],
     after: Sequence[EvalRecord],
@@ -414,125 +469,23 @@ def build_table(
     refs = [r.reference for r in before]
     cb = aggregate(sb, [r.output for r in before], refs)
     ca = aggregate(sa, [r.output for r in after], refs)
-
-    rows = [
-        _row("rouge_l", cb.rouge_l, ca.rouge_l, True, said("table_how.mean_cjk", n=n)),
-        _row(
-            "bleu",
-            cb.bleu,
-            ca.bleu,
-            True,
-            said("table_how.bleu", tokenizers="/".join(cb.bleu_tokenizers)),
-        ),
-        _row("chrf", cb.chrf, ca.chrf, True, said("table_how.chrf")),
-        _row("exact_match", cb.exact_match, ca.exact_match, True, said("table_how.mean_normalised", n=n)),
-        _row(
-            "key_fact_recall",
-            cb.key_fact_recall,
-            ca.key_fact_recall,
-            True,
-            said("table_how.mean_key_facts", n=cb.key_fact_samples),
-        ),
-        _row(
-            "length_ratio",
-            cb.length_ratio,
-            ca.length_ratio,
-            None,
-            said("table_how.mean", n=n),
-        ),
-    ]
-    notes = [said("table_note.models"), said("table_note.means")]
-    if cb.key_fact_samples == 0:
-        notes.append(said("table_note.no_key_facts"))
-    if eval_loss_before is not None or eval_loss_after is not None:
-        rows.append(
-            _row(
-                "eval_loss", eval_loss_before, eval_loss_after, False, said("table_how.eval_loss")
-            )
-        )
-        rows.append(
-            _row(
-                "perplexity",
-                perplexity(eval_loss_before),
-                perplexity(eval_loss_after),
-                False,
-                said("table_how.perplexity"),
-            )
-        )
-
+    rows, notes = _text_rows(n, cb, ca)
+    rows += _loss_rows(eval_loss_before, eval_loss_after)
     judge_summary = None
     if judge is not None:
-        judge_summary = JudgeSummary(
-            model=judge.model,
-            win=judge.win,
-            tie=judge.tie,
-            loss=judge.loss,
-            invalid=judge.count("invalid"),
-            errors=judge.count("error"),
-            tuned_shown_first=sum(1 for it in judge.items if it.tuned_position == "A"),
-        )
-        judged = judge.judged
-        if judged:
-            rows.append(
-                _row(
-                    "judge_preferred",
-                    judge.loss / judged,
-                    judge.win / judged,
-                    True,
-                    said("table_how.judge", model=judge.model, n=judged),
-                    before_detail=said("table_how.base_wins", n=judge.loss),
-                    after_detail=said("table_how.tuned_wins", n=judge.win),
-                )
-            )
-            rows.append(
-                _row(
-                    "judge_tie",
-                    judge.tie / judged,
-                    judge.tie / judged,
-                    None,
-                    said("table_how.judge_share"),
-                    before_detail=said("table_how.ties", n=judge.tie),
-                    after_detail=said("table_how.ties", n=judge.tie),
-                )
-            )
-        if judge_summary.invalid or judge_summary.errors:
-            notes.append(said("table_note.judge_left_out", invalid=judge_summary.invalid,
-                              errors=judge_summary.errors))
-
+        judge_summary, judge_rows, judge_notes = _judge_rows(judge)
+        rows += judge_rows
+        notes += judge_notes
     human_summary = None
     if human_scores is not None:
         human_summary = _human_summary(human_scores, {r.id for r in before})
-        h = human_summary
-        rows.append(human_row(h))
-        if h.ignored_ids:
-            notes.append(said("table_note.human_ignored", n=len(h.ignored_ids)))
-
-    sample_rows = [
-        SampleRow(
-            id=b.id,
-            prompt=b.prompt,
-            reference=b.reference,
-            before=b.output,
-            after=a.output,
-            rouge_l_before=x.rouge_l,
-            rouge_l_after=y.rouge_l,
-            change=y.rouge_l - x.rouge_l,
-            key_fact_recall_before=x.key_fact_recall,
-            key_fact_recall_after=y.key_fact_recall,
-        )
-        for b, a, x, y in zip(before, after, sb, sa, strict=True)
-    ]
-    improved, regressed = _ranked(sample_rows, top_k)
+        rows.append(human_row(human_summary))
+        if human_summary.ignored_ids:
+            notes.append(said("table_note.human_ignored", n=len(human_summary.ignored_ids)))
+    improved, regressed = _ranked(_sample_rows(before, after, sb, sa), top_k)
     return EvalTable(
-        n_samples=n,
-        base_name=base_name,
-        tuned_name=tuned_name,
-        rows=rows,
-        improved=improved,
-        regressed=regressed,
-        judge=judge_summary,
-        human=human_summary,
-        **_with_notes(notes),
+        n_samples=n, base_name=base_name, tuned_name=tuned_name, rows=rows, improved=improved,
+        regressed=regressed, judge=judge_summary, human=human_summary, **_with_notes(notes),
         samples=[SampleScores(id=b.id, before=x, after=y) for b, x, y in zip(before, sb, sa, strict=True)],
     )
 
