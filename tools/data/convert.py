@@ -290,6 +290,57 @@ def to_row(rec: Record, schema: str) -> dict[str, Any]:
     return row
 
 
+def _file_reports(run: _Run, found: list[Record], kept: list[Record]) -> list[FileReport]:
+    """What happened to each input, in the order given: records found (by method) and kept, drops, problems."""
+    found_by: dict[str, dict[str, int]] = {}
+    for rec in found:
+        per = found_by.setdefault(rec.source, {})
+        per[rec.method] = per.get(rec.method, 0) + 1
+    kept_by: dict[str, int] = {}
+    for rec in kept:
+        kept_by[rec.source] = kept_by.get(rec.source, 0) + 1
+    files: list[FileReport] = []
+    for name in run.order:
+        flog = run.logs[name]
+        errors = list(flog.errors)
+        if flog.suppressed:
+            errors.append(issue(name, "data.suppressed", n=flog.suppressed))
+        methods = found_by.get(name, {})
+        files.append(FileReport(
+            source=name, type=run.types.get(name, PurePosixPath(name).suffix.lstrip(".") or "?"),
+            methods=dict(sorted(methods.items())), records_found=sum(methods.values()),
+            records_kept=kept_by.get(name, 0), dropped=dict(sorted(flog.drops.items())), errors=errors,
+            notes=flog.notes,
+        ))
+    return files
+
+
+def _token_stats(run: _Run, kept: list[Record]) -> TokenStats:
+    lengths = sorted(r.tokens for r in kept)
+    tokenizer_name = run.req.model if run._counter is not None else f"{run.req.model} (not loaded: no records)"
+    return TokenStats(
+        tokenizer=tokenizer_name, records=len(lengths), p50=percentile(lengths, 50), p95=percentile(lengths, 95),
+        max=lengths[-1] if lengths else 0, mean=round(sum(lengths) / len(lengths), 1) if lengths else 0.0,
+    )
+
+
+def _report(req: ConvertRequest, totals: dict[str, Any], stats: TokenStats, reasons: list[str],
+            files: list[FileReport]) -> dict[str, Any]:
+    """``report.json``: the settings, the totals, the token lengths, the reasons and every file."""
+    return {
+        "version": REPORT_VERSION,
+        "settings": {
+            "inputs": [str(p) for p in req.inputs], "schema": req.schema_name, "eval_ratio": req.eval_ratio,
+            "seed": req.seed, "system": req.system, "model": req.model, "max_tokens": req.max_tokens,
+            "section_tokens": req.section_budget, "over_budget": req.over_budget, "keep_text": req.keep_text,
+        },
+        "totals": totals,
+        "tokens": stats.model_dump(),
+        "reasons": reasons,
+        "files": [f.model_dump() for f in files],
+    }
+
+
 def convert_documents(request: ConvertRequest) -> ConvertResult:
     """Turn files, folders and zips into a cleaned, split SFT dataset with a report (see module doc)."""
     t0 = time.perf_counter()
@@ -307,41 +358,15 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
         log.info("asking %s for Q/A pairs on %d chunk(s)", run.llm.model, len(chunks))
         found.extend(generate(chunks, run.llm, req.llm_pairs_per_chunk, run.logs))
 
-    found_by: dict[str, dict[str, int]] = {}
-    for rec in found:
-        per = found_by.setdefault(rec.source, {})
-        per[rec.method] = per.get(rec.method, 0) + 1
-
     kept = run.clean(found)
     kept = run.enforce_budget(kept) if kept else []
     train, held, reasons = split_records(kept, req.eval_ratio, req.seed)
-
-    kept_by: dict[str, int] = {}
-    for rec in kept:
-        kept_by[rec.source] = kept_by.get(rec.source, 0) + 1
-    files: list[FileReport] = []
-    for name in run.order:
-        flog = run.logs[name]
-        errors = list(flog.errors)
-        if flog.suppressed:
-            errors.append(issue(name, "data.suppressed", n=flog.suppressed))
-        methods = found_by.get(name, {})
-        files.append(FileReport(
-            source=name, type=run.types.get(name, PurePosixPath(name).suffix.lstrip(".") or "?"),
-            methods=dict(sorted(methods.items())), records_found=sum(methods.values()),
-            records_kept=kept_by.get(name, 0), dropped=dict(sorted(flog.drops.items())), errors=errors,
-            notes=flog.notes,
-        ))
+    files = _file_reports(run, found, kept)
     dropped: dict[str, int] = {}
     for f in files:
         for k, v in f.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
-    lengths = sorted(r.tokens for r in kept)
-    tokenizer_name = req.model if run._counter is not None else f"{req.model} (not loaded: no records)"
-    stats = TokenStats(
-        tokenizer=tokenizer_name, records=len(lengths), p50=percentile(lengths, 50), p95=percentile(lengths, 95),
-        max=lengths[-1] if lengths else 0, mean=round(sum(lengths) / len(lengths), 1) if lengths else 0.0,
-    )
+    stats = _token_stats(run, kept)
     if run.llm is None:
         reasons.append("LLM Q/A generation off (set TUNEPILOT_LLM_BASE_URL and TUNEPILOT_LLM_MODEL to turn it on)"
                        if req.use_llm is not False else "LLM Q/A generation off (not asked for)")
@@ -349,24 +374,13 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
         reasons.append(f"LLM Q/A generation on with {run.llm.model}")
 
     train_path, eval_path, report_path = out_dir / "train.jsonl", out_dir / "eval.jsonl", out_dir / "report.json"
-    report = {
-        "version": REPORT_VERSION,
-        "settings": {
-            "inputs": [str(p) for p in req.inputs], "schema": req.schema_name, "eval_ratio": req.eval_ratio,
-            "seed": req.seed, "system": req.system, "model": req.model, "max_tokens": req.max_tokens,
-            "section_tokens": req.section_budget, "over_budget": req.over_budget, "keep_text": req.keep_text,
-        },
-        "totals": {
-            "files": len(files), "files_with_errors": sum(1 for f in files if f.errors),
-            "records_found": len(found), "records_kept": len(kept), "train": len(train), "eval": len(held),
-            "dropped": dict(sorted(dropped.items())),
-        },
-        "tokens": stats.model_dump(),
-        "reasons": reasons,
-        "files": [f.model_dump() for f in files],
+    totals = {
+        "files": len(files), "files_with_errors": sum(1 for f in files if f.errors),
+        "records_found": len(found), "records_kept": len(kept), "train": len(train), "eval": len(held),
+        "dropped": dict(sorted(dropped.items())),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_path, report)
+    write_json(report_path, _report(req, totals, stats, reasons, files))
     if not kept:
         for stale in (train_path, eval_path):
             stale.unlink(missing_ok=True)

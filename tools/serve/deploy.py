@@ -384,16 +384,63 @@ def serve_options(run_dir: Path, req: DeployRequest, *, model: str, adapter_r: i
     return opts.model_copy(update={"reasons": reasons})
 
 
-def deploy_model(req: DeployRequest) -> Deployment:
-    """Start vLLM for a run, wait until healthy, run the canary; return the deployment."""
-    run_dir = req.run_dir.resolve()
-    if not run_dir.is_dir():
-        raise InputError("no such run directory", where=str(run_dir), hint="See `tunepilot runs`")
+def _server_env(opts: ServeOptions, api_key: str | None, gpu: bool, reasons: list[str]) -> dict[str, str]:
+    """vLLM's environment: the CPU backend's settings, runtime LoRA loading, and the key (never on the command
+    line, where `ps` and vLLM's own start-up log would show it)."""
+    env = dict(os.environ)
+    if not gpu:
+        env.update(cpu_server_env())
+        if opts.cpu_kvcache_space_gib:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.cpu_kvcache_space_gib)
+        reasons.append(f"CPU backend: KV cache {env['VLLM_CPU_KVCACHE_SPACE']} GiB from free RAM, "
+                       f"{env['OMP_NUM_THREADS']} threads")
+    env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    else:
+        env.pop("VLLM_API_KEY", None)
+    return env
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], dep: Deployment, req: DeployRequest, max_len: int,
+                  events: EventWriter) -> None:
+    """Until /health answers; a server that exits or never answers is stopped and said in one sentence."""
+    run_dir, log_path = Path(dep.run_dir), Path(dep.log)
+    deadline = time.monotonic() + req.timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = _log_tail(log_path)
+            why = explain_failure(tail, max_len)
+            events.emit("deploy", "error", why, log_tail=tail)
+            raise DeployError(f"{why}. Last log lines:\n{tail}")
+        if healthy(dep.base_url):
+            return
+        time.sleep(1.0)
+    stop_deployment(run_dir)
+    tail = _log_tail(log_path)
+    events.emit("deploy", "error", "vLLM did not become healthy in time", log_tail=tail)
+    raise DeployError(f"vLLM did not answer /health within {req.timeout_s:.0f} s. Last log lines:\n{tail}")
+
+
+def _running(run_dir: Path, req: DeployRequest) -> Deployment | None:
+    """The run's server when it already answers in the mode asked for (another mode: it is stopped)."""
     existing = load_deployment(run_dir)
     if existing and pid_alive(existing.pid) and healthy(existing.base_url):
         if req.mode in ("auto", existing.mode):
             return existing
         stop_deployment(run_dir)  # another mode was asked for: replace the running server
+    return None
+
+
+def deploy_model(req: DeployRequest) -> Deployment:
+    """Start vLLM for a run, wait until healthy, run the canary; return the deployment."""
+    run_dir = req.run_dir.resolve()
+    if not run_dir.is_dir():
+        raise InputError("no such run directory", where=str(run_dir), hint="See `tunepilot runs`")
+    running = _running(run_dir, req)
+    if running is not None:
+        return running
     if req.host not in LOOPBACK and not req.api_key:
         req = req.model_copy(update={"api_key": "tp-" + secrets.token_urlsafe(24)})
     register_secret(req.api_key)
@@ -411,38 +458,19 @@ def deploy_model(req: DeployRequest) -> Deployment:
         chat_template = None
     opts = serve_options(run_dir, req, model=base or str(merged), adapter_r=r, gpu=gpu)
     reasons += opts.reasons
-    max_len = opts.max_model_len
-    if mode == "lora":
-        cmd = build_command(model=base, host=req.host, port=port, max_model_len=max_len,
-                            chat_template=chat_template, adapter=adapter, max_lora_rank=opts.max_lora_rank,
-                            api_key=req.api_key, served_name=BASE_NAME, gpu=gpu,
-                            gpu_memory_utilization=opts.gpu_memory_utilization,
-                            tensor_parallel_size=opts.tensor_parallel_size)
-        models = {"base": BASE_NAME, "tuned": TUNED_NAME}
+    lora = mode == "lora"
+    cmd = build_command(model=base if lora else str(merged), host=req.host, port=port,
+                        max_model_len=opts.max_model_len, chat_template=chat_template,
+                        adapter=adapter if lora else None, max_lora_rank=opts.max_lora_rank if lora else None,
+                        api_key=req.api_key, served_name=BASE_NAME if lora else TUNED_NAME, gpu=gpu,
+                        gpu_memory_utilization=opts.gpu_memory_utilization,
+                        tensor_parallel_size=opts.tensor_parallel_size)
+    models = {"base": BASE_NAME, "tuned": TUNED_NAME} if lora else {"tuned": TUNED_NAME}
+    if lora:
         reasons.append(f"--max-lora-rank {opts.max_lora_rank} from the adapter's r={r}")
-    else:
-        cmd = build_command(model=str(merged), host=req.host, port=port, max_model_len=max_len,
-                            chat_template=chat_template, adapter=None, max_lora_rank=None,
-                            api_key=req.api_key, served_name=TUNED_NAME, gpu=gpu,
-                            gpu_memory_utilization=opts.gpu_memory_utilization,
-                            tensor_parallel_size=opts.tensor_parallel_size)
-        models = {"tuned": TUNED_NAME}
-    env = dict(os.environ)
-    if not gpu:
-        env.update(cpu_server_env())
-        if opts.cpu_kvcache_space_gib:
-            env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.cpu_kvcache_space_gib)
-        reasons.append(f"CPU backend: KV cache {env['VLLM_CPU_KVCACHE_SPACE']} GiB from free RAM, "
-                       f"{env['OMP_NUM_THREADS']} threads")
-    env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    if req.api_key:
-        env["VLLM_API_KEY"] = req.api_key
-    else:
-        env.pop("VLLM_API_KEY", None)
-    logs = run_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / "vllm.log"
+    env = _server_env(opts, req.api_key, gpu, reasons)
+    log_path = run_dir / "logs" / "vllm.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     events = EventWriter(run_dir)
     events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}", mode=mode, port=port)
     with open(log_path, "ab") as logf:
@@ -456,22 +484,8 @@ def deploy_model(req: DeployRequest) -> Deployment:
         api_key=req.api_key, reasons=reasons, system_prompt=run_system_prompt(run_dir),
     )
     write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
-    deadline = time.monotonic() + req.timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = _log_tail(log_path)
-            why = explain_failure(tail, max_len)
-            events.emit("deploy", "error", why, log_tail=tail)
-            raise DeployError(f"{why}. Last log lines:\n{tail}")
-        if healthy(dep.base_url):
-            break
-        time.sleep(1.0)
-    else:
-        stop_deployment(run_dir)
-        tail = _log_tail(log_path)
-        events.emit("deploy", "error", "vLLM did not become healthy in time", log_tail=tail)
-        raise DeployError(f"vLLM did not answer /health within {req.timeout_s:.0f} s. Last log lines:\n{tail}")
-    if req.canary and mode == "lora":
+    _wait_healthy(proc, dep, req, opts.max_model_len, events)
+    if req.canary and lora:
         try:
             run_canary(dep, run_dir)
         except DeployError:

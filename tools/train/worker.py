@@ -286,29 +286,15 @@ def generate_greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], m
     return [o.strip() for o in outs]
 
 
-def train(run_dir: Path, resume: bool) -> int:
-    settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    events = EventWriter(run_dir)
-
-    def on_term(signum: int, frame: Any) -> None:
-        _Stop.requested = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    torch.manual_seed(settings.seed)
+def _examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], list[Any], list[Any]] | None:
+    """Training and eval examples, rewordings added for a knowledge task, and the learning check's questions;
+    None (with an error event) when there is nothing to train on."""
     data_dir = Path(settings.data_dir)
     train_rows = load_examples(data_dir / "train.jsonl", settings.system_prompt)
     eval_rows = load_examples(data_dir / "eval.jsonl", settings.system_prompt)
     if not train_rows:
         events.emit("train", "error", said=said("train.no_examples", path=str(data_dir / "train.jsonl")))
-        return 1
+        return None
     from tools.data.knowledge import augment, check_items
 
     items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
@@ -318,6 +304,12 @@ def train(run_dir: Path, resume: bool) -> int:
                                                                                               events))
         events.emit("train", "info", f"{len(train_rows) - n} rewordings of the {n} trained questions added "
                     "(the answers are kept word for word)", paraphrased=len(train_rows) - n, examples=n)
+    return train_rows, eval_rows, items
+
+
+def _tokenizer(settings: TrainSettings) -> Any:
+    """The model's tokenizer, with a chat template and a pad token that is not the end of a turn."""
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(settings.model)
     if not getattr(tok, "chat_template", None):
@@ -327,8 +319,15 @@ def train(run_dir: Path, resume: bool) -> int:
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
         vocab = tok.get_vocab()
         tok.pad_token = "<|endoftext|>" if "<|endoftext|>" in vocab else tok.unk_token or tok.eos_token
+    return tok
 
-    cuda = torch.cuda.is_available()
+
+def _model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
+    """The base model: 4-bit NF4 for QLoRA, else in the plan's precision (fp32 master weights on CPU)."""
+    import torch
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings.precision]
     load_kwargs: dict[str, Any] = {"attn_implementation": settings.attn_implementation}
     if settings.method == "qlora":
@@ -351,16 +350,13 @@ def train(run_dir: Path, resume: bool) -> int:
     if settings.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model.config.pad_token_id = tok.pad_token_id
+    return model
 
-    peft_config = LoraConfig(
-        r=settings.lora_r,
-        lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout,
-        target_modules=settings.target_modules,
-        task_type="CAUSAL_LM",
-    )
-    has_eval = bool(eval_rows)
-    args = SFTConfig(
+
+def _sft_config(settings: TrainSettings, run_dir: Path, has_eval: bool, cuda: bool) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=settings.micro_batch_size,
         per_device_eval_batch_size=settings.micro_batch_size,
@@ -393,17 +389,10 @@ def train(run_dir: Path, resume: bool) -> int:
         use_cpu=not cuda,
         save_only_model=False,
     )
-    check = build_learning_check(events, settings, tok, items, len(train_rows), run_dir)
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
-        processing_class=tok,
-        peft_config=peft_config,
-        callbacks=[build_callback(events, settings, _Stop)] + ([check] if check is not None else []),
-    )
-    _fault_injection(settings)
+
+
+def _resume_point(run_dir: Path, resume: bool, events: EventWriter) -> Path | None:
+    """The checkpoint to resume from; half-written ones (a kill during a save) are removed first."""
     ckpt = last_checkpoint(run_dir) if resume else None
     for partial in incomplete_checkpoints(run_dir) if resume else []:
         # a kill during a save left it; the trainer would otherwise write into it or rotate the good one away
@@ -412,10 +401,13 @@ def train(run_dir: Path, resume: bool) -> int:
                     f"interrupted; resuming from {ckpt.name if ckpt else 'the beginning'}", removed=partial.name)
     if resume and ckpt is None:
         events.emit("train", "warning", "no checkpoint to resume from: starting from the beginning")
-    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    return ckpt
+
+
+def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, events: EventWriter) -> int:
+    """After training: the metrics, then either the cancel event or the adapter, its archive and the done event."""
     state = trainer.state
-    history = state.log_history
-    write_json(run_dir / "metrics.json", {"log_history": history, "global_step": state.global_step,
+    write_json(run_dir / "metrics.json", {"log_history": state.log_history, "global_step": state.global_step,
                                           "max_steps": state.max_steps})
     if _Stop.requested and state.global_step < state.max_steps:
         events.emit(
@@ -445,6 +437,49 @@ def train(run_dir: Path, resume: bool) -> int:
         tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0),
     )
     return 0
+
+
+def train(run_dir: Path, resume: bool) -> int:
+    """The child's whole job: settings from ``config.yaml``, examples, model, TRL, then the adapter."""
+    settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    events = EventWriter(run_dir)
+
+    def on_term(signum: int, frame: Any) -> None:
+        _Stop.requested = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTTrainer
+
+    torch.manual_seed(settings.seed)
+    examples = _examples(settings, events)
+    if examples is None:
+        return 1
+    train_rows, eval_rows, items = examples
+    tok = _tokenizer(settings)
+    cuda = torch.cuda.is_available()
+    model = _model(settings, tok, cuda)
+    peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                             target_modules=settings.target_modules, task_type="CAUSAL_LM")
+    args = _sft_config(settings, run_dir, bool(eval_rows), cuda)
+    check = build_learning_check(events, settings, tok, items, len(train_rows), run_dir)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=[build_callback(events, settings, _Stop)] + ([check] if check is not None else []),
+    )
+    _fault_injection(settings)
+    ckpt = _resume_point(run_dir, resume, events)
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    return _finish(trainer, result, check, tok, run_dir, events)
 
 
 def _peak_rss_mb() -> float:
