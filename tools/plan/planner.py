@@ -331,18 +331,13 @@ def activation_bytes_per_token(facts: ModelFacts, s: MemorySettings) -> tuple[in
     return a * h, full
 
 
-def estimate_memory(
-    facts: ModelFacts, s: MemorySettings, available_bytes: int, headroom: float = HEADROOM
-) -> MemoryEstimate:
-    """Itemised peak memory per device for these settings."""
-    a = _DTYPE_BYTES[s.precision]
-    n = max(1, s.num_gpus)
-    tokens = s.micro_batch * s.max_length
-    items: list[MemoryItem] = []
+def _item(name: str, n_bytes: int, note: str, note_zh: str) -> MemoryItem:
+    return MemoryItem(name=name, bytes=n_bytes, note=note, note_zh=note_zh)
 
-    def item(name: str, n_bytes: int, note: str, note_zh: str) -> None:
-        items.append(MemoryItem(name=name, bytes=n_bytes, note=note, note_zh=note_zh))
 
+def _weights_item(facts: ModelFacts, s: MemorySettings) -> MemoryItem:
+    """The frozen base weights on one device, in their format, sharded when the strategy shards them."""
+    a, n = _DTYPE_BYTES[s.precision], max(1, s.num_gpus)
     w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant)
     fmt_words = {
         "fp32": "fp32",
@@ -371,65 +366,90 @@ def estimate_memory(
     else:
         w_note = f"{size} base weights, {fmt_words}"
         w_zh = f"{size} 参数的基座权重，{fmt_zh}"
-    item("weights", w, w_note, w_zh)
+    return _item("weights", w, w_note, w_zh)
 
+
+def _trainable_items(facts: ModelFacts, s: MemorySettings) -> list[MemoryItem]:
+    """The LoRA weights, their gradients and the optimizer's states."""
+    n = max(1, s.num_gpus)
     lora_n = facts.lora_param_count(s.lora_r, s.lora_targets)
     shard = n if s.strategy in ("fsdp", "zero3") else 1
-    item("lora_params", 4 * lora_n // shard, f"{lora_n / 1e6:.1f}M trainable LoRA parameters (r={s.lora_r}) in fp32",
-         f"{lora_n / 1e6:.1f}M 个可训练的 LoRA 参数（r={s.lora_r}），fp32")
     gshard = n if s.strategy in ("fsdp", "zero2", "zero3") else 1
-    item("gradients", 4 * lora_n // gshard, "fp32 gradients of the LoRA weights", "LoRA 权重的 fp32 梯度")
     opt_per = 2 if s.optimizer == "paged_adamw_8bit" else 8
     if opt_per == 2:
         opt_note, opt_zh = "paged 8-bit AdamW states (2 bytes per parameter)", "分页 8 位 AdamW 状态（每个参数 2 字节）"
     else:
         opt_note, opt_zh = ("AdamW states, two fp32 moments (8 bytes per parameter)",
                             "AdamW 状态，两个 fp32 动量（每个参数 8 字节）")
-    item("optimizer", opt_per * lora_n // gshard, opt_note + (f", sharded over {n} GPUs" if gshard > 1 else ""),
-         opt_zh + (f"，切分到 {n} 块 GPU" if gshard > 1 else ""))
+    return [
+        _item("lora_params", 4 * lora_n // shard, f"{lora_n / 1e6:.1f}M trainable LoRA parameters (r={s.lora_r}) "
+              "in fp32", f"{lora_n / 1e6:.1f}M 个可训练的 LoRA 参数（r={s.lora_r}），fp32"),
+        _item("gradients", 4 * lora_n // gshard, "fp32 gradients of the LoRA weights", "LoRA 权重的 fp32 梯度"),
+        _item("optimizer", opt_per * lora_n // gshard, opt_note + (f", sharded over {n} GPUs" if gshard > 1 else ""),
+              opt_zh + (f"，切分到 {n} 块 GPU" if gshard > 1 else "")),
+    ]
 
+
+def _activation_items(facts: ModelFacts, s: MemorySettings) -> list[MemoryItem]:
+    """What one micro-batch needs while it passes: activations, logits, and the dequantised or gathered layers."""
+    a, tokens = _DTYPE_BYTES[s.precision], s.micro_batch * s.max_length
     kept, full = activation_bytes_per_token(facts, s)
     L = facts.num_layers
     final = 4 * facts.hidden_size + 2 * a * facts.hidden_size
     if s.gradient_checkpointing:
-        act = tokens * (L * kept + 2 * full + final)
-        item("activations", act, f"{tokens} tokens × ({L} layer inputs + 2 layers recomputed), gradient checkpointing on",
-             f"{tokens} 个 token ×（{L} 层的输入 + 2 层重算），梯度检查点开启")
+        out = [_item("activations", tokens * (L * kept + 2 * full + final),
+                     f"{tokens} tokens × ({L} layer inputs + 2 layers recomputed), gradient checkpointing on",
+                     f"{tokens} 个 token ×（{L} 层的输入 + 2 层重算），梯度检查点开启")]
     else:
-        act = tokens * (L * full + full + final)
-        item("activations", act,
-             f"{tokens} tokens × {L} layers × {full / 1024:.0f} KiB per token, gradient checkpointing off",
-             f"{tokens} 个 token × {L} 层 × 每个 token {full / 1024:.0f} KiB，梯度检查点关闭")
-    logits = tokens * facts.vocab_size * (a + 8)
-    item("logits", logits,
-         f"vocabulary {facts.vocab_size} × {s.max_length} tokens × batch {s.micro_batch}, "
-         f"{a}-byte logits + fp32 copy + fp32 log-softmax",
-         f"词表 {facts.vocab_size} × {s.max_length} 个 token × 批大小 {s.micro_batch}，"
-         f"{a} 字节的 logits + fp32 副本 + fp32 log-softmax")
+        out = [_item("activations", tokens * (L * full + full + final),
+                     f"{tokens} tokens × {L} layers × {full / 1024:.0f} KiB per token, gradient checkpointing off",
+                     f"{tokens} 个 token × {L} 层 × 每个 token {full / 1024:.0f} KiB，梯度检查点关闭")]
+    out.append(_item("logits", tokens * facts.vocab_size * (a + 8),
+                     f"vocabulary {facts.vocab_size} × {s.max_length} tokens × batch {s.micro_batch}, "
+                     f"{a}-byte logits + fp32 copy + fp32 log-softmax",
+                     f"词表 {facts.vocab_size} × {s.max_length} 个 token × 批大小 {s.micro_batch}，"
+                     f"{a} 字节的 logits + fp32 副本 + fp32 log-softmax"))
     if s.weight_format in ("nf4", "8bit"):
-        item("dequant_buffer", facts.largest_linear() * a, "one projection dequantised to 16-bit at a time",
-             "每次把一个投影层反量化为 16 位")
+        out.append(_item("dequant_buffer", facts.largest_linear() * a, "one projection dequantised to 16-bit at a time",
+                         "每次把一个投影层反量化为 16 位"))
     if s.strategy in ("fsdp", "zero3"):
+        root = facts.embedding_params + facts.lm_head_params + facts.hidden_size
         layer_w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant) - root * a
         per_layer = max(0, layer_w) // max(1, L)
         gathered = 2 * per_layer + (facts.embedding_params * a if s.strategy == "zero3" else 0)
-        item("gathered_params", gathered, "two layers gathered whole at a time (current + prefetched)",
-             "每次聚合两层的完整权重（当前层 + 预取层）")
+        out.append(_item("gathered_params", gathered, "two layers gathered whole at a time (current + prefetched)",
+                         "每次聚合两层的完整权重（当前层 + 预取层）"))
+    return out
+
+
+def _overhead_items(facts: ModelFacts, s: MemorySettings, dynamic: int) -> list[MemoryItem]:
+    """Communication buffers, allocator fragmentation and the runtime itself."""
+    n = max(1, s.num_gpus)
+    out = []
     if s.device == "cuda" and n > 1:
-        comm = NCCL_BYTES + (4 * lora_n if s.strategy == "ddp" else 0)
         ddp = s.strategy == "ddp"
-        item("communication", comm, "NCCL buffers" + (" + DDP gradient bucket" if ddp else ""),
-             "NCCL 缓冲区" + (" + DDP 梯度桶" if ddp else ""))
-    dynamic = sum(i.bytes for i in items)
+        comm = NCCL_BYTES + (4 * facts.lora_param_count(s.lora_r, s.lora_targets) if ddp else 0)
+        out.append(_item("communication", comm, "NCCL buffers" + (" + DDP gradient bucket" if ddp else ""),
+                         "NCCL 缓冲区" + (" + DDP 梯度桶" if ddp else "")))
+        dynamic += comm
     if s.device == "cuda":
-        item("allocator", int(FRAGMENTATION * dynamic), "PyTorch caching-allocator fragmentation (5%)",
-             "PyTorch 缓存分配器的碎片（5%）")
-        item("cuda_context", CUDA_CONTEXT_BYTES, "CUDA context, cuBLAS workspace and kernels",
-             "CUDA 上下文、cuBLAS 工作区和内核")
+        out += [_item("allocator", int(FRAGMENTATION * dynamic), "PyTorch caching-allocator fragmentation (5%)",
+                      "PyTorch 缓存分配器的碎片（5%）"),
+                _item("cuda_context", CUDA_CONTEXT_BYTES, "CUDA context, cuBLAS workspace and kernels",
+                      "CUDA 上下文、cuBLAS 工作区和内核")]
     else:
-        item("allocator", int(FRAGMENTATION * dynamic), "malloc fragmentation (5%)", "malloc 碎片（5%）")
-        item("runtime", CPU_RUNTIME_BYTES, "Python, torch, transformers, tokenizer and data in RAM",
-             "内存中的 Python、torch、transformers、分词器和数据")
+        out += [_item("allocator", int(FRAGMENTATION * dynamic), "malloc fragmentation (5%)", "malloc 碎片（5%）"),
+                _item("runtime", CPU_RUNTIME_BYTES, "Python, torch, transformers, tokenizer and data in RAM",
+                      "内存中的 Python、torch、transformers、分词器和数据")]
+    return out
+
+
+def estimate_memory(
+    facts: ModelFacts, s: MemorySettings, available_bytes: int, headroom: float = HEADROOM
+) -> MemoryEstimate:
+    """Itemised peak memory per device for these settings."""
+    items = [_weights_item(facts, s), *_trainable_items(facts, s), *_activation_items(facts, s)]
+    items += _overhead_items(facts, s, sum(i.bytes for i in items))
     total = sum(i.bytes for i in items)
     budget = int(headroom * available_bytes)
     return MemoryEstimate(settings=s, items=items, total_bytes=total, available_bytes=available_bytes,
