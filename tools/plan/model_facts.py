@@ -17,7 +17,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -168,20 +168,22 @@ def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) -> ModelFacts:
-    """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field.
-    ``source`` is a path (or hub id) as it is, or a :class:`Said` for words ("size-only estimate")."""
-    source_said = source if isinstance(source, Said) else None
-    source = source.text() if isinstance(source, Said) else source
-    cfg = dict(config)
-    outer = cfg
-    if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
-        cfg = {**cfg["text_config"]}  # multimodal wrapper: the language model is what we train
-        cfg.setdefault("tie_word_embeddings", outer.get("tie_word_embeddings"))
-    notes: list[Said] = []
-    model_type = str(cfg.get("model_type") or outer.get("model_type") or "unknown")
-    archs = outer.get("architectures") or cfg.get("architectures") or []
-    architecture = str(archs[0]) if archs else f"{model_type}ForCausalLM"
+class _Dims(NamedTuple):
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    intermediate: int
+    max_positions: int
+    tied: bool
+    experts: int
+    experts_per_token: int
+
+
+def _dims(cfg: dict[str, Any], source: str) -> _Dims:
+    """The shapes a config names, under any of the names model families use; a missing one is named."""
 
     def need(*keys: str) -> int:
         v = _first(cfg, *keys)
@@ -207,6 +209,27 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) 
     tie = bool(_first(cfg, "tie_word_embeddings", default=True))  # transformers' default
     experts = int(_first(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
     per_tok = int(_first(cfg, "num_experts_per_tok", "num_experts_per_token", default=1) or 1)
+    return _Dims(h, layers, heads, kv, head_dim, vocab, inter, max_pos, tie, experts, per_tok)
+
+
+def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) -> ModelFacts:
+    """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field.
+    ``source`` is a path (or hub id) as it is, or a :class:`Said` for words ("size-only estimate")."""
+    source_said = source if isinstance(source, Said) else None
+    source = source.text() if isinstance(source, Said) else source
+    cfg = dict(config)
+    outer = cfg
+    if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
+        cfg = {**cfg["text_config"]}  # multimodal wrapper: the language model is what we train
+        cfg.setdefault("tie_word_embeddings", outer.get("tie_word_embeddings"))
+    notes: list[Said] = []
+    model_type = str(cfg.get("model_type") or outer.get("model_type") or "unknown")
+    archs = outer.get("architectures") or cfg.get("architectures") or []
+    architecture = str(archs[0]) if archs else f"{model_type}ForCausalLM"
+
+    d = _dims(cfg, source)
+    h, layers, heads, kv, head_dim, vocab = d.hidden, d.layers, d.heads, d.kv_heads, d.head_dim, d.vocab
+    inter, max_pos, tie, experts, per_tok = d.intermediate, d.max_positions, d.tied, d.experts, d.experts_per_token
     moe = experts > 1
     gated = model_type in GATED_TYPES or model_type not in LAYERNORM_BIAS_TYPES
     if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
