@@ -163,108 +163,116 @@ class _Open:
     answer: list[str] = field(default_factory=list)
 
 
-def scan_blocks(blocks: list[Block], meta: dict[str, Any]) -> FaqScan:
-    """Find FAQ pairs in text blocks; tables are left to :func:`table_pairs` (kept in ``leftover``)."""
-    scan = FaqScan()
-    current: _Open | None = None
-    heading_path: list[tuple[int, str]] = []
-    keep: list[Block] = []  # leftover blocks under construction
-    leftover_lines: list[str] = []
-    leftover_block: Block | None = None
+class _Scanner:
+    """One pass over a document's blocks: the open question and answer, the heading path, and the blocks that
+    hold no FAQ (kept for the section and table readers)."""
 
-    def section_name() -> str | None:
-        return " / ".join(t for _, t in heading_path) or None
+    def __init__(self, meta: dict[str, Any]) -> None:
+        self.meta = meta
+        self.scan = FaqScan()
+        self.current: _Open | None = None
+        self.heading_path: list[tuple[int, str]] = []
+        self.keep: list[Block] = []  # leftover blocks under construction
+        self.leftover_lines: list[str] = []
+        self.leftover_block: Block | None = None
 
-    def flush() -> None:
-        nonlocal current
+    def section_name(self) -> str | None:
+        return " / ".join(t for _, t in self.heading_path) or None
+
+    def flush(self) -> None:
+        current, self.current = self.current, None
         if current is None:
             return
         q = "\n".join(current.question).strip()
-        a = "\n".join(current.answer).strip()
-        a = re.sub(r"\n{3,}", "\n\n", a)
+        a = re.sub(r"\n{3,}", "\n\n", "\n".join(current.answer).strip())
         if q and a:
-            m = dict(meta)
+            m = dict(self.meta)
             m["method"] = "faq"
             m.update(current.loc)
             if current.section:
                 m["section"] = current.section
-            scan.pairs.append(pair(q, a, m))
+            self.scan.pairs.append(pair(q, a, m))
         elif q or a:
-            scan.one_sided += 1
-        current = None
+            self.scan.one_sided += 1
 
-    def keep_line(block: Block, line: str) -> None:
-        nonlocal leftover_block, leftover_lines
-        if leftover_block is not block:
-            close_leftover()
-            leftover_block = block
-        leftover_lines.append(line)
+    def keep_line(self, block: Block, line: str) -> None:
+        if self.leftover_block is not block:
+            self.close_leftover()
+            self.leftover_block = block
+        self.leftover_lines.append(line)
 
-    def close_leftover() -> None:
-        nonlocal leftover_block, leftover_lines
-        if leftover_block is not None and any(x.strip() for x in leftover_lines):
-            b = leftover_block
-            keep.append(Block("para", text="\n".join(leftover_lines).strip(), page=b.page, line=b.line))
-        leftover_block = None
-        leftover_lines = []
+    def close_leftover(self) -> None:
+        b = self.leftover_block
+        if b is not None and any(x.strip() for x in self.leftover_lines):
+            self.keep.append(Block("para", text="\n".join(self.leftover_lines).strip(), page=b.page, line=b.line))
+        self.leftover_block = None
+        self.leftover_lines = []
 
-    for block in blocks:
+    def heading(self, block: Block) -> None:
+        self.flush()
+        self.close_leftover()
+        if is_question_heading(block.text):
+            self.current = _Open([heading_question(block.text)], "heading", block.loc(), self.section_name(),
+                                 level=block.level)
+            return
+        while self.heading_path and self.heading_path[-1][0] >= block.level:
+            self.heading_path.pop()
+        self.heading_path.append((block.level, block.text.strip()))
+        self.keep.append(block)
+
+    def line(self, block: Block, line: str) -> None:
+        """One line of a paragraph: a question marker, an answer marker, a numbered question, or text."""
+        current = self.current
+        qm = Q_MARK.match(line)
+        am = A_MARK.match(line) if not qm else None
+        nq = (NUMBERED_Q.match(line) or BOLD_Q.match(line)) if not (qm or am) else None
+        if qm:
+            self.flush()
+            self.close_leftover()
+            rest = qm.group(1).strip()
+            inline = _INLINE_A.search(" " + rest)
+            if inline:
+                q_text = (" " + rest)[: inline.start()].strip()
+                a_text = (" " + rest)[inline.end():].strip()
+                self.current = _Open([q_text], "answer", block.loc(), self.section_name(), answer=[a_text])
+            else:
+                self.current = _Open([rest] if rest else [], "marker", block.loc(), self.section_name())
+        elif am and current is not None and current.mode == "marker":
+            current.mode = "answer"
+            rest = am.group(1).strip()
+            if rest:
+                current.answer.append(rest)
+        elif nq and (current is None or current.mode != "marker"):
+            self.flush()
+            self.close_leftover()
+            self.current = _Open([_NUM_PREFIX.sub("", nq.group(nq.lastindex or 1)).strip()], "numbered",
+                                 block.loc(), self.section_name())
+        elif current is not None:
+            (current.question if current.mode == "marker" else current.answer).append(line)
+        else:
+            self.keep_line(block, line)
+
+    def block(self, block: Block) -> None:
         if block.kind == "table":
-            flush()
-            close_leftover()
-            keep.append(block)
-            continue
-        if block.kind == "heading":
-            flush()
-            close_leftover()
-            if is_question_heading(block.text):
-                current = _Open([heading_question(block.text)], "heading", block.loc(), section_name(),
-                                level=block.level)
-            else:
-                while heading_path and heading_path[-1][0] >= block.level:
-                    heading_path.pop()
-                heading_path.append((block.level, block.text.strip()))
-                keep.append(block)
-            continue
-        # paragraph: line by line
-        lines = block.text.split("\n")
-        for raw in lines:
-            line = raw.rstrip()
-            qm = Q_MARK.match(line)
-            am = A_MARK.match(line) if not qm else None
-            nq = (NUMBERED_Q.match(line) or BOLD_Q.match(line)) if not (qm or am) else None
-            if qm:
-                flush()
-                close_leftover()
-                rest = qm.group(1).strip()
-                inline = _INLINE_A.search(" " + rest)
-                if inline:
-                    q_text = (" " + rest)[: inline.start()].strip()
-                    a_text = (" " + rest)[inline.end():].strip()
-                    current = _Open([q_text], "answer", block.loc(), section_name(), answer=[a_text])
-                else:
-                    current = _Open([rest] if rest else [], "marker", block.loc(), section_name())
-            elif am and current is not None and current.mode == "marker":
-                current.mode = "answer"
-                rest = am.group(1).strip()
-                if rest:
-                    current.answer.append(rest)
-            elif nq and (current is None or current.mode != "marker"):
-                flush()
-                close_leftover()
-                current = _Open([_NUM_PREFIX.sub("", nq.group(nq.lastindex or 1)).strip()], "numbered", block.loc(),
-                                section_name())
-            elif current is not None:
-                if current.mode == "marker":
-                    current.question.append(line)
-                else:
-                    current.answer.append(line)
-            else:
-                keep_line(block, line)
-        if current is not None and current.mode != "marker":
-            current.answer.append("")  # paragraph break
-        close_leftover()
-    flush()
-    close_leftover()
-    scan.leftover = keep
-    return scan
+            self.flush()
+            self.close_leftover()
+            self.keep.append(block)
+        elif block.kind == "heading":
+            self.heading(block)
+        else:
+            for raw in block.text.split("\n"):
+                self.line(block, raw.rstrip())
+            if self.current is not None and self.current.mode != "marker":
+                self.current.answer.append("")  # paragraph break
+            self.close_leftover()
+
+
+def scan_blocks(blocks: list[Block], meta: dict[str, Any]) -> FaqScan:
+    """Find FAQ pairs in text blocks; tables are left to :func:`table_pairs` (kept in ``leftover``)."""
+    scanner = _Scanner(meta)
+    for block in blocks:
+        scanner.block(block)
+    scanner.flush()
+    scanner.close_leftover()
+    scanner.scan.leftover = scanner.keep
+    return scanner.scan
