@@ -49,6 +49,15 @@ def test_a_chinese_goal_with_a_style_runs_to_a_chinese_three_set_table(tmp_path:
         assert table["system_prompt"] == plan["system_prompt"]
         train = (run_dir / "data" / "train.jsonl").read_text(encoding="utf-8")
         assert "，" in train and "？" in train  # the person's punctuation, as written
+        # vLLM was started with the plan's serving settings, and the runs list says where the run stands now
+        serve = json.loads((run_dir / "serve.json").read_text(encoding="utf-8"))
+        cmd = serve["command"]
+        assert cmd[cmd.index("--max-model-len") + 1] == str(plan["serving"]["max_model_len"])
+        assert any(r.startswith("serving settings from the plan") for r in serve["reasons"])
+        listed = subprocess.run([sys.executable, "-m", "tunepilot.cli", "runs"], capture_output=True, text=True,
+                                timeout=120, env=env).stdout
+        line = next(x for x in listed.splitlines() if x.startswith(run_dir.name))
+        assert " eval " in line and " done " in line, line
     finally:
         from tools.serve.deploy import stop_deployment
 
