@@ -286,6 +286,6 @@ def test_deploy_takes_its_settings_from_the_plan(tmp_path: Path, demo_model: Pat
 
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / "config.yaml").write_text("max_length: 384\n")
+    (bare / "config.yaml").write_text(f"model: {demo_model}\ndata_dir: {bare}\nmax_length: 384\n")
     plain = serve_options(bare, DeployRequest(run_dir=bare), model=str(demo_model), adapter_r=16, gpu=False)
     assert plain.max_model_len == 768 and "no plan" in plain.reasons[0]

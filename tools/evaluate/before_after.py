@@ -53,11 +53,11 @@ class EvalResult(BaseModel):
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    import yaml
+    """The run's training settings (:func:`tools.train.launch.run_settings`) as fields; empty before training."""
+    from tools.train.launch import run_settings
 
-    cfg_path = run_dir / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
-    return cfg if isinstance(cfg, dict) else {}
+    settings = run_settings(run_dir)
+    return settings.model_dump() if settings is not None else {}
 
 
 def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:

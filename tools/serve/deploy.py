@@ -70,15 +70,11 @@ class DeployRequest(BaseModel):
 
 def run_system_prompt(run_dir: Path) -> str | None:
     """The system prompt the run was trained with (``config.yaml``), if any."""
-    import yaml
+    from tools.train.launch import run_settings
 
-    cfg = run_dir / "config.yaml"
-    try:
-        data = yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.exists() else None
-    except (OSError, yaml.YAMLError):
-        return None
-    value = data.get("system_prompt") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value.strip() else None
+    settings = run_settings(run_dir)
+    value = settings.system_prompt if settings is not None else None
+    return value if value and value.strip() else None
 
 
 class DeploymentStatus(BaseModel):
@@ -497,13 +493,10 @@ def deploy_model(req: DeployRequest) -> Deployment:
 
 
 def _default_max_len(run_dir: Path, model: str) -> int:
-    import yaml
+    from tools.train.launch import run_settings
 
-    cfg_path = run_dir / "config.yaml"
-    want = 1024
-    if cfg_path.exists():
-        cfg = yaml.safe_load(cfg_path.read_text()) or {}
-        want = max(512, int(cfg.get("max_length", 512)) * 2)
+    settings = run_settings(run_dir)
+    want = max(512, settings.max_length * 2) if settings is not None else 1024
     try:
         mcfg = json.loads((Path(model) / "config.json").read_text())
         return min(want, int(mcfg.get("max_position_embeddings", want)))
@@ -513,13 +506,12 @@ def _default_max_len(run_dir: Path, model: str) -> int:
 
 def run_canary(dep: Deployment, run_dir: Path) -> None:
     """Greedy answers of base and adapter to a training prompt must differ."""
-    import yaml
-
     from tools.data.examples import load_examples
     from tools.serve.chat import complete
+    from tools.train.launch import run_settings
 
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
-    examples = load_examples(Path(cfg.get("data_dir", run_dir / "data")) / "train.jsonl", None)
+    settings = run_settings(run_dir)
+    examples = load_examples(Path(settings.data_dir if settings else run_dir / "data") / "train.jsonl", None)
     messages = examples[0]["prompt"] if examples else [{"role": "user", "content": "Who are you?"}]
     a = complete(dep, "base", messages, max_tokens=32)
     b = complete(dep, "tuned", messages, max_tokens=32)

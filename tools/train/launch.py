@@ -120,6 +120,18 @@ class TrainResult(BaseModel):
     oom_retries: int = 0
 
 
+def run_settings(run_dir: Path) -> TrainSettings | None:
+    """The run's training settings record (``config.yaml``): how merge, deploy and the evaluation read what the
+    run was trained with. None before training, or for a file that is not a settings record."""
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        return TrainSettings.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+
+
 def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> TrainSettings:
     """The worker's settings, derived from the plan record: every value is the plan's own, none guessed.
 

@@ -96,11 +96,12 @@ def merge_here(req: MergeRequest) -> MergeResult:
     peft_model = PeftModel.from_pretrained(base_model, str(adapter_dir))
     peft_model.eval()
 
-    import yaml
+    from tools.train.launch import run_settings
 
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
-    data_dir = Path(cfg.get("data_dir", run_dir / "data"))
-    examples = load_examples(data_dir / "train.jsonl", cfg.get("system_prompt"))[: req.check_prompts]
+    settings = run_settings(run_dir)
+    data_dir = Path(settings.data_dir) if settings else run_dir / "data"
+    system = settings.system_prompt if settings else None
+    examples = load_examples(data_dir / "train.jsonl", system)[: req.check_prompts]
     prompts = [ex["prompt"] for ex in examples] or [[{"role": "user", "content": "Hello"}]]
     before = _greedy(peft_model, tok, prompts, req.check_tokens)
 
