@@ -78,19 +78,13 @@ class AgentSession:
     def _set_aside_for(self, files: list[str]) -> list[str]:
         """Files sent while a question waits are not an answer: set the question aside and return the
         files to build the dataset from, the ones the waiting run was built from first (nothing dropped)."""
-        import json
-
         from agent.nodes import SET_ASIDE
+        from tools.data.schema import DatasetReport
 
         values = self.values()
-        earlier: list[str] = []
-        report = Path(values["run_dir"]) / "data" / "report.json" if values.get("run_dir") else None
-        if report is not None and report.is_file():
-            try:
-                earlier = [p for p in json.loads(report.read_text(encoding="utf-8")).get("settings", {}).get("inputs", [])
-                           if Path(p).exists()]
-            except (OSError, ValueError, AttributeError):
-                earlier = []
+        report = DatasetReport.read(Path(values["run_dir"]) / "data" / "report.json") if values.get("run_dir") else None
+        inputs = report.settings.get("inputs", []) if report is not None else []
+        earlier = [str(p) for p in inputs if isinstance(p, str) and Path(p).exists()]
         self.graph.invoke(Command(resume={SET_ASIDE: True}), self.config)
         new = [str(Path(f).resolve()) for f in files]
         return [*[p for p in earlier if p not in new], *new]

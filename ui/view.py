@@ -13,7 +13,7 @@ from agent.replies import word
 from tools.core.events import Event, read_events
 from tools.core.messages import is_zh, say
 from tools.core.runs import STAGES, standing
-from tools.data.schema import Issue
+from tools.data.schema import DatasetReport
 from tools.plan.planner import in_language
 from ui.i18n import L
 
@@ -161,16 +161,14 @@ def progress_html(events: list[Event], lang: str) -> str:
 
 def dataset_rows(run_dir: Path | None, lang: str = "en") -> list[list[Any]]:
     """The dataset report's rows; drop reasons and the usual file problems in the page's language."""
-    if run_dir is None or not (run_dir / "data" / "report.json").exists():
+    report = DatasetReport.read(run_dir / "data" / "report.json") if run_dir is not None else None
+    if report is None:
         return []
-    rep = json.loads((run_dir / "data" / "report.json").read_text(encoding="utf-8"))
     rows = []
-    for f in rep.get("files", []):
-        errors = ("；" if is_zh(lang) else "; ").join(Issue.model_validate(e).shown(lang, f.get("source", ""))
-                                                     for e in f.get("errors", []))
-        dropped = ", ".join(f"{word(str(k), lang)} {v}" for k, v in (f.get("dropped") or {}).items())
-        rows.append([Path(f.get("source", "")).name, f.get("type", ""), f.get("records_found", 0),
-                     f.get("records_kept", 0), dropped, errors])
+    for f in report.files:
+        errors = ("；" if is_zh(lang) else "; ").join(e.shown(lang, f.source) for e in f.errors)
+        dropped = ", ".join(f"{word(str(k), lang)} {v}" for k, v in f.dropped.items())
+        rows.append([Path(f.source).name, f.type, f.records_found, f.records_kept, dropped, errors])
     return rows
 
 

@@ -319,6 +319,9 @@ def test_dataset_report_in_chinese(tmp_path: Path) -> None:
          "errors": [said(f"{up}/empty.txt", "data.empty")]},
     ]}
     (tmp_path / "data").mkdir()
+    report.update(version=1, settings={}, tokens={"tokenizer": "demo"},  # the rest of a data stage's record
+                  totals={"files": 5, "files_with_errors": 4, "records_found": 12, "records_kept": 9, "train": 8,
+                          "eval": 1})
     (tmp_path / "data" / "report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     zh = {r[0]: r for r in panel(tmp_path, "zh")["dataset"]}
     assert zh["客服FAQ.docx"][1:5] == ["docx", 12, 9, "段落太短 1, 完全重复 2, a reason added later 3"]

@@ -25,7 +25,9 @@ from tools.data.schema import (
     SUPPORTED_SUFFIXES,
     ConvertRequest,
     ConvertResult,
+    DatasetReport,
     FileReport,
+    ReportTotals,
     TokenStats,
 )
 from tools.data.sections import collect_sections, language, section_records, split_to_budget
@@ -324,21 +326,18 @@ def _token_stats(run: _Run, kept: list[Record]) -> TokenStats:
     )
 
 
-def _report(req: ConvertRequest, totals: dict[str, Any], stats: TokenStats, reasons: list[str],
-            files: list[FileReport]) -> dict[str, Any]:
+def _report(req: ConvertRequest, totals: ReportTotals, stats: TokenStats, reasons: list[str],
+            files: list[FileReport]) -> DatasetReport:
     """``report.json``: the settings, the totals, the token lengths, the reasons and every file."""
-    return {
-        "version": REPORT_VERSION,
-        "settings": {
+    return DatasetReport(
+        version=REPORT_VERSION,
+        settings={
             "inputs": [str(p) for p in req.inputs], "schema": req.schema_name, "eval_ratio": req.eval_ratio,
             "seed": req.seed, "system": req.system, "model": req.model, "max_tokens": req.max_tokens,
             "section_tokens": req.section_budget, "over_budget": req.over_budget, "keep_text": req.keep_text,
         },
-        "totals": totals,
-        "tokens": stats.model_dump(),
-        "reasons": reasons,
-        "files": [f.model_dump() for f in files],
-    }
+        totals=totals, tokens=stats, reasons=reasons, files=files,
+    )
 
 
 def convert_documents(request: ConvertRequest) -> ConvertResult:
@@ -374,13 +373,11 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
         reasons.append(f"LLM Q/A generation on with {run.llm.model}")
 
     train_path, eval_path, report_path = out_dir / "train.jsonl", out_dir / "eval.jsonl", out_dir / "report.json"
-    totals = {
-        "files": len(files), "files_with_errors": sum(1 for f in files if f.errors),
-        "records_found": len(found), "records_kept": len(kept), "train": len(train), "eval": len(held),
-        "dropped": dict(sorted(dropped.items())),
-    }
+    totals = ReportTotals(files=len(files), files_with_errors=sum(1 for f in files if f.errors),
+                          records_found=len(found), records_kept=len(kept), train=len(train), eval=len(held),
+                          dropped=dict(sorted(dropped.items())))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_path, _report(req, totals, stats, reasons, files))
+    write_json(report_path, _report(req, totals, stats, reasons, files).model_dump(mode="json"))
     if not kept:
         for stale in (train_path, eval_path):
             stale.unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -119,6 +119,42 @@ class TokenStats(BaseModel):
     p95: int = 0
     max: int = 0
     mean: float = 0.0
+
+
+class ReportTotals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: int
+    files_with_errors: int
+    records_found: int
+    records_kept: int
+    train: int
+    eval: int
+    dropped: dict[str, int] = Field(default_factory=dict)
+
+
+class DatasetReport(BaseModel):
+    """``data/report.json``: the data stage's record, read by the planner (token lengths, example count),
+    the page (every file and its problems) and the agent (the inputs it was built from)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    settings: dict[str, Any]
+    totals: ReportTotals
+    tokens: TokenStats
+    reasons: list[str] = Field(default_factory=list)
+    files: list[FileReport] = Field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> DatasetReport | None:
+        """The report in ``path``; None when there is none or it is not one this version wrote."""
+        import json
+
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8-sig")))
+        except (OSError, ValueError):
+            return None
 
 
 class ConvertResult(BaseModel):

@@ -21,6 +21,7 @@ from typing import Any
 from tools.core.errors import InputError
 from tools.core.messages import has
 from tools.core.messages import say as catalog_say
+from tools.data.schema import DatasetReport
 from tools.plan.hardware import HardwareFacts
 from tools.plan.model_facts import ModelFacts, facts_from_params, load_model_facts
 from tools.plan.planner import (
@@ -56,7 +57,8 @@ def _int_or_none(v: Any) -> int | None:
 
 
 def read_token_stats(data_dir: Path) -> TokenStats | None:
-    """Token lengths from ``DIR/report.json`` (key ``tokens``) and the example count, read defensively.
+    """Token lengths from ``DIR/report.json`` and the example count: the data stage's typed record, or any other
+    tool's report read defensively.
 
     Whatever is missing is left out; a report that cannot be read is logged and ignored
     (planning then assumes defaults and says so).
@@ -76,7 +78,11 @@ def read_token_stats(data_dir: Path) -> TokenStats | None:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("%s: could not read the dataset report (%s); planning without token statistics",
                         report_path, exc)
-    if isinstance(report, dict):
+    typed = DatasetReport.read(report_path) if report_path.exists() else None
+    if typed is not None:  # the data stage's own record
+        t = typed.tokens
+        stats.update(p50=t.p50, p95=t.p95, max=t.max, mean=float(t.mean), count=typed.totals.train)
+    elif isinstance(report, dict):  # a report some other tool wrote: whatever it holds, read defensively
         tokens = report.get("tokens")
         if isinstance(tokens, dict):
             for key in ("p50", "p95", "p99", "max", "count"):
