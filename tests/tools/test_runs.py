@@ -113,3 +113,15 @@ def test_the_agent_lists_and_opens_only_its_own_runs(runs_dir: Path, tmp_path: P
     assert b.send("我的运行记录").replies == [t("no_runs", "zh")]
     b.send(f"部署运行 {run_id}")
     assert b.values().get("run_id") != run_id
+
+
+def test_a_conversion_that_kept_nothing_reads_failed_not_done(runs_dir: Path) -> None:
+    from tools.core.runs import standing
+
+    rec = RunIndex().create(goal="just convert these files")
+    data = Path(rec.path) / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "report.json").write_text("{}", encoding="utf-8")  # every file refused: a report, no dataset
+    assert standing(Path(rec.path)) == ("data", "failed")
+    (data / "train.jsonl").write_text('{"messages": []}\n', encoding="utf-8")
+    assert standing(Path(rec.path)) == ("data", "done")

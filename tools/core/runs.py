@@ -172,7 +172,8 @@ def standing(run_dir: Path | None, events: list[Any] | None = None) -> tuple[str
             ended: dict[str, State] = {"done": "done", "error": "failed", "cancelled": "cancelled"}
             state = ended.get(e.kind, "running")
     if stage == "data" and (run_dir / "data" / "report.json").exists():
-        state = "done"
+        # a conversion that kept nothing writes its report and no dataset: it failed
+        state = "done" if (run_dir / "data" / "train.jsonl").exists() else "failed"
     if stage == "data" and (run_dir / "plan.json").exists():
         stage, state = "plan", "done"
     if stage == "train":
