@@ -64,17 +64,19 @@ def test_chinese_texts_are_chinese() -> None:
     zh = catalog("zh")
     # a text that is only a parameter, a number format or a model/metric name is the same in every language
     same = {code for code, text in catalog("en").items() if text.lower() == zh[code].lower()}
-    latin = [code for code, text in zh.items() if code not in same and not CJK.search(text)]
+    latin = [code for code, text in zh.items()
+             if code not in same and not CJK.search(text) and re.search("[A-Za-z]", text)]
     assert latin == []
 
 
 def test_codes_named_in_the_code_exist() -> None:
-    literal = re.compile(r"""["']((?:answer|data|table_how|table_note|metric|sets|table|page|agent|word)\.[a-z_]+)["']""")
+    literal = re.compile(r"""["']((?:answer|data|table_how|table_note|metric|sets|table|page|agent|word|text|plan)"""
+                         r"""(?:\.[a-z_0-9]+)+)["']""")
     missing = []
     for pkg in ("tunepilot", "agent", "ui", "tools"):
         for path in (ROOT / pkg).rglob("*.py"):
             for code in literal.findall(path.read_text(encoding="utf-8")):
-                if code.startswith("table.") and code.split(".")[1] in ("md", "csv", "json"):
+                if code.split(".")[-1] in ("md", "csv", "json", "jsonl", "yaml", "txt", "py"):
                     continue  # a file name, not a code
                 if (ROOT / code.replace(".", "/")).with_suffix(".py").exists():
                     continue  # a module name
@@ -122,6 +124,56 @@ def test_a_message_reworded_in_english_keeps_its_chinese(reworded_english, tmp_p
     zh_file2, en_file2, zh_table2, en_table2 = shown()
     assert (zh_file2, zh_table2) == (zh_file, zh_table)  # the Chinese did not move
     assert "Reworded: not a PDF" in en_file2 and en_file2 != en_file and "Reworded: " in en_table2
+
+
+def _plans():  # type: ignore[no-untyped-def]
+    """A plan that fits and one refused (whose sentences hold other sentences: the model, the memory, the options)."""
+    from tests.tools.planner_fixtures.machines import MACHINES, MODELS
+    from tools.plan.planner import PlanOverrides, PlanRequest, plan_training
+
+    fits = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["T4-16GB"]))
+    refused = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["4090-24GB"],
+                                        overrides=PlanOverrides(micro_batch=64, max_length=4096)))
+    assert fits.fits and not refused.fits
+    return fits, refused
+
+
+def test_a_plan_reworded_in_english_keeps_its_chinese(reworded_english) -> None:
+    from tools.plan.cli import plan_card
+
+    def shown() -> list[object]:
+        return [(p.reasons_in("zh"), p.warnings_in("zh"), p.refusal_in("zh"), plan_card(p, "zh"),
+                 [i.note_in("zh") for i in p.memory.items]) for p in _plans()]
+
+    fits, refused = _plans()
+    before = shown()
+    reworded_english()
+    assert shown() == before  # the Chinese did not move
+    fits2, refused2 = _plans()
+    assert all(r.startswith("Reworded: ") for r in fits2.reasons) and fits2.reasons != fits.reasons
+    assert (refused2.refusal or "").count("Reworded: ") > 3  # the sentences inside it were reworded too
+
+
+def test_adding_a_language_is_adding_a_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "catalog"
+    shutil.copytree(messages.CATALOG_DIR, folder)
+    en = yaml.safe_load((folder / "en.yaml").read_text(encoding="utf-8"))
+
+    def mark(tree: dict) -> dict:
+        return {k: mark(v) if isinstance(v, dict) else "«" + str(v) + "»" for k, v in tree.items()}
+
+    (folder / "fr.yaml").write_text(yaml.safe_dump(mark(en), allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(messages, "CATALOG_DIR", folder)
+    messages.catalog.cache_clear()
+    try:
+        assert messages.languages() == ("en", "fr", "zh") and messages.lang_of("fr-FR") == "fr"
+        fits, refused = _plans()
+        assert all(r.startswith("«") and r.endswith("»") for r in fits.reasons_in("fr"))
+        assert all(i.note_in("fr").startswith("«") for i in fits.memory.items)
+        assert (refused.refusal_in("fr") or "").startswith("««")  # the model's words inside are the new language's
+        assert fits.reasons_in("en") == fits.reasons
+    finally:
+        messages.catalog.cache_clear()
 
 
 def test_a_catalog_text_yaml_reads_as_a_boolean_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

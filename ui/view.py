@@ -191,7 +191,7 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
         f"{p.get('num_epochs')} {w('epochs')} · {p.get('device')}",
         w("memory", est=mem.get("total_bytes", 0) / gib, avail=mem.get("available_bytes", 0) / gib),
     ]
-    reasons = in_language(p.get("reasons") or [], p.get("reasons_zh"), lang)
+    reasons = in_language(p.get("reasons") or [], p.get("reasons_zh"), lang, p.get("said_reasons"))
     lines += [f"- {safe_text(r)}" for r in reasons[:10]]
     return "\n".join(lines)
 

@@ -79,12 +79,13 @@ def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
     text = _reply(update)
     p = TrainingPlan.model_validate(update["plan"])
     assert text.startswith("方案：") and "原因" in text and "每块 GPU 的显存（估算）" in text
-    assert all(f"- {r}" in text for r in p.reasons_zh) and len(p.reasons_zh) == len(p.reasons)
+    zh = p.reasons_in("zh")
+    assert all(f"- {r}" in text for r in zh) and len(zh) == len(p.reasons) and zh != p.reasons
     assert "Plan for" not in text and "memory per GPU" not in text and "your setting" not in text
     assert f"--run {run_id}" in text  # the launch command names the run, not the server folder
     assert str(run) not in text and str(run.resolve()) not in text and str(models_dir()) not in text
     saved = json.loads((run / "plan.json").read_text(encoding="utf-8"))
-    assert saved["reasons_zh"] == p.reasons_zh and saved["distributed"]["launch_command"].endswith(str(run))
+    assert TrainingPlan.model_validate(saved).reasons_in("zh") == zh and saved["distributed"]["launch_command"].endswith(str(run))
 
 
 def test_refusal_in_a_chinese_conversation(runs_dir: Path) -> None:

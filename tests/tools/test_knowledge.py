@@ -183,7 +183,7 @@ def test_a_small_faq_is_planned_as_knowledge_with_rewordings_and_a_check() -> No
     assert p.learning_rate > 2e-4 and p.num_epochs >= 8
     assert p.total_steps == p.steps_per_epoch * p.num_epochs
     assert p.steps_per_epoch is not None and p.steps_per_epoch * p.effective_batch >= 24 * (1 + p.paraphrases)
-    assert any("rewordings" in r for r in p.reasons) and any("换个" in r for r in p.reasons_zh)
+    assert any("rewordings" in r for r in p.reasons) and any("换个" in r for r in p.reasons_in("zh"))
     assert p.lora.r == 64 and any(r.startswith("LoRA rank 64: many separate facts") for r in p.reasons)
     assert _plan(0.9, overrides=PlanOverrides(rank=8)).lora.r == 8  # the person's rank wins
 

@@ -409,11 +409,12 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 def _said(p: TrainingPlan) -> list[tuple[list[str], list[str]]]:
     """Every (English, Chinese) pair of sentences a plan shows a person."""
-    pairs = [(p.reasons, p.reasons_zh), (p.warnings, p.warnings_zh), (p.distributed.reasons, p.distributed.reasons_zh)]
+    pairs = [(p.reasons, p.reasons_in("zh")), (p.warnings, p.warnings_in("zh")),
+             (p.distributed.reasons, p.distributed.reasons_in("zh"))]
     if p.refusal:
-        pairs.append(([p.refusal], [p.refusal_zh or ""]))
+        pairs.append(([p.refusal], [p.refusal_in("zh") or ""]))
     for est in (p.memory, *p.alternatives):
-        pairs.append(([i.note for i in est.items], [i.note_zh or "" for i in est.items]))
+        pairs.append(([i.note for i in est.items], [i.note_in("zh") for i in est.items]))
     return pairs
 
 
@@ -458,10 +459,11 @@ def test_every_sentence_of_a_plan_is_also_in_chinese(case: str) -> None:
     model, machine, tokens, kw = CHINESE_CASES[case]
     p = plan(model, machine, tokens, **kw)
     assert_said_in_chinese(p)
-    assert p.reasons_in("zh") == p.reasons_zh and p.reasons_in("mixed") == p.reasons_zh
+    zh = p.reasons_in("zh")
+    assert p.reasons_in("mixed") == zh and len(zh) == len(p.reasons) == len(p.said_reasons)
     assert p.reasons_in("en") == p.reasons and p.warnings_in("en") == p.warnings
     if not p.fits:
-        assert p.reasons_zh[0] == p.refusal_zh and "可行的办法" in (p.refusal_zh or "")
+        assert zh[0] == p.refusal_in("zh") and "可行的办法" in (p.refusal_in("zh") or "")
 
 
 def test_model_notes_and_odd_architectures_in_chinese() -> None:
@@ -482,14 +484,18 @@ def test_model_notes_and_odd_architectures_in_chinese() -> None:
         assert_said_in_chinese(p)
 
 
-def test_a_plan_json_without_chinese_reads_in_english() -> None:
+def test_a_plan_json_without_codes_reads_its_chinese_or_english() -> None:
     p = plan("7B", "T4-16GB")
     data = json.loads(p.model_dump_json())
-    for key in ("reasons_zh", "warnings_zh", "refusal_zh"):
+    for key in ("said_reasons", "said_warnings", "said_refusal"):
         del data[key]
     for item in data["memory"]["items"]:
-        del item["note_zh"]
-    old = TrainingPlan.model_validate(data)
+        del item["said_note"]
+    old = TrainingPlan.model_validate(data)  # written before the Chinese fields: English
     assert old.reasons_in("zh") == p.reasons and old.memory.items[0].note_in("zh") == p.memory.items[0].note
-    torn = p.model_copy(update={"reasons_zh": p.reasons_zh[:-1]})  # not one per reason: English, never a mix
+    zh = p.reasons_in("zh")  # written before codes, with its Chinese beside the English: that Chinese
+    assert old.model_copy(update={"reasons_zh": zh}).reasons_in("zh") == zh
+    torn = old.model_copy(update={"reasons_zh": zh[:-1]})  # not one per reason: English, never a mix
     assert torn.reasons_in("zh") == p.reasons
+    torn_codes = p.model_copy(update={"said_reasons": p.said_reasons[:-1]})
+    assert torn_codes.reasons_in("zh") == p.reasons

@@ -178,7 +178,7 @@ def test_chinese_card_has_chinese_labels_and_one_chinese_reason_per_reason(capsy
                     "micro-batch", "warnings", "size-only estimate", "no config.json was read"):
         assert english not in card, english
     reasons = _reason_lines(card)
-    assert reasons == plan.reasons_zh and len(reasons) == len(plan.reasons)
+    assert reasons == plan.reasons_in("zh") and len(reasons) == len(plan.reasons)
     for en, zh in zip(plan.reasons, reasons, strict=True):
         assert CJK.search(zh) and sorted(NUMBER.findall(zh)) == sorted(NUMBER.findall(en)), (en, zh)
     assert main(["plan", "--params", "7B", "--hardware", str(L4)]) == 0  # English stays the default
@@ -192,9 +192,9 @@ def test_chinese_refusal(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _without_chinese(node: object) -> object:
-    """A plan.json as written before the Chinese fields existed."""
+    """A plan.json as written before the Chinese fields (and the codes) existed."""
     if isinstance(node, dict):
-        return {k: _without_chinese(v) for k, v in node.items() if not k.endswith("_zh")}
+        return {k: _without_chinese(v) for k, v in node.items() if not k.endswith("_zh") and not k.startswith("said_")}
     if isinstance(node, list):
         return [_without_chinese(v) for v in node]
     return node

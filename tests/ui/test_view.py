@@ -245,9 +245,9 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
     data = plan.model_dump(mode="json")
     (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
     zh, en = panel(tmp_path, "zh")["plan"], panel(tmp_path, "en")["plan"]
-    assert "批大小" in zh and "显存：估算" in zh and f"- {plan.reasons_zh[0]}" in zh and "batch" not in zh
+    assert "批大小" in zh and "显存：估算" in zh and f"- {plan.reasons_in('zh')[0]}" in zh and "batch" not in zh
     assert "batch" in en and "memory:" in en and f"- {plan.reasons[0]}" in en and not re.search(r"[\u4e00-\u9fff]", en)
-    del data["reasons_zh"]  # a plan.json written before the reasons were in Chinese
+    del data["said_reasons"]  # a plan.json written before the reasons were in Chinese
     (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
     old = plan_markdown(tmp_path, "zh")
     assert "批大小" in old and f"- {plan.reasons[0]}" in old  # Chinese labels, the reasons as written

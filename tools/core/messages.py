@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 DEFAULT_LANG = "en"
@@ -70,15 +70,32 @@ def has(code: str) -> bool:
 def say(code: str, lang: str | None = DEFAULT_LANG, /, **params: Any) -> str:
     """The text of ``code`` in ``lang``, with ``params`` filled in.
 
-    Raises ``KeyError`` for a code no catalog knows or a parameter its text needs but was not given (the
-    catalog test renders every code, so neither reaches a person)."""
+    A parameter may itself be said by code (a :class:`Said`, or its stored dict): it is rendered in the same
+    language, so a sentence and the words inside it never mix languages; a list of them is joined with the
+    language's list separator (``text.list_sep``). Raises ``KeyError`` for a code no catalog knows or a
+    parameter its text needs but was not given (the catalog test renders every code, so neither reaches a
+    person)."""
     texts = catalog(lang_of(lang))
     text = texts.get(code)
     if text is None:
         text = catalog(DEFAULT_LANG).get(code)
         if text is None:
             raise KeyError(f"no message with the code {code!r}")
-    return text.format(**params)
+    return text.format(**{k: _rendered(v, lang) for k, v in params.items()})
+
+
+def _is_said(value: Any) -> bool:
+    return isinstance(value, Said) or (isinstance(value, dict) and set(value) == {"code", "params"})
+
+
+def _rendered(value: Any, lang: str | None) -> Any:
+    """A parameter as its text in ``lang`` when it is said by code (or a list of such), else as it is."""
+    if _is_said(value):
+        said_ = value if isinstance(value, Said) else Said.model_validate(value)
+        return said_.text(lang)
+    if isinstance(value, list) and value and all(_is_said(v) for v in value):
+        return say("text.list_sep", lang).join(_rendered(v, lang) for v in value)
+    return value
 
 
 def section(prefix: str) -> dict[str, dict[str, str]]:
@@ -98,6 +115,18 @@ class Said(BaseModel):
 
     code: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _nested_as_stored(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A parameter said by code is kept as the dict it is stored as, so a record read back equals itself."""
+        def stored(v: Any) -> Any:
+            if isinstance(v, Said):
+                return v.model_dump()
+            if isinstance(v, list):
+                return [stored(x) for x in v]
+            return v
+        return {k: stored(v) for k, v in params.items()}
 
     def text(self, lang: str | None = DEFAULT_LANG) -> str:
         return say(self.code, lang, **self.params)

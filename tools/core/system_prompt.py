@@ -13,27 +13,28 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-# style phrases (agent.intent's vocabulary) → a sentence of the system prompt, English and Chinese
-_SENTENCES: dict[str, tuple[str, str]] = {
-    "concise": ("Keep answers short and to the point.", "回答要简短，直接给出要点。"),
-    "detailed": ("Give detailed, thorough answers.", "回答要详细、完整。"),
-    "always give code in Markdown": ("Always put code in Markdown code blocks.", "代码一律放在 Markdown 代码块里。"),
-    "use Markdown": ("Format answers in Markdown.", "用 Markdown 排版回答。"),
-    "formal": ("Use a formal tone.", "使用正式的书面语。"),
-    "professional": ("Answer in a professional tone.", "语气要专业。"),
-    "friendly": ("Be friendly and warm.", "语气友好亲切。"),
-    "casual": ("Use a casual, conversational tone.", "语气轻松口语化。"),
-    "polite": ("Be polite.", "要有礼貌。"),
-    "humorous": ("Add a light touch of humour.", "适当幽默一点。"),
-    "answer in Chinese": ("Answer in Chinese.", "用中文回答。"),
-    "answer in English": ("Answer in English.", "用英文回答。"),
-    "use bullet points": ("Use bullet points.", "分点回答。"),
-    "step by step": ("Explain step by step.", "一步一步地说明。"),
-    "cite sources": ("Say where the answer comes from.", "注明答案的出处。"),
-    "say so when unsure": ("If you do not know, say so instead of guessing.", "不知道就说不知道，不要编造。"),
-    "no emoji": ("Do not use emoji.", "不要使用表情符号。"),
+from tools.core.messages import has, say
+
+# style phrases (agent.intent's vocabulary) → a sentence of the system prompt: ``style.<key>`` in the catalogs
+_PHRASES: dict[str, str] = {
+    "concise": "concise",
+    "detailed": "detailed",
+    "always give code in Markdown": "always_give_code_in_markdown",
+    "use Markdown": "use_markdown",
+    "formal": "formal",
+    "professional": "professional",
+    "friendly": "friendly",
+    "casual": "casual",
+    "polite": "polite",
+    "humorous": "humorous",
+    "answer in Chinese": "answer_in_chinese",
+    "answer in English": "answer_in_english",
+    "use bullet points": "use_bullet_points",
+    "step by step": "step_by_step",
+    "cite sources": "cite_sources",
+    "say so when unsure": "say_so_when_unsure",
+    "no emoji": "no_emoji",
 }
-_UNITS_ZH = {"words": "个词", "characters": "个字", "sentences": "句话", "lines": "行"}
 _LIMIT = re.compile(r"^at most (\d+) (words|characters|sentences|lines)$")
 
 
@@ -44,9 +45,8 @@ class LengthLimit(BaseModel):
     unit: str  # words | characters | sentences | lines
 
     def words(self, lang: str = "en") -> str:
-        if lang.startswith("zh"):
-            return f"不超过 {self.n} {_UNITS_ZH.get(self.unit, self.unit)}"
-        return f"at most {self.n} {self.unit}"
+        unit = say(f"style.unit_{self.unit}", lang) if has(f"style.unit_{self.unit}") else self.unit
+        return say("style.at_most", lang, n=self.n, unit=unit)
 
 
 def length_limit(style: list[str]) -> LengthLimit | None:
@@ -61,15 +61,13 @@ def system_prompt_from_style(style: list[str], lang: str = "en", explicit: str |
     """The system prompt for these style phrases, in the goal's language; ``explicit`` wins when given."""
     if explicit and explicit.strip():
         return explicit.strip()
-    zh = lang.startswith("zh")
-    parts = [_SENTENCES[s][1 if zh else 0] for s in style if s in _SENTENCES]
+    parts = [say(f"style.{_PHRASES[s]}", lang) for s in style if s in _PHRASES]
     limit = length_limit(style)
     if limit:
-        parts.append(f"每次回答{limit.words('zh')}。" if zh else f"Answer in {limit.words('en')}.")
+        parts.append(say("style.answer_within", lang, limit=limit.words(lang)))
     if not parts:
         return None
-    lead = "你是一个乐于助人的助手。" if zh else "You are a helpful assistant."
-    return lead + ("" if zh else " ") + ("" if zh else " ").join(parts)
+    return say("style.join", lang).join([say("style.lead", lang), *parts])
 
 
 def measure(text: str, unit: str) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tools.core.jsonio import print_json
+from tools.core.messages import is_zh, say
 from tools.evaluate.table import render_saved
 
 
@@ -19,12 +20,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     files = f"{result.files['md']}, {result.files['csv']}, {result.files['json']}"
-    if args.lang == "zh":
+    if is_zh(args.lang):
         print(render_saved(Path(result.files["json"]).parent, args.lang) or result.table_md)
-        print(f"\n{result.samples} 条样本，用时 {result.seconds:.1f} 秒；文件：{files}")
     else:
         print(result.table_md)
-        print(f"\n{result.samples} examples in {result.seconds:.1f} s; files: {files}")
+    print("\n" + say("table.evaluated", args.lang, samples=result.samples, seconds=result.seconds, files=files))
     return 0
 
 

@@ -412,7 +412,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(plan_card(plan, args.lang))
         for path in written:
-            print(f"{'已写入' if is_zh(args.lang) else 'wrote'} {path}")
+            print(catalog_say("card.wrote", args.lang, path=path))
     return 0 if plan.fits else 3
 
 

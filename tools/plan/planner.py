@@ -43,12 +43,12 @@ import logging
 import math
 import re
 import shlex
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.core.errors import InputError, ResourceError
-from tools.core.messages import is_zh
+from tools.core.messages import Said, is_zh, said
 from tools.plan.hardware import HardwareFacts
 from tools.plan.model_facts import ModelFacts, human_params
 
@@ -102,34 +102,39 @@ _STRATEGY_WORDS = {
 # --- words in two languages ----------------------------------------------------
 
 
-def in_language(en: list[str], zh: list[str] | None, lang: str | None) -> list[str]:
-    """``zh`` for a Chinese reader when it has one sentence per English one, else ``en``.
-
-    Plans written before the Chinese fields existed have none, and read in English.
+def in_language(en: list[str], zh: list[str] | None, lang: str | None,
+                said_: list[Said] | list[dict[str, Any]] | None = None) -> list[str]:
+    """The sentences in ``lang``: rendered from their codes when the plan has one per English sentence;
+    else, in a plan written before codes, its ``zh`` sentences for a Chinese reader (when there is one per
+    English one), else ``en`` as written.
     """
+    if said_ and len(said_) == len(en):
+        return [Said.model_validate(x).text(lang) for x in said_]
     return list(zh) if is_zh(lang) and zh and len(zh) == len(en) else list(en)
 
 
+def as_written(text: str) -> Said:
+    """A sentence that has no code (a note written by another tool in one language), shown as written."""
+    return said("text.as_written", text=text)
+
+
 class _Said:
-    """Sentences in English and Chinese kept in step: ``zh[i]`` says what ``en[i]`` says."""
+    """What one plan says, by code (rendered in any language with a catalog), in the order it was said."""
 
     def __init__(self) -> None:
-        self.en: list[str] = []
-        self.zh: list[str] = []
+        self.items: list[Said] = []
 
-    def add(self, en: str, zh: str) -> None:
-        self.en.append(en)
-        self.zh.append(zh)
+    def add(self, code: str, /, **params: Any) -> None:
+        self.items.append(said(code, **params))
 
-    def insert(self, i: int, en: str, zh: str) -> None:
-        self.en.insert(i, en)
-        self.zh.insert(i, zh)
+    def insert(self, i: int, code: str, /, **params: Any) -> None:
+        self.items.insert(i, said(code, **params))
 
-    def extend(self, en: list[str], zh: list[str]) -> None:
-        if len(en) != len(zh):
-            raise ValueError(f"{len(en)} English and {len(zh)} Chinese sentences")
-        self.en.extend(en)
-        self.zh.extend(zh)
+    def extend(self, items: list[Said]) -> None:
+        self.items.extend(items)
+
+    def text(self, lang: str = "en") -> list[str]:
+        return [s.text(lang) for s in self.items]
 
 
 class _Model(BaseModel):
@@ -171,25 +176,10 @@ class PlanOverrides(_Model):
     strategy: Strategy | None = None
     seed: int | None = None
 
-    def described(self, lang: str = "en") -> str:
-        if is_zh(lang):
-            words = {
-                "method": "方法", "rank": "r", "alpha": "alpha", "lora_dropout": "LoRA dropout",
-                "micro_batch": "微批大小", "effective_batch": "有效批大小", "max_length": "最大长度",
-                "epochs": "轮数", "learning_rate": "学习率", "gradient_checkpointing": "梯度检查点",
-                "packing": "样本打包", "strategy": "策略", "seed": "随机种子",
-            }
-            on_off = {True: "开启", False: "关闭"}
-            return "、".join(f"{words[k]}{on_off[v]}" if isinstance(v, bool) else f"{words[k]} {v}"
-                            for k, v in self.model_dump(exclude_none=True).items())
-        words = {
-            "method": "method", "rank": "r", "alpha": "alpha", "lora_dropout": "LoRA dropout",
-            "micro_batch": "micro-batch", "effective_batch": "effective batch", "max_length": "max length",
-            "epochs": "epochs", "learning_rate": "learning rate", "gradient_checkpointing": "gradient checkpointing",
-            "packing": "packing", "strategy": "strategy", "seed": "seed",
-        }
-        parts = [f"{words[k]} {v}" for k, v in self.model_dump(exclude_none=True).items()]
-        return ", ".join(parts)
+    def described(self) -> list[Said]:
+        """Each setting the person gave, as words (``plan.setting.*``)."""
+        return [said(f"plan.setting.{k}", value=on_off(v) if isinstance(v, bool) else v)
+                for k, v in self.model_dump(exclude_none=True).items()]
 
 
 class PlanRequest(_Model):
@@ -243,9 +233,12 @@ class MemoryItem(_Model):
     name: str
     bytes: int
     note: str
-    note_zh: str | None = Field(default=None, description="the note in Chinese (absent in older plans)")
+    said_note: Said | None = Field(default=None, description="the note by code (absent in older plans)")
+    note_zh: str | None = Field(default=None, description="the note in Chinese, in plans written before codes")
 
     def note_in(self, lang: str) -> str:
+        if self.said_note is not None:
+            return self.said_note.text(lang)
         return self.note_zh if is_zh(lang) and self.note_zh else self.note
 
     @property
@@ -281,21 +274,29 @@ def gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def method_words(method: str, precision: str, lang: str = "en") -> str:
-    if is_zh(lang):
-        if method == "qlora":
-            return f"QLoRA 4 位（NF4，{precision} 计算）"
-        return f"LoRA {'32' if precision == 'fp32' else '16'} 位（{precision}）"
+def on_off(value: bool) -> Said:
+    return said("plan.word.on" if value else "plan.word.off")
+
+
+def method_said(method: str, precision: str) -> Said:
     if method == "qlora":
-        return f"QLoRA 4-bit (NF4, {precision} compute)"
-    return f"LoRA {'32-bit' if precision == 'fp32' else '16-bit'} ({precision})"
+        return said("plan.word.method_qlora", precision=precision)
+    return said("plan.word.method_lora", bits="32" if precision == "fp32" else "16", precision=precision)
+
+
+def method_words(method: str, precision: str, lang: str = "en") -> str:
+    return method_said(method, precision).text(lang)
+
+
+def model_said(facts: ModelFacts) -> Said:
+    """The model's name, size and architecture (``facts.describe()``), by code."""
+    return said("plan.word.model", name=facts.name, params=human_params(facts.param_count),
+                architecture=facts.architecture)
 
 
 def describe_model(facts: ModelFacts, lang: str = "en") -> str:
     """``facts.describe()`` in the reader's language: name, size and architecture."""
-    if is_zh(lang):
-        return f"{facts.name}（{human_params(facts.param_count)} 参数，{facts.architecture}）"
-    return facts.describe()
+    return model_said(facts).text(lang)
 
 
 def weight_bytes(facts: ModelFacts, fmt: WeightFormat, rest_bytes: int = 2, double_quant: bool = True) -> int:
@@ -331,42 +332,30 @@ def activation_bytes_per_token(facts: ModelFacts, s: MemorySettings) -> tuple[in
     return a * h, full
 
 
-def _item(name: str, n_bytes: int, note: str, note_zh: str) -> MemoryItem:
-    return MemoryItem(name=name, bytes=n_bytes, note=note, note_zh=note_zh)
+def _item(name: str, n_bytes: int, code: str | Said, /, **params: Any) -> MemoryItem:
+    note = code if isinstance(code, Said) else said(code, **params)
+    return MemoryItem(name=name, bytes=n_bytes, note=note.text(), said_note=note)
 
 
 def _weights_item(facts: ModelFacts, s: MemorySettings) -> MemoryItem:
     """The frozen base weights on one device, in their format, sharded when the strategy shards them."""
     a, n = _DTYPE_BYTES[s.precision], max(1, s.num_gpus)
     w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant)
-    fmt_words = {
-        "fp32": "fp32",
-        "16bit": f"{s.precision} (2 bytes each)",
-        "8bit": "8-bit (LLM.int8)",
-        "nf4": "NF4 4-bit" + (" with double quantisation" if s.double_quant else "") + ", embeddings in 16-bit",
-    }[s.weight_format]
-    fmt_zh = {
-        "fp32": "fp32",
-        "16bit": f"{s.precision}（每个 2 字节）",
-        "8bit": "8 位（LLM.int8）",
-        "nf4": "NF4 4 位" + ("，双重量化" if s.double_quant else "") + "，嵌入层保持 16 位",
+    fmt = {
+        "fp32": said("plan.memory.format_fp32"),
+        "16bit": said("plan.memory.format_16bit", precision=s.precision),
+        "8bit": said("plan.memory.format_8bit"),
+        "nf4": said("plan.memory.format_nf4_double" if s.double_quant else "plan.memory.format_nf4"),
     }[s.weight_format]
     size = human_params(facts.param_count)
     root = facts.embedding_params + facts.lm_head_params + facts.hidden_size
     if s.strategy == "fsdp":
         root_b = root * a
-        w_note = f"{size} base weights, {fmt_words}, sharded over {n} GPUs " \
-                 f"(embeddings/output layer kept whole: {gib(root_b)})"
-        w_zh = f"{size} 参数的基座权重，{fmt_zh}，切分到 {n} 块 GPU（嵌入层/输出层保持完整：{gib(root_b)}）"
         w = (w - root_b) // n + root_b
-    elif s.strategy == "zero3":
-        w_note = f"{size} base weights, {fmt_words}, sharded over {n} GPUs"
-        w_zh = f"{size} 参数的基座权重，{fmt_zh}，切分到 {n} 块 GPU"
-        w = w // n
-    else:
-        w_note = f"{size} base weights, {fmt_words}"
-        w_zh = f"{size} 参数的基座权重，{fmt_zh}"
-    return _item("weights", w, w_note, w_zh)
+        return _item("weights", w, "plan.memory.weights_fsdp", size=size, format=fmt, n=n, root=gib(root_b))
+    if s.strategy == "zero3":
+        return _item("weights", w // n, "plan.memory.weights_zero3", size=size, format=fmt, n=n)
+    return _item("weights", w, "plan.memory.weights", size=size, format=fmt)
 
 
 def _trainable_items(facts: ModelFacts, s: MemorySettings) -> list[MemoryItem]:
@@ -376,17 +365,14 @@ def _trainable_items(facts: ModelFacts, s: MemorySettings) -> list[MemoryItem]:
     shard = n if s.strategy in ("fsdp", "zero3") else 1
     gshard = n if s.strategy in ("fsdp", "zero2", "zero3") else 1
     opt_per = 2 if s.optimizer == "paged_adamw_8bit" else 8
-    if opt_per == 2:
-        opt_note, opt_zh = "paged 8-bit AdamW states (2 bytes per parameter)", "分页 8 位 AdamW 状态（每个参数 2 字节）"
-    else:
-        opt_note, opt_zh = ("AdamW states, two fp32 moments (8 bytes per parameter)",
-                            "AdamW 状态，两个 fp32 动量（每个参数 8 字节）")
+    opt = said("plan.memory.optimizer_paged" if opt_per == 2 else "plan.memory.optimizer_adamw")
+    if gshard > 1:
+        opt = said("plan.memory.sharded", what=opt, n=n)
     return [
-        _item("lora_params", 4 * lora_n // shard, f"{lora_n / 1e6:.1f}M trainable LoRA parameters (r={s.lora_r}) "
-              "in fp32", f"{lora_n / 1e6:.1f}M 个可训练的 LoRA 参数（r={s.lora_r}），fp32"),
-        _item("gradients", 4 * lora_n // gshard, "fp32 gradients of the LoRA weights", "LoRA 权重的 fp32 梯度"),
-        _item("optimizer", opt_per * lora_n // gshard, opt_note + (f", sharded over {n} GPUs" if gshard > 1 else ""),
-              opt_zh + (f"，切分到 {n} 块 GPU" if gshard > 1 else "")),
+        _item("lora_params", 4 * lora_n // shard, "plan.memory.m_trainable_lora_parameters", millions=lora_n / 1e6,
+              lora_r=s.lora_r),
+        _item("gradients", 4 * lora_n // gshard, "plan.memory.fp_gradients_lora_weights"),
+        _item("optimizer", opt_per * lora_n // gshard, opt),
     ]
 
 
@@ -398,27 +384,21 @@ def _activation_items(facts: ModelFacts, s: MemorySettings) -> list[MemoryItem]:
     final = 4 * facts.hidden_size + 2 * a * facts.hidden_size
     if s.gradient_checkpointing:
         out = [_item("activations", tokens * (L * kept + 2 * full + final),
-                     f"{tokens} tokens × ({L} layer inputs + 2 layers recomputed), gradient checkpointing on",
-                     f"{tokens} 个 token ×（{L} 层的输入 + 2 层重算），梯度检查点开启")]
+                     "plan.memory.tokens_layer_inputs_layers", tokens=tokens, L=L)]
     else:
-        out = [_item("activations", tokens * (L * full + full + final),
-                     f"{tokens} tokens × {L} layers × {full / 1024:.0f} KiB per token, gradient checkpointing off",
-                     f"{tokens} 个 token × {L} 层 × 每个 token {full / 1024:.0f} KiB，梯度检查点关闭")]
-    out.append(_item("logits", tokens * facts.vocab_size * (a + 8),
-                     f"vocabulary {facts.vocab_size} × {s.max_length} tokens × batch {s.micro_batch}, "
-                     f"{a}-byte logits + fp32 copy + fp32 log-softmax",
-                     f"词表 {facts.vocab_size} × {s.max_length} 个 token × 批大小 {s.micro_batch}，"
-                     f"{a} 字节的 logits + fp32 副本 + fp32 log-softmax"))
+        out = [_item("activations", tokens * (L * full + full + final), "plan.memory.tokens_layers_kib_per",
+                     tokens=tokens, L=L, kib=full / 1024)]
+    out.append(_item("logits", tokens * facts.vocab_size * (a + 8), "plan.memory.vocabulary_tokens_batch_byte",
+                     vocab_size=facts.vocab_size, max_length=s.max_length, micro_batch=s.micro_batch, a=a))
     if s.weight_format in ("nf4", "8bit"):
-        out.append(_item("dequant_buffer", facts.largest_linear() * a, "one projection dequantised to 16-bit at a time",
-                         "每次把一个投影层反量化为 16 位"))
+        out.append(_item("dequant_buffer", facts.largest_linear() * a,
+                         "plan.memory.one_projection_dequantised_bit"))
     if s.strategy in ("fsdp", "zero3"):
         root = facts.embedding_params + facts.lm_head_params + facts.hidden_size
         layer_w = weight_bytes(facts, s.weight_format, rest_bytes=a, double_quant=s.double_quant) - root * a
         per_layer = max(0, layer_w) // max(1, L)
         gathered = 2 * per_layer + (facts.embedding_params * a if s.strategy == "zero3" else 0)
-        out.append(_item("gathered_params", gathered, "two layers gathered whole at a time (current + prefetched)",
-                         "每次聚合两层的完整权重（当前层 + 预取层）"))
+        out.append(_item("gathered_params", gathered, "plan.memory.two_layers_gathered_whole"))
     return out
 
 
@@ -429,18 +409,15 @@ def _overhead_items(facts: ModelFacts, s: MemorySettings, dynamic: int) -> list[
     if s.device == "cuda" and n > 1:
         ddp = s.strategy == "ddp"
         comm = NCCL_BYTES + (4 * facts.lora_param_count(s.lora_r, s.lora_targets) if ddp else 0)
-        out.append(_item("communication", comm, "NCCL buffers" + (" + DDP gradient bucket" if ddp else ""),
-                         "NCCL 缓冲区" + (" + DDP 梯度桶" if ddp else "")))
+        out.append(_item("communication", comm, "plan.memory.nccl_ddp" if ddp else "plan.memory.nccl"))
         dynamic += comm
     if s.device == "cuda":
-        out += [_item("allocator", int(FRAGMENTATION * dynamic), "PyTorch caching-allocator fragmentation (5%)",
-                      "PyTorch 缓存分配器的碎片（5%）"),
-                _item("cuda_context", CUDA_CONTEXT_BYTES, "CUDA context, cuBLAS workspace and kernels",
-                      "CUDA 上下文、cuBLAS 工作区和内核")]
+        out += [_item("allocator", int(FRAGMENTATION * dynamic),
+                      "plan.memory.pytorch_caching_allocator_fragmentation"),
+                _item("cuda_context", CUDA_CONTEXT_BYTES, "plan.memory.cuda_context_cublas_workspace")]
     else:
-        out += [_item("allocator", int(FRAGMENTATION * dynamic), "malloc fragmentation (5%)", "malloc 碎片（5%）"),
-                _item("runtime", CPU_RUNTIME_BYTES, "Python, torch, transformers, tokenizer and data in RAM",
-                      "内存中的 Python、torch、transformers、分词器和数据")]
+        out += [_item("allocator", int(FRAGMENTATION * dynamic), "plan.memory.malloc_fragmentation"),
+                _item("runtime", CPU_RUNTIME_BYTES, "plan.memory.python_torch_transformers_tokenizer")]
     return out
 
 
@@ -488,7 +465,11 @@ class DistributedPlan(_Model):
     deepspeed_config: str | None = Field(default=None, description="text of deepspeed_config.json (ZeRO)")
     launch_command: str = Field(description="the exact command that starts training")
     reasons: list[str] = Field(default_factory=list)
-    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, one per reason")
+    said_reasons: list[Said] = Field(default_factory=list, description="the reasons by code, one per reason")
+    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, in plans before codes")
+
+    def reasons_in(self, lang: str) -> list[str]:
+        return in_language(self.reasons, self.reasons_zh, lang, self.said_reasons)
 
 
 class CpuEstimate(_Model):
@@ -563,18 +544,24 @@ class TrainingPlan(_Model):
     check_min_epochs: float = Field(default=0, description="the learning check stops nothing before this")
     reasons: list[str] = Field(description="every decision, in words")
     warnings: list[str] = Field(default_factory=list)
-    # Chinese of the same sentences, one per English one; plans written before these fields read in English
-    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, in the same order")
-    warnings_zh: list[str] = Field(default_factory=list, description="the warnings in Chinese, in the same order")
+    # the same sentences by code, one per English one, rendered in the reader's language (tools/core/catalog)
+    said_reasons: list[Said] = Field(default_factory=list, description="the reasons by code, in the same order")
+    said_warnings: list[Said] = Field(default_factory=list, description="the warnings by code, in the same order")
+    said_refusal: Said | None = None
+    # plans written before codes kept their Chinese here (and plans before that read in English)
+    reasons_zh: list[str] = Field(default_factory=list, description="the reasons in Chinese, in plans before codes")
+    warnings_zh: list[str] = Field(default_factory=list, description="the warnings in Chinese, in plans before codes")
     refusal_zh: str | None = None
 
     def reasons_in(self, lang: str) -> list[str]:
-        return in_language(self.reasons, self.reasons_zh, lang)
+        return in_language(self.reasons, self.reasons_zh, lang, self.said_reasons)
 
     def warnings_in(self, lang: str) -> list[str]:
-        return in_language(self.warnings, self.warnings_zh, lang)
+        return in_language(self.warnings, self.warnings_zh, lang, self.said_warnings)
 
     def refusal_in(self, lang: str) -> str | None:
+        if self.said_refusal is not None:
+            return self.said_refusal.text(lang)
         return self.refusal_zh if is_zh(lang) and self.refusal_zh else self.refusal
 
     def require_fit(self) -> TrainingPlan:
@@ -612,20 +599,19 @@ def _pkg_missing(hw: HardwareFacts, name: str) -> bool:
     return name in hw.versions and not hw.versions.get(name)
 
 
-def _gpu_words(hw: HardwareFacts, lang: str = "en") -> str:
+def _gpu_words(hw: HardwareFacts) -> Said:
     g = min(hw.gpus, key=lambda x: x.free_memory_bytes)
-    names = {x.name for x in hw.gpus}
-    count = f"{len(hw.gpus)} × " if len(hw.gpus) > 1 else ""
-    if is_zh(lang):
-        return f"{count}{' / '.join(sorted(names))}（{'每块' if count else ''}空闲 {gib(g.free_memory_bytes)}）"
-    return f"{count}{' / '.join(sorted(names))} ({gib(g.free_memory_bytes)} free{' each' if count else ''})"
+    names = " / ".join(sorted({x.name for x in hw.gpus}))
+    if len(hw.gpus) > 1:
+        return said("plan.word.gpus", count=len(hw.gpus), names=names, free=gib(g.free_memory_bytes))
+    return said("plan.word.gpu", names=names, free=gib(g.free_memory_bytes))
 
 
 # --- choosing -------------------------------------------------------------------------------
 
 
-def _length_ladder(req: PlanRequest) -> list[tuple[int, str, str]]:
-    """Max-length candidates, best first, each with its reason in English and Chinese."""
+def _length_ladder(req: PlanRequest) -> list[tuple[int, Said]]:
+    """Max-length candidates, best first, each with its reason."""
     facts, ov, st = req.model, req.overrides, req.tokens
     cap = facts.max_position_embeddings
     if ov.max_length:
@@ -635,30 +621,23 @@ def _length_ladder(req: PlanRequest) -> list[tuple[int, str, str]]:
                 where="max_length",
                 hint=f"Ask for {cap} tokens or fewer",
             )
-        return [(ov.max_length, f"max length {ov.max_length}: your setting", f"最大长度 {ov.max_length}：你的设置")]
+        return [(ov.max_length, said("plan.length.your_setting", n=ov.max_length))]
     if st is not None and not st.empty:
-        ladder: list[tuple[int, str, str]] = []
-        for key, share, share_zh in (("p99", "99%", " 99% 的"), ("p95", "95%", " 95% 的"), ("max", "all", "全部"),
-                                     ("p50", "half", "一半")):
+        ladder: list[tuple[int, Said]] = []
+        for key in ("p99", "p95", "max", "p50"):
             v = getattr(st, key)
             if v is None or (key == "max" and ladder):
                 continue
             n = min(round_up(v), cap)
-            over = round_up(v) > cap
-            capped = " (capped by the model's positions)" if over else ""
-            if n not in [x for x, _, _ in ladder]:
-                ladder.append((n, f"max length {n}: covers {share} of your examples ({key} = {v} tokens), "
-                                  f"rounded up to a multiple of 64{capped}",
-                               f"最大长度 {n}：覆盖{share_zh}样本（{key} = {v} 个 token），向上取整到 64 的倍数"
-                               + ("（受模型位置数限制）" if over else "")))
+            code = "plan.length.covers_capped" if round_up(v) > cap else "plan.length.covers"
+            if n not in [x for x, _ in ladder]:
+                ladder.append((n, said(code, n=n, share=said(f"plan.word.share_{key}"), key=key, v=v)))
         return ladder
     first = min(DEFAULT_MAX_LENGTH, cap)
-    ladder = [(first, f"max length {first}: no dataset statistics given, a common length for chat examples",
-               f"最大长度 {first}：没有数据集统计，采用对话样本的常见长度")]
+    ladder = [(first, said("plan.length.common", n=first))]
     for n in (512, 256):
         if n < first:
-            ladder.append((n, f"max length {n}: no dataset statistics given and {first} tokens would not fit",
-                           f"最大长度 {n}：没有数据集统计，而且 {first} 个 token 放不下"))
+            ladder.append((n, said("plan.length.would_not_fit", n=n, first=first)))
     return ladder
 
 
@@ -678,7 +657,9 @@ class _Facts:
     def __init__(self, req: PlanRequest) -> None:
         self.req, self.facts, self.hw, self.ov, self.st = req, req.model, req.hardware, req.overrides, req.tokens
         self.reasons, self.warnings = _Said(), _Said()
-        self.warnings.extend(self.facts.notes_in("en"), self.facts.notes_in("zh"))
+        notes = self.facts.said_notes
+        self.warnings.extend(notes if len(notes) == len(self.facts.notes) else
+                             [as_written(n) for n in self.facts.notes])
         self.want: Method | None = self.ov.method or (None if req.method == "auto" else req.method)
         self.device: Literal["cuda", "cpu"] = "cuda" if self.hw.gpus else "cpu"
         self.n_gpus = len(self.hw.gpus)
@@ -690,9 +671,8 @@ class _Facts:
 
 def _quantised_warning(c: _Facts) -> None:
     if c.facts.quantized:
-        c.warnings.add(f"{c.facts.name} is already quantised ({c.facts.quantized}); train from the 16-bit original "
-                       "so the adapter can be merged into 16-bit weights",
-                       f"{c.facts.name} 已经量化（{c.facts.quantized}）；请从 16 位原始模型训练，这样适配器才能合并进 16 位权重")
+        c.warnings.add("plan.quantised_warning.already_quantised_train_from", name=c.facts.name,
+                       quantized=c.facts.quantized)
 
 
 def _precision(c: _Facts) -> tuple[Precision, int]:
@@ -701,22 +681,15 @@ def _precision(c: _Facts) -> tuple[Precision, int]:
     if c.device == "cuda":
         cc = min(g.compute_capability for g in hw.gpus)
         if all(g.bf16 for g in hw.gpus):
-            c.reasons.add(f"precision bf16: compute capability {cc[0]}.{cc[1]} supports bfloat16",
-                          f"精度 bf16：算力 {cc[0]}.{cc[1]} 支持 bfloat16")
+            c.reasons.add("plan.precision.precision_bf_compute_capability", cc0=cc[0], cc1=cc[1])
             return "bf16", min(g.free_memory_bytes for g in hw.gpus)
-        c.reasons.add(f"precision fp16: compute capability {cc[0]}.{cc[1]} is older than Ampere (8.0), "
-                      "so no bfloat16; fp16 with loss scaling",
-                      f"精度 fp16：算力 {cc[0]}.{cc[1]} 早于 Ampere（8.0），不支持 bfloat16；使用 fp16 并做损失缩放")
+        c.reasons.add("plan.precision.precision_fp_compute_capability", cc0=cc[0], cc1=cc[1])
         return "fp16", min(g.free_memory_bytes for g in hw.gpus)
     if hw.cpu.bf16:
         flag = "AMX" if hw.cpu.amx else "AVX512-BF16"
-        c.reasons.add(f"precision bf16 on CPU: this CPU has {flag} (bf16 autocast measured ~1.2–1.3× faster "
-                      "than fp32 on such a CPU)",
-                      f"CPU 上用 bf16 精度：这颗 CPU 支持 {flag}（实测在这类 CPU 上 bf16 自动混合精度比 fp32 快约 "
-                      "1.2–1.3 倍）")
+        c.reasons.add("plan.precision.precision_bf_cpu_this", flag=flag)
         return "bf16", hw.cpu.ram_available_bytes
-    c.reasons.add("precision fp32 on CPU: no AVX512-BF16 or AMX, so bfloat16 would be emulated and slow",
-                  "CPU 上用 fp32 精度：没有 AVX512-BF16 或 AMX，bfloat16 只能模拟，速度很慢")
+    c.reasons.add("plan.precision.precision_fp_cpu_no")
     return "fp32", hw.cpu.ram_available_bytes
 
 
@@ -724,28 +697,22 @@ def _rank(c: _Facts) -> int:
     count, ov = c.count, c.ov
     r = ov.rank or (KNOWLEDGE_RANK if c.small_knowledge else 32 if count and count >= 20000 else DEFAULT_RANK)
     if ov.rank:
-        c.reasons.add(f"LoRA rank {r}: your setting", f"LoRA 秩 {r}：你的设置")
+        c.reasons.add("plan.rank.lora_rank_your_setting", r=r)
     elif c.small_knowledge:
-        c.reasons.add(f"LoRA rank {r}: many separate facts need more adapter capacity than a style (on a Chinese FAQ "
-                      "asked in other words, r=16 knew 27% after 2 epochs and 56% at best; r=64 52% and 67%)",
-                      f"LoRA 秩 {r}：要记住许多彼此独立的事实，适配器容量要比学风格时大（实测中文 FAQ 换个问法提问："
-                      "r=16 两轮后答对 27%，最好 56%；r=64 分别是 52% 和 67%）")
+        c.reasons.add("plan.rank.lora_rank_many_separate", r=r)
     elif r == 32:
-        c.reasons.add(f"LoRA rank 32: {count} examples is a large dataset, so a little more adapter capacity",
-                      f"LoRA 秩 32：{count} 条样本算是大数据集，适配器容量稍大一些")
+        c.reasons.add("plan.rank.lora_rank_examples_large", count=count)
     else:
-        c.reasons.add("LoRA rank 16: enough capacity for a task/style adaptation on up to ~20k examples",
-                      "LoRA 秩 16：足以在约 20k 条以内的样本上学会任务或风格")
+        c.reasons.add("plan.rank.lora_rank_enough_capacity")
     return r
 
 
 def _alpha(c: _Facts, r: int) -> int:
     alpha = c.ov.alpha or 2 * r
     if c.ov.alpha:
-        c.reasons.add(f"LoRA alpha {alpha}: your setting", f"LoRA alpha {alpha}：你的设置")
+        c.reasons.add("plan.alpha.lora_alpha_your_setting", alpha=alpha)
     else:
-        c.reasons.add(f"LoRA alpha {alpha}: alpha = 2 × r keeps the update scale steady when r changes",
-                      f"LoRA alpha {alpha}：alpha = 2 × r，改变 r 时更新幅度保持稳定")
+        c.reasons.add("plan.alpha.lora_alpha_alpha_r", alpha=alpha)
     return alpha
 
 
@@ -753,32 +720,22 @@ def _targets(c: _Facts) -> list[str]:
     targets = list(c.facts.lora_target_modules)
     names = ", ".join(targets)
     if targets == ["all-linear"]:
-        c.reasons.add("LoRA targets 'all-linear': the planner does not know this architecture's module names, "
-                      "PEFT finds every linear layer",
-                      "LoRA 目标模块 'all-linear'：规划器不认识这种架构的模块名，由 PEFT 找出所有线性层")
+        c.reasons.add("plan.targets.lora_targets_all_linear")
     elif not c.facts.dense:
-        c.reasons.add(f"LoRA targets {names}: the attention projections (MoE experts are fused parameters, not "
-                      "linear layers)",
-                      f"LoRA 目标模块 {names}：注意力投影层（MoE 专家是融合参数，不是线性层）")
+        c.reasons.add("plan.targets.lora_targets_attention_projections", names=names)
     else:
-        c.reasons.add(f"LoRA targets {names}: every linear projection of the layer, which trains better than "
-                      "attention-only (QLoRA paper)",
-                      f"LoRA 目标模块 {names}：层内的全部线性投影，训练效果好于只训练注意力层（QLoRA 论文）")
+        c.reasons.add("plan.targets.lora_targets_every_linear", names=names)
     return targets
 
 
 def _dropout(c: _Facts) -> float:
     if c.ov.lora_dropout is not None:
-        c.reasons.add(f"LoRA dropout {c.ov.lora_dropout}: your setting", f"LoRA dropout {c.ov.lora_dropout}：你的设置")
+        c.reasons.add("plan.dropout.lora_dropout_your_setting", lora_dropout=c.ov.lora_dropout)
         return c.ov.lora_dropout
     if c.device == "cpu":
-        c.reasons.add("LoRA dropout 0: on CPU dropout copies every adapter input, a measured cost; small data is "
-                      "guarded by few epochs and eval loss instead",
-                      "LoRA dropout 0：在 CPU 上 dropout 要复制每个适配器的输入，实测开销明显；小数据集改用较少的轮数"
-                      "和评估 loss 防止过拟合")
+        c.reasons.add("plan.dropout.lora_dropout_cpu_dropout")
         return 0.0
-    c.reasons.add("LoRA dropout 0.05: light regularisation, the usual value for 7B–13B models",
-                  "LoRA dropout 0.05：轻度正则化，7B–13B 模型的常用值")
+    c.reasons.add("plan.dropout.lora_dropout_light_regularisation")
     return 0.05
 
 
@@ -787,21 +744,16 @@ def _effective_batch(c: _Facts) -> tuple[int, int]:
     count = c.count
     if c.ov.effective_batch:
         eff = c.ov.effective_batch
-        c.reasons.add(f"effective batch {eff}: your setting", f"有效批大小 {eff}：你的设置")
+        c.reasons.add("plan.effective_batch.effective_batch_your_setting", eff=eff)
     elif c.small_knowledge:
         eff = KNOWLEDGE_BATCH
-        c.reasons.add(f"effective batch {eff}: facts with their rewordings, measured best on a small FAQ "
-                      "(bench/knowledge.py)",
-                      f"有效批大小 {eff}：事实连同各种问法一起学，在小型 FAQ 上实测最好（bench/knowledge.py）")
+        c.reasons.add("plan.effective_batch.effective_batch_facts_their", eff=eff)
     elif count is not None and count < DEFAULT_EFFECTIVE_BATCH * 8:
         eff = max(2, min(DEFAULT_EFFECTIVE_BATCH, _pow2_down(max(1, count // 8))))
-        c.reasons.add(f"effective batch {eff}: only {count} examples, so a smaller batch gives at least ~8 "
-                      "optimizer steps per epoch",
-                      f"有效批大小 {eff}：只有 {count} 条样本，批小一些，每轮至少约有 8 个优化步")
+        c.reasons.add("plan.effective_batch.effective_batch_only_examples", eff=eff, count=count)
     else:
         eff = DEFAULT_EFFECTIVE_BATCH
-        c.reasons.add(f"effective batch {eff}: a stable default for LoRA fine-tuning",
-                      f"有效批大小 {eff}：LoRA 微调稳妥的默认值")
+        c.reasons.add("plan.effective_batch.effective_batch_stable_default", eff=eff)
     eff = max(eff, c.procs)
     max_mb = max(1, eff // c.procs)
     if c.device == "cpu":
@@ -811,24 +763,14 @@ def _effective_batch(c: _Facts) -> tuple[int, int]:
     return eff, max_mb
 
 
-def _cpu_refusal(c: _Facts) -> tuple[str, str] | None:
+def _cpu_refusal(c: _Facts) -> Said | None:
     """Why this model is too large to train on this CPU, or None."""
     facts, hw = c.facts, c.hw
     if c.device != "cpu" or facts.param_count <= CPU_MAX_PARAMS:
         return None
     tps = _cpu_tokens_per_s(facts, hw)
-    hours = f"{1000 * 200 / tps / 3600:.0f}"
-    return (
-        f"{facts.describe()} is too large to fine-tune on this CPU: CPU training is for models up to "
-        f"{human_params(CPU_MAX_PARAMS)} parameters (about {tps:.1f} tokens/s here for this size, so even 1,000 "
-        f"short examples would take ~{hours} hours per epoch). What would fit: a small "
-        "model such as SmolLM2-135M/360M-Instruct or Qwen2.5-0.5B/1.5B-Instruct here, or this model on a GPU "
-        "machine (plan it with --hardware)",
-        f"{describe_model(facts, 'zh')} 太大，无法在这台机器的 CPU 上微调：CPU 训练只适合不超过 "
-        f"{human_params(CPU_MAX_PARAMS)} 参数的模型（这种规模在这里约 {tps:.1f} tokens/s，即使 1,000 条短样本，"
-        f"每轮也要约 {hours} 小时）。可行的办法：在这里换用小模型，如 SmolLM2-135M/360M-Instruct 或 "
-        "Qwen2.5-0.5B/1.5B-Instruct；或者在 GPU 机器上训练这个模型（用 --hardware 规划）",
-    )
+    return said("plan.refusal.cpu_too_large", model=model_said(facts), limit=human_params(CPU_MAX_PARAMS), tps=tps,
+                hours=1000 * 200 / tps / 3600)
 
 
 def _methods(c: _Facts) -> list[Method]:
@@ -836,8 +778,7 @@ def _methods(c: _Facts) -> list[Method]:
     if c.device == "cpu" and not c.want and _pkg_missing(c.hw, "bitsandbytes"):
         methods = ["lora"]
     if c.device == "cuda" and "qlora" in methods and _pkg_missing(c.hw, "bitsandbytes"):
-        c.warnings.add("bitsandbytes is not installed: QLoRA needs it (pip install 'tunepilot[gpu]')",
-                       "未安装 bitsandbytes：QLoRA 需要它（pip install 'tunepilot[gpu]'）")
+        c.warnings.add("plan.methods.bitsandbytes_not_installed_qlora")
     return methods
 
 
@@ -884,7 +825,7 @@ class _Shape:
 
 class _Found(BaseModel):
     chosen: MemoryEstimate | None = None
-    length_reason: tuple[str, str] | None = None
+    length_reason: Said | None = None
     smallest: MemoryEstimate | None = None
     tried_lengths: list[int] = []
 
@@ -896,7 +837,7 @@ def _search(c: _Facts, shape: _Shape, methods: list[Method], strategies: list[St
     found = _Found()
     ov = c.ov
     ckpt_options = [ov.gradient_checkpointing] if ov.gradient_checkpointing is not None else [False, True]
-    for length, length_reason, length_reason_zh in _length_ladder(c.req):
+    for length, length_reason in _length_ladder(c.req):
         found.tried_lengths.append(length)
         for method in methods:
             for strategy in strategies:
@@ -911,7 +852,7 @@ def _search(c: _Facts, shape: _Shape, methods: list[Method], strategies: list[St
                         if found.smallest is None or est.total_bytes < found.smallest.total_bytes:
                             found.smallest = est
                         if est.fits:
-                            found.chosen, found.length_reason = est, (length_reason, length_reason_zh)
+                            found.chosen, found.length_reason = est, length_reason
                             return found
     return found
 
@@ -921,51 +862,32 @@ def _method_reasons(c: _Facts, s: MemorySettings, est: MemoryEstimate, found: _F
     """Why this method, length and checkpointing (only for a plan that fits)."""
     precision, device, ov = s.precision, c.device, c.ov
     pct, need = int(c.req.headroom * 100), gib(est.total_bytes)
-    budget_words = f"{gib(est.budget_bytes)} usable ({pct}% of {gib(available)} " \
-                   f"{'free on the smallest GPU' if device == 'cuda' else 'available RAM'})"
-    budget_zh = f"可用的 {gib(est.budget_bytes)}（{'最小 GPU 空闲' if device == 'cuda' else '可用内存'} " \
-                f"{gib(available)} 的 {pct}%）"
+    budget = said("plan.word.budget_gpu" if device == "cuda" else "plan.word.budget_ram",
+                  usable=gib(est.budget_bytes), pct=pct, available=gib(available))
     if s.method == "lora" and not c.want:
-        bits = "32" if precision == "fp32" else "16"
-        c.reasons.insert(0, f"method LoRA {bits}-bit: needs about {need} per "
-                            f"{'GPU' if device == 'cuda' else 'machine'}, within {budget_words}; 16-bit weights "
-                            "train faster and a little better than 4-bit",
-                         f"方法 LoRA {bits} 位：每{'块 GPU ' if device == 'cuda' else '台机器'}约需 {need}，"
-                         f"在{budget_zh}之内；16 位权重比 4 位训练更快，效果也略好")
+        c.reasons.insert(0, "plan.method.lora", bits="32" if precision == "fp32" else "16", need=need,
+                         per=said("plan.word.per_gpu" if device == "cuda" else "plan.word.per_machine"), budget=budget)
     elif s.method == "qlora" and not c.want:
         lora_alt = estimate_memory(c.facts, s.model_copy(update={
             "method": "lora", "weight_format": "fp32" if precision == "fp32" else "16bit",
             "optimizer": "adamw_torch"}), available, c.req.headroom)
-        c.reasons.insert(0, f"method QLoRA 4-bit: LoRA 16-bit would need about {gib(lora_alt.total_bytes)}, more "
-                            f"than {budget_words}; 4-bit NF4 weights need about {need}",
-                         f"方法 QLoRA 4 位：LoRA 16 位约需 {gib(lora_alt.total_bytes)}，超过{budget_zh}；"
-                         f"4 位 NF4 权重约需 {need}")
+        c.reasons.insert(0, "plan.method.qlora", lora_need=gib(lora_alt.total_bytes), budget=budget, need=need)
     else:
-        c.reasons.insert(0, f"method {method_words(s.method, precision)}: your choice; needs about "
-                            f"{need} of {budget_words}",
-                         f"方法 {method_words(s.method, precision, 'zh')}：你的选择；约需 {need}，{budget_zh}")
+        c.reasons.insert(0, "plan.method.yours", method=method_said(s.method, precision), need=need, budget=budget)
     if s.method == "qlora":
-        old_gpu = precision == "fp16"
-        c.reasons.add(f"QLoRA: NF4 with double quantisation, {precision} compute"
-                      + (" (bf16 needs compute capability 8.0)" if old_gpu else ""),
-                      f"QLoRA：NF4 双重量化，{precision} 计算" + ("（bf16 需要算力 8.0）" if old_gpu else ""))
+        c.reasons.add("plan.method.nf4_old_gpu" if precision == "fp16" else "plan.method.nf4", precision=precision)
     if found.length_reason:
-        c.reasons.add(*found.length_reason)
+        c.reasons.extend([found.length_reason])
         if len(found.tried_lengths) > 1:
-            c.warnings.add(f"max length lowered to {s.max_length} tokens to fit memory; longer examples "
-                           "are truncated",
-                           f"为了放进内存，最大长度降到 {s.max_length} 个 token；更长的样本会被截断")
+            c.warnings.add("plan.method_reasons.max_length_lowered_tokens", max_length=s.max_length)
     if s.gradient_checkpointing and ov.gradient_checkpointing is None:
-        c.reasons.add("gradient checkpointing on: without it the activations would not fit at micro-batch "
-                      f"{max(1, min(2, max_mb))}",
-                      f"梯度检查点开启：不开的话，微批大小 {max(1, min(2, max_mb))} 的激活值放不下")
+        c.reasons.add("plan.method_reasons.gradient_checkpointing_without_it", n=max(1, min(2, max_mb)))
     elif s.gradient_checkpointing:
-        c.reasons.add("gradient checkpointing on: your setting", "梯度检查点开启：你的设置")
+        c.reasons.add("plan.method_reasons.gradient_checkpointing_your_setting")
     elif ov.gradient_checkpointing is None:
-        c.reasons.add("gradient checkpointing off: activations fit, so no recomputation (~30% faster)",
-                      "梯度检查点关闭：激活值放得下，不必重算（约快 30%）")
+        c.reasons.add("plan.method_reasons.gradient_checkpointing_off_activations")
     else:
-        c.reasons.add("gradient checkpointing off: your setting", "梯度检查点关闭：你的设置")
+        c.reasons.add("plan.method_reasons.gradient_checkpointing_off_your")
 
 
 def _accumulation(c: _Facts, mb: int, eff: int) -> tuple[int, int]:
@@ -973,29 +895,22 @@ def _accumulation(c: _Facts, mb: int, eff: int) -> tuple[int, int]:
     procs, device = c.procs, c.device
     accum = max(1, int(math.ceil(eff / (mb * procs))))
     effective = mb * accum * procs
-    c.reasons.add(f"micro-batch {mb} × gradient accumulation {accum} × {procs} "
-                  f"{'GPU' if device == 'cuda' else 'process'}{'s' if procs > 1 else ''} = effective batch "
-                  f"{effective}" + (": the largest micro-batch that fits" if not c.ov.micro_batch else
-                                    " (micro-batch: your setting)"),
-                  f"微批大小 {mb} × 梯度累积 {accum} × {procs} {'块 GPU' if device == 'cuda' else '个进程'} = 有效批大小 "
-                  f"{effective}" + ("：放得下的最大微批" if not c.ov.micro_batch else "（微批大小：你的设置）"))
+    unit = said(f"plan.word.unit_{'gpu' if device == 'cuda' else 'process'}{'_many' if procs > 1 else ''}")
+    c.reasons.add("plan.batch.yours" if c.ov.micro_batch else "plan.batch.largest", mb=mb, accum=accum, procs=procs,
+                  unit=unit, effective=effective)
     return accum, effective
 
 
 def _attention(c: _Facts) -> Literal["sdpa", "flash_attention_2", "eager"]:
     hw = c.hw
     if c.device == "cuda" and _flash_attn_installed(hw) and min(g.compute_capability for g in hw.gpus) >= (8, 0):
-        c.reasons.add("attention: flash_attention_2 (installed, and the GPU is Ampere or newer)",
-                      "注意力：flash_attention_2（已安装，且 GPU 是 Ampere 或更新的架构）")
+        c.reasons.add("plan.attention.attention_flash_attention_installed")
         return "flash_attention_2"
     if c.device == "cuda":
-        missing = not _flash_attn_installed(hw)
-        why = "flash-attn is not installed" if missing else "the GPU is older than Ampere"
-        c.reasons.add(f"attention: sdpa (PyTorch's fused attention; {why})",
-                      f"注意力：sdpa（PyTorch 的融合注意力；{'未安装 flash-attn' if missing else 'GPU 早于 Ampere'}）")
+        why = said("plan.word.no_flash_attn" if not _flash_attn_installed(hw) else "plan.word.old_gpu")
+        c.reasons.add("plan.attention.sdpa_because", why=why)
     else:
-        c.reasons.add("attention: sdpa (PyTorch's fused attention; flash-attention needs a GPU)",
-                      "注意力：sdpa（PyTorch 的融合注意力；flash-attention 需要 GPU）")
+        c.reasons.add("plan.attention.attention_sdpa_pytorch_s")
     return "sdpa"
 
 
@@ -1003,27 +918,19 @@ def _packing(c: _Facts, attn: str, max_length: int) -> bool:
     p50 = c.st.p50 if c.st else None
     if c.ov.packing is not None:
         packing = c.ov.packing
-        c.reasons.add(f"packing {'on' if packing else 'off'}: your setting",
-                      f"样本打包{'开启' if packing else '关闭'}：你的设置")
+        c.reasons.add("plan.packing.yours", value=on_off(packing))
         if packing and attn != "flash_attention_2":
-            c.warnings.add("packing without flash_attention_2 lets packed examples attend to each other",
-                           "没有 flash_attention_2 时打包，打包在一起的样本会互相看到")
+            c.warnings.add("plan.packing.packing_without_flash_attention")
         return packing
     if c.device == "cpu":
-        c.reasons.add("packing off: measured far slower on CPU (TRL packing at 512 tokens took 40–60 s per step)",
-                      "样本打包关闭：在 CPU 上实测慢得多（TRL 按 512 个 token 打包时每步要 40–60 秒）")
+        c.reasons.add("plan.packing.packing_off_measured_far")
     elif attn != "flash_attention_2":
-        c.reasons.add("packing off: without flash_attention_2 packed examples would attend to each other",
-                      "样本打包关闭：没有 flash_attention_2 时，打包在一起的样本会互相看到")
+        c.reasons.add("plan.packing.packing_off_without_flash")
     elif p50 is not None and p50 * 4 <= max_length:
-        c.reasons.add(f"packing on: examples are short (median {p50} tokens vs max length {max_length}), so "
-                      "packing removes padding; flash-attention keeps packed examples apart",
-                      f"样本打包开启：样本较短（中位数 {p50} 个 token，最大长度 {max_length}），打包可以去掉填充；"
-                      "flash-attention 让打包的样本互不干扰")
+        c.reasons.add("plan.packing.packing_examples_are_short", p50=p50, max_length=max_length)
         return True
     else:
-        c.reasons.add("packing off: examples are not short compared with the max length",
-                      "样本打包关闭：和最大长度相比，样本并不短")
+        c.reasons.add("plan.packing.packing_off_examples_are")
     return False
 
 
@@ -1037,23 +944,15 @@ def _quantisation(c: _Facts, s: MemorySettings) -> BnbSettings | None:
         bnb = BnbSettings(bnb_4bit_compute_dtype=_TORCH_DTYPE[precision],  # type: ignore[arg-type]
                           bnb_4bit_quant_storage=store)  # type: ignore[arg-type]
         if sharded:
-            c.reasons.add(f"bnb_4bit_quant_storage {store}: FSDP/ZeRO-3 can only shard 4-bit weights stored in "
-                          "the same dtype as the rest of the model",
-                          f"bnb_4bit_quant_storage {store}：FSDP/ZeRO-3 只能切分以模型其余部分相同 dtype 存储的 4 位权重")
+            c.reasons.add("plan.quantisation.bnb_bit_quant_storage", store=store)
     if s.optimizer == "paged_adamw_8bit":
-        c.reasons.add("optimizer paged 8-bit AdamW: a quarter of AdamW's state memory, paged to CPU on spikes "
-                      "(QLoRA paper)",
-                      "优化器：分页 8 位 AdamW，状态只占 AdamW 的四分之一，显存峰值时换页到 CPU（QLoRA 论文）")
+        c.reasons.add("plan.quantisation.optimizer_paged_bit_adamw")
     elif s.method == "qlora" and s.strategy in ("fsdp", "zero2", "zero3"):
-        c.reasons.add("optimizer AdamW (fp32): 8-bit paged AdamW is not used with FSDP/DeepSpeed; the LoRA "
-                      "states are small and sharded anyway",
-                      "优化器 AdamW（fp32）：FSDP/DeepSpeed 下不用分页 8 位 AdamW；LoRA 的状态很小，而且已经切分")
+        c.reasons.add("plan.quantisation.optimizer_adamw_fp_bit")
     elif s.method == "qlora":
-        c.reasons.add("optimizer AdamW (fp32): paged 8-bit optimizers need CUDA",
-                      "优化器 AdamW（fp32）：分页 8 位优化器需要 CUDA")
+        c.reasons.add("plan.quantisation.optimizer_adamw_fp_paged")
     else:
-        c.reasons.add("optimizer AdamW (fp32 states): the LoRA weights are small, so 8-bit states save little",
-                      "优化器 AdamW（fp32 状态）：LoRA 权重很小，8 位状态省不了多少")
+        c.reasons.add("plan.quantisation.optimizer_adamw_fp_states")
     return bnb
 
 
@@ -1079,26 +978,16 @@ def _cpu_time(c: _Facts, paraphrases: int, epochs: int) -> CpuEstimate | None:
     tps = _cpu_tokens_per_s(facts, hw)
     mean = (st.mean or st.p50) if st else None
     secs = count * (1 + paraphrases) * mean / tps if (count and mean) else None
-    basis = (f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s measured for SmolLM2-135M LoRA r=16 batch 4 on "
-             f"{CPU_MEASURED_CORES} cores, scaled by parameters ({human_params(facts.param_count)}) and cores "
-             f"({hw.cpu.logical_cores})")
-    basis_zh = (f"以 SmolLM2-135M LoRA r=16、批大小 4 在 {CPU_MEASURED_CORES} 核上实测的 "
-                f"{CPU_MEASURED_TOKENS_PER_S:.0f} tokens/s 为基准，按参数量（{human_params(facts.param_count)}）"
-                f"和核数（{hw.cpu.logical_cores}）换算")
+    basis = said("plan.cpu.basis", tps=CPU_MEASURED_TOKENS_PER_S, cores=CPU_MEASURED_CORES,
+                 params=human_params(facts.param_count), here=hw.cpu.logical_cores)
     if secs:
-        c.reasons.add(f"time on CPU: about {_duration(secs)} per epoch ({count} examples × ~{mean:.0f} tokens "
-                      f"at ~{tps:.0f} tokens/s; {basis})",
-                      f"CPU 训练时间：每轮约 {_duration(secs, 'zh')}（{count} 条样本 × 约 {mean:.0f} 个 token，"
-                      f"约 {tps:.0f} tokens/s；{basis_zh}）")
+        c.reasons.add("plan.cpu.per_epoch", epoch=_duration(secs), count=count, mean=mean, tps=tps, basis=basis)
         if secs * epochs > 8 * 3600:
-            c.warnings.add(f"training would take about {_duration(secs * epochs)} on this CPU; consider a "
-                           "smaller model or a GPU",
-                           f"在这颗 CPU 上训练约需 {_duration(secs * epochs, 'zh')}；建议换更小的模型或用 GPU")
+            c.warnings.add("plan.cpu.too_long", total=_duration(secs * epochs))
     else:
-        c.reasons.add(f"time on CPU: ~{tps:.0f} tokens/s ({basis}); give --data for a per-epoch estimate",
-                      f"CPU 训练时间：约 {tps:.0f} tokens/s（{basis_zh}）；提供 --data 可估算每轮用时")
+        c.reasons.add("plan.cpu.speed", tps=tps, basis=basis)
     return CpuEstimate(tokens_per_second=round(tps, 1), seconds_per_epoch=round(secs, 1) if secs else None,
-                       basis=basis)
+                       basis=basis.text())
 
 
 def plan_training(request: PlanRequest) -> TrainingPlan:
@@ -1116,7 +1005,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     methods, strategies = _methods(c), _strategies(c)
     shape = _Shape(c, precision, r, targets, dropout)
     found = _search(c, shape, methods, strategies, max_mb, available) if cpu_refusal is None else _Found()
-    refusal: tuple[str, str] | None = None
+    refusal: Said | None = None
     if found.chosen is not None:
         est = found.chosen
         _method_reasons(c, est.settings, est, found, available, max_mb)
@@ -1138,12 +1027,13 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
                         trainable_params=facts.lora_param_count(r, targets))
     alternatives = _alternatives(c, shape, s, strategies, available)
     distributed = _distributed(s.strategy, c.n_gpus, precision, s.method, request)
-    c.reasons.extend(distributed.reasons, distributed.reasons_zh)
+    c.reasons.extend(distributed.said_reasons)
     cpu_estimate = _cpu_time(c, sched.paraphrases, sched.epochs)
     fits = found.chosen is not None
+    reasons = c.reasons.items if fits else [refusal or said("plan.refusal.does_not_fit"), *c.reasons.items]
     return TrainingPlan(
         model=facts.name, model_facts=facts, fits=fits,
-        refusal=refusal[0] if refusal else None, refusal_zh=refusal[1] if refusal else None,
+        refusal=refusal.text() if refusal else None, said_refusal=refusal,
         device=c.device, num_gpus=c.n_gpus, method=s.method, precision=precision,
         torch_dtype=_TORCH_DTYPE[precision],  # type: ignore[arg-type]
         load_in_4bit=s.method == "qlora", bnb=bnb, lora=lora,
@@ -1159,9 +1049,8 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         system_prompt=request.system_prompt, style=request.style, paraphrases=sched.paraphrases,
         learning_check=sched.learning_check, check_target=sched.check_target,
         check_min_epochs=KNOWLEDGE_MIN_EPOCHS if sched.learning_check else 0,
-        reasons=c.reasons.en if fits else [refusal[0] if refusal else "does not fit"] + c.reasons.en,
-        reasons_zh=c.reasons.zh if fits else [refusal[1] if refusal else "放不下"] + c.reasons.zh,
-        warnings=c.warnings.en, warnings_zh=c.warnings.zh,
+        reasons=[r.text() for r in reasons], said_reasons=reasons,
+        warnings=c.warnings.text(), said_warnings=c.warnings.items,
     )
 
 
@@ -1179,122 +1068,94 @@ class _Schedule(_Model):
     logging_steps: int = 10
 
 
-def _task(req: PlanRequest) -> tuple[Literal["knowledge", "style"], str, str]:
+def _task(req: PlanRequest) -> tuple[Literal["knowledge", "style"], Said]:
     """Knowledge (answers carry facts the model must learn) or style (a way of answering), with the reason."""
     if req.task != "auto":
-        return req.task, "your setting", "你的设置"
+        return req.task, said("plan.task.your_setting")
     share = req.fact_share
     if share is None:
-        return "style", "no dataset to look at", "没有数据集可看"
+        return "style", said("plan.task.no_dataset")
     if share >= 0.5:
-        return "knowledge", (f"{share:.0%} of the answers carry facts (numbers, names, codes) the model must "
-                             "learn"), f"{share:.0%} 的回答带有模型要记住的事实（数字、名称、编号）"
-    return "style", f"only {share:.0%} of the answers carry facts: the data teaches a way of answering", \
-        f"只有 {share:.0%} 的回答带有事实：这份数据教的是回答方式"
+        return "knowledge", said("plan.task.facts", share=share)
+    return "style", said("plan.task.few_facts", share=share)
 
 
 def _learning_rate(ov: PlanOverrides, facts: ModelFacts, knowledge: bool, reasons: _Said) -> float:
     """The LoRA learning rate: the person's, a higher one for facts in a small model, else the usual."""
     if ov.learning_rate:
         lr = ov.learning_rate
-        reasons.add(f"learning rate {lr:g}: your setting", f"学习率 {lr:g}：你的设置")
+        reasons.add("plan.learning_rate.learning_rate_your_setting", lr=lr)
     elif knowledge and facts.param_count < 3e9:
         lr = KNOWLEDGE_LR_SMALL if facts.param_count < 1e9 else KNOWLEDGE_LR
-        reasons.add(f"learning rate {lr:g} with cosine decay: new facts in a small model "
-                    f"({human_params(facts.param_count)}) need a higher LoRA rate than a style (2e-4 left most "
-                    "facts unlearnt in our measurements)",
-                    f"学习率 {lr:g}，余弦衰减：要让小模型（{human_params(facts.param_count)}）记住新事实，LoRA 学习率要比"
-                    "学风格时高（实测 2e-4 时大部分事实没有学会）")
+        reasons.add("plan.learning_rate.learning_rate_cosine_decay", lr=lr, params=human_params(facts.param_count))
     elif facts.param_count >= 30e9:
         lr = 1e-4
-        reasons.add("learning rate 1e-4: models of 30B+ parameters train stably at half the usual LoRA rate "
-                    "(QLoRA paper)",
-                    "学习率 1e-4：30B 以上参数的模型用常规 LoRA 学习率的一半训练更稳定（QLoRA 论文）")
+        reasons.add("plan.learning_rate.learning_rate_e_models")
     else:
         lr = 2e-4
-        reasons.add("learning rate 2e-4 with cosine decay: the usual LoRA/QLoRA rate (QLoRA paper)",
-                    "学习率 2e-4，余弦衰减：LoRA/QLoRA 的常用学习率（QLoRA 论文）")
+        reasons.add("plan.learning_rate.learning_rate_e_cosine")
     return lr
 
 
 def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: _Said) -> _Schedule:
     """Epochs, learning rate, warmup, rewordings and the learning check: one decision, its reasons said."""
     ov = req.overrides
-    task, why, why_zh = _task(req)
+    task, why = _task(req)
     knowledge = task == "knowledge"
     small_set = count is not None and count <= KNOWLEDGE_MAX_QUESTIONS
     paraphrases = KNOWLEDGE_PARAPHRASES if knowledge and small_set else 0
     if knowledge:
-        reasons.add(f"task: knowledge ({why}), so the plan aims at answers to questions asked in other words",
-                    f"任务：知识（{why_zh}），所以方案的目标是换个问法也能答对")
+        reasons.add("plan.task.knowledge", why=why)
     else:
-        reasons.add(f"task: style ({why})", f"任务：风格（{why_zh}）")
+        reasons.add("plan.task.style", why=why)
     if paraphrases:
-        reasons.add(f"{paraphrases} rewordings of every question are added in training (answers kept word for "
-                    "word): a small model learns a fact so that it can be asked differently only when it saw "
-                    "the question phrased several ways (Physics of Language Models 3.1)",
-                    f"训练时为每个问题加入 {paraphrases} 种换个说法的问法（答案逐字保留）：小模型只有见过同一问题的多种"
-                    "问法，换个问法时才答得出（Physics of Language Models 3.1）")
+        reasons.add("plan.schedule.rewordings_every_question_are", paraphrases=paraphrases)
     # each template rewording brings about one more (brand-less, other words, the answer's facts)
     examples = count * (1 + 2 * paraphrases) if count else None
     if ov.epochs:
         epochs = ov.epochs
-        reasons.add(f"{epochs} epochs: your setting", f"{epochs} 轮：你的设置")
+        reasons.add("plan.schedule.epochs_your_setting", epochs=epochs)
     elif count is None:
         epochs = 3
-        reasons.add("3 epochs: no dataset size given", "3 轮：没有给出数据集大小")
+        reasons.add("plan.schedule.epochs_no_dataset_size")
     elif knowledge and small_set:
         epochs = KNOWLEDGE_MAX_EPOCHS
-        reasons.add(f"up to {epochs} epochs: {count} questions are few, and facts need many passes; the learning "
-                    "check stops training as soon as the model knows them",
-                    f"最多 {epochs} 轮：{count} 个问题不多，记住事实需要多学几遍；学习检查一旦发现模型已经记住就停止训练")
+        reasons.add("plan.schedule.up_epochs_questions_are", epochs=epochs, count=count)
     else:
         epochs = 5 if count < 100 else 3 if count < 1000 else 2 if count < 10000 else 1
-        small = epochs >= 3
-        reasons.add(f"{epochs} epoch{'s' if epochs > 1 else ''}: {count} examples "
-                    + ("(small datasets need more passes)" if small else "(large datasets need fewer "
-                                                                         "passes to avoid overfitting)"),
-                    f"{epochs} 轮：{count} 条样本"
-                    + ("（小数据集需要多学几遍）" if small else "（大数据集少学几遍，避免过拟合）"))
+        code = "small" if epochs >= 3 else "large" if epochs > 1 else "large_one"
+        reasons.add(f"plan.schedule.epochs_{code}", epochs=epochs, count=count)
     lr = _learning_rate(ov, facts, knowledge, reasons)
     steps_per_epoch = int(math.ceil(examples / effective)) if examples else None
     total_steps = steps_per_epoch * epochs if steps_per_epoch else None
     if total_steps is not None and total_steps < 100:
         warmup = 0.1
-        reasons.add(f"warmup 10% of {total_steps} steps: a short run still gets a few warmup steps",
-                    f"预热 {total_steps} 步中的 10%：训练很短，也要有几步预热")
+        reasons.add("plan.schedule.warmup_steps_short_run", total_steps=total_steps)
     else:
         warmup = 0.03
-        reasons.add("warmup 3% of the steps (QLoRA paper)", "预热总步数的 3%（QLoRA 论文）")
+        reasons.add("plan.schedule.warmup_steps_qlora_paper")
     if total_steps:
         eval_steps = max(1, min(total_steps, int(math.ceil(total_steps / 10))))
         logging_steps = max(1, min(10, total_steps // 50))
     else:
         eval_steps, logging_steps = 50, 10
-    reasons.add(f"evaluate and save every {eval_steps} steps"
-                + (f" (~10 times over {total_steps} steps)" if total_steps else " (dataset size unknown)"),
-                f"每 {eval_steps} 步评估并保存一次"
-                + (f"（{total_steps} 步中约 10 次）" if total_steps else "（数据集大小未知）"))
+    reasons.add("plan.schedule.eval_every" if total_steps else "plan.schedule.eval_every_unknown",
+                eval_steps=eval_steps, total_steps=total_steps)
     check = knowledge
     if check:
-        reasons.add(f"learning check: once an epoch the trained questions are asked in wordings training never "
-                    f"used; from epoch {KNOWLEDGE_MIN_EPOCHS} on, training stops when it knows "
-                    f"{KNOWLEDGE_TARGET:.0%} of them, or when three checks in a row bring no progress; the adapter "
-                    "of the best check is kept",
-                    f"学习检查：每轮一次，用训练里没出现过的问法提问训练过的问题；从第 {KNOWLEDGE_MIN_EPOCHS} 轮起，答对 "
-                    f"{KNOWLEDGE_TARGET:.0%} 就停止，连续三次没有进步也停止；保留检查结果最好的那次的适配器")
+        reasons.add("plan.schedule.learning_check_once_epoch", min_epochs=KNOWLEDGE_MIN_EPOCHS,
+                    target=KNOWLEDGE_TARGET)
     return _Schedule(task=task, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
                      learning_check=check, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_steps=eval_steps, logging_steps=logging_steps)
 
 
-def _duration(secs: float, lang: str = "en") -> str:
-    zh = is_zh(lang)
+def _duration(secs: float) -> Said:
     if secs < 90:
-        return f"{secs:.0f} {'秒' if zh else 's'}"
+        return said("plan.word.seconds", n=secs)
     if secs < 5400:
-        return f"{secs / 60:.0f} {'分钟' if zh else 'min'}"
-    return f"{secs / 3600:.1f} {'小时' if zh else 'h'}"
+        return said("plan.word.minutes", n=secs / 60)
+    return said("plan.word.hours", n=secs / 3600)
 
 
 def _cpu_tokens_per_s(facts: ModelFacts, hw: HardwareFacts) -> float:
@@ -1303,43 +1164,32 @@ def _cpu_tokens_per_s(facts: ModelFacts, hw: HardwareFacts) -> float:
 
 
 def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], strategies: list[Strategy],
-             available: int) -> tuple[str, str]:
-    """Why nothing fits, and what would, in English and Chinese."""
+             available: int) -> Said:
+    """Why nothing fits, and what would."""
     facts, hw, ov = req.model, req.hardware, req.overrides
     s = smallest.settings
-    where = _gpu_words(hw) if hw.gpus else f"this machine's RAM ({gib(available)} available)"
-    where_zh = _gpu_words(hw, "zh") if hw.gpus else f"本机内存（可用 {gib(available)}）"
-    pct, need, usable = int(req.headroom * 100), gib(smallest.total_bytes), gib(smallest.budget_bytes)
-    ckpt = s.gradient_checkpointing
-    head = (f"{facts.describe()} does not fit on {where}: even {method_words(s.method, s.precision)} with "
-            f"micro-batch {s.micro_batch}, {s.max_length} tokens and gradient checkpointing "
-            f"{'on' if ckpt else 'off'} needs about {need} per device, "
-            f"more than {usable} usable ({pct}% of {gib(available)})")
-    head_zh = (f"{describe_model(facts, 'zh')} 在 {where_zh} 上放不下：即使用 {method_words(s.method, s.precision, 'zh')}、"
-               f"微批大小 {s.micro_batch}、{s.max_length} 个 token、梯度检查点{'开启' if ckpt else '关闭'}，"
-               f"每个设备也约需 {need}，超过可用的 {usable}（{gib(available)} 的 {pct}%）")
+    where = _gpu_words(hw) if hw.gpus else said("plan.word.this_ram", available=gib(available))
+    head = said("plan.refusal.head", model=model_said(facts), where=where, method=method_said(s.method, s.precision),
+                mb=s.micro_batch, length=s.max_length, ckpt=on_off(s.gradient_checkpointing),
+                need=gib(smallest.total_bytes), usable=gib(smallest.budget_bytes), pct=int(req.headroom * 100),
+                available=gib(available))
     options = _Said()
     if ov.model_dump(exclude_none=True) or req.method != "auto":
         free_req = req.model_copy(update={"overrides": PlanOverrides(), "method": "auto"})
         alt = plan_training(free_req)
         if alt.fits:
             alt_need = gib(alt.memory.total_bytes)
-            options.add(
-                f"without your settings ({ov.described() or 'method ' + req.method}) the planner would use "
-                f"{method_words(alt.method, alt.precision)}, micro-batch {alt.micro_batch_size}, {alt.max_length} "
-                f"tokens, needing {alt_need}",
-                f"不用你的设置（{ov.described('zh') or '方法 ' + req.method}），规划器会选 "
-                f"{method_words(alt.method, alt.precision, 'zh')}、微批大小 {alt.micro_batch_size}、"
-                f"{alt.max_length} 个 token，约需 {alt_need}")
+            options.add("plan.refusal.without_yours",
+                        settings=ov.described() or [said("plan.setting.method", value=req.method)],
+                        method=method_said(alt.method, alt.precision), mb=alt.micro_batch_size,
+                        length=alt.max_length, need=alt_need)
     if hw.gpus:
         # a smaller model with QLoRA on this GPU
         fit_b = _largest_fitting_params(smallest.settings.model_copy(update={
             "method": "qlora", "weight_format": "nf4", "optimizer": "paged_adamw_8bit", "strategy": "single",
             "num_gpus": 1, "gradient_checkpointing": True, "micro_batch": 1}), available, req.headroom)
         if fit_b:
-            options.add(f"a model of up to about {human_params(fit_b)} parameters with QLoRA 4-bit on one of these "
-                        "GPUs",
-                        f"在一块这样的 GPU 上用 QLoRA 4 位训练不超过约 {human_params(fit_b)} 参数的模型")
+            options.add("plan.refusal.model_up_about_parameters", params=human_params(fit_b))
         # more GPUs of this kind
         for n in (2, 4, 8, 16):
             if n <= len(hw.gpus):
@@ -1348,7 +1198,7 @@ def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], 
                 "method": "qlora", "weight_format": "nf4", "optimizer": "adamw_torch", "strategy": "fsdp",
                 "num_gpus": n, "gradient_checkpointing": True, "micro_batch": 1})
             if estimate_memory(facts, sh, available, req.headroom).fits:
-                options.add(f"{n} GPUs like this one with FSDP + QLoRA", f"{n} 块同样的 GPU，用 FSDP + QLoRA")
+                options.add("plan.refusal.gpus_like_this_one", n=n)
                 break
         # shorter sequences
         if s.max_length > 256:
@@ -1356,14 +1206,11 @@ def _refusal(req: PlanRequest, smallest: MemoryEstimate, methods: list[Method], 
                                                                 "gradient_checkpointing": True}),
                                     available, req.headroom)
             if short.fits:
-                options.add(f"shorter sequences: 256 tokens would need {gib(short.total_bytes)}",
-                            f"更短的序列：256 个 token 约需 {gib(short.total_bytes)}")
+                options.add("plan.refusal.shorter_sequences_tokens_would", size=gib(short.total_bytes))
     else:
-        options.add("a smaller model, or a GPU machine (plan it with --hardware FILE.json)",
-                    "更小的模型，或者 GPU 机器（用 --hardware FILE.json 规划）")
-    tail = "; ".join(options.en) if options.en else "a machine with more memory"
-    tail_zh = "；".join(options.zh) if options.zh else "内存更大的机器"
-    return f"{head}. What would fit: {tail}", f"{head_zh}。可行的办法：{tail_zh}"
+        options.add("plan.refusal.smaller_model_or_gpu")
+    return said("plan.refusal.what_fits", head=head,
+                options=options.items or [said("plan.refusal.more_memory")])
 
 
 def _largest_fitting_params(s: MemorySettings, available: int, headroom: float) -> int | None:
@@ -1415,36 +1262,20 @@ def _distributed(strategy: Strategy, n_gpus: int, precision: Precision, method: 
                  req: PlanRequest) -> DistributedPlan:
     reasons = _Said()
     if strategy == "cpu":
-        reasons.add("one process on the CPU", "在 CPU 上单进程训练")
+        reasons.add("plan.distributed.one_process_cpu")
     elif strategy == "single":
-        reasons.add("one GPU, one process", "单 GPU，单进程")
+        reasons.add("plan.distributed.one_gpu_one_process")
     elif strategy == "ddp":
-        reasons.add(f"{n_gpus} GPUs with DDP: the model fits on one GPU, so each holds a copy and they split the "
-                    "batches (fastest when it fits)",
-                    f"{n_gpus} 块 GPU 用 DDP：一块 GPU 放得下模型，每块各放一份副本、分担批次（放得下时最快）")
+        reasons.add("plan.distributed.gpus_ddp_model_fits", n_gpus=n_gpus)
     elif strategy == "fsdp":
-        qlora = method == "qlora"
-        reasons.add(f"{n_gpus} GPUs with FSDP (full shard): the model does not fit on one GPU, so its weights are "
-                    "sharded across them" + (" (FSDP + QLoRA needs bnb_4bit_quant_storage = the compute dtype)"
-                                             if qlora else ""),
-                    f"{n_gpus} 块 GPU 用 FSDP（完全切分）：一块 GPU 放不下模型，权重切分到各块 GPU 上"
-                    + ("（FSDP + QLoRA 需要 bnb_4bit_quant_storage = 计算 dtype）" if qlora else ""))
+        reasons.add("plan.distributed.fsdp_qlora" if method == "qlora" else "plan.distributed.fsdp", n_gpus=n_gpus)
     else:
-        stage = 3 if strategy == "zero3" else 2
-        reasons.add(f"{n_gpus} GPUs with DeepSpeed ZeRO-{stage}"
-                    + (": weights, gradients and optimizer sharded (QLoRA works with ZeRO-3 when "
-                       "bnb_4bit_quant_storage = the compute dtype)" if stage == 3 else
-                       ": gradients and optimizer sharded; the frozen weights are not, so it saves little with LoRA"),
-                    f"{n_gpus} 块 GPU 用 DeepSpeed ZeRO-{stage}"
-                    + ("：权重、梯度和优化器状态都切分（bnb_4bit_quant_storage = 计算 dtype 时，QLoRA 可以配合 "
-                       "ZeRO-3 使用）" if stage == 3 else
-                       "：切分梯度和优化器状态；冻结的权重不切分，所以对 LoRA 省得不多"))
+        reasons.add("plan.distributed.zero3" if strategy == "zero3" else "plan.distributed.zero2", n_gpus=n_gpus)
         if not req.hardware.versions.get("deepspeed"):
-            reasons.add("DeepSpeed must be installed on the training machine (pip install deepspeed)",
-                        "训练机器上必须安装 DeepSpeed（pip install deepspeed）")
+            reasons.add("plan.distributed.deepspeed_must_be_installed")
     return distributed_files(
         DistributedPlan(strategy=strategy, num_processes=n_gpus if strategy not in ("cpu", "single") else 1,
-                        launch_command="", reasons=reasons.en, reasons_zh=reasons.zh),
+                        launch_command="", reasons=reasons.text(), said_reasons=reasons.items),
         precision, data_dir=req.data_dir, run_dir=req.run_dir,
     )
 
