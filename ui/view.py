@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.replies import word
 from tools.core.events import Event, read_events
-from tools.core.messages import is_zh, say
+from tools.core.messages import lang_of, say
 from tools.core.runs import STAGES, standing
 from tools.data.schema import DatasetReport
 from tools.plan.planner import in_language
@@ -166,7 +166,7 @@ def dataset_rows(run_dir: Path | None, lang: str = "en") -> list[list[Any]]:
         return []
     rows = []
     for f in report.files:
-        errors = ("；" if is_zh(lang) else "; ").join(e.shown(lang, f.source) for e in f.errors)
+        errors = say("text.list_sep", lang).join(e.shown(lang, f.source) for e in f.errors)
         dropped = ", ".join(f"{word(str(k), lang)} {v}" for k, v in f.dropped.items())
         rows.append([Path(f.source).name, f.type, f.records_found, f.records_kept, dropped, errors])
     return rows
@@ -201,7 +201,7 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
     if run_dir is None:
         return ""
     eval_dir = run_dir / "eval"
-    lang = "zh" if is_zh(lang) else "en"
+    lang = lang_of(lang)
     try:
         st = (eval_dir / "table.json").stat()
     except OSError:  # not evaluated, or evaluated before table.json existed: nothing worth caching

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.core.messages import Said, is_zh, say, shown
+from tools.core.messages import Said, say, shown
 
 Method = Literal["dataset", "faq", "table", "section", "llm", "text"]
 SUPPORTED_SUFFIXES = (
@@ -86,7 +86,7 @@ class Issue(BaseModel):
             where = say("data.where_page", lang, where=short_where(where[: -len(f" page {page}")], source), page=page)
         else:
             where = short_where(where, source)
-        return f"{where}{'：' if is_zh(lang) else ': '}{shown(self.said, self.message, lang)}"
+        return say("text.where_what", lang, where=where, what=shown(self.said, self.message, lang))
 
 
 class FileReport(BaseModel):

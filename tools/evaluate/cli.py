@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from tools.core.jsonio import print_json
-from tools.core.messages import is_zh, say
+from tools.core.messages import DEFAULT_LANG, lang_of, say
 from tools.evaluate.table import render_saved
 
 
@@ -20,7 +20,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     files = f"{result.files['md']}, {result.files['csv']}, {result.files['json']}"
-    if is_zh(args.lang):
+    if lang_of(args.lang) != DEFAULT_LANG:  # the table in the reader's words (table.md is English)
         print(render_saved(Path(result.files["json"]).parent, args.lang) or result.table_md)
     else:
         print(result.table_md)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text, iter_jsonl
-from tools.core.messages import Said, has, is_zh, said, say, section, shown
+from tools.core.messages import DEFAULT_LANG, Said, has, lang_of, said, say, section, shown
 from tools.core.metrics import CorpusMetrics, SampleMetrics, aggregate, perplexity, score_sample
 from tools.core.system_prompt import LengthLimit
 from tools.evaluate.judge import JudgeResult, JudgeSample
@@ -575,7 +575,7 @@ def metric_label(row: MetricRow, lang: str = "en") -> str:
 def _model_name(name: str | None, default: str, lang: str) -> str:
     """A model's name for the header: the usual names ("base", "fine-tuned") are words and read in ``lang``."""
     key = {"base": "base", "tuned": "tuned", "fine-tuned": "tuned"}.get(name or default)
-    if key is not None and (is_zh(lang) or not name):
+    if key is not None and (lang_of(lang) != DEFAULT_LANG or not name):
         return md_word(key, lang)
     return name or default
 

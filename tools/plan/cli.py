@@ -34,7 +34,6 @@ from tools.plan.planner import (
     TrainingPlan,
     describe_model,
     gib,
-    is_zh,
     method_words,
     plan_training,
     relocate_plan,
@@ -281,7 +280,7 @@ class _Card:
     """The card's words in one language: card.* in the catalogs; rows are a padded label and a text."""
 
     def __init__(self, lang: str) -> None:
-        self.lang, self.zh = lang, is_zh(lang)
+        self.lang = lang
 
     def say(self, key: str, **kw: Any) -> str:
         return catalog_say(f"card.{key}", self.lang, **kw)
@@ -304,7 +303,7 @@ def _card_settings(c: _Card, plan: TrainingPlan) -> list[str]:
     if not plan.fits:
         lines += ["", "  " + say("refused", why=plan.refusal_in(c.lang))]
     lines.append("")
-    lines.append(c.row("method", f"{method_words(plan.method, plan.precision, c.lang)}{'，' if c.zh else ', '}"
+    lines.append(c.row("method", f"{method_words(plan.method, plan.precision, c.lang)}{catalog_say('text.comma', c.lang)}"
                                  f"{c.strategy(dist.strategy)}"
                                  + (f" × {dist.num_processes}" if dist.num_processes > 1 else "")))
     lines.append(c.row("lora", say("lora_text", r=plan.lora.r, alpha=plan.lora.alpha, dropout=plan.lora.dropout,
