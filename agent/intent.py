@@ -22,6 +22,7 @@ import unicodedata
 from typing import Any
 
 from agent.goal import Goal, GPUHint, Intent, Language
+from tools.plan.families import FAMILIES, names_a_family
 from tools.plan.gpus import GPUS
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,7 @@ def _looks_like_setting(token: str) -> bool:
     """A model name, a GPU or a size, not a run id ("run qwen2.5-7b on a 4090")."""
     if re.fullmatch(r"\d+(?:\.\d+)?(?:b|m|k|g|gb|bit)", token) or re.search(r"lora|epoch|batch|gpu", token):
         return True
-    families = (_QWEN_RE, _LLAMA_RE, _MISTRAL_RE, _MIXTRAL_RE, _GEMMA_RE, _SMOL_RE)
-    return any(rx.search(token) for rx in families) or bool(_GPU_RE.fullmatch(token))
+    return names_a_family(token) or bool(_GPU_RE.fullmatch(token))
 
 
 def _run_id(tx: _Text) -> str | None:
@@ -235,19 +235,6 @@ _PATH_RE = _rx(r"(?<![A-Za-z0-9_.-])((?:~|\.{1,2})/[^\s,;，。；'\"“”()（
 _NOT_OWNERS = {"lora", "qlora", "yes", "no", "zh", "en", "and", "or", "epoch", "epochs", "batch", "tokens", "step",
                "steps", "gpu", "gpus", "cpu", "lr", "r", "input", "output", "q", "a", "train", "eval", "before", "after"}
 
-_SIZE = r"(\d+(?:\.\d+)?)\s*b"
-_QWEN_RE = _rx(
-    r"(?<![a-z])(?:qwen|通义千问|千问)\s*-?\s*(?:(\d(?:\.\d)?)(?!\d))?(?:\s*-?\s*(coder|math))?(?:\s*-?\s*" + _SIZE + r")?(?![a-z0-9])"
-    r"(?:\s*-?\s*(instruct|chat|base|it)\b)?"
-)
-_LLAMA_RE = _rx(
-    r"(?<![a-z])(?:meta[\s-]*)?llama(?!\.cpp|[\s-]*factory)\s*-?\s*(?:(\d(?:\.\d)?)(?!\d))?(?:\s*-?\s*" + _SIZE + r")?(?![a-z0-9])"
-    r"(?:\s*-?\s*(instruct|chat|base|hf|it)\b)?"
-)
-_MISTRAL_RE = _rx(r"(?<![a-z])mistral(?!-?nemo)(?:\s*-?\s*7\s*b)?(?:\s*-?\s*(instruct|base))?(?:\s*-?\s*v?(0\.[1-3]))?(?![a-z0-9])")
-_MIXTRAL_RE = _rx(r"(?<![a-z])mixtral(?:\s*-?\s*8\s*x\s*(7|22)\s*b)?")
-_GEMMA_RE = _rx(r"(?<![a-z])gemma\s*-?\s*(?:(\d)(?!\d))?(?:\s*-?\s*" + _SIZE + r")(?![a-z0-9])(?:\s*-?\s*(it|instruct|base)\b)?")
-_SMOL_RE = _rx(r"(?<![a-z])smollm\s*2?(?:\s*-?\s*(135m|360m|1\.7b))?")
 _GENERIC_RE = _rx(r"(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9.]*(?:-[A-Za-z0-9.]+)*-(\d+(?:\.\d+)?)[Bb](?:-[A-Za-z0-9.]+)*)(?![A-Za-z0-9_.-])")
 _DEMO_RE = _rx(
     r"\b(?:small(?:est|er)?|tiny|little|demo|toy|default)\s+(?:base\s+)?(?:model|llm|one)\b"
@@ -255,57 +242,6 @@ _DEMO_RE = _rx(
     r"|\bdemo\b|\bsmollm2?\b"
     r"|小模型|小一点的模型|最小的模型|(?:默认|演示)的?模型|默认(?!的?(?:参数|设置|配置|值|batch|学习率|方法|秩|长度))"
 )
-
-
-def _fmt_size(size: float) -> str:
-    return str(int(size)) if size == int(size) else f"{size:g}"
-
-
-def _model_from_family(mt: re.Match[str], family: str) -> tuple[str, float | None]:
-    if family == "qwen":
-        ver, variant, size_s, kind = mt.group(1), mt.group(2), mt.group(3), mt.group(4)
-        ver = ver or "2.5"
-        size = float(size_s) if size_s else 7.0
-        base = kind == "base"
-        s = _fmt_size(size)
-        if ver == "3":
-            return f"Qwen/Qwen3-{s}B" + ("-Base" if base else ""), size
-        if ver == "1.5":
-            return f"Qwen/Qwen1.5-{s}B" + ("" if base else "-Chat"), size
-        mid = f"-{variant.capitalize()}" if variant else ""
-        return f"Qwen/Qwen{ver}{mid}-{s}B" + ("" if base else "-Instruct"), size
-    if family == "llama":
-        ver, size_s, kind = mt.group(1), mt.group(2), mt.group(3)
-        size = float(size_s) if size_s else 8.0
-        base = kind == "base"
-        s = _fmt_size(size)
-        if ver is None:
-            ver = "3.2" if size in (1.0, 3.0) else "3.1" if size == 405.0 else "3"
-        if ver.startswith("2"):
-            return f"meta-llama/Llama-2-{s}b" + ("-hf" if base else "-chat-hf"), size
-        if ver == "3":
-            return f"meta-llama/Meta-Llama-3-{s}B" + ("" if base else "-Instruct"), size
-        return f"meta-llama/Llama-{ver}-{s}B" + ("" if base else "-Instruct"), size
-    if family == "mistral":
-        kind, ver = mt.group(1), mt.group(2) or "0.3"
-        return ("mistralai/Mistral-7B-v" if kind == "base" else "mistralai/Mistral-7B-Instruct-v") + ver, 7.0
-    if family == "mixtral":
-        if mt.group(1) == "22":
-            return "mistralai/Mixtral-8x22B-Instruct-v0.1", 141.0
-        return "mistralai/Mixtral-8x7B-Instruct-v0.1", 46.7
-    if family == "gemma":
-        size = float(size_s := mt.group(2))
-        ver = mt.group(1) or ("1" if size == 7 else "3" if size in (1.0, 4.0, 12.0) else "2")
-        kind = mt.group(3)
-        s = _fmt_size(size)
-        name = f"google/gemma-{s}b" if ver == "1" else f"google/gemma-{ver}-{s}b"
-        return name + ("" if kind == "base" else "-it"), size
-    if family == "smol":
-        size_s = mt.group(1)
-        if size_s in (None, "135m"):
-            return "demo", 0.135
-        return f"HuggingFaceTB/SmolLM2-{size_s.upper()}-Instruct", 0.36 if size_s == "360m" else 1.7
-    raise ValueError(family)
 
 
 def _params_from_name(name: str) -> float | None:
@@ -347,13 +283,9 @@ def _base_model(tx: _Text) -> tuple[str | None, float | None, list[str]]:
         else:
             found.append((mt.start(), path, _params_from_name(path.rsplit("/", 1)[-1])))
         tx.mask(mt.start(), mt.start() + len(mt.group(1)))
-    families: list[tuple[re.Pattern[str], str]] = [
-        (_QWEN_RE, "qwen"), (_LLAMA_RE, "llama"), (_MIXTRAL_RE, "mixtral"), (_MISTRAL_RE, "mistral"),
-        (_GEMMA_RE, "gemma"), (_SMOL_RE, "smol"),
-    ]
-    for rx, family in families:
-        for mt in rx.finditer(tx.m):
-            name, size = _model_from_family(mt, family)
+    for family in FAMILIES:  # the family catalog (tools/plan/families.py); each masks what it found
+        for mt in family.pattern.finditer(tx.m):
+            name, size = family.hub_id(mt)
             found.append((mt.start(), name, size))
             tx.mask(mt.start(), mt.end())
     for mt in _GENERIC_RE.finditer(tx.norm):

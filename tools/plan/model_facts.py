@@ -23,6 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError, ModelNotFoundError
 from tools.core.messages import Said, said
+from tools.plan.families import (
+    ATTN_BIAS_TYPES,
+    GATED_TYPES,
+    LAYERNORM_BIAS_TYPES,
+    LEARNED_POSITION_TYPES,
+    REFERENCE_SHAPES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,18 +125,7 @@ class ModelFacts(_Model):
         return f"{self.name} ({human_params(self.param_count)} parameters, {self.architecture})"
 
 
-# --- architecture families ---------------------------------------------------
-
-GATED_TYPES = {
-    "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "olmo", "olmo2",
-    "granite", "cohere", "cohere2", "smollm3", "internlm2", "yi", "deepseek", "exaone", "glm", "helium",
-    "mixtral", "qwen2_moe", "qwen3_moe", "phi3", "minicpm", "stablelm", "baichuan", "ernie4_5",
-}
-LLAMA_NAMES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-ATTN_BIAS_TYPES = {"qwen2", "qwen2_moe"}
-LAYERNORM_BIAS_TYPES = {"gpt2", "gpt_bigcode", "gpt_neox", "falcon", "bloom", "opt", "phi", "starcoder2", "stablelm"}
-LEARNED_POSITION_TYPES = {"gpt2", "gpt_bigcode", "opt"}
-
+# --- architectures (their traits by model_type: tools/plan/families.py) -------
 
 def _linears(model_type: str, h: int, inter: int, qd: int, kvd: int, gated: bool, moe: bool) -> list[LinearModule]:
     def lm(name: str, i: int, o: int) -> LinearModule:
@@ -304,20 +300,6 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) 
 # --- size-only estimates ------------------------------------------------------
 
 # Shapes of well-known dense decoders: (params, hidden, layers, heads, kv heads, intermediate, vocab, tied, max pos)
-_REFERENCE_SHAPES: list[tuple[str, float, int, int, int, int, int, int, bool, int]] = [
-    ("SmolLM2-135M", 0.135e9, 576, 30, 9, 3, 1536, 49152, True, 8192),
-    ("SmolLM2-360M", 0.362e9, 960, 32, 15, 5, 2560, 49152, True, 8192),
-    ("Qwen2.5-0.5B", 0.494e9, 896, 24, 14, 2, 4864, 151936, True, 32768),
-    ("Llama-3.2-1B", 1.24e9, 2048, 16, 32, 8, 8192, 128256, True, 131072),
-    ("Qwen2.5-1.5B", 1.54e9, 1536, 28, 12, 2, 8960, 151936, True, 32768),
-    ("Llama-3.2-3B", 3.21e9, 3072, 28, 24, 8, 8192, 128256, True, 131072),
-    ("Llama-2-7B", 6.74e9, 4096, 32, 32, 32, 11008, 32000, False, 4096),
-    ("Llama-2-13B", 13.0e9, 5120, 40, 40, 40, 13824, 32000, False, 4096),
-    ("Qwen2.5-32B", 32.8e9, 5120, 64, 40, 8, 27648, 152064, False, 32768),
-    ("Llama-2-70B", 69.0e9, 8192, 80, 64, 8, 28672, 32000, False, 4096),
-    ("Llama-3.1-405B", 405.9e9, 16384, 126, 128, 8, 53248, 128256, False, 131072),
-]
-
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
 
 
@@ -352,7 +334,7 @@ def parse_param_count(text: str | int | float) -> int:
 def facts_from_params(size: str | int | float, name: str | None = None) -> ModelFacts:
     """A size-only estimate for a dense decoder: the shape of the nearest well-known model, layers scaled."""
     n = parse_param_count(size)
-    ref = min(_REFERENCE_SHAPES, key=lambda s: abs(math.log(s[1] / n)))
+    ref = min(REFERENCE_SHAPES, key=lambda s: abs(math.log(s.params / n)))
     ref_name, _p, h, layers, heads, kv, inter, vocab, tied, max_pos = ref
     cfg = {
         "model_type": "llama",
