@@ -208,16 +208,35 @@ def _dims(cfg: dict[str, Any], source: str) -> _Dims:
     return _Dims(h, layers, heads, kv, head_dim, vocab, inter, max_pos, tie, experts, per_tok)
 
 
+def _language_model_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config of the language model inside: a multimodal wrapper's ``text_config`` is what we train."""
+    if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
+        inner = {**cfg["text_config"]}
+        inner.setdefault("tie_word_embeddings", cfg.get("tie_word_embeddings"))
+        return inner
+    return cfg
+
+
+def _norms_and_biases(model_type: str, cfg: dict[str, Any], h: int, qkv_out: int,
+                      linears: list[LinearModule]) -> tuple[int, int]:
+    """Parameters of one layer outside its linear weights (norms and biases), and the width of a norm."""
+    norms_per_layer = 4 if model_type in {"gemma2", "gemma3", "gemma3_text", "olmo2"} else 2
+    norm_width = 2 * h if model_type in LAYERNORM_BIAS_TYPES else h
+    biases = 0
+    if model_type in ATTN_BIAS_TYPES or cfg.get("attention_bias") or cfg.get("bias") is True:
+        biases += qkv_out
+    if model_type in LAYERNORM_BIAS_TYPES:
+        biases += sum(m.out_features for m in linears)
+    return norms_per_layer * norm_width + biases, norm_width
+
+
 def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) -> ModelFacts:
     """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field.
     ``source`` is a path (or hub id) as it is, or a :class:`Said` for words ("size-only estimate")."""
     source_said = source if isinstance(source, Said) else None
     source = source.text() if isinstance(source, Said) else source
-    cfg = dict(config)
-    outer = cfg
-    if "hidden_size" not in cfg and isinstance(cfg.get("text_config"), dict):
-        cfg = {**cfg["text_config"]}  # multimodal wrapper: the language model is what we train
-        cfg.setdefault("tie_word_embeddings", outer.get("tie_word_embeddings"))
+    outer = dict(config)
+    cfg = _language_model_config(outer)
     notes: list[Said] = []
     model_type = str(cfg.get("model_type") or outer.get("model_type") or "unknown")
     archs = outer.get("architectures") or cfg.get("architectures") or []
@@ -240,14 +259,7 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) 
         shared = int(_first(cfg, "shared_expert_intermediate_size", default=0) or 0)
         per_layer_linear += experts * per_expert + h * experts + (3 * h * shared if shared else 0)
         notes.append(said("model.moe", experts=experts, per_tok=per_tok))
-    norms_per_layer = 4 if model_type in {"gemma2", "gemma3", "gemma3_text", "olmo2"} else 2
-    norm_width = 2 * h if model_type in LAYERNORM_BIAS_TYPES else h
-    biases = 0
-    if model_type in ATTN_BIAS_TYPES or cfg.get("attention_bias") or cfg.get("bias") is True:
-        biases += qd + 2 * kvd
-    if model_type in LAYERNORM_BIAS_TYPES:
-        biases += sum(m.out_features for m in linears)
-    per_layer_other = norms_per_layer * norm_width + biases
+    per_layer_other, norm_width = _norms_and_biases(model_type, cfg, h, qd + 2 * kvd, linears)
 
     embedding = vocab * h
     if model_type in LEARNED_POSITION_TYPES:

@@ -65,6 +65,23 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
 
 
+def _emit_progress(events: EventWriter, state: Any, logs: dict[str, Any], elapsed: float, steps_done: int,
+                   tokens: int) -> None:
+    """One ``progress`` event: loss, learning rate, speed and the time left."""
+    step, total = state.global_step, state.max_steps
+    per_step = elapsed / max(steps_done, 1)
+    events.emit("train", "progress", f"step {step}/{total} loss {logs['loss']:.4f}", step=step, total=total,
+                loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
+                tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None, s_per_step=round(per_step, 3),
+                eta_s=round(per_step * (total - step), 1), epoch=round(float(state.epoch or 0), 3))
+
+
+def _overfitting(eval_losses: list[float], train_losses: list[float]) -> bool:
+    """Eval loss rose at two evaluations in a row while train loss fell."""
+    e, t = eval_losses, train_losses
+    return len(e) >= 3 and e[-1] > e[-2] > e[-3] and len(t) >= 2 and t[-1] < t[max(0, len(t) - 10)]
+
+
 def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Stop]) -> Any:
     from transformers import TrainerCallback
 
@@ -102,45 +119,20 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
             logs = logs or {}
             step, total = state.global_step, state.max_steps
             if "loss" in logs:
-                elapsed = time.time() - self.t0
-                done = max(step - self.start_step, 1)
-                per_step = elapsed / done
-                tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
                 self.train_losses.append(float(logs["loss"]))
-                events.emit(
-                    "train",
-                    "progress",
-                    f"step {step}/{total} loss {logs['loss']:.4f}",
-                    step=step,
-                    total=total,
-                    loss=float(logs["loss"]),
-                    learning_rate=float(logs.get("learning_rate", 0.0)),
-                    tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None,
-                    s_per_step=round(per_step, 3),
-                    eta_s=round(per_step * (total - step), 1),
-                    epoch=round(float(state.epoch or 0), 3),
-                )
+                tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
+                _emit_progress(events, state, logs, time.time() - self.t0, step - self.start_step, tokens)
             if "eval_loss" in logs:
-                self._on_eval_loss(float(logs["eval_loss"]), step, total, control)
-
-        def _on_eval_loss(self, loss: float, step: int, total: int, control) -> None:  # type: ignore[no-untyped-def]
-            self.eval_losses.append(loss)
-            events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, eval_loss=loss)
-            e = self.eval_losses
-            t = self.train_losses
-            if len(e) >= 3 and e[-1] > e[-2] > e[-3] and len(t) >= 2 and t[-1] < t[max(0, len(t) - 10)]:
-                events.emit(
-                    "train",
-                    "warning",
-                    "eval loss rose at two evaluations in a row while train loss fell: the model may be "
-                    "overfitting (fewer epochs or more data would help)",
-                    step=step,
-                    total=total,
-                    overfitting=True,
-                )
-                if settings.early_stop_on_overfit:
-                    control.should_training_stop = True
-                    control.should_save = True
+                loss = float(logs["eval_loss"])
+                self.eval_losses.append(loss)
+                events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, eval_loss=loss)
+                if _overfitting(self.eval_losses, self.train_losses):
+                    events.emit("train", "warning", "eval loss rose at two evaluations in a row while train loss "
+                                "fell: the model may be overfitting (fewer epochs or more data would help)",
+                                step=step, total=total, overfitting=True)
+                    if settings.early_stop_on_overfit:
+                        control.should_training_stop = True
+                        control.should_save = True
 
         def on_save(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
             stop.saving = None
