@@ -226,8 +226,9 @@ def plan_card(plan: Any, lang: str) -> str:
     lines = [t("plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
                r=plan.lora.r, batch=plan.micro_batch_size, accum=plan.grad_accum, length=plan.max_length,
                epochs=plan.num_epochs, est=f"{mem.total_bytes / gib:.1f}", avail=f"{mem.available_bytes / gib:.1f}")]
-    if plan.cpu_estimate and plan.cpu_estimate.seconds_per_epoch:
-        minutes = plan.cpu_estimate.seconds_per_epoch * plan.num_epochs / 60
+    est = plan.cpu_estimate
+    if est and (est.total_seconds or est.seconds_per_epoch):
+        minutes = (est.total_seconds or (est.seconds_per_epoch or 0) * plan.num_epochs) / 60
         lines.append(t("plan_time", lang, minutes=f"{minutes:.0f}" if minutes >= 1 else "<1"))
     text = card(plan, lang)
     source = plan.model_facts.source

@@ -33,6 +33,7 @@ from tools.plan.planner import (
     TokenStats,
     TrainingPlan,
     describe_model,
+    duration_said,
     gib,
     method_words,
     plan_training,
@@ -149,6 +150,7 @@ def make_plan(
 ) -> TrainingPlan:
     """Gather the facts (model config, hardware, dataset report) and plan. The CLI and the agent call this."""
     from tools.plan.hardware import detect_hardware, load_hardware
+    from tools.plan.speed import machine_of, read_speeds
 
     facts = model_facts_for(model, params)
     if isinstance(hardware, HardwareFacts):
@@ -172,6 +174,7 @@ def make_plan(
         fact_share=fact_share(data_dir) if data_dir is not None else None,
         system_prompt=system_prompt,
         style=style or [],
+        measured=read_speeds(machine_of(hw)),
     )
     return plan_training(request)
 
@@ -326,8 +329,10 @@ def _card_settings(c: _Card, plan: TrainingPlan) -> list[str]:
         lines.append(c.row("system", plan.system_prompt))
     if plan.cpu_estimate:
         est = plan.cpu_estimate
-        per = say("per_epoch", m=est.seconds_per_epoch / 60) if est.seconds_per_epoch else ""
-        lines.append(c.row("time", say("time_text", per=per, tps=est.tokens_per_second)))
+        per = say("per_epoch", d=duration_said(est.seconds_per_epoch)) if est.seconds_per_epoch else ""
+        total = say("in_all", d=duration_said(est.total_seconds)) if est.total_seconds else ""
+        lines.append(c.row("time", say("time_text", per=per, total=total, tps=est.tokens_per_second,
+                                       source=say(f"time_{est.source}"))))
     return lines
 
 

@@ -51,6 +51,7 @@ from tools.core.errors import InputError, ResourceError
 from tools.core.messages import Said, is_zh, said
 from tools.plan.hardware import HardwareFacts
 from tools.plan.model_facts import ModelFacts, human_params
+from tools.plan.speed import SpeedSample, machine_of
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ CPU_MAX_PARAMS = 2_000_000_000
 CPU_MEASURED_TOKENS_PER_S = 125.0
 CPU_MEASURED_PARAMS = 134_515_008
 CPU_MEASURED_CORES = 2
+CPU_STARTUP_S = 10.0  # process start to the first step (imports, model, dataset), measured on 2 cores
+CPU_EVAL_SHARE = 0.05  # one evaluation of the held-out set, as a share of an epoch (a tenth of the data, forward only)
 # knowledge tasks on small datasets (bench/knowledge.py measured these on the demo model)
 KNOWLEDGE_MAX_QUESTIONS = 2000  # rewordings and many epochs pay off up to about this many questions
 KNOWLEDGE_PARAPHRASES = 4
@@ -199,6 +202,8 @@ class PlanRequest(_Model):
                                      description="share of training answers with key facts (numbers, names, codes)")
     system_prompt: str | None = Field(default=None, description="the run's system prompt (from the goal's style)")
     style: list[str] = Field(default_factory=list, description="style phrases of the goal ('concise', 'at most 50 words')")
+    measured: list[SpeedSample] = Field(default_factory=list,
+                                        description="training speeds measured on this machine (tools.plan.speed)")
 
     @model_validator(mode="after")
     def _method_agrees(self) -> PlanRequest:
@@ -476,6 +481,11 @@ class CpuEstimate(_Model):
     tokens_per_second: float
     seconds_per_epoch: float | None
     basis: str
+    source: Literal["measured", "measured_other_model", "reference"] = Field(
+        default="reference", description="this machine's last training of this model, of another model "
+        "(scaled by parameters), or the reference figure tunepilot was written with")
+    total_seconds: float | None = Field(default=None, description="start-up + every epoch + the evaluations")
+    said_basis: Said | None = None
 
 
 class ServingPlan(_Model):
@@ -970,24 +980,55 @@ def _alternatives(c: _Facts, shape: _Shape, s: MemorySettings, strategies: list[
     return out
 
 
-def _cpu_time(c: _Facts, paraphrases: int, epochs: int) -> CpuEstimate | None:
-    """How long an epoch takes on this CPU (None on a GPU)."""
+def _measured(c: _Facts, method: str, precision: str) -> SpeedSample | None:
+    """This machine's latest measured training of this model with this method and precision; else the one of
+    the model nearest in size, within a factor of 4 (speed scales with parameters only between like sizes)."""
+    here = [m for m in c.req.measured if m.machine == machine_of(c.hw) and m.device == c.device
+            and m.method == method and m.precision == precision]
+    same = [m for m in here if m.model == c.facts.name]
+    if same:
+        return max(same, key=lambda m: m.ts)
+    n = c.facts.param_count
+    like = [m for m in here if 0.25 <= m.params / n <= 4]
+    return min(like, key=lambda m: (abs(math.log(m.params / n)), -m.ts)) if like else None
+
+
+def _cpu_time(c: _Facts, s: MemorySettings, sched: _Schedule) -> CpuEstimate | None:
+    """How long an epoch, and the whole training, take on this CPU (None on a GPU): from this machine's
+    measured speed when there is one, else from the reference figure."""
     if c.device != "cpu":
         return None
-    facts, hw, st, count = c.facts, c.hw, c.st, c.count
-    tps = _cpu_tokens_per_s(facts, hw)
+    facts, hw, st = c.facts, c.hw, c.st
+    sample = _measured(c, s.method, s.precision)
+    if sample is not None and sample.model == facts.name:
+        tps, source = sample.tokens_per_second, "measured"
+        basis = said("plan.cpu.basis_measured", tps=tps, model=sample.model, run=sample.run or "?")
+    elif sample is not None:
+        tps, source = sample.tokens_per_second * sample.params / facts.param_count, "measured_other_model"
+        basis = said("plan.cpu.basis_other_model", measured=sample.tokens_per_second, model=sample.model,
+                     run=sample.run or "?", params=human_params(facts.param_count))
+    else:
+        tps, source = _cpu_tokens_per_s(facts, hw), "reference"
+        basis = said("plan.cpu.basis", tps=CPU_MEASURED_TOKENS_PER_S, cores=CPU_MEASURED_CORES,
+                     params=human_params(facts.param_count), here=hw.cpu.logical_cores)
     mean = (st.mean or st.p50) if st else None
-    secs = count * (1 + paraphrases) * mean / tps if (count and mean) else None
-    basis = said("plan.cpu.basis", tps=CPU_MEASURED_TOKENS_PER_S, cores=CPU_MEASURED_CORES,
-                 params=human_params(facts.param_count), here=hw.cpu.logical_cores)
+    examples = sched.examples
+    secs = examples * mean / tps if (examples and mean) else None
+    total = None
     if secs:
-        c.reasons.add("plan.cpu.per_epoch", epoch=_duration(secs), count=count, mean=mean, tps=tps, basis=basis)
-        if secs * epochs > 8 * 3600:
-            c.warnings.add("plan.cpu.too_long", total=_duration(secs * epochs))
+        evals = math.ceil(sched.total_steps / sched.eval_steps) if sched.total_steps else 10
+        startup = sample.startup_seconds if sample else CPU_STARTUP_S
+        per_eval = sample.seconds_per_eval if sample else secs * CPU_EVAL_SHARE
+        total = startup + secs * sched.epochs + evals * per_eval
+        c.reasons.add("plan.cpu.per_epoch", epoch=duration_said(secs), total=duration_said(total), count=examples,
+                      mean=mean, tps=tps, basis=basis)
+        if total > 8 * 3600:
+            c.warnings.add("plan.cpu.too_long", total=duration_said(total))
     else:
         c.reasons.add("plan.cpu.speed", tps=tps, basis=basis)
     return CpuEstimate(tokens_per_second=round(tps, 1), seconds_per_epoch=round(secs, 1) if secs else None,
-                       basis=basis.text())
+                       basis=basis.text(), source=source,  # type: ignore[arg-type]
+                       total_seconds=round(total, 1) if total else None, said_basis=basis)
 
 
 def plan_training(request: PlanRequest) -> TrainingPlan:
@@ -1028,7 +1069,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     alternatives = _alternatives(c, shape, s, strategies, available)
     distributed = _distributed(s.strategy, c.n_gpus, precision, s.method, request)
     c.reasons.extend(distributed.said_reasons)
-    cpu_estimate = _cpu_time(c, sched.paraphrases, sched.epochs)
+    cpu_estimate = _cpu_time(c, s, sched)
     fits = found.chosen is not None
     reasons = c.reasons.items if fits else [refusal or said("plan.refusal.does_not_fit"), *c.reasons.items]
     return TrainingPlan(
@@ -1056,6 +1097,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
 
 class _Schedule(_Model):
     task: Literal["knowledge", "style"]
+    examples: int | None = Field(default=None, description="examples trained per epoch, rewordings included")
     epochs: int
     learning_rate: float
     warmup: float
@@ -1145,12 +1187,12 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     if check:
         reasons.add("plan.schedule.learning_check_once_epoch", min_epochs=KNOWLEDGE_MIN_EPOCHS,
                     target=KNOWLEDGE_TARGET)
-    return _Schedule(task=task, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
+    return _Schedule(task=task, examples=examples, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
                      learning_check=check, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_steps=eval_steps, logging_steps=logging_steps)
 
 
-def _duration(secs: float) -> Said:
+def duration_said(secs: float) -> Said:
     if secs < 90:
         return said("plan.word.seconds", n=secs)
     if secs < 5400:

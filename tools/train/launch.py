@@ -54,6 +54,7 @@ class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="local model folder (resolved)")
+    model_name: str | None = Field(default=None, description="the model as the plan names it ('demo', a hub id)")
     data_dir: str
     method: Literal["lora", "qlora"] = "lora"
     precision: Literal["bf16", "fp16", "fp32"] = "fp32"
@@ -146,7 +147,7 @@ def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> T
         raise InputError("this plan does not fit the machine, so it cannot be trained",
                          hint=plan.refusal or "Make a new plan with a smaller model or shorter sequences")
     return TrainSettings(
-        model=str(resolve_model(plan.model)), data_dir=str(data_dir), method=plan.method,
+        model=str(resolve_model(plan.model)), model_name=plan.model, data_dir=str(data_dir), method=plan.method,
         precision=plan.precision, lora_r=plan.lora.r, lora_alpha=plan.lora.alpha, lora_dropout=plan.lora.dropout,
         target_modules=plan.lora.target_modules, learning_rate=plan.learning_rate, num_epochs=plan.num_epochs,
         warmup_ratio=plan.warmup_ratio, lr_scheduler=plan.lr_scheduler, micro_batch_size=plan.micro_batch_size,

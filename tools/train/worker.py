@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,39 @@ def _overfitting(eval_losses: list[float], train_losses: list[float]) -> bool:
     return len(e) >= 3 and e[-1] > e[-2] > e[-3] and len(t) >= 2 and t[-1] < t[max(0, len(t) - 10)]
 
 
+class _Timing:
+    """Where a training's seconds went, for the next plan's time estimate (tools.plan.speed)."""
+
+    def __init__(self) -> None:
+        self.began = 0.0  # the first step's start (after imports, model and dataset)
+        self.step_began = 0.0
+        self.step_seconds = 0.0  # inside optimizer steps
+        self.evals = 0
+
+
+def record_speed_sample(timing: _Timing, settings: TrainSettings, run_dir: Path, tokens: int, params: int,
+                        gpu_names: list[str]) -> None:
+    """Add this training's measured speed to the machine's samples; a failure to write is logged, not raised."""
+    import psutil
+
+    from tools.plan.speed import SpeedSample, record_speed, this_machine
+
+    wall = time.time() - timing.began
+    if tokens <= 0 or timing.step_seconds <= 0 or params <= 0:
+        return
+    try:
+        record_speed(SpeedSample(
+            machine=this_machine(gpu_names), model=settings.model_name or settings.model, params=params,
+            method=settings.method,
+            precision=settings.precision, device="cuda" if gpu_names else "cpu", tokens=tokens,
+            step_seconds=round(timing.step_seconds, 3), evals=timing.evals,
+            other_seconds=round(max(0.0, wall - timing.step_seconds), 3),
+            startup_seconds=round(max(0.0, timing.began - psutil.Process().create_time()), 3),
+            run=run_dir.name, ts=time.time()))
+    except (OSError, ValueError) as exc:
+        log.warning("could not record the training speed: %s", exc)
+
+
 def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Stop]) -> Any:
     from transformers import TrainerCallback
 
@@ -92,9 +126,11 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
             self.start_tokens = 0
             self.eval_losses: list[float] = []
             self.train_losses: list[float] = []
+            self.timing = _Timing()
 
         def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
             self.t0 = time.time()
+            self.timing.began = self.t0
             self.start_step = state.global_step
             self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             events.emit(
@@ -108,7 +144,11 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
                 effective_batch=settings.effective_batch,
             )
 
+        def on_step_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            self.timing.step_began = time.time()
+
         def on_step_end(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            self.timing.step_seconds += time.time() - self.timing.step_began
             if stop.requested:
                 control.should_save = True
                 control.should_training_stop = True
@@ -125,6 +165,7 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[_Sto
             if "eval_loss" in logs:
                 loss = float(logs["eval_loss"])
                 self.eval_losses.append(loss)
+                self.timing.evals += 1
                 events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, eval_loss=loss)
                 if _overfitting(self.eval_losses, self.train_losses):
                     events.emit("train", "warning", "eval loss rose at two evaluations in a row while train loss "
@@ -396,8 +437,10 @@ def _resume_point(run_dir: Path, resume: bool, events: EventWriter) -> Path | No
     return ckpt
 
 
-def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, events: EventWriter) -> int:
-    """After training: the metrics, then either the cancel event or the adapter, its archive and the done event."""
+def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, events: EventWriter,
+            measured: Callable[[int], None]) -> int:
+    """After training: the metrics, then either the cancel event or the adapter, its archive and the done event
+    (and this training's speed, measured)."""
     state = trainer.state
     write_json(run_dir / "metrics.json", {"log_history": state.log_history, "global_step": state.global_step,
                                           "max_steps": state.max_steps})
@@ -428,6 +471,7 @@ def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, even
         train_runtime_s=round(float(result.metrics.get("train_runtime", 0.0)), 2),
         tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0),
     )
+    measured(int(getattr(state, "num_input_tokens_seen", 0) or 0))
     return 0
 
 
@@ -455,6 +499,8 @@ def train(run_dir: Path, resume: bool) -> int:
     tok = _tokenizer(settings)
     cuda = torch.cuda.is_available()
     model = _model(settings, tok, cuda)
+    params = sum(p.numel() for p in model.parameters())
+    gpu_names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
     peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                              target_modules=settings.target_modules, task_type="CAUSAL_LM")
     args = _sft_config(settings, run_dir, bool(eval_rows), cuda)
@@ -466,12 +512,13 @@ def train(run_dir: Path, resume: bool) -> int:
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[build_callback(events, settings, _Stop)] + ([check] if check is not None else []),
+        callbacks=[callback := build_callback(events, settings, _Stop)] + ([check] if check is not None else []),
     )
     _fault_injection(settings)
     ckpt = _resume_point(run_dir, resume, events)
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    return _finish(trainer, result, check, tok, run_dir, events)
+    return _finish(trainer, result, check, tok, run_dir, events, lambda tokens: record_speed_sample(
+        callback.timing, settings, run_dir, tokens - callback.start_tokens, params, gpu_names))
 
 
 def _peak_rss_mb() -> float:
