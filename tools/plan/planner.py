@@ -1156,7 +1156,8 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     examples = count * (1 + 2 * paraphrases) if count else None
     if ov.epochs:
         epochs = ov.epochs
-        reasons.add("plan.schedule.epochs_your_setting", epochs=epochs)
+        reasons.add("plan.schedule.epochs_your_setting" if epochs > 1 else "plan.schedule.epoch_your_setting",
+                    epochs=epochs)
     elif count is None:
         epochs = 3
         reasons.add("plan.schedule.epochs_no_dataset_size")
