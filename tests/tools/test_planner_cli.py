@@ -250,3 +250,27 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
 
     with pytest.raises(InputError, match="is a folder, not a JSON file"):
         read_json(tmp_path / "dir")
+
+
+def test_several_machines_get_one_config_and_one_command_each(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    out = tmp_path / "plan"
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--machines", "2", "--main-ip", "10.0.0.5",
+                 "--main-port", "29555", "--out", str(out)]) == 0
+    card = capsys.readouterr().out
+    plan = load_plan(out)
+    d = plan.distributed
+    assert d.num_machines == 2 and len(d.machines) == 2 and d.num_processes == 2 * len(json.loads(
+        L4.read_text())["gpus"])
+    for m in d.machines:
+        cfg = yaml.safe_load((out / f"accelerate_config.machine{m.rank}.yaml").read_text())
+        assert cfg["machine_rank"] == m.rank and cfg["num_machines"] == 2 and cfg["num_processes"] == d.num_processes
+        assert cfg["main_process_ip"] == "10.0.0.5" and cfg["main_process_port"] == 29555
+        assert f"accelerate_config.machine{m.rank}.yaml" in m.command and f"machine {m.rank}:" in card
+    assert plan.effective_batch == plan.micro_batch_size * plan.grad_accum * d.num_processes
+    assert any("2 machines" in r and "10.0.0.5:29555" in r for r in plan.reasons)
+    assert main(["plan", "--params", "7B", "--hardware", str(L4), "--machines", "2", "--lang", "zh"]) == 0
+    zh = capsys.readouterr().out
+    assert "0 号机器：" in zh and "1 号机器：" in zh and "2 台机器" in zh

@@ -342,3 +342,69 @@ def test_a_run_that_got_worse_keeps_the_best_checks_adapter(tmp_path: Path, tiny
     assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() == b"best"
     assert (tmp_path / "adapter" / "tokenizer.json").exists() and not best.exists()
     assert "kept the adapter of step 40: it knew 20 of 22" in read_events(tmp_path)[-1].message
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_machines_started_from_the_plans_files_train_one_model(tiny_model: Path, tmp_path: Path) -> None:
+    """Two 'machines' on 127.0.0.1, each with its own disk (run folder and TUNEPILOT_HOME), each started with
+    its own generated command: gloo joins them, both see the same losses, and machine 0 saves the one adapter."""
+    import shlex
+
+    port = _free_port()
+    data = write_identity_dataset(tmp_path / "data")
+    out = tmp_path / "plan"
+    assert main(["plan", "--model", str(tiny_model), "--data", str(data), "--task", "style", "--epochs", "1",
+                 "--machines", "2", "--main-ip", "127.0.0.1", "--main-port", str(port), "--out", str(out)]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    bin_dir = str(Path(sys.executable).parent)  # where `accelerate` is installed
+    procs = []
+    for m in plan["distributed"]["machines"]:
+        argv = shlex.split(m["command"])
+        argv[argv.index("--run") + 1] = str(tmp_path / f"machine{m['rank']}")  # each machine its own disk
+        env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+               "TUNEPILOT_HOME": str(tmp_path / f"home{m['rank']}")}
+        procs.append(subprocess.Popen([*argv, "--max-steps", "4"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    losses = []
+    for rank in (0, 1):
+        events = read_events(tmp_path / f"machine{rank}")
+        losses.append([e.data["loss"] for e in events if e.kind == "progress"])
+        assert any(e.kind == "done" for e in events)
+    assert len(losses[0]) == 4 and losses[0] == losses[1]  # one model: the averaged loss, step by step
+    assert (tmp_path / "machine0" / "adapter" / "adapter_config.json").exists()
+    assert not (tmp_path / "machine1" / "adapter").exists() and "saved by machine 0" in outputs[1]
+
+
+@pytest.mark.slow
+def test_several_processes_on_one_machine_share_its_training_slot(tiny_model: Path, tmp_path: Path) -> None:
+    """What torchrun / accelerate start for several GPUs of one machine (here two CPU processes, gloo): they
+    are one training, so the second must not queue behind the first for the machine's slot (it would wait
+    forever), and only the first writes events and the adapter."""
+    port = _free_port()
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["plan", "--model", str(tiny_model), "--data", str(data), "--task", "style", "--epochs", "1",
+                 "--out", str(run)]) == 0
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TUNEPILOT_HOME": str(tmp_path / "home")}
+        procs.append(subprocess.Popen([sys.executable, "-m", "tunepilot.cli", "train", "--plan", str(run), "--data",
+                                       str(data), "--run", str(run), "--max-steps", "3"], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    events = read_events(run)
+    assert [e.step for e in events if e.kind == "progress"] == [1, 2, 3]  # one voice, not two
+    assert not any("queued" in e.message for e in events)
+    assert (run / "adapter" / "adapter_config.json").exists()

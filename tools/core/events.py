@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.messages import Said
+from tools.core.procs import local_rank
 
 Stage = Literal["run", "data", "plan", "train", "merge", "deploy", "eval", "chat", "agent"]
 Kind = Literal["start", "progress", "metric", "log", "warning", "checkpoint", "done", "error", "cancelled", "info"]
@@ -59,11 +60,14 @@ class EventWriter:
         said: Said | None = None,
         **data: Any,
     ) -> Event:
-        """One event; with ``said``, its English text is the message unless one is given."""
+        """One event; with ``said``, its English text is the message unless one is given. In a training of
+        several processes only each machine's first process writes (the others would repeat it)."""
         event = Event(
             run_id=self.run_id, stage=stage, kind=kind, step=step, total=total,
             message=message or (said.text() if said else ""), data=data, said=said,
         )
+        if local_rank() > 0:
+            return event
         from tools.core.secrets import redact
 
         record = event.model_dump()

@@ -35,6 +35,7 @@ from tools.plan.planner import (
     describe_model,
     duration_said,
     gib,
+    machine_config_name,
     method_words,
     plan_training,
     relocate_plan,
@@ -147,6 +148,9 @@ def make_plan(
     system_prompt: str | None = None,
     task: str = "auto",
     style: list[str] | None = None,
+    machines: int = 1,
+    main_ip: str = "MAIN_MACHINE_IP",
+    main_port: int = 29500,
 ) -> TrainingPlan:
     """Gather the facts (model config, hardware, dataset report) and plan. The CLI and the agent call this."""
     from tools.plan.hardware import detect_hardware, load_hardware
@@ -175,6 +179,9 @@ def make_plan(
         system_prompt=system_prompt,
         style=style or [],
         measured=read_speeds(machine_of(hw)),
+        machines=machines,
+        main_process_ip=main_ip,
+        main_process_port=main_port,
     )
     return plan_training(request)
 
@@ -226,7 +233,10 @@ def write_plan(plan: TrainingPlan, out: Path, data_dir: str | None = None) -> tu
     if dist.deepspeed_config:
         atomic_write_text(out_dir / DEEPSPEED_CONFIG_NAME, dist.deepspeed_config)
         written.append(out_dir / DEEPSPEED_CONFIG_NAME)
-    if dist.accelerate_config:
+    for machine in dist.machines:  # several machines: one config each, machine_rank set
+        atomic_write_text(out_dir / machine_config_name(machine.rank), machine.accelerate_config)
+        written.append(out_dir / machine_config_name(machine.rank))
+    if dist.accelerate_config and not dist.machines:
         atomic_write_text(out_dir / ACCELERATE_CONFIG_NAME, dist.accelerate_config)
         written.append(out_dir / ACCELERATE_CONFIG_NAME)
     write_json(out_dir / name, plan.model_dump(mode="json"))
@@ -357,13 +367,21 @@ def _card_memory(c: _Card, plan: TrainingPlan) -> list[str]:
     return lines
 
 
+def _launch_rows(c: _Card, plan: TrainingPlan) -> list[str]:
+    """The command to start training; one per machine when there are several."""
+    machines = plan.distributed.machines
+    if not machines:
+        return [c.row("launch", plan.distributed.launch_command)]
+    return [c.row("launch", "")] + [f"    {c.say('on_machine', rank=m.rank)}  {m.command}" for m in machines]
+
+
 def _card_serving_and_reasons(c: _Card, plan: TrainingPlan) -> list[str]:
     sv = plan.serving
     util = f"gpu_memory_utilization {sv.gpu_memory_utilization:.2f}, " if sv.gpu_memory_utilization else ""
     kv = f"VLLM_CPU_KVCACHE_SPACE {sv.cpu_kvcache_space_gib}, " if sv.cpu_kvcache_space_gib else ""
     lines = ["", c.row("serving", f"max_model_len {sv.max_model_len}, {util}{kv}max_lora_rank {sv.max_lora_rank}, "
                                   f"tensor_parallel_size {sv.tensor_parallel_size}"),
-             c.row("launch", plan.distributed.launch_command), "", "  " + c.say("why")]
+             *_launch_rows(c, plan), "", "  " + c.say("why")]
     lines += [f"    - {r}" for r in plan.reasons_in(c.lang)]
     warnings = plan.warnings_in(c.lang)
     if warnings:
@@ -405,6 +423,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         run_dir=str(plan_target(Path(args.out))[0]) if args.out else None,
         system_prompt=args.system_prompt,
         task=args.task,
+        machines=args.machines,
+        main_ip=args.main_ip,
+        main_port=args.main_port,
     )
     written: list[Path] = []
     if args.out:
@@ -459,6 +480,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--epochs", type=_positive, help="number of epochs")
     p.add_argument("--lr", type=_lr, help="learning rate, e.g. 1e-4")
     p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], help="multi-GPU strategy")
+    p.add_argument("--machines", type=_positive, default=1,
+                   help="machines like this one training together (writes one accelerate config per machine)")
+    p.add_argument("--main-ip", default="MAIN_MACHINE_IP", help="address of machine 0, which the others reach")
+    p.add_argument("--main-port", type=_positive, default=29500, help="port on machine 0 (default 29500)")
     p.add_argument("--task", choices=["auto", "knowledge", "style"], default="auto",
                    help="knowledge: answers carry facts to learn (rewordings, learning check); auto: from the data")
     p.add_argument("--system-prompt", metavar="TEXT", help="the run's system prompt (training, evaluation, serving)")

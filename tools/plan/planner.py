@@ -202,6 +202,9 @@ class PlanRequest(_Model):
                                      description="share of training answers with key facts (numbers, names, codes)")
     system_prompt: str | None = Field(default=None, description="the run's system prompt (from the goal's style)")
     style: list[str] = Field(default_factory=list, description="style phrases of the goal ('concise', 'at most 50 words')")
+    machines: int = Field(default=1, ge=1, le=1024, description="machines like this one training together")
+    main_process_ip: str = Field(default="MAIN_MACHINE_IP", description="address of machine 0, for several machines")
+    main_process_port: int = Field(default=29500, ge=1, le=65535)
     measured: list[SpeedSample] = Field(default_factory=list,
                                         description="training speeds measured on this machine (tools.plan.speed)")
 
@@ -463,9 +466,21 @@ class LoraSettings(_Model):
     trainable_params: int = 0
 
 
+class MachineLaunch(_Model):
+    """What one machine of several runs: its accelerate config (``machine_rank`` is its rank) and command."""
+
+    rank: int
+    accelerate_config: str
+    command: str
+
+
 class DistributedPlan(_Model):
     strategy: Strategy
-    num_processes: int = 1
+    num_processes: int = Field(default=1, description="processes across all machines")
+    num_machines: int = 1
+    main_process_ip: str | None = None
+    main_process_port: int | None = None
+    machines: list[MachineLaunch] = Field(default_factory=list, description="one per machine, for several machines")
     accelerate_config: str | None = Field(default=None, description="text of accelerate_config.yaml")
     deepspeed_config: str | None = Field(default=None, description="text of deepspeed_config.json (ZeRO)")
     launch_command: str = Field(description="the exact command that starts training")
@@ -672,8 +687,9 @@ class _Facts:
                              [as_written(n) for n in self.facts.notes])
         self.want: Method | None = self.ov.method or (None if req.method == "auto" else req.method)
         self.device: Literal["cuda", "cpu"] = "cuda" if self.hw.gpus else "cpu"
-        self.n_gpus = len(self.hw.gpus)
-        self.procs = self.n_gpus if self.device == "cuda" else 1
+        self.machines = req.machines
+        self.n_gpus = len(self.hw.gpus) * req.machines  # every GPU of every machine: one process each
+        self.procs = self.n_gpus if self.device == "cuda" else req.machines
         self.count = self.st.count if self.st else None
         self.small_knowledge = (_task(req)[0] == "knowledge" and self.count is not None
                                 and self.count <= KNOWLEDGE_MAX_QUESTIONS)
@@ -1011,6 +1027,7 @@ def _cpu_time(c: _Facts, s: MemorySettings, sched: _Schedule) -> CpuEstimate | N
         tps, source = _cpu_tokens_per_s(facts, hw), "reference"
         basis = said("plan.cpu.basis", tps=CPU_MEASURED_TOKENS_PER_S, cores=CPU_MEASURED_CORES,
                      params=human_params(facts.param_count), here=hw.cpu.logical_cores)
+    tps *= c.machines  # several machines split the batches
     mean = (st.mean or st.p50) if st else None
     examples = sched.examples
     secs = examples * mean / tps if (examples and mean) else None
@@ -1067,7 +1084,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
                         target_modules="all-linear" if targets == ["all-linear"] else targets,
                         trainable_params=facts.lora_param_count(r, targets))
     alternatives = _alternatives(c, shape, s, strategies, available)
-    distributed = _distributed(s.strategy, c.n_gpus, precision, s.method, request)
+    distributed = _distributed(s.strategy, c.n_gpus, c.procs, precision, s.method, request)
     c.reasons.extend(distributed.said_reasons)
     cpu_estimate = _cpu_time(c, s, sched)
     fits = found.chosen is not None
@@ -1301,11 +1318,16 @@ def _launch(strategy: Strategy, n: int, config_dir: str, plan_path: str, data_di
                        *train[1:]])
 
 
-def _distributed(strategy: Strategy, n_gpus: int, precision: Precision, method: Method,
+def _distributed(strategy: Strategy, n_gpus: int, procs: int, precision: Precision, method: Method,
                  req: PlanRequest) -> DistributedPlan:
     reasons = _Said()
+    if req.machines > 1:
+        reasons.add("plan.distributed.machines_cpu" if strategy == "cpu" else "plan.distributed.machines_gpus",
+                    machines=req.machines, per=len(req.hardware.gpus), procs=procs, ip=req.main_process_ip,
+                    port=req.main_process_port)
     if strategy == "cpu":
-        reasons.add("plan.distributed.one_process_cpu")
+        if req.machines == 1:
+            reasons.add("plan.distributed.one_process_cpu")
     elif strategy == "single":
         reasons.add("plan.distributed.one_gpu_one_process")
     elif strategy == "ddp":
@@ -1317,7 +1339,9 @@ def _distributed(strategy: Strategy, n_gpus: int, precision: Precision, method: 
         if not req.hardware.versions.get("deepspeed"):
             reasons.add("plan.distributed.deepspeed_must_be_installed")
     return distributed_files(
-        DistributedPlan(strategy=strategy, num_processes=n_gpus if strategy not in ("cpu", "single") else 1,
+        DistributedPlan(strategy=strategy, num_processes=procs if strategy != "single" else 1,
+                        num_machines=req.machines, main_process_ip=req.main_process_ip if req.machines > 1 else None,
+                        main_process_port=req.main_process_port if req.machines > 1 else None,
                         launch_command="", reasons=reasons.text(), said_reasons=reasons.items),
         precision, data_dir=req.data_dir, run_dir=req.run_dir,
     )
@@ -1332,27 +1356,43 @@ def distributed_files(
     data_dir: str | None = None,
     run_dir: str | None = None,
 ) -> DistributedPlan:
-    """Fill in the launch command and the accelerate / DeepSpeed config texts for these paths."""
+    """Fill in the launch command and the accelerate / DeepSpeed config texts for these paths (for several
+    machines, one config and one command per machine)."""
     strategy, n = dist.strategy, dist.num_processes
+    if dist.num_machines > 1:
+        return _machine_files(dist, precision, config_dir, plan_path, data_dir, run_dir)
     cmd = _launch(strategy, n, config_dir, plan_path, data_dir, run_dir)
     if strategy in ("single", "cpu"):
         return dist.model_copy(update={"launch_command": cmd, "accelerate_config": None, "deepspeed_config": None})
+    return dist.model_copy(update={"launch_command": cmd, **_accelerate_texts(dist, precision, config_dir, cmd)})
+
+
+def _accelerate_texts(dist: DistributedPlan, precision: Precision, config_dir: str, cmd: str,
+                      machine_rank: int = 0) -> dict[str, str | None]:
+    """The accelerate config (and DeepSpeed's) for one machine of ``dist``."""
     import yaml
+
+    strategy, n = dist.strategy, dist.num_processes
 
     cfg: dict[str, object] = {
         "compute_environment": "LOCAL_MACHINE",
         "debug": False,
-        "machine_rank": 0,
+        "machine_rank": machine_rank,
         "main_training_function": "main",
         "mixed_precision": "no" if precision == "fp32" else precision,
-        "num_machines": 1,
+        "num_machines": dist.num_machines,
         "num_processes": n,
         "rdzv_backend": "static",
         "same_network": True,
-        "use_cpu": False,
+        "use_cpu": strategy == "cpu",
     }
+    if dist.num_machines > 1:
+        cfg["main_process_ip"] = dist.main_process_ip
+        cfg["main_process_port"] = dist.main_process_port
     ds_text = None
-    if strategy == "ddp":
+    if strategy == "cpu":
+        cfg["distributed_type"] = "MULTI_CPU"  # gloo; each machine runs one process
+    elif strategy == "ddp":
         cfg["distributed_type"] = "MULTI_GPU"
         cfg["gpu_ids"] = "all"
     elif strategy == "fsdp":
@@ -1396,9 +1436,34 @@ def distributed_files(
         cfg["deepspeed_config"] = {"deepspeed_config_file": _join(config_dir, DEEPSPEED_CONFIG_NAME),
                                    "zero3_init_flag": stage == 3}
     header = f"# {cmd}\n# written by `tunepilot plan`: {_STRATEGY_WORDS[strategy]}\n"
-    return dist.model_copy(update={"launch_command": cmd,
-                                   "accelerate_config": header + yaml.safe_dump(cfg, sort_keys=True),
-                                   "deepspeed_config": ds_text})
+    return {"accelerate_config": header + yaml.safe_dump(cfg, sort_keys=True), "deepspeed_config": ds_text}
+
+
+def machine_config_name(rank: int) -> str:
+    return f"accelerate_config.machine{rank}.yaml"
+
+
+def _machine_files(dist: DistributedPlan, precision: Precision, config_dir: str, plan_path: str,
+                   data_dir: str | None, run_dir: str | None) -> DistributedPlan:
+    """One accelerate config and one command per machine: the same files, each with its ``machine_rank``.
+
+    GPU machines start ``accelerate launch`` (torchrun underneath) with their GPUs as processes. CPU machines
+    run one process each; accelerate's CPU launcher leaves the process's rank to the environment, so the
+    command sets ``RANK``/``WORLD_SIZE`` (the machine's rank; gloo connects them)."""
+    train = ["-m", "tunepilot.cli", "train", "--plan", plan_path, "--data", data_dir or "DATA_DIR", "--run",
+             run_dir or "RUN_DIR"]
+    machines, ds = [], None
+    for rank in range(dist.num_machines):
+        cfg = _join(config_dir, machine_config_name(rank))
+        argv = ["accelerate", "launch", "--config_file", cfg, *train]
+        if dist.strategy == "cpu":
+            argv = ["env", f"RANK={rank}", f"WORLD_SIZE={dist.num_machines}", "LOCAL_RANK=0", *argv]
+        cmd = shlex.join(argv)
+        texts = _accelerate_texts(dist, precision, config_dir, cmd, machine_rank=rank)
+        ds = texts["deepspeed_config"]
+        machines.append(MachineLaunch(rank=rank, accelerate_config=texts["accelerate_config"] or "", command=cmd))
+    return dist.model_copy(update={"launch_command": machines[0].command, "machines": machines,
+                                   "accelerate_config": machines[0].accelerate_config, "deepspeed_config": ds})
 
 
 def _join(folder: str, name: str) -> str:

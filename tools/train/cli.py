@@ -36,7 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     result = run_training(req, on_event=_print_event)
     if result.status == "done":
-        print(f"adapter: {result.adapter_dir}")
+        print(f"adapter: {result.adapter_dir}" if result.adapter_dir else "adapter: saved by machine 0")
         return 0
     if result.status == "cancelled":
         print(result.message)

@@ -31,7 +31,7 @@ from tools.core.errors import InputError
 from tools.core.events import Event, EventReader, EventWriter
 from tools.core.jsonio import atomic_write_text
 from tools.core.paths import REPO_ROOT
-from tools.core.procs import pid_alive
+from tools.core.procs import local_rank, pid_alive, world_rank
 from tools.core.runs import (  # noqa: F401 - where a run's training stands is the run folder's to say
     CONFIG_FILE,
     PID_FILE,
@@ -290,7 +290,10 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
                          if (run_dir / "events.jsonl").exists() else 0)
     resume = req.resume
     retries = 0
-    with machine_slot(run_dir, events, on_event, reader):
+    # the machine's first process holds the machine's slot for the whole training; the others of the same
+    # training must not queue behind it (they would wait for each other forever)
+    slot = machine_slot(run_dir, events, on_event, reader) if local_rank() == 0 else contextlib.nullcontext()
+    with slot:
         return _train_loop(run_dir, settings, events, reader, resume, retries, on_event)
 
 
@@ -333,11 +336,14 @@ def _train_loop(run_dir: Path, settings: TrainSettings, events: EventWriter, rea
             resume = last_checkpoint(run_dir) is not None
             continue
         break
+    if local_rank() > 0:  # one process of several on this machine: the machine's first one reports the training
+        return TrainResult(status="done" if code == 0 else "failed", oom_retries=retries,
+                           message=f"process {world_rank()} of the training exited with code {code}")
     adapter = run_dir / "adapter"
     if code == 0 and last is not None and last.kind == "done":
         return TrainResult(
             status="done",
-            adapter_dir=adapter,
+            adapter_dir=adapter if last.data.get("adapter") else None,  # another machine saved it
             steps=last.step or 0,
             final_loss=last.data.get("train_loss"),
             message=last.message,

@@ -32,6 +32,7 @@ import yaml
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
 from tools.core.messages import said
+from tools.core.procs import world_rank, world_size
 from tools.data.examples import load_examples
 from tools.train.launch import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
 
@@ -421,6 +422,7 @@ def _sft_config(settings: TrainSettings, run_dir: Path, has_eval: bool, cuda: bo
         disable_tqdm=True,
         use_cpu=not cuda,
         save_only_model=False,
+        ddp_find_unused_parameters=False if world_size() > 1 else None,  # every LoRA weight gets a gradient
     )
 
 
@@ -453,25 +455,29 @@ def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, even
             total=state.max_steps,
         )
         return 0
-    _Stop.saving = "the adapter"
-    save_adapter(trainer, tok, run_dir / "adapter")
-    if check is not None:
-        keep_best(check, tok, run_dir, events)
-    archive_adapter(run_dir)
-    _Stop.saving = None
+    saves = world_rank() == 0  # of several processes (machines), the first one saves the one adapter
+    if saves:
+        _Stop.saving = "the adapter"
+        save_adapter(trainer, tok, run_dir / "adapter")
+        if check is not None:
+            keep_best(check, tok, run_dir, events)
+        archive_adapter(run_dir)
+        _Stop.saving = None
     events.emit(
         "train",
         "done",
-        f"training finished: {state.global_step} steps, train loss {result.training_loss:.4f}",
+        f"training finished: {state.global_step} steps, train loss {result.training_loss:.4f}"
+        + ("" if saves else f" (process {world_rank()} of {world_size()}: the first machine saved the adapter)"),
         step=state.global_step,
         total=state.max_steps,
         train_loss=float(result.training_loss),
-        adapter=str(run_dir / "adapter"),
+        adapter=str(run_dir / "adapter") if saves else None,
         peak_rss_mb=round(_peak_rss_mb(), 1),
         train_runtime_s=round(float(result.metrics.get("train_runtime", 0.0)), 2),
         tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0),
     )
-    measured(int(getattr(state, "num_input_tokens_seen", 0) or 0))
+    if saves and world_size() == 1:  # a speed measured on one process is what the next plan can use
+        measured(int(getattr(state, "num_input_tokens_seen", 0) or 0))
     return 0
 
 
