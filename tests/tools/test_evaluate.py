@@ -79,13 +79,77 @@ def test_votes_on_chat_answers_reach_the_tables_human_row(tmp_path: Path) -> Non
     assert "human_thumbs_up" in (ev / "table.csv").read_text(encoding="utf-8-sig")
 
 
+def _untrained_copy(run: Path, other: Path) -> Path:
+    """Another 'fine-tune' of the same base: the run's adapter with every LoRA B zeroed, i.e. the base itself."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(run / "adapter", other / "adapter")
+    path = other / "adapter" / "adapter_model.safetensors"
+    weights = {k: (v * 0 if "lora_B" in k else v) for k, v in load_file(str(path)).items()}
+    save_file(weights, str(path))
+    return other
+
+
+def _adapter(run: Path, base: str) -> Path:
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base}))
+    return run
+
+
+def test_two_runs_compared_must_share_a_base(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tools.core.errors import InputError
+    from tools.core.events import EventWriter
+    from tools.evaluate.before_after import _sides
+
+    a, b = _adapter(tmp_path / "a", str(tmp_path / "qwen")), _adapter(tmp_path / "b", str(tmp_path / "smol"))
+    dep = SimpleNamespace(loaded_adapters={})
+    with pytest.raises(InputError, match="different base models") as err:
+        _sides(a, dep, EvalRequest(run_dir=a, against=b), EventWriter(a))
+    assert "same base model" in (err.value.hint or "")
+    with pytest.raises(InputError, match="compared with itself"):
+        _sides(a, dep, EvalRequest(run_dir=a, against=a), EventWriter(a))
+    assert _sides(a, dep, EvalRequest(run_dir=a), EventWriter(a)).out_dir == a / "eval"
+
+
+def test_a_table_of_two_runs_names_them_in_both_languages() -> None:
+    from tools.evaluate.sets import SetResult, SetScore
+    from tools.evaluate.table import EvalTable, render_markdown
+
+    score = SetScore.of([True, True, True, False])
+    sets = [SetResult(name="kept", source="built-in", n=4, base=score, tuned=score, lost=1)]
+    table = EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name="run-a", tuned_name="run-b",
+                      sets=sets)
+    en, zh = render_markdown(table), render_markdown(table, "zh")
+    assert "| run-a right | run-b right |" in en and "1 that run-a got right, run-b gets wrong" in en
+    assert "| run-a 答对 | run-b 答对 |" in zh and "run-a 答对的题里，run-b 有 1 道答错了" in zh
+    assert "Base right" not in en and "基座答对" not in zh
+
+
 @pytest.mark.slow
 def test_identity_run_shows_the_gain(identity_run: Path) -> None:
+    from tools.serve.deploy import load_deployment
+
+    other = _untrained_copy(identity_run, identity_run.parent / "other")
     try:
         record_human_score(identity_run, "0", "tuned", 1)
         result = evaluate_model(EvalRequest(run_dir=identity_run, max_tokens=48))
+        pid = load_deployment(identity_run).pid  # type: ignore[union-attr]
+        # a second run of the same base joins the running server (no restart) and the two share one table
+        against = evaluate_model(EvalRequest(run_dir=identity_run, against=other, max_tokens=48))
+        dep = load_deployment(identity_run)
+        assert dep is not None and dep.pid == pid and "run-other" in dep.loaded_adapters
     finally:
         stop_deployment(identity_run)
+    vs = json.loads((identity_run / "eval" / "against-other" / "table.json").read_text())
+    vs_sets = {s["name"]: s for s in vs["sets"]}
+    assert vs["base_name"] == identity_run.name and vs["tuned_name"] == "other"
+    assert vs_sets["learnt"]["base"]["right"] > vs_sets["learnt"]["tuned"]["right"]  # the trained run knows more
+    assert f"| {identity_run.name} right | other right |" in against.table_md
+    assert (identity_run / "eval" / "table.json").exists()  # the run's own before/after table is kept
     assert result.samples == 8
     table = json.loads((identity_run / "eval" / "table.json").read_text())
     sets = {s["name"]: s for s in table["sets"]}

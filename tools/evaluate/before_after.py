@@ -15,7 +15,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,7 @@ class EvalRequest(BaseModel):
     judge: bool | None = None  # None: when an LLM is configured
     questions: Path | None = None  # the person's own questions with expected answers (JSONL/CSV/XLSX)
     learnt_limit: int = 100  # trained questions asked in other words, at most
+    against: Path | None = None  # another run of the same base: its adapter joins this run's server, one table
 
 
 class EvalResult(BaseModel):
@@ -165,6 +166,39 @@ def losses_here(req: LossRequest) -> Losses:
     return Losses(before=mean_loss(True), after=mean_loss(False))
 
 
+class _Sides(NamedTuple):
+    """Which two models answer, under which names, and where their table goes."""
+
+    before: str  # a model on the server: "base", "tuned" or a hot-loaded adapter
+    after: str
+    before_name: str
+    after_name: str
+    out_dir: Path
+
+
+def _sides(run_dir: Path, dep: Any, req: EvalRequest, events: EventWriter) -> _Sides:
+    """Base against this run; or, with ``against``, this run against the other run, whose adapter is loaded
+    into this run's running server (no restart)."""
+    if req.against is None:
+        return _Sides("base", "tuned", "base", "fine-tuned", run_dir / "eval")
+    from tools.serve.deploy import load_adapter
+    from tools.train.merge import adapter_base
+
+    other = req.against.resolve()
+    if other == run_dir:
+        raise InputError("a run compared with itself", where=str(other), hint="Name another run with --against")
+    mine, theirs = adapter_base(run_dir / "adapter"), adapter_base(other / "adapter")
+    if Path(mine).resolve() != Path(theirs).resolve():
+        raise InputError(f"{run_dir.name} and {other.name} were trained from different base models ({mine} and "
+                         f"{theirs}): one server holds adapters of one base", where=str(other),
+                         hint="Compare runs of the same base model, or evaluate each with its own base")
+    name = f"run-{other.name}"
+    if name not in dep.loaded_adapters:
+        load_adapter(dep, name, other / "adapter")
+        events.emit("eval", "info", f"loaded {other.name}'s adapter into the running server as {name!r}")
+    return _Sides("tuned", name, run_dir.name, other.name, run_dir / "eval" / f"against-{other.name}")
+
+
 def evaluate_model(req: EvalRequest) -> EvalResult:
     from tools.evaluate.table import EvalTable, load_and_score, render_markdown, write_tables
     from tools.serve.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
@@ -190,24 +224,26 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(KEPT)} "
                 "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(KEPT))
     prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts
-    both = generate_answers(dep, "base", prompts, req.max_tokens, req.concurrency)
-    events.emit("eval", "progress", "base model answered", step=1, total=2)
-    both_after = generate_answers(dep, "tuned", prompts, req.max_tokens, req.concurrency)
-    events.emit("eval", "progress", "fine-tuned model answered", step=2, total=2)
+    sides = _sides(run_dir, dep, req, events)
+    both = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
+    events.emit("eval", "progress", f"{sides.before_name} answered", step=1, total=2)
+    both_after = generate_answers(dep, sides.after, prompts, req.max_tokens, req.concurrency)
+    events.emit("eval", "progress", f"{sides.after_name} answered", step=2, total=2)
     n_held, n_learnt = len(examples), len(learnt)
     before_out, after_out = both[:n_held], both_after[:n_held]
-    out_dir = run_dir / "eval"
+    out_dir = sides.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     sets = _score_sets(out_dir, examples, learnt, learnt_source, both, both_after, n_held, n_learnt)
     rows_b, rows_a = [], []
     for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
         common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
                   "reference": ex["completion"][0]["content"]}
-        rows_b.append({**common, "output": b, "model": dep.models["base"]})
-        rows_a.append({**common, "output": a, "model": dep.models["tuned"]})
+        rows_b.append({**common, "output": b, "model": dep.models.get(sides.before, sides.before)})
+        rows_a.append({**common, "output": a, "model": dep.models.get(sides.after, sides.after)})
     write_jsonl(out_dir / "before.jsonl", rows_b)
     write_jsonl(out_dir / "after.jsonl", rows_a)
     loss_b = loss_a = None
-    if req.with_loss:
+    if req.with_loss and req.against is None:  # the loss compares a run with its base, not two runs
         try:
             loss_b, loss_a = eval_losses(run_dir, examples)
         except Exception as exc:  # noqa: BLE001 - the table is still useful without the loss row
@@ -228,9 +264,9 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     table = load_and_score(
         out_dir / "before.jsonl", out_dir / "after.jsonl", human_scores_path=out_dir / HUMAN_SCORES,
         eval_loss_before=loss_b, eval_loss_after=loss_a, judge=judge,
-        base_name="base", tuned_name="fine-tuned",
-    ) if examples else EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name="base",
-                                 tuned_name="fine-tuned")
+        base_name=sides.before_name, tuned_name=sides.after_name,
+    ) if examples else EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name=sides.before_name,
+                                 tuned_name=sides.after_name)
     table = table.model_copy(update={"sets": sets, "system_prompt": system, **_length_adherence(
         run_dir, both, both_after)})
     files = {k: str(v) for k, v in write_tables(table, out_dir).items()}

@@ -15,7 +15,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
                                         max_tokens=args.max_tokens, with_loss=not args.no_loss,
-                                        questions=Path(args.questions) if args.questions else None))
+                                        questions=Path(args.questions) if args.questions else None,
+                                        against=Path(args.against) if args.against else None))
     if args.json:
         print_json(result)
         return 0
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-samples", type=int)
     p.add_argument("--questions", metavar="FILE",
                    help="your own questions with expected answers (JSONL, CSV or XLSX): the table's 'learnt' set")
+    p.add_argument("--against", metavar="RUN_B",
+                   help="another run of the same base model: its adapter joins this run's server and the table "
+                        "puts this run before it (written to RUN/eval/against-RUN_B/)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--no-loss", action="store_true", help="skip eval loss / perplexity (saves a model load)")
     p.add_argument("--json", action="store_true")

@@ -183,11 +183,14 @@ def _score_cell(s: SetScore, lang: str) -> str:
 
 
 def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | None = None,
-                system_prompt: str | None = None) -> list[str]:
-    """The three-set section of the Markdown table, in ``lang``."""
+                system_prompt: str | None = None, runs: tuple[str, str] | None = None) -> list[str]:
+    """The three-set section of the Markdown table, in ``lang``; ``runs`` names two runs compared (instead of
+    a base and its fine-tune)."""
     if not sets:
         return []
-    out = ["## " + word("title", lang), "", word("header", lang), "|---|---:|---:|---:|---|"]
+    names = {"before": runs[0], "after": runs[1]} if runs else {}
+    header = word("header_runs", lang, **names) if runs else word("header", lang)
+    out = ["## " + word("title", lang), "", header, "|---|---:|---:|---:|---|"]
     for s in sets:
         label = word("learnt_file", lang, source=s.source) if s.name == "learnt" and s.source != "generated" \
             else word(s.name, lang)
@@ -195,7 +198,8 @@ def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | N
         if s.too_few:
             notes.append(word("too_few", lang, n=s.n))
         if s.name == "kept":
-            notes.append(word("lost", lang, lost=s.lost) if s.lost else word("none_lost", lang))
+            lost = word("lost_runs", lang, lost=s.lost, **names) if runs else word("lost", lang, lost=s.lost)
+            notes.append(lost if s.lost else word("none_lost_runs", lang, **names) if runs else word("none_lost", lang))
         out.append(f"| {label} | {s.n} | {_score_cell(s.base, lang)} | {_score_cell(s.tuned, lang)} | "
                    f"{'; '.join(notes)} |")
     out += ["", word("how", lang)]

@@ -608,7 +608,8 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
         limit_line = set_word("limit", lang, base=f"{table.limit_base.right}/{table.limit_base.n}",
                               tuned=f"{table.limit_tuned.right}/{table.limit_tuned.n}",
                               limit=table.length_limit.words(lang))
-    out += render_sets(table.sets, lang, limit_line, table.system_prompt)
+    runs = None if (table.base_name or "base") == "base" else (table.base_name or "", table.tuned_name or "")
+    out += render_sets(table.sets, lang, limit_line, table.system_prompt, runs)
     who = md_word("samples", lang, n=table.n_samples)
     if table.base_name or table.tuned_name:
         who += md_word(
