@@ -19,6 +19,7 @@ Intent = Literal[
     "plan",  # "what would you pick for a 4090?": plan only, no training
     "train",
     "merge",
+    "export",  # the merged model as GGUF, or an Ollama model
     "deploy",
     "evaluate",
     "chat",  # send chat_message to the deployed model

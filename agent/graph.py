@@ -18,7 +18,7 @@ from agent import nodes
 from agent.state import AgentState
 
 Route = Literal[
-    "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "confirm_deploy", "evaluate",
+    "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "export", "confirm_deploy", "evaluate",
     "chat", "cancel", "list_runs", "help",
 ]
 
@@ -40,6 +40,8 @@ def route_intent(state: AgentState) -> Route:
         return "status"
     if intent == "merge":
         return "merge"
+    if intent == "export":
+        return "export"
     if intent == "deploy":
         return "confirm_deploy"
     if intent == "evaluate":
@@ -92,7 +94,8 @@ def after_evaluate(state: AgentState) -> str:
     return "report" if state.get("journey") and state.get("intent") != "error" else END
 
 
-TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "deploy", "evaluate", "chat", "list_runs")
+TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "export", "deploy", "evaluate", "chat",
+              "list_runs")
 
 
 def _tagged(name: str, fn: Any) -> Any:
@@ -119,6 +122,7 @@ def build_graph() -> StateGraph:
     g.add_node("status", _tagged("status", nodes.status))
     g.add_node("cancel", _tagged("cancel", nodes.cancel))
     g.add_node("merge", _tagged("merge", nodes.merge))
+    g.add_node("export", _tagged("export", nodes.export))
     g.add_node("confirm_deploy", nodes.confirm_deploy)
     g.add_node("deploy", _tagged("deploy", nodes.deploy))
     g.add_node("evaluate", _tagged("evaluate", nodes.evaluate))
@@ -135,6 +139,7 @@ def build_graph() -> StateGraph:
     g.add_edge("train", END)
     g.add_conditional_edges("status", after_status)
     g.add_conditional_edges("merge", after_merge)
+    g.add_edge("export", END)
     g.add_conditional_edges("confirm_deploy", lambda s: after_confirm(s, "deploy", "confirm_deploy", "confirm_deploy"),
                             ["deploy", "confirm_deploy", END])
     g.add_conditional_edges("deploy", after_deploy)

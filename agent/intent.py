@@ -583,6 +583,7 @@ _INTENT_PATTERNS: list[tuple[Intent, str]] = [
      r"|\bclean\s+(?:up\s+)?(?:the\s+)?data|转换|转成|转为|转化|整理成|处理成|做成数据集|生成数据集|制作数据集|构建数据集|准备数据"
      r"|数据处理|处理(?:一下)?(?:这些)?(?:文件|文档|数据)|只(?:要|做)?(?:数据|转换)"),
     ("merge", r"\bmerg(?:e|ing)\b|合并|融合|\bexport\s+(?:the\s+)?(?:merged|full)\s+model|导出(?:完整)?模型"),
+    ("export", r"\bgguf\b|\bollama\b"),
     ("deploy",
      r"\bdeploy(?!ed)|\bserve\b|\bserving\b|\bstart\s+(?:a\s+|the\s+)?(?:server|endpoint|api)|\bput\s+it\s+online"
      r"|\bhost\s+(?:it|the\s+model)|\bexpose\s+(?:an?\s+)?api|部署(?!好|完|成功|了吗|了没)|上线(?!了吗|了没)|发布|启动服务|开(?:个|一个)?(?:接口|服务)|提供(?:api|接口|服务)"
@@ -762,6 +763,8 @@ def _parse(text: str, *, has_files: bool, awaiting_confirmation: bool) -> Goal:
         intents = [i for i in intents if i not in ("convert", "plan", "train", "merge", "deploy", "evaluate")]
     elif not intents and _PLAN_WEAK_RE.search(request):
         intents = ["plan"]
+    if "export" in intents:  # it merges first when it must; "把模型转成 gguf" converts a model, not files
+        intents = [i for i in intents if i != "merge" and (i != "convert" or has_files)]
     if "convert" in intents and _JUST_RE.search(request):
         intents = ["convert", *(i for i in intents if i not in ("convert", "finetune", "plan", "train"))]
 

@@ -379,6 +379,23 @@ def merge(state: AgentState) -> dict[str, Any]:
                                      check=word("check_ok" if result.identical else "check_mismatch", lang))}
 
 
+def export(state: AgentState) -> dict[str, Any]:
+    """The merged model as GGUF (and for Ollama when the message says so), read back and checked."""
+    from tools.train.export import ExportRequest, export_model
+
+    if not state.get("run_dir"):
+        return _say(state, "no_run")
+    to = "ollama" if "ollama" in _last_human(state).lower() else "gguf"
+    try:
+        result = export_model(ExportRequest(run_dir=Path(state["run_dir"]), to=to))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    files = [*result.files, *([result.modelfile] if result.modelfile else [])]
+    checks = ", ".join(f"{c.type} {c.identical}/{c.prompts}" for c in result.checks)
+    return _say(state, "exported" if result.passed else "exported_differs",
+                files=", ".join(_run_path(f.parent, state) + f.name for f in files), checks=checks)
+
+
 def _run_path(path: Path, state: AgentState) -> str:
     """A folder of the run as the person sees it: ``<run id>/merged/`` (the full path stays in the tool result)."""
     run_dir = Path(state["run_dir"])  # type: ignore[arg-type]

@@ -237,3 +237,14 @@ def test_zero_size_in_a_model_name_is_no_size() -> None:
     # found by the atheris fuzzer: "0b" in a hub-like name used to fail Goal validation
     goal = _parse("用 org/model-0b 微调一个客服", has_files=False, awaiting_confirmation=False)
     assert goal.params_b is None
+
+
+@pytest.mark.parametrize("text", ["导出成 GGUF", "把模型导出到 Ollama 用", "export it to gguf", "make an ollama model of it",
+                                  "把模型转成 gguf 格式"])
+def test_asking_for_gguf_or_ollama_is_an_export(text: str) -> None:
+    assert parse_message(text).intents == ["export"]
+
+
+def test_merging_alone_is_still_a_merge() -> None:
+    assert parse_message("export the merged model").intents == ["merge"]
+    assert parse_message("合并模型").intents == ["merge"]

@@ -68,6 +68,34 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
     assert text.startswith("出错了") and f"{run_id}/adapter" in text and str(run.resolve()) not in text
 
 
+def test_export_on_request_names_the_files_and_the_check(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_core.messages import HumanMessage
+
+    import tools.train.export as export
+
+    run_id, run = _run(runs_dir)
+    asked: list[Any] = []
+    out = run.resolve() / "export"
+
+    def fake(req: Any) -> Any:
+        asked.append(req)
+        checks = [export.GGUFCheck(type="f16", identical=4, prompts=4), export.GGUFCheck(type="q8_0", identical=3,
+                                                                                           prompts=4)]
+        return export.ExportResult(files=[out / "model-f16.gguf", out / "model-q8_0.gguf"],
+                                   modelfile=out / "Modelfile" if req.to == "ollama" else None, checks=checks,
+                                   passed=True, reasons=[])
+
+    monkeypatch.setattr(export, "export_model", fake)
+    state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh",
+                             "messages": [HumanMessage(content="把模型导出到 Ollama")]}
+    zh = _reply(nodes.export(state))  # type: ignore[arg-type]
+    assert asked[-1].to == "ollama" and f"{run_id}/export/Modelfile" in zh and "f16 4/4" in zh and CJK.search(zh)
+    assert str(run.resolve()) not in zh
+    en = _reply(nodes.export({**state, "lang": "en", "messages": [HumanMessage(content="export it as GGUF")]}))
+    assert asked[-1].to == "gguf" and f"{run_id}/export/model-q8_0.gguf" in en and "Modelfile" not in en
+    assert "llama.cpp" in en
+
+
 def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
     from tools.core.models import models_dir
     from tools.plan.planner import TrainingPlan
