@@ -219,11 +219,16 @@ def _eval_cached(eval_dir: str, mtime_ns: int, size: int, lang: str) -> str:
     return render_saved(Path(eval_dir), lang)
 
 
+DOWNLOADS = ("data/train.jsonl", "data/eval.jsonl", "eval/table.csv", "adapter.zip",
+             "export/model-q8_0.gguf", "export/model-f16.gguf", "export/Modelfile")  # export: `tunepilot export`
+
+
 def downloads(run_dir: Path | None) -> list[str]:
+    """The run's files a person may take away, those that exist, in this order."""
     if run_dir is None:
         return []
     out = []
-    for rel in ("data/train.jsonl", "data/eval.jsonl", "eval/table.csv", "adapter.zip"):
+    for rel in DOWNLOADS:
         if (run_dir / rel).exists():
             out.append(str(run_dir / rel))
     return out

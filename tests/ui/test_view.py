@@ -410,3 +410,14 @@ def test_a_failed_step_is_marked_by_the_agent_not_guessed_from_its_words(runs_di
     assert steps and steps[-1]["metadata"]["title"] == "📄 数据集 · 失败"
     session.send("我的运行记录")
     assert not _chat_view(session)[-1].get("metadata", {}).get("title", "").endswith("失败")
+
+
+def test_downloads_offer_the_runs_files_that_exist_exports_included(tmp_path: Path) -> None:
+    from ui.view import downloads
+
+    assert downloads(None) == [] and downloads(tmp_path) == []
+    for rel in ("data/train.jsonl", "adapter.zip", "export/model-q8_0.gguf", "export/Modelfile"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in downloads(tmp_path)] == [
+        "data/train.jsonl", "adapter.zip", "export/model-q8_0.gguf", "export/Modelfile"]
