@@ -340,7 +340,8 @@ def _card_settings(c: _Card, plan: TrainingPlan) -> list[str]:
     if plan.cpu_estimate:
         est = plan.cpu_estimate
         per = say("per_epoch", d=duration_said(est.seconds_per_epoch)) if est.seconds_per_epoch else ""
-        total = say("in_all", d=duration_said(est.total_seconds)) if est.total_seconds else ""
+        total = say("at_most" if plan.learning_check else "in_all", d=duration_said(est.total_seconds)) \
+            if est.total_seconds else ""
         lines.append(c.row("time", say("time_text", per=per, total=total, tps=est.tokens_per_second,
                                        source=say(f"time_{est.source}"))))
     return lines

@@ -1037,8 +1037,9 @@ def _cpu_time(c: _Facts, s: MemorySettings, sched: _Schedule) -> CpuEstimate | N
         startup = sample.startup_seconds if sample else CPU_STARTUP_S
         per_eval = sample.seconds_per_eval if sample else secs * CPU_EVAL_SHARE
         total = startup + secs * sched.epochs + evals * per_eval
-        c.reasons.add("plan.cpu.per_epoch", epoch=duration_said(secs), total=duration_said(total), count=examples,
-                      mean=mean, tps=tps, basis=basis)
+        c.reasons.add("plan.cpu.per_epoch_at_most" if sched.learning_check else "plan.cpu.per_epoch",
+                      epoch=duration_said(secs), total=duration_said(total), count=examples, mean=mean, tps=tps,
+                      basis=basis)
         if total > 8 * 3600:
             c.warnings.add("plan.cpu.too_long", total=duration_said(total))
     else:
