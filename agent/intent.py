@@ -753,20 +753,7 @@ def _parse(text: str, *, has_files: bool, awaiting_confirmation: bool) -> Goal:
     found = _found_intents(request)
     if chat_asked:
         found.append((chat_pos, "chat"))
-    intents: list[Intent] = []
-    for _, intent in sorted(found, key=lambda f: f[0]):
-        if intent not in intents:
-            intents.append(intent)
-    if _PLAN_STRONG_RE.search(request):  # "can I …", "what would you pick", "能跑吗": a plan, not a run
-        intents = ["plan", *(i for i in intents if i not in ("finetune", "train", "plan"))]
-    elif "finetune" in intents:  # the journey already converts, plans, trains, merges, deploys, evaluates
-        intents = [i for i in intents if i not in ("convert", "plan", "train", "merge", "deploy", "evaluate")]
-    elif not intents and _PLAN_WEAK_RE.search(request):
-        intents = ["plan"]
-    if "export" in intents:  # it merges first when it must; "把模型转成 gguf" converts a model, not files
-        intents = [i for i in intents if i != "merge" and (i != "convert" or has_files)]
-    if "convert" in intents and _JUST_RE.search(request):
-        intents = ["convert", *(i for i in intents if i not in ("convert", "finetune", "plan", "train"))]
+    intents = _ordered_intents(found, request, has_files)
 
     if params_b is not None and not params_b > 0:
         params_b = None  # "0B" is no size (found by fuzzing)
@@ -819,6 +806,26 @@ def _parse(text: str, *, has_files: bool, awaiting_confirmation: bool) -> Goal:
         missing=missing,
         **fields,
     )
+
+
+def _ordered_intents(found: list[tuple[int, Intent]], request: str, has_files: bool) -> list[Intent]:
+    """The intents in the order the message names them, once each, with the steps one already contains
+    removed: a feasibility question is a plan, the journey absorbs its own steps, an export merges itself."""
+    intents: list[Intent] = []
+    for _, intent in sorted(found, key=lambda f: f[0]):
+        if intent not in intents:
+            intents.append(intent)
+    if _PLAN_STRONG_RE.search(request):  # "can I …", "what would you pick", "能跑吗": a plan, not a run
+        intents = ["plan", *(i for i in intents if i not in ("finetune", "train", "plan"))]
+    elif "finetune" in intents:  # the journey already converts, plans, trains, merges, deploys, evaluates
+        intents = [i for i in intents if i not in ("convert", "plan", "train", "merge", "deploy", "evaluate")]
+    elif not intents and _PLAN_WEAK_RE.search(request):
+        intents = ["plan"]
+    if "export" in intents:  # it merges first when it must; "把模型转成 gguf" converts a model, not files
+        intents = [i for i in intents if i != "merge" and (i != "convert" or has_files)]
+    if "convert" in intents and _JUST_RE.search(request):
+        intents = ["convert", *(i for i in intents if i not in ("convert", "finetune", "plan", "train"))]
+    return intents
 
 
 def parse_message(text: str, *, has_files: bool = False, awaiting_confirmation: bool = False) -> Goal:
