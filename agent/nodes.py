@@ -381,22 +381,30 @@ def merge(state: AgentState) -> dict[str, Any]:
 
 def export(state: AgentState) -> dict[str, Any]:
     """The merged model as GGUF (and for Ollama when the message says so), read back and checked."""
-    from tools.train.export import ExportRequest, export_model
-
     if not state.get("run_dir"):
         return _say(state, "no_run")
     to = "ollama" if "ollama" in _last_human(state).lower() else "gguf"
     try:
-        result = export_model(ExportRequest(run_dir=Path(state["run_dir"]), to=to))  # type: ignore[arg-type]
+        passed, params = export_run(Path(str(state["run_dir"])), to, state.get("run_id"))
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
+    return _say(state, "exported" if passed else "exported_differs", **params)
+
+
+def export_run(run_dir: Path, to: str, run_id: str | None = None) -> tuple[bool, dict[str, str]]:
+    """Export a run (GGUF, or GGUF + Modelfile for Ollama): whether read back it answers as the merged model,
+    and the reply's parameters (the files, the check's counts)."""
+    from tools.train.export import ExportRequest, export_model
+
+    result = export_model(ExportRequest(run_dir=run_dir, to=to))  # type: ignore[arg-type]
     files = [*result.files, *([result.modelfile] if result.modelfile else [])]
+    shown = {"run_dir": str(run_dir), "run_id": run_id or run_dir.name}
     checks = ", ".join(f"{c.type} {c.identical}/{c.prompts}" for c in result.checks)
-    return _say(state, "exported" if result.passed else "exported_differs",
-                files=", ".join(_run_path(f.parent, state) + f.name for f in files), checks=checks)
+    return (result.passed,
+            {"files": ", ".join(_run_path(f.parent, shown) + f.name for f in files), "checks": checks})
 
 
-def _run_path(path: Path, state: AgentState) -> str:
+def _run_path(path: Path, state: AgentState | dict[str, Any]) -> str:
     """A folder of the run as the person sees it: ``<run id>/merged/`` (the full path stays in the tool result)."""
     run_dir = Path(state["run_dir"])  # type: ignore[arg-type]
     run_id = state.get("run_id") or run_dir.name

@@ -178,6 +178,14 @@ class AgentSession:
         dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))
         return said("runs.serving", run=rec.id, url=dep.base_url)
 
+    def export_run(self, run_id: str) -> Said:
+        """The run's merged model as GGUF files and an Ollama Modelfile, read back and checked."""
+        from agent.nodes import export_run
+
+        rec = self._run(run_id)
+        passed, params = export_run(Path(rec.path), "ollama", rec.id)
+        return said("agent.exported" if passed else "agent.exported_differs", **params)
+
     def delete_run(self, run_id: str) -> Said:
         """Delete a run that is not training, its files and its model server."""
         from tools.core.runs import RunIndex, training_state

@@ -85,15 +85,37 @@ class Scripted(BaseHTTPRequestHandler):
     """A scripted OpenAI-compatible chat server: answers pop from ``answers``; requests are kept."""
 
     answers: list[str] = []
+    by_model: dict[str, str] = {}  # a fixed answer per model name, before ``answers``
     requests: list[dict] = []
 
     def log_message(self, *a) -> None:  # noqa: ANN002
         pass
 
+    def _stream(self, model: str, content: str) -> None:
+        """Server-sent events, a word a chunk, as vLLM streams."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in [w + " " for w in content.split(" ")]:
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": model,
+                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Scripted.requests.append(body)
-        content = Scripted.answers.pop(0) if Scripted.answers else "?"
+        Scripted.requests.append({**body, "path": self.path})
+        if self.path.endswith("/load_lora_adapter"):  # vLLM's runtime LoRA loading
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
+        model = body.get("model", "")
+        content = Scripted.by_model.get(model) or (Scripted.answers.pop(0) if Scripted.answers else "?")
+        if body.get("stream"):
+            self._stream(model, content)
+            return
         data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                            "choices": [{"index": 0, "finish_reason": "stop",
                                         "message": {"role": "assistant", "content": content}}]}).encode()
@@ -111,6 +133,6 @@ def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Scripted]]:
     monkeypatch.setenv("TUNEPILOT_LLM_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
     monkeypatch.setenv("TUNEPILOT_LLM_API_KEY", "test-key")
     monkeypatch.setenv("TUNEPILOT_LLM_MODEL", "scripted")
-    Scripted.answers, Scripted.requests = [], []
+    Scripted.answers, Scripted.requests, Scripted.by_model = [], [], {}
     yield Scripted
     server.shutdown()

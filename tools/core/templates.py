@@ -12,3 +12,74 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+# Gemma's turns (user / model), with no system role: a system message is folded into the first user turn, the
+# way Google's own Gemma 3 template does it. It writes BOS itself: Gemma answers garbage without it.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set first_prefix = messages[0]['content'] + '\n\n' %}{% set turns = messages[1:] %}"
+    "{% else %}{% set first_prefix = '' %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_prefix if loop.first else '') + message['content'] | trim"
+    " + '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+# ChatML without SmolLM's default system line, for other models whose vocabulary has ChatML's markers.
+CHATML_PLAIN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Llama 3's header turns.
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
+    " + '<|eot_id|>' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+# For a vocabulary with no turn markers at all: plain headings, each answer closed by the model's EOS.
+PLAIN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '### User:\n' + message['content'] + '\n\n' }}"
+    "{% else %}{{ '### Assistant:\n' + message['content'] + eos_token + '\n\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
+)
+
+# format name → (the marker that shows a template writes it, its end-of-turn token, the template we write)
+CHAT_FORMATS: dict[str, tuple[str, str | None, str]] = {
+    "chatml": ("<|im_start|>", "<|im_end|>", CHATML_PLAIN_TEMPLATE),
+    "llama3": ("<|start_header_id|>", "<|eot_id|>", LLAMA3_TEMPLATE),
+    "gemma": ("<start_of_turn>", "<end_of_turn>", GEMMA_TEMPLATE),
+    "plain": ("### Assistant:", None, PLAIN_TEMPLATE),
+}
+
+
+def chat_format(chat_template: str | None) -> str | None:
+    """Which known chat format a template writes (None for one tunepilot does not know)."""
+    return next((name for name, (mark, _, _) in CHAT_FORMATS.items() if chat_template and mark in chat_template),
+                None)
+
+
+def format_for_vocab(vocab: set[str] | dict[str, int]) -> str:
+    """The chat format a model without a template should get: the one whose turn markers its vocabulary has."""
+    for name, (mark, end, _) in CHAT_FORMATS.items():
+        if end is not None and mark in vocab and end in vocab:
+            return name
+    return "plain"
+
+
+def turn_end(chat_template: str | None) -> str | None:
+    """The token that closes an answer in this template (None: the model's EOS)."""
+    fmt = chat_format(chat_template)
+    return CHAT_FORMATS[fmt][1] if fmt else None

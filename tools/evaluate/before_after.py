@@ -176,26 +176,15 @@ class _Sides(NamedTuple):
     out_dir: Path
 
 
-def _sides(run_dir: Path, dep: Any, req: EvalRequest, events: EventWriter) -> _Sides:
+def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
     """Base against this run; or, with ``against``, this run against the other run, whose adapter is loaded
     into this run's running server (no restart)."""
     if req.against is None:
         return _Sides("base", "tuned", "base", "fine-tuned", run_dir / "eval")
-    from tools.serve.deploy import load_adapter
-    from tools.train.merge import adapter_base
+    from tools.serve.deploy import serve_other_run
 
     other = req.against.resolve()
-    if other == run_dir:
-        raise InputError("a run compared with itself", where=str(other), hint="Name another run with --against")
-    mine, theirs = adapter_base(run_dir / "adapter"), adapter_base(other / "adapter")
-    if Path(mine).resolve() != Path(theirs).resolve():
-        raise InputError(f"{run_dir.name} and {other.name} were trained from different base models ({mine} and "
-                         f"{theirs}): one server holds adapters of one base", where=str(other),
-                         hint="Compare runs of the same base model, or evaluate each with its own base")
-    name = f"run-{other.name}"
-    if name not in dep.loaded_adapters:
-        load_adapter(dep, name, other / "adapter")
-        events.emit("eval", "info", f"loaded {other.name}'s adapter into the running server as {name!r}")
+    name = serve_other_run(dep, other)
     return _Sides("tuned", name, run_dir.name, other.name, run_dir / "eval" / f"against-{other.name}")
 
 
@@ -224,7 +213,7 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(KEPT)} "
                 "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(KEPT))
     prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts
-    sides = _sides(run_dir, dep, req, events)
+    sides = _sides(run_dir, dep, req)
     both = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", f"{sides.before_name} answered", step=1, total=2)
     both_after = generate_answers(dep, sides.after, prompts, req.max_tokens, req.concurrency)

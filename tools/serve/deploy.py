@@ -603,6 +603,41 @@ def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
     return alive
 
 
+def same_base_runs(run_dir: Path, others: list[Path]) -> list[Path]:
+    """The runs among ``others`` whose adapter was trained from this run's base: they can share its server."""
+    from tools.train.merge import adapter_base
+
+    def base(run: Path) -> Path | None:
+        try:
+            return Path(adapter_base(run / "adapter")).resolve()
+        except (InputError, OSError, ValueError, KeyError):
+            return None
+
+    mine = base(run_dir)
+    return [o for o in others if mine is not None and o.resolve() != run_dir.resolve() and base(o) == mine]
+
+
+def serve_other_run(dep: Deployment, other: Path) -> str:
+    """The model name under which another run of the same base answers on this deployment's server: its adapter
+    is loaded into the running server when it is not there yet (no restart). A run of another base is refused."""
+    from tools.train.merge import adapter_base
+
+    run_dir, other = Path(dep.run_dir).resolve(), other.resolve()
+    if other == run_dir:
+        raise InputError("a run compared with itself", where=str(other), hint="Name another run")
+    mine, theirs = adapter_base(run_dir / "adapter"), adapter_base(other / "adapter")
+    if Path(mine).resolve() != Path(theirs).resolve():
+        raise InputError(f"{run_dir.name} and {other.name} were trained from different base models ({mine} and "
+                         f"{theirs}): one server holds adapters of one base", where=str(other),
+                         hint="Compare runs of the same base model, or evaluate each with its own base")
+    name = f"run-{other.name}"
+    if name not in dep.loaded_adapters:
+        load_adapter(dep, name, other / "adapter")
+        EventWriter(run_dir).emit("deploy", "info", f"loaded {other.name}'s adapter into the running server as "
+                                  f"{name!r}")
+    return name
+
+
 def load_adapter(dep: Deployment, name: str, adapter_dir: Path) -> None:
     """Hot-load another adapter into a running LoRA server (no restart)."""
     if dep.mode != "lora":

