@@ -23,7 +23,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not Path(f).exists():
             raise InputError("file not found", where=f, hint="Check the path")
     session = AgentSession(thread_id=args.thread or f"run-{secrets.token_hex(4)}", auto_approve=args.yes)
-    extra = {"overrides": {"max_steps": args.max_steps}} if args.max_steps else None
+    quick = {k: v for k, v in (("max_steps", args.max_steps), ("eval_samples", args.eval_samples)) if v}
+    extra = {"overrides": quick} if quick else None
     turn = session.send(args.goal, files=args.files, extra=extra)
     _print_turn(turn)
     while turn.pending is not None:
@@ -82,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--yes", action="store_true", help="approve the confirmations (plan, deploy)")
     p.add_argument("--thread", help="conversation id (to continue it later)")
     p.add_argument("--max-steps", type=int, help="cap training at this many optimizer steps (a quick trial)")
+    p.add_argument("--eval-samples", type=int,
+                   help="at most this many questions in each set of the before/after table (a quick trial)")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between progress reports while training")
     p.set_defaults(func=cmd_run)
 

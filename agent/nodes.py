@@ -446,7 +446,8 @@ def evaluate(state: AgentState) -> dict[str, Any]:
     questions = files[0] if files else state.get("questions_file")
     try:
         result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"]),  # type: ignore[arg-type]
-                                            questions=Path(questions) if questions else None))
+                                            questions=Path(questions) if questions else None,
+                                            max_samples=(state.get("overrides") or {}).get("eval_samples")))
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     from tools.evaluate.table import render_saved

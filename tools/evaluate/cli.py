@@ -32,7 +32,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("eval", help="before/after table (learnt, held out, kept) through the deployed server")
     p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--max-samples", type=int)
+    p.add_argument("--max-samples", type=int, help="at most this many questions in each set (a quick check)")
     p.add_argument("--questions", metavar="FILE",
                    help="your own questions with expected answers (JSONL, CSV or XLSX): the table's 'learnt' set")
     p.add_argument("--against", metavar="RUN_B",
