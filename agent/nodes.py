@@ -424,13 +424,15 @@ def confirm_deploy(state: AgentState) -> dict[str, Any]:
 
 
 def deploy(state: AgentState) -> dict[str, Any]:
-    from tools.serve.deploy import DeployRequest, deploy_model
+    from tools.serve.deploy import DeployRequest, deploy_model, side_by_side_mode
 
     if not state.get("run_dir"):
         return _say(state, "no_run")
     try:
-        # LoRA mode: the page's side-by-side chat and the before/after table need base and tuned
-        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"]), mode="lora"))  # type: ignore[arg-type]
+        # the page's side-by-side chat and the before/after table need base and tuned (LoRA on a GPU, a pair of
+        # servers on a CPU)
+        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"]),  # type: ignore[arg-type]
+                                         mode=side_by_side_mode()))
     except Exception as exc:  # noqa: BLE001
         return _error(state, exc)
     return {"stage": "deploy", **_say(state, "deployed", url=dep.base_url, models=", ".join(dep.models.values()))}

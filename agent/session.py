@@ -172,10 +172,10 @@ class AgentSession:
 
     def redeploy(self, run_id: str) -> Said:
         """Serve a run again, base and fine-tuned side by side."""
-        from tools.serve.deploy import DeployRequest, deploy_model
+        from tools.serve.deploy import DeployRequest, deploy_model, side_by_side_mode
 
         rec = self._run(run_id)
-        dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode="lora"))
+        dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode=side_by_side_mode()))
         return said("runs.serving", run=rec.id, url=dep.base_url)
 
     def export_run(self, run_id: str) -> Said:

@@ -5,11 +5,14 @@
 Scenarios
   (a) burst: 32 concurrent chat requests, 64 new tokens each (also what `tunepilot eval` sends).
   (b) arrivals: 64 requests of varied prompt and answer lengths arriving over time (Poisson, seeded).
+  (c) side by side: the burst asked of base and fine-tuned, one model after the other, as `tunepilot eval` and the
+      page's model chat do; its ratio is to vllm-lora (LoRA mode, how side by side was served before pair mode).
 Systems
   hf-sequential  transformers `generate`, one request at a time (what the seeds' scripts do) — the baseline
   hf-batched     transformers `generate` on the whole set at once (left padding), bf16
   vllm-lora      the deployed server, base + adapter (LoRA mode)
   vllm-merged    the deployed server, merged model
+  vllm-pair      (c) only: two servers, the base model and the merged one (pair mode, side by side on a CPU)
 Figures: output tokens/s, p50/p95 latency (from arrival to the last token), ratio to hf-sequential.
 Without --run a run is made first: the demo model trained for a few steps on the identity data.
 """
@@ -51,7 +54,8 @@ def arrivals_workload(n: int = 64, rate: float = 2.0, seed: int = 0) -> list[dic
 
 def summarise(latencies: list[float], tokens: int, wall: float) -> dict[str, float]:
     lat = sorted(latencies)
-    return {"tok_s": tokens / wall, "p50": statistics.median(lat), "p95": lat[max(0, int(0.95 * len(lat)) - 1)]}
+    return {"tok_s": tokens / wall, "p50": statistics.median(lat), "p95": lat[max(0, int(0.95 * len(lat)) - 1)],
+            "wall": wall}
 
 
 # --- transformers baselines -----------------------------------------------------------------
@@ -115,7 +119,7 @@ def hf_batched(model: Any, tok: Any, work: list[dict[str, Any]]) -> dict[str, fl
 def vllm_run(dep: Any, which: str, work: list[dict[str, Any]]) -> dict[str, float]:
     from openai import OpenAI
 
-    client = OpenAI(base_url=dep.base_url, api_key=dep.api_key or "EMPTY", timeout=600, max_retries=0)
+    client = OpenAI(base_url=dep.url_for(which), api_key=dep.api_key or "EMPTY", timeout=600, max_retries=0)
     model = dep.models[which]
     lat: list[float] = []
     produced = [0]
@@ -136,6 +140,16 @@ def vllm_run(dep: Any, which: str, work: list[dict[str, Any]]) -> dict[str, floa
     with ThreadPoolExecutor(max_workers=len(work)) as pool:
         list(pool.map(one, work))
     return summarise(lat, produced[0], time.perf_counter() - t0)
+
+
+def side_by_side_run(dep: Any, work: list[dict[str, Any]]) -> dict[str, float]:
+    """Base answers the whole set, then fine-tuned does (the evaluation's order): both together."""
+    t0 = time.perf_counter()
+    parts = [vllm_run(dep, which, work) for which in ("base", "tuned")]
+    wall = time.perf_counter() - t0
+    tokens = sum(p["tok_s"] * p["wall"] for p in parts)
+    return {"tok_s": tokens / wall, "p50": max(p["p50"] for p in parts), "p95": max(p["p95"] for p in parts),
+            "wall": wall}
 
 
 def make_run(root: Path) -> Path:
@@ -175,22 +189,30 @@ def main() -> None:
         results[(name, "hf-batched")] = hf_batched(model, tok, w)
     del model
 
-    for mode in ("lora", "merged"):
+    side = "(c) side by side"
+    for mode in ("lora", "merged", "pair"):
         dep = deploy_model(DeployRequest(run_dir=run, mode=mode, port=free_port(), canary=False))
         try:
-            for name, w in work.items():
-                vllm_run(dep, "tuned", w[:2])  # warm-up
-                results[(name, f"vllm-{mode}")] = vllm_run(dep, "tuned", w)
+            vllm_run(dep, "tuned", work["(a) burst"][:2])  # warm-up
+            if mode != "pair":
+                for name, w in work.items():
+                    results[(name, f"vllm-{mode}")] = vllm_run(dep, "tuned", w)
+            if mode != "merged":
+                vllm_run(dep, "base", work["(a) burst"][:2])
+                results[(side, f"vllm-{mode}")] = side_by_side_run(dep, work["(a) burst"])
         finally:
             stop_deployment(run)
 
-    print(f"\nrun {run.name}; CPU machine; output tokens/s and latency (s); ratio = tok/s ÷ hf-sequential")
-    print(f"{'scenario':<14}{'system':<15}{'tok/s':>8}{'p50':>8}{'p95':>8}{'ratio':>8}")
-    for name in work:
-        base = results[(name, "hf-sequential")]["tok_s"]
-        for system in ("hf-sequential", "hf-batched", "vllm-lora", "vllm-merged"):
-            r = results[(name, system)]
-            print(f"{name:<14}{system:<15}{r['tok_s']:>8.1f}{r['p50']:>8.2f}{r['p95']:>8.2f}{r['tok_s'] / base:>8.2f}")
+    print(f"\nrun {run.name}; CPU machine; output tokens/s and latency (s); ratio = tok/s ÷ hf-sequential "
+          "((c): ÷ vllm-lora)")
+    print(f"{'scenario':<18}{'system':<15}{'tok/s':>8}{'p50':>8}{'p95':>8}{'wall':>8}{'ratio':>8}")
+    rows = [(name, system) for name in work for system in ("hf-sequential", "hf-batched", "vllm-lora", "vllm-merged")]
+    rows += [(side, "vllm-lora"), (side, "vllm-pair")]
+    for name, system in rows:
+        base = results[(name, "vllm-lora" if name == side else "hf-sequential")]["tok_s"]
+        r = results[(name, system)]
+        print(f"{name:<18}{system:<15}{r['tok_s']:>8.1f}{r['p50']:>8.2f}{r['p95']:>8.2f}{r['wall']:>8.1f}"
+              f"{r['tok_s'] / base:>8.2f}")
     tmp.cleanup()
 
 

@@ -414,7 +414,7 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
     """Both columns answer the same question, streamed side by side."""
     from tools.core.errors import TunepilotError
     from tools.serve.chat import ChatError, stream_chat
-    from tools.serve.deploy import load_deployment
+    from tools.serve.deploy import DeployRequest, deploy_model, load_deployment
 
     hb, ht = list(hb or []), list(ht or [])
     if not text or not run_id or not owns(thread_id, run_id):
@@ -429,7 +429,15 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
         return
     msgs = [{"role": "user", "content": text}]
     texts, streams, active = ["", ""], {}, set()
-    for i, side in enumerate((side_a or "base", side_b or "tuned")):
+    sides = (side_a or "base", side_b or "tuned")
+    if any(s not in SIDES for s in sides) and dep.mode != "lora":
+        try:  # another run's adapter joins a LoRA server: the pair of plain servers makes way for one (once)
+            dep = deploy_model(DeployRequest(run_dir=runs_root() / run_id, mode="lora"))
+        except TunepilotError as exc:
+            hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error=redact(str(exc)))
+            yield hb, ht, ""
+            return
+    for i, side in enumerate(sides):
         if side == "base" and "base" not in dep.models:
             texts[i] = "—"  # a merged deployment serves the fine-tuned model only
             continue
@@ -614,6 +622,27 @@ def _wire_runs(p: SimpleNamespace) -> None:
                      [p.runs_msg, p.runs_table, p.confirm_del], api_name="delete_run")
 
 
+def _model_chat_tab() -> dict[str, Any]:
+    """The model chat tab's parts: which run, what each column shows, the two columns and the question box."""
+    with gr.Row():
+        run_pick = gr.Dropdown(label=L("pick_run", "en"), choices=[], elem_id="tp-run-pick")
+        side_a = gr.Dropdown(label=L("left", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+                             value="base", elem_id="tp-side-a")
+        side_b = gr.Dropdown(label=L("right", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+                             value="tuned", elem_id="tp-side-b")
+        refresh = gr.Button(L("refresh", "en"), size="sm")
+    with gr.Row():
+        chat_base = gr.Chatbot(label=L("base", "en"), height=380, elem_id="tp-chat-base",
+                               feedback_options=("Like", "Dislike"))
+        chat_tuned = gr.Chatbot(label=L("tuned", "en"), height=380, elem_id="tp-chat-tuned",
+                                feedback_options=("Like", "Dislike"))
+    with gr.Row():
+        ask = gr.Textbox(show_label=False, placeholder=L("ask", "en"), scale=4, elem_id="tp-ask")
+        ask_btn = gr.Button(L("send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
+    return {"run_pick": run_pick, "side_a": side_a, "side_b": side_b, "refresh": refresh, "chat_base": chat_base,
+            "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn}
+
+
 def create_app() -> gr.Blocks:
     with gr.Blocks(title="tunepilot") as demo:
         # The default is empty: each browser gets its own random id on first load (see new_thread_id).
@@ -653,21 +682,7 @@ def create_app() -> gr.Blocks:
                 with gr.Accordion(L("eval", "en"), open=True) as acc_eval:
                     eval_md = gr.Markdown(elem_id="tp-eval")
             with gr.Tab(L("model_chat", "en"), id="model") as tab_model:
-                with gr.Row():
-                    run_pick = gr.Dropdown(label=L("pick_run", "en"), choices=[], elem_id="tp-run-pick")
-                    side_a = gr.Dropdown(label=L("left", "en"), choices=[(L(v, "en"), v) for v in SIDES],
-                                         value="base", elem_id="tp-side-a")
-                    side_b = gr.Dropdown(label=L("right", "en"), choices=[(L(v, "en"), v) for v in SIDES],
-                                         value="tuned", elem_id="tp-side-b")
-                    refresh = gr.Button(L("refresh", "en"), size="sm")
-                with gr.Row():
-                    chat_base = gr.Chatbot(label=L("base", "en"), height=380, elem_id="tp-chat-base",
-                                           feedback_options=("Like", "Dislike"))
-                    chat_tuned = gr.Chatbot(label=L("tuned", "en"), height=380, elem_id="tp-chat-tuned",
-                                            feedback_options=("Like", "Dislike"))
-                with gr.Row():
-                    ask = gr.Textbox(show_label=False, placeholder=L("ask", "en"), scale=4, elem_id="tp-ask")
-                    ask_btn = gr.Button(L("send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
+                chat_parts = _model_chat_tab()
             with gr.Tab(L("runs", "en"), id="runs") as tab_runs:
                 runs_table = gr.Dataframe(headers=L("runs_cols", "en").split(","), interactive=False,
                                           elem_id="tp-runs")
@@ -687,10 +702,8 @@ def create_app() -> gr.Blocks:
             box=box, confirm_row=confirm_row, approve=approve, edit=edit, cancel=cancel, notice=notice,
             stages=stages, acc_data=acc_data, dataset=dataset, acc_plan=acc_plan, plan_md=plan_md,
             acc_prog=acc_prog, progress=progress, loss=loss, files_out=files_out, acc_eval=acc_eval,
-            eval_md=eval_md, tab_model=tab_model, run_pick=run_pick, side_a=side_a, side_b=side_b, refresh=refresh,
-            export_btn=export_btn, chat_base=chat_base,
-            chat_tuned=chat_tuned, ask=ask, ask_btn=ask_btn, tab_runs=tab_runs, runs_table=runs_table,
-            run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,
+            eval_md=eval_md, tab_model=tab_model, **chat_parts, export_btn=export_btn, tab_runs=tab_runs,
+            runs_table=runs_table, run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,
             confirm_del=confirm_del, delete_btn=delete_btn, runs_msg=runs_msg, timer=timer,
         )
         _wire_language(p, demo)

@@ -289,3 +289,60 @@ def test_deploy_takes_its_settings_from_the_plan(tmp_path: Path, demo_model: Pat
     (bare / "config.yaml").write_text(f"model: {demo_model}\ndata_dir: {bare}\nmax_length: 384\n")
     plain = serve_options(bare, DeployRequest(run_dir=bare), model=str(demo_model), adapter_r=16, gpu=False)
     assert plain.max_model_len == 768 and "no plan" in plain.reasons[0]
+
+
+# --- pair mode: base and merged on two servers, side by side on a CPU ---------------------------------------------
+
+
+def _adapter_run(run: Path, base: Path, merged: bool = True) -> Path:
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base), "r": 8}))
+    if merged:
+        (run / "merged").mkdir()
+        (run / "merged" / "config.json").write_text("{}")
+    return run
+
+
+def test_side_by_side_is_lora_on_a_gpu_and_a_pair_of_servers_on_a_cpu(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.serve import deploy
+    from tools.serve.deploy import serving_mode, side_by_side_mode
+
+    monkeypatch.setattr(deploy, "cuda_available", lambda: False)
+    assert side_by_side_mode() == "pair"
+    monkeypatch.setattr(deploy, "cuda_available", lambda: True)
+    assert side_by_side_mode() == "lora"
+    run = _adapter_run(tmp_path / "run", tmp_path / "base")
+    mode, merged, reasons = serving_mode(run, "pair", run / "adapter", run / "merged", gpu=False)
+    assert mode == "pair" and merged == run / "merged" and "~6x slower" in reasons[-1]
+    only_merged = tmp_path / "m"
+    (only_merged / "merged").mkdir(parents=True)
+    mode, _, reasons = serving_mode(only_merged, "pair", None, only_merged / "merged", gpu=False)
+    assert mode == "merged" and "only a merged model" in reasons[-1]
+
+
+def test_a_pair_deployment_asks_each_model_at_its_own_server_and_stops_both(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tools.core.procs import pid_alive
+    from tools.serve.record import Deployment, Peer
+
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+             for _ in range(2)]
+    run = tmp_path / "run"
+    run.mkdir()
+    dep = Deployment(run_dir=str(run), pid=procs[0].pid, host="127.0.0.1", port=1, base_url="http://127.0.0.1:1/v1",
+                     mode="pair", models={"base": "base", "tuned": "tuned"}, base_model="b", log="x",
+                     command=["vllm"], started=time.time(),
+                     peer=Peer(pid=procs[1].pid, port=2, base_url="http://127.0.0.1:2/v1", log="y", command=["v"]))
+    assert dep.url_for("base") == "http://127.0.0.1:2/v1" and dep.url_for("tuned") == "http://127.0.0.1:1/v1"
+    (run / "serve.json").write_text(dep.model_dump_json())
+    procs[1].kill()
+    procs[1].wait()
+    st = deployment_status(run)
+    assert st is not None and st.state == "dead"  # the base's server is gone: the pair is not answering
+    assert stop_deployment(run) and not pid_alive(procs[0].pid) and not (run / "serve.json").exists()
+    procs[0].wait()
+    with pytest.raises(ChatError, match="127.0.0.1:2"):  # a chat names the server that did not answer
+        complete(dep, "base", [{"role": "user", "content": "你好"}])

@@ -130,17 +130,23 @@ def test_a_table_of_two_runs_names_them_in_both_languages() -> None:
 
 @pytest.mark.slow
 def test_identity_run_shows_the_gain(identity_run: Path) -> None:
-    from tools.serve.deploy import load_deployment
+    from tools.serve.deploy import list_models, load_deployment, serve_other_run
 
     other = _untrained_copy(identity_run, identity_run.parent / "other")
+    third = _untrained_copy(identity_run, identity_run.parent / "third")
     try:
         record_human_score(identity_run, "0", "tuned", 1)
         result = evaluate_model(EvalRequest(run_dir=identity_run, max_tokens=48))
-        pid = load_deployment(identity_run).pid  # type: ignore[union-attr]
-        # a second run of the same base joins the running server (no restart) and the two share one table
+        first = load_deployment(identity_run)
+        assert first is not None and first.mode == "pair"  # on a CPU: base and merged, each on its own server
+        # a second run of the same base needs a server that takes adapters: LoRA mode, and the two share one table
         against = evaluate_model(EvalRequest(run_dir=identity_run, against=other, max_tokens=48))
         dep = load_deployment(identity_run)
-        assert dep is not None and dep.pid == pid and "run-other" in dep.loaded_adapters
+        assert dep is not None and dep.mode == "lora" and "run-other" in dep.loaded_adapters
+        # a third adapter joins the running server: no restart
+        assert serve_other_run(dep, third) == "run-third"
+        again = load_deployment(identity_run)
+        assert again is not None and again.pid == dep.pid and "run-third" in list_models(dep.base_url, dep.api_key)
     finally:
         stop_deployment(identity_run)
     vs = json.loads((identity_run / "eval" / "against-other" / "table.json").read_text())

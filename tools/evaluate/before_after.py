@@ -189,9 +189,28 @@ def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
     return _Sides("tuned", name, run_dir.name, other.name, run_dir / "eval" / f"against-{other.name}")
 
 
+def _side_by_side(run_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
+    """The run's deployment with base and fine-tuned side by side, (re)deployed when it has not: LoRA on a GPU
+    or to compare another run (its adapter joins the server), a pair of servers on a CPU."""
+    from tools.serve.deploy import (
+        DeployRequest,
+        deploy_model,
+        deployment_status,
+        load_deployment,
+        side_by_side_mode,
+    )
+
+    st = deployment_status(run_dir)
+    dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
+    mode = "lora" if req.against is not None else side_by_side_mode()
+    if dep is None or "base" not in dep.models or (mode == "lora" and dep.mode != "lora"):
+        events.emit("eval", "info", f"evaluation needs base and fine-tuned side by side: (re)deploying in {mode} mode")
+        dep = deploy_model(DeployRequest(run_dir=run_dir, mode=mode, port=dep.port if dep else 8000))
+    return dep
+
+
 def evaluate_model(req: EvalRequest) -> EvalResult:
     from tools.evaluate.table import EvalTable, load_and_score, render_markdown, write_tables
-    from tools.serve.deploy import DeployRequest, deploy_model, deployment_status, load_deployment
 
     t0 = time.perf_counter()
     run_dir = req.run_dir.resolve()
@@ -201,11 +220,7 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     if not examples and not learnt:
         raise InputError("this run has no questions to evaluate: eval.jsonl and train.jsonl are empty",
                          where=str(run_dir), hint="Convert the data with `tunepilot data`, or pass --questions FILE")
-    st = deployment_status(run_dir)
-    dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
-    if dep is None or "base" not in dep.models:
-        events.emit("eval", "info", "evaluation needs base and fine-tuned on one server: (re)deploying in LoRA mode")
-        dep = deploy_model(DeployRequest(run_dir=run_dir, mode="lora", port=dep.port if dep else 8000))
+    dep = _side_by_side(run_dir, req, events)
     from tools.evaluate.sets import KEPT
 
     kept = KEPT[: req.max_samples] if req.max_samples else KEPT

@@ -16,10 +16,10 @@ class ChatError(TunepilotError):
     exit_code = 4
 
 
-def _client(dep: Deployment, timeout: float = 120.0) -> Any:
+def _client(dep: Deployment, which: str, timeout: float = 120.0) -> Any:
     from openai import OpenAI
 
-    return OpenAI(base_url=dep.base_url, api_key=dep.api_key or "EMPTY", timeout=timeout, max_retries=0)
+    return OpenAI(base_url=dep.url_for(which), api_key=dep.api_key or "EMPTY", timeout=timeout, max_retries=0)
 
 
 def _model_name(dep: Deployment, which: str) -> str:
@@ -33,12 +33,12 @@ def _model_name(dep: Deployment, which: str) -> str:
     )
 
 
-def _wrap(exc: Exception, dep: Deployment) -> ChatError:
+def _wrap(exc: Exception, dep: Deployment, which: str = "tuned") -> ChatError:
     import openai
 
     if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
         return ChatError(
-            f"the model server at {dep.base_url} is not answering",
+            f"the model server at {dep.url_for(which)} is not answering",
             hint="Check `tunepilot deploy --status`; redeploy with `tunepilot deploy --run RUN_DIR`",
         )
     if isinstance(exc, openai.AuthenticationError):
@@ -62,7 +62,7 @@ def stream_chat(
     """Yield text pieces of the answer as they arrive."""
     model = _model_name(dep, which)
     try:
-        stream = _client(dep).chat.completions.create(
+        stream = _client(dep, which).chat.completions.create(
             model=model, messages=with_system(dep, messages), max_tokens=max_tokens, temperature=temperature,
             stream=True,
         )
@@ -72,7 +72,7 @@ def stream_chat(
     except ChatError:
         raise
     except Exception as exc:  # noqa: BLE001 - every SDK error becomes one sentence
-        raise _wrap(exc, dep) from exc
+        raise _wrap(exc, dep, which) from exc
 
 
 def complete(
@@ -82,10 +82,10 @@ def complete(
     """One greedy (by default) answer, not streamed."""
     model = _model_name(dep, which)
     try:
-        resp = _client(dep).chat.completions.create(
+        resp = _client(dep, which).chat.completions.create(
             model=model, messages=with_system(dep, messages), max_tokens=max_tokens, temperature=temperature,
             seed=seed,
         )
     except Exception as exc:  # noqa: BLE001
-        raise _wrap(exc, dep) from exc
+        raise _wrap(exc, dep, which) from exc
     return resp.choices[0].message.content or ""

@@ -115,7 +115,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("deploy", help="serve a run with vLLM (LoRA or merged), show status, stop")
     p.add_argument("--run", help="run directory to deploy")
-    p.add_argument("--mode", choices=["auto", "lora", "merged"], default="auto")
+    p.add_argument("--mode", choices=["auto", "lora", "merged", "pair"], default="auto",
+                   help="lora: base + adapter on one server; merged: the merged model; pair: base and merged on two "
+                   "servers (side by side on a CPU); auto: lora on a GPU, merged on a CPU")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (beyond loopback needs an API key)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require this key (generated when binding beyond loopback)")

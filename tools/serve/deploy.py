@@ -8,7 +8,9 @@ whose ``vllm serve`` entry point is broken (DESIGN.md), so the server is started
 as ``python -m vllm.entrypoints.openai.api_server``.
 
 Model names on the server: ``base`` (the base model) and ``tuned`` (the adapter
-in LoRA mode, or the merged model in merged mode).
+in LoRA mode, or the merged model in merged mode). Pair mode, for base and
+fine-tuned side by side on a CPU, starts two servers: the merged model as
+``tuned`` and the base model as ``base`` on the next port (the record's ``peer``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tools.serve.record import (  # noqa: F401 - the record deploy writes, re-ex
     SERVE_FILE,
     TUNED_NAME,
     Deployment,
+    Peer,
     load_deployment,
 )
 
@@ -57,7 +60,7 @@ class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_dir: Path
-    mode: Literal["auto", "lora", "merged"] = "auto"
+    mode: Literal["auto", "lora", "merged", "pair"] = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
@@ -134,6 +137,13 @@ def choose_mode(*, has_adapter: bool, gpu: bool) -> tuple[Literal["lora", "merge
         )
     return "lora", ("LoRA mode: base and fine-tuned answers come from one server, so before/after use the same "
                     "decoding, and more adapters can be hot-loaded")
+
+
+def side_by_side_mode() -> Literal["lora", "pair"]:
+    """How base and fine-tuned answer side by side (the evaluation, the page's model chat): on a GPU one server
+    with the adapter (LoRA mode); on a CPU, where vLLM's LoRA path is ~6x slower than a plain model
+    (bench/serve.py), two servers: the base model and the merged one (pair mode)."""
+    return "lora" if cuda_available() else "pair"
 
 
 def cuda_available() -> bool:
@@ -303,8 +313,8 @@ def _read_run_facts(run_dir: Path) -> tuple[str, Path | None, Path | None, int]:
     return base, (adapter if adapter.exists() else None), (merged if (merged / "config.json").exists() else None), r
 
 
-def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapter: Path | None,
-                 merged: Path | None, gpu: bool) -> tuple[Literal["lora", "merged"], Path | None, list[str]]:
+def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged", "pair"], adapter: Path | None,
+                 merged: Path | None, gpu: bool) -> tuple[Literal["lora", "merged", "pair"], Path | None, list[str]]:
     """What to serve for a run, and why: an adapter vLLM cannot load (:func:`adapter_problems`) is merged
     and served merged; ``auto`` follows :func:`choose_mode`. Merges the adapter when the mode needs it.
     Returns (mode, the merged folder or None, reasons)."""
@@ -321,7 +331,16 @@ def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged"], adapte
     if mode == "lora" and adapter is None:
         raise InputError("this run has no adapter to serve in LoRA mode", where=str(run_dir),
                          hint="Use --mode merged")
-    if mode == "merged" and merged is None:
+    if mode == "pair":
+        if adapter is None:
+            reasons.append("merged mode: pair mode needs the adapter's base model, and this run has only a merged "
+                           "model")
+            mode = "merged"
+        else:
+            reasons.append("pair mode: the base model and the merged fine-tuned model each have a server, so base "
+                           "and fine-tuned answer side by side without the LoRA path, ~6x slower on a CPU "
+                           "(bench/serve.py)")
+    if mode in ("merged", "pair") and merged is None:
         from tools.train.merge import MergeRequest, merge_adapter
 
         merge_adapter(MergeRequest(run_dir=run_dir))
@@ -399,18 +418,27 @@ def _server_env(opts: ServeOptions, api_key: str | None, gpu: bool, reasons: lis
     return env
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], dep: Deployment, req: DeployRequest, max_len: int,
+def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A vLLM server in its own process group, its output appended to ``log_path``."""
+    with open(log_path, "ab") as logf:
+        return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, req: DeployRequest, max_len: int,
                   events: EventWriter) -> None:
-    """Until /health answers; a server that exits or never answers is stopped and said in one sentence."""
-    run_dir, log_path = Path(dep.run_dir), Path(dep.log)
+    """Until /health answers; a server that exits or never answers is stopped (with its peer) and said in one
+    sentence."""
+    run_dir = req.run_dir.resolve()
     deadline = time.monotonic() + req.timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = _log_tail(log_path)
             why = explain_failure(tail, max_len)
             events.emit("deploy", "error", why, log_tail=tail)
+            stop_deployment(run_dir)
             raise DeployError(f"{why}. Last log lines:\n{tail}")
-        if healthy(dep.base_url):
+        if healthy(url):
             return
         time.sleep(1.0)
     stop_deployment(run_dir)
@@ -454,14 +482,14 @@ def deploy_model(req: DeployRequest) -> Deployment:
         chat_template = None
     opts = serve_options(run_dir, req, model=base or str(merged), adapter_r=r, gpu=gpu)
     reasons += opts.reasons
-    lora = mode == "lora"
+    lora, pair = mode == "lora", mode == "pair"
     cmd = build_command(model=base if lora else str(merged), host=req.host, port=port,
                         max_model_len=opts.max_model_len, chat_template=chat_template,
                         adapter=adapter if lora else None, max_lora_rank=opts.max_lora_rank if lora else None,
                         api_key=req.api_key, served_name=BASE_NAME if lora else TUNED_NAME, gpu=gpu,
                         gpu_memory_utilization=opts.gpu_memory_utilization,
                         tensor_parallel_size=opts.tensor_parallel_size)
-    models = {"base": BASE_NAME, "tuned": TUNED_NAME} if lora else {"tuned": TUNED_NAME}
+    models = {"base": BASE_NAME, "tuned": TUNED_NAME} if lora or pair else {"tuned": TUNED_NAME}
     if lora:
         reasons.append(f"--max-lora-rank {opts.max_lora_rank} from the adapter's r={r}")
     env = _server_env(opts, req.api_key, gpu, reasons)
@@ -469,9 +497,7 @@ def deploy_model(req: DeployRequest) -> Deployment:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     events = EventWriter(run_dir)
     events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}", mode=mode, port=port)
-    with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+    proc = _start(cmd, env, log_path)
     url_host = "127.0.0.1" if req.host in ("0.0.0.0", "::") else req.host
     dep = Deployment(
         run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port, base_url=f"http://{url_host}:{port}/v1",
@@ -480,8 +506,21 @@ def deploy_model(req: DeployRequest) -> Deployment:
         api_key=req.api_key, reasons=reasons, system_prompt=run_system_prompt(run_dir),
     )
     write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
-    _wait_healthy(proc, dep, req, opts.max_model_len, events)
-    if req.canary and lora:
+    _wait_healthy(proc, dep.base_url, log_path, req, opts.max_model_len, events)
+    if pair:  # the base model's own server, started once the merged one answers (started together on a small
+        # CPU they took 160 s instead of 2 × 38 s: each warms up on every core)
+        peer_port = port + 1 if port_free(req.host, port + 1) else free_port(req.host)
+        peer_cmd = build_command(model=base, host=req.host, port=peer_port, max_model_len=opts.max_model_len,
+                                 chat_template=chat_template, adapter=None, max_lora_rank=None, api_key=req.api_key,
+                                 served_name=BASE_NAME, gpu=gpu)
+        peer_log = log_path.with_name("vllm-base.log")
+        peer_proc = _start(peer_cmd, env, peer_log)
+        dep.peer = Peer(pid=peer_proc.pid, port=peer_port, base_url=f"http://{url_host}:{peer_port}/v1",
+                        log=str(peer_log), command=peer_cmd)
+        dep.reasons.append(f"the base model answers from its own server on port {peer_port}")
+        write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
+        _wait_healthy(peer_proc, dep.peer.base_url, peer_log, req, opts.max_model_len, events)
+    if req.canary and (lora or pair):
         try:
             run_canary(dep, run_dir)
         except DeployError:
@@ -537,7 +576,7 @@ def _first_logprobs(dep: Deployment, which: str, messages: list[dict[str, str]],
     from openai import OpenAI
 
     try:
-        client = OpenAI(base_url=dep.base_url, api_key=dep.api_key or "EMPTY", timeout=60, max_retries=0)
+        client = OpenAI(base_url=dep.url_for(which), api_key=dep.api_key or "EMPTY", timeout=60, max_retries=0)
         resp = client.chat.completions.create(model=dep.models[which], messages=messages,  # type: ignore[arg-type]
                                               max_tokens=n,
                                               temperature=0, logprobs=True, top_logprobs=1)
@@ -551,15 +590,16 @@ def deployment_status(run_dir: Path) -> DeploymentStatus | None:
     dep = load_deployment(run_dir)
     if dep is None:
         return None
-    if not pid_alive(dep.pid):
+    if not pid_alive(dep.pid) or (dep.peer is not None and not pid_alive(dep.peer.pid)):
         return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
                                 state="dead", message="the server process is gone; redeploy with `tunepilot deploy`")
-    if not healthy(dep.base_url):
+    if not healthy(dep.base_url) or (dep.peer is not None and not healthy(dep.peer.base_url)):
         return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
                                 state="not answering", message="the process runs but /health does not answer "
                                 "(still starting, or stuck)")
     try:
-        models = list_models(dep.base_url, dep.api_key)
+        models = [m for url in dict.fromkeys(dep.url_for(w) for w in ("base", "tuned"))
+                  for m in list_models(url, dep.api_key)]
     except (urllib.error.URLError, OSError, ValueError):
         models = []
     return DeploymentStatus(run_dir=dep.run_dir, base_url=dep.base_url, mode=dep.mode, pid=dep.pid,
@@ -575,29 +615,37 @@ def all_deployments(root: Path) -> list[DeploymentStatus]:
     return out
 
 
+def _end_group(pid: int, timeout_s: float) -> bool:
+    """SIGTERM a server's process group, SIGKILL it after ``timeout_s``; True if it was alive."""
+    if not pid_alive(pid):
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
+
+
 def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
     """End the server's process group and free the port. True if a live server was stopped."""
     dep = load_deployment(run_dir.resolve())
     if dep is None:
         return False
-    alive = pid_alive(dep.pid)
-    if alive:
-        try:
-            os.killpg(dep.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and pid_alive(dep.pid):
-            time.sleep(0.2)
-        if pid_alive(dep.pid):
-            try:
-                os.killpg(dep.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            os.waitpid(dep.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    alive = _end_group(dep.pid, timeout_s)
+    if dep.peer is not None:
+        _end_group(dep.peer.pid, timeout_s)
     (run_dir / SERVE_FILE).unlink(missing_ok=True)
     EventWriter(run_dir).emit("deploy", "info", "server stopped", pid=dep.pid)
     return alive
@@ -641,8 +689,8 @@ def serve_other_run(dep: Deployment, other: Path) -> str:
 def load_adapter(dep: Deployment, name: str, adapter_dir: Path) -> None:
     """Hot-load another adapter into a running LoRA server (no restart)."""
     if dep.mode != "lora":
-        raise InputError("this deployment serves a merged model; hot-loading needs a LoRA deployment",
-                         hint="Redeploy with --mode lora")
+        raise InputError(f"this deployment serves merged models ({dep.mode} mode); another adapter joins only a "
+                         "LoRA deployment", hint="Redeploy with --mode lora")
     try:
         _http(dep.base_url + "/load_lora_adapter", api_key=dep.api_key,
               data={"lora_name": name, "lora_path": str(adapter_dir)}, timeout=120)
