@@ -47,6 +47,8 @@ def test_a_chinese_goal_on_gemma_runs_to_a_table_and_the_tuned_model_stops(tmp_p
     """Data, plan, train, merge (self-check), deploy on vLLM (canary), evaluation and both models answering."""
     from openai import OpenAI
 
+    from tools.serve.deploy import load_deployment
+
     data = tmp_path / "身份.jsonl"
     write_jsonl(data, identity_records())
     runs = tmp_path / "runs"
@@ -75,18 +77,23 @@ def test_a_chinese_goal_on_gemma_runs_to_a_table_and_the_tuned_model_stops(tmp_p
         assert {s["name"]: s["n"] for s in table["sets"]} == {"learnt": 4, "held_out": 4, "kept": 4}  # --eval-samples
 
         # side by side on the running server, with the run's system prompt folded into Gemma's first user turn
-        serve = json.loads((run_dir / "serve.json").read_text(encoding="utf-8"))
-        client = OpenAI(base_url=serve["base_url"], api_key=serve.get("api_key") or "EMPTY", timeout=120)
+        dep = load_deployment(run_dir)
+        assert dep is not None
+
+        def client(which: str) -> OpenAI:  # in pair mode (a CPU) the base model has a server of its own
+            return OpenAI(base_url=dep.url_for(which), api_key=dep.api_key or "EMPTY", timeout=120)
+
         ask = [{"role": "system", "content": "回答要简短。"}, {"role": "user", "content": "你是谁？"}]
         for which in ("base", "tuned"):
-            r = client.chat.completions.create(model=serve["models"][which], max_tokens=32, temperature=0, messages=ask)
+            r = client(which).chat.completions.create(model=dep.models[which], max_tokens=32, temperature=0,
+                                                      messages=ask)
             text = r.choices[0].message.content or ""
             assert "<end_of_turn>" not in text and "<start_of_turn>" not in text, text
         # what a few steps happen to generate is not the test (rule 7): that the server ends an answer at Gemma's
         # end of turn is — the token is forced, and the answer must end there, not run on to max_tokens
         end_of_turn = 106
-        r = client.chat.completions.create(model=serve["models"]["tuned"], max_tokens=16, temperature=0, messages=ask,
-                                           logit_bias={str(end_of_turn): 100})
+        r = client("tuned").chat.completions.create(model=dep.models["tuned"], max_tokens=16, temperature=0,
+                                                    messages=ask, logit_bias={str(end_of_turn): 100})
         assert r.choices[0].finish_reason == "stop" and not (r.choices[0].message.content or "").strip()
     finally:
         subprocess.run([sys.executable, "-m", "tunepilot.cli", "deploy", "--stop", str(run_dir)],
