@@ -136,13 +136,12 @@ def test_identity_run_shows_the_gain(identity_run: Path) -> None:
     third = _untrained_copy(identity_run, identity_run.parent / "third")
     try:
         record_human_score(identity_run, "0", "tuned", 1)
-        result = evaluate_model(EvalRequest(run_dir=identity_run, max_tokens=48))
-        first = load_deployment(identity_run)
-        assert first is not None and first.mode == "pair"  # on a CPU: base and merged, each on its own server
         # a second run of the same base needs a server that takes adapters: LoRA mode, and the two share one table
         against = evaluate_model(EvalRequest(run_dir=identity_run, against=other, max_tokens=48))
         dep = load_deployment(identity_run)
         assert dep is not None and dep.mode == "lora" and "run-other" in dep.loaded_adapters
+        # the run's own table then uses the same server (it has base and fine-tuned side by side: no redeploy)
+        result = evaluate_model(EvalRequest(run_dir=identity_run, max_tokens=48))
         # a third adapter joins the running server: no restart
         assert serve_other_run(dep, third) == "run-third"
         again = load_deployment(identity_run)
