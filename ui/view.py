@@ -78,10 +78,11 @@ def server_html(run_dir: Path | None, lang: str) -> str:
         return ""
     try:
         serve = json.loads((run_dir / "serve.json").read_text(encoding="utf-8"))
-        pid, url = int(serve["pid"]), str(serve["base_url"])
+        pids = [int(serve["pid"])] + ([int(serve["peer"]["pid"])] if serve.get("peer") else [])  # pair mode: two
+        url = str(serve["base_url"])
     except (OSError, ValueError, KeyError, TypeError):
         return ""
-    if pid_alive(pid):
+    if all(pid_alive(p) for p in pids):
         return f'<div class="tp-server tp-server-up">{html.escape(L("server_up", lang, url=url))}</div>'
     return f'<div class="tp-server tp-server-down">{html.escape(L("server_gone", lang))}</div>'
 

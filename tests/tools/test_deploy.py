@@ -346,3 +346,27 @@ def test_a_pair_deployment_asks_each_model_at_its_own_server_and_stops_both(tmp_
     procs[0].wait()
     with pytest.raises(ChatError, match="127.0.0.1:2"):  # a chat names the server that did not answer
         complete(dep, "base", [{"role": "user", "content": "你好"}])
+
+
+def test_a_pair_with_its_main_server_gone_is_cleared_before_a_redeploy(tmp_path: Path) -> None:
+    """A crash kills the fine-tuned server; the base's server must not outlive it as an orphan."""
+    import subprocess
+    import sys
+
+    from tools.core.procs import pid_alive
+    from tools.serve.deploy import _running
+    from tools.serve.record import Deployment, Peer
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    dead.wait()
+    peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    run = tmp_path / "run"
+    run.mkdir()
+    dep = Deployment(run_dir=str(run), pid=dead.pid, host="127.0.0.1", port=1, base_url="http://127.0.0.1:1/v1",
+                     mode="pair", models={"base": "base", "tuned": "tuned"}, base_model="b", log="x",
+                     command=["vllm"], started=time.time(),
+                     peer=Peer(pid=peer.pid, port=2, base_url="http://127.0.0.1:2/v1", log="y", command=["v"]))
+    (run / "serve.json").write_text(dep.model_dump_json())
+    assert _running(run, DeployRequest(run_dir=run, mode="pair")) is None
+    peer.wait(timeout=30)
+    assert not pid_alive(peer.pid) and not (run / "serve.json").exists()

@@ -194,6 +194,10 @@ def test_the_panel_says_when_the_model_server_died(tmp_path: Path) -> None:
     gone.wait()
     serve.write_text(json.dumps({"pid": gone.pid, "base_url": "http://127.0.0.1:8011/v1"}))
     assert "意外停止" in server_html(tmp_path, "zh") and "重新部署" in server_html(tmp_path, "zh")
+    # pair mode: the base model's own server gone is the deployment gone too
+    serve.write_text(json.dumps({"pid": os.getpid(), "base_url": "http://127.0.0.1:8011/v1",
+                                 "peer": {"pid": gone.pid}}))
+    assert "意外停止" in server_html(tmp_path, "zh")
     assert "stopped unexpectedly" in panel(tmp_path, "en")["stages"]
     serve.write_text("{torn")
     assert server_html(tmp_path, "en") == ""

@@ -448,12 +448,15 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, req: 
 
 
 def _running(run_dir: Path, req: DeployRequest) -> Deployment | None:
-    """The run's server when it already answers in the mode asked for (another mode: it is stopped)."""
+    """The run's server when it already answers in the mode asked for (another mode, or a server that does not
+    answer, or a pair with one server gone: what is left of it is stopped)."""
     existing = load_deployment(run_dir)
-    if existing and pid_alive(existing.pid) and healthy(existing.base_url):
-        if req.mode in ("auto", existing.mode):
-            return existing
-        stop_deployment(run_dir)  # another mode was asked for: replace the running server
+    if existing is None:
+        return None
+    st = deployment_status(run_dir)
+    if st is not None and st.state == "running" and req.mode in ("auto", existing.mode):
+        return existing
+    stop_deployment(run_dir)  # another mode was asked for, or half of a pair is gone: nothing is left running
     return None
 
 
