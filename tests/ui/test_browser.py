@@ -55,6 +55,21 @@ def open_page(browser: Any, app: App, locale: str = "en-US", viewport: dict[str,
 _CURRENT: dict[str, Any] = {}  # the page under test, for a screenshot when a wait times out
 
 
+def reload_page(page: Any, tries: int = 5) -> None:
+    """Reload as a person would after a restart: when the page was itself navigating (Gradio's client reconnects
+    on its own) the browser aborts the reload (net::ERR_ABORTED), and the person presses reload again."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(tries):
+        try:
+            page.reload()
+            return
+        except PlaywrightError as exc:
+            if "ERR_ABORTED" not in str(exc) or attempt == tries - 1:
+                raise
+            page.wait_for_timeout(1000)
+
+
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, app: App | None = None,
                every_s: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout_s
@@ -210,7 +225,7 @@ def test_html_typed_into_the_chat_is_shown_as_text(browser: Any, ui_app: App, ar
     assert not any(payload in t for t in user_texts(other, "tp-chat"))
     other.context.close()
     # a reload keeps this browser's conversation
-    page.reload()
+    reload_page(page)
     page.wait_for_selector("#tp-input textarea")
     wait_until(lambda: any(payload in t for t in user_texts(page, "tp-chat")), 20, "the conversation after reload")
     page.context.close()
@@ -397,7 +412,7 @@ def test_page_killed_during_training_comes_back_with_everything(
         shot(page, artifacts, "restart-1-page-gone")
 
         app = start_app(tmp_path, extra_env=env, port=port)
-        page.reload()
+        reload_page(page)
         page.wait_for_selector("#tp-input textarea")
         wait_until(lambda: user_texts(page, "tp-chat") == users_before, 60, "the same conversation", app)
         bots_after = [t for t in bot_texts(page, "tp-chat") if t.strip()]
