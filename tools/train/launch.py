@@ -75,6 +75,9 @@ class TrainSettings(BaseModel):
     group_by_length: bool = True
     optimizer: str = "adamw_torch"
     attn_implementation: str = "sdpa"
+    # CPU speed and memory (bench/train.py measures them against the seeds' recipe and a LLaMA-Factory-style setup)
+    answer_only_head: bool = Field(default=True, description="on a CPU, only answer tokens go through the output layer")
+    give_back_memory: bool = Field(default=True, description="return freed buffers to the system (glibc mallopt)")
     seed: int = 42
     logging_steps: int = 1
     save_steps: int = 25

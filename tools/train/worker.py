@@ -378,13 +378,33 @@ def _model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
         if cuda:
             load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     else:
-        # on CPU, keep fp32 master weights and let autocast do bf16 (faster and stable)
-        load_kwargs["dtype"] = dtype if cuda else torch.float32
+        # the base stays frozen: its weights in the compute dtype, as LLaMA-Factory loads them (no fp32 master copy
+        # cast to bf16 in every forward); PEFT keeps the adapter's own weights in fp32
+        load_kwargs["dtype"] = dtype
     model = AutoModelForCausalLM.from_pretrained(settings.model, **load_kwargs)
     if settings.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model.config.pad_token_id = tok.pad_token_id
     return model
+
+
+def _trainer_class(settings: TrainSettings, cuda: bool) -> Any:
+    """TRL's SFTTrainer; on a CPU in one process, with the loss taken on the answer tokens only
+    (``tools/train/loss.py``: TRL's CPU path scores every position)."""
+    from trl import SFTTrainer
+
+    if cuda or world_size() > 1 or not settings.answer_only_head:
+        return SFTTrainer
+    from tools.train.loss import answer_loss
+
+    class AnswerLossTrainer(SFTTrainer):  # type: ignore[misc]
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[no-untyped-def]
+            if not hasattr(model, "get_base_model"):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss = answer_loss(model, inputs, num_items_in_batch)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return AnswerLossTrainer
 
 
 def _sft_config(settings: TrainSettings, run_dir: Path, has_eval: bool, cuda: bool) -> Any:
@@ -495,8 +515,10 @@ def train(run_dir: Path, resume: bool) -> int:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from trl import SFTTrainer
+    if settings.give_back_memory:
+        from tools.train.loss import give_back_freed_memory
 
+        give_back_freed_memory()
     torch.manual_seed(settings.seed)
     examples = _examples(settings, events)
     if examples is None:
@@ -511,7 +533,7 @@ def train(run_dir: Path, resume: bool) -> int:
                              target_modules=settings.target_modules, task_type="CAUSAL_LM")
     args = _sft_config(settings, run_dir, bool(eval_rows), cuda)
     check = build_learning_check(events, settings, tok, items, len(train_rows), run_dir)
-    trainer = SFTTrainer(
+    trainer = _trainer_class(settings, cuda)(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows),

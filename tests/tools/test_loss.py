@@ -1,0 +1,88 @@
+"""The CPU training loss (tools/train/loss.py): the same loss and gradients as the model's own, less work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+
+def _peft_model(tiny_model: Path):  # noqa: ANN202
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False)
+    return get_peft_model(model, config)
+
+
+def _batch(vocab: int) -> dict:
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, vocab, (3, 40), generator=g)
+    mask = torch.ones_like(ids)
+    mask[2, 30:] = 0  # a padded row
+    labels = ids.clone()
+    labels[:, :25] = -100  # the prompt
+    labels[mask == 0] = -100
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "completion_mask": (labels != -100).long()}
+
+
+def _grads(model) -> dict:  # noqa: ANN001
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("sliced", [False, True], ids=["one slice", "several slices"])
+def test_answer_loss_matches_the_models_own_loss_and_gradients(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               sliced: bool) -> None:
+    from tools.train import loss as loss_mod
+
+    model = _peft_model(tiny_model)
+    batch = _batch(model.config.vocab_size)
+    own = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    own.backward()
+    expected = _grads(model)
+    model.zero_grad()
+    if sliced:  # a budget of a few tokens' logits: the answer tokens go through the head in several slices
+        monkeypatch.setattr(loss_mod, "LOGIT_BUDGET", 5 * model.config.vocab_size)
+        monkeypatch.setattr(loss_mod, "MIN_SLICE", 1)
+        assert loss_mod.slice_tokens(model.config.vocab_size) < int((batch["labels"][:, 1:] != -100).sum())
+    got = loss_mod.answer_loss(model, dict(batch))
+    got.backward()
+    assert got.item() == pytest.approx(own.item(), rel=1e-5)
+    grads = _grads(model)
+    assert set(grads) == set(expected) and grads
+    for name, g in grads.items():
+        assert torch.allclose(g, expected[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_answer_loss_divides_by_the_count_it_is_given(tiny_model: Path) -> None:
+    from tools.train.loss import answer_loss
+
+    model = _peft_model(tiny_model)
+    batch = _batch(model.config.vocab_size)
+    n = int((batch["labels"][:, 1:] != -100).sum())
+    mean = answer_loss(model, dict(batch)).item()
+    # gradient accumulation: the trainer passes the answer tokens of all accumulated batches
+    assert answer_loss(model, dict(batch), num_items_in_batch=torch.tensor(4 * n)).item() == pytest.approx(mean / 4)
+
+
+def test_the_trainer_takes_the_answer_loss_only_on_a_cpu_in_one_process(tmp_path: Path) -> None:
+    from trl import SFTTrainer
+
+    from tools.train.launch import TrainSettings
+    from tools.train.worker import _trainer_class
+
+    on = TrainSettings(model="m", data_dir=str(tmp_path))
+    off = TrainSettings(model="m", data_dir=str(tmp_path), answer_only_head=False)
+    assert _trainer_class(on, cuda=False) is not SFTTrainer
+    assert issubclass(_trainer_class(on, cuda=False), SFTTrainer)
+    assert _trainer_class(on, cuda=True) is SFTTrainer  # TRL's own fused head uses Triton on a GPU
+    assert _trainer_class(off, cuda=False) is SFTTrainer
+
+
+def test_freed_memory_goes_back_to_the_system() -> None:
+    from tools.train.loss import give_back_freed_memory
+
+    assert give_back_freed_memory() is True
