@@ -21,7 +21,7 @@ run: setup
 test:
 	@scripts/setup.sh dev
 	@$(TP) models demo >/dev/null
-	$(PYTEST) -q
+	$(PYTEST) -q --durations=25
 
 test-fast:
 	@scripts/setup.sh dev

@@ -53,6 +53,11 @@ def test_lora_command_on_gpu_and_cpu() -> None:
     assert "--gpu-memory-utilization" not in cpu and "--dtype bfloat16" in cpu
     keyed = build_command(**{**kw, "api_key": "tp-secret"}, gpu=False)
     assert "tp-secret" not in " ".join(keyed)  # the key goes through VLLM_API_KEY, never argv
+    # a merged or base model on a CPU starts without torch.compile's warm-up; LoRA and GPUs keep it
+    plain = build_command(**{**kw, "adapter": None, "max_lora_rank": None}, gpu=False)
+    assert "--enforce-eager" in plain and "--enable-lora" not in plain
+    assert "--enforce-eager" not in cpu and "--enforce-eager" not in joined
+    assert "--enforce-eager" not in build_command(**{**kw, "adapter": None, "max_lora_rank": None}, gpu=True)
 
 
 def test_auto_mode_serves_merged_on_cpu_and_lora_on_gpu() -> None:

@@ -116,6 +116,20 @@ def test_learning_check_stops_at_the_target_or_when_progress_stalls() -> None:
     assert verdict == "stalled"  # best (9) first reached at step 20, no better in three checks
 
 
+def test_learning_check_waits_for_the_minimum_epochs_then_forgives_one_slip_after_the_target() -> None:
+    p = CheckProgress(target=1.0, patience=3, min_step=144)
+    assert p.add(48, 28, 32) is None
+    assert p.add(96, 32, 32) is None  # met, but before the minimum epochs: no verdict
+    assert p.add(144, 31, 32) == "target"  # it knew all 32 once: one miss now still counts as known
+    q = CheckProgress(target=1.0, patience=3, min_step=0)
+    assert q.add(48, 31, 32) is None  # one miss without ever knowing them all: keep going
+    assert q.add(96, 30, 32) is None
+    assert q.add(144, 32, 32) == "target"
+    r = CheckProgress(target=1.0, patience=3)
+    r.add(48, 32, 32)
+    assert r.add(96, 30, 32) is None  # two misses are a real loss, not a slip
+
+
 # --- the goal's words ----------------------------------------------------------------------------
 
 def test_goal_style_becomes_a_system_prompt_in_its_language() -> None:

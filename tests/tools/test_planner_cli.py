@@ -274,3 +274,27 @@ def test_several_machines_get_one_config_and_one_command_each(tmp_path: Path,
     assert main(["plan", "--params", "7B", "--hardware", str(L4), "--machines", "2", "--lang", "zh"]) == 0
     zh = capsys.readouterr().out
     assert "0 号机器：" in zh and "1 号机器：" in zh and "2 台机器" in zh
+
+
+def test_a_knowledge_plan_counts_the_rewordings_its_data_will_get(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Short identity questions get fewer template rewordings than the planner's rule of thumb (two per template):
+    the plan counts them on the data, so its steps and time are those training will take."""
+    from tests.fixtures.identity import write_identity_dataset
+    from tools.data.examples import load_examples
+    from tools.data.knowledge import augment
+
+    data = write_identity_dataset(tmp_path / "身份")
+    rows = load_examples(data / "train.jsonl", None)
+    stats = read_token_stats(data)
+    assert stats is not None and stats.rewordings is not None and 0 < stats.rewordings < 8
+    from tests.tools.planner_fixtures.machines import cpu_only
+
+    hardware = tmp_path / "doctor.json"
+    hardware.write_text(cpu_only().model_dump_json())
+    assert main(["plan", "--model", "demo", "--hardware", str(hardware), "--data", str(data), "--task", "knowledge",
+                 "--json"]) == 0
+    plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
+    assert plan.paraphrases == 4 and plan.steps_per_epoch is not None
+    trained = len(augment(rows, plan.paraphrases))  # what the worker will train on in an epoch
+    assert plan.steps_per_epoch == -(-trained // plan.effective_batch)

@@ -66,6 +66,19 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
+def run_folder(arg: str | Path) -> Path:
+    """A run named on a command line: its folder as given, or a run id under the runs root
+    (``$TUNEPILOT_RUNS``). A name that is neither is an error that says where it looked."""
+    given = Path(arg).expanduser()
+    if given.is_dir():
+        return given.resolve()
+    under = runs_root() / str(arg)
+    if _ID_RE.match(str(arg)) and under.is_dir():
+        return under
+    raise InputError("no such run", where=str(arg),
+                     hint=f"Give the run's folder or its id under {runs_root()} (`tunepilot runs` lists them)")
+
+
 class RunIndex:
     """SQLite index of runs under a root folder."""
 

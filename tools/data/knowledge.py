@@ -132,12 +132,20 @@ class CheckProgress(BaseModel):
 
     target: float = 0.9
     patience: int = 3  # checks without a new best before "stalled"
+    min_step: int = 0  # no verdict before this step: early checks' wordings are easier than a person's
     history: list[tuple[int, int, int]] = []  # (step, known, total)
 
     def add(self, step: int, known: int, total: int) -> str | None:
-        """Record one check; returns ``"target"`` or ``"stalled"`` when training should stop."""
+        """Record one check; returns ``"target"`` or ``"stalled"`` when training should stop.
+
+        Once a check has met the target, a later one that misses a single question also counts as met: the
+        model knew them all, and another epoch to win back one greedy slip costs more than it brings (measured
+        on the identity set: 32/32 after epoch 2, then 31, 31, 28 over three more epochs)."""
+        met_before = any(t and k / t >= self.target for _, k, t in self.history)
         self.history.append((step, known, total))
-        if total and known / total >= self.target:
+        if step < self.min_step:
+            return None
+        if total and (known / total >= self.target or (met_before and known >= total - 1)):
             return "target"
         best_at = max(range(len(self.history)), key=lambda i: (self.history[i][1], -i))
         if len(self.history) - 1 - best_at >= self.patience:

@@ -156,6 +156,8 @@ class TokenStats(_Model):
     p99: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
     mean: float | None = Field(default=None, ge=0)
+    rewordings: float | None = Field(default=None, ge=0, description="template rewordings training adds per "
+                                     f"example (counted on the data, {KNOWLEDGE_PARAPHRASES} asked per question)")
 
     @property
     def empty(self) -> bool:
@@ -1170,8 +1172,11 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
         reasons.add("plan.task.style", why=why)
     if paraphrases:
         reasons.add("plan.schedule.rewordings_every_question_are", paraphrases=paraphrases)
-    # each template rewording brings about one more (brand-less, other words, the answer's facts)
-    examples = count * (1 + 2 * paraphrases) if count else None
+    # counted on the data when the plan has it; else each template rewording brings about one more (brand-less,
+    # other words, the answer's facts)
+    measured = req.tokens.rewordings if req.tokens is not None else None
+    per_example = (measured if measured is not None else 2 * paraphrases) if paraphrases else 0
+    examples = round(count * (1 + per_example)) if count else None
     if ov.epochs:
         epochs = ov.epochs
         reasons.add("plan.schedule.epochs_your_setting" if epochs > 1 else "plan.schedule.epoch_your_setting",

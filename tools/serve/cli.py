@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tools.core.errors import InputError
+from tools.core.runs import run_folder
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -54,13 +55,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                 print(f"  {s.message}")
         return 0 if all(s.state == "running" for s in found) else 1
     if args.stop:
-        stopped = stop_deployment(Path(args.stop))
+        stopped = stop_deployment(run_folder(args.stop))
         print("stopped" if stopped else "no running server for this run (its record was cleared)")
         return 0
     if not args.run:
         raise InputError("no run given", hint="Pass --run RUN_DIR (or --status / --stop RUN_DIR)")
     if args.load_adapter or args.unload:
-        dep = load_deployment(Path(args.run).resolve())
+        dep = load_deployment(run_folder(args.run))
         if dep is None:
             raise InputError("this run is not deployed", where=args.run, hint="Deploy it first")
         if args.load_adapter:
@@ -75,7 +76,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return 0
     dep = deploy_model(
         DeployRequest(
-            run_dir=Path(args.run), mode=args.mode, host=args.host, port=args.port, api_key=args.api_key,
+            run_dir=run_folder(args.run), mode=args.mode, host=args.host, port=args.port, api_key=args.api_key,
             max_model_len=args.max_model_len, canary=not args.no_canary,
         )
     )

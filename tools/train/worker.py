@@ -237,7 +237,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             per_epoch = max(1, math.ceil(n_examples / settings.effective_batch))
             if not self.every:  # once per epoch (a capped run checks at its end)
                 self.every = max(2, per_epoch)
-            self.min_step = math.ceil(settings.check_min_epochs * per_epoch)
+            self.min_step = self.progress.min_step = math.ceil(settings.check_min_epochs * per_epoch)
 
         def on_step_end(self, args, state, control, model=None, **kw):  # type: ignore[no-untyped-def]
             step = state.global_step
@@ -248,14 +248,14 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             known, total = count_known(outputs, items), len(items)
             verdict = self.progress.add(step, known, total)
             self.last = known
-            if known > self.best:
+            # the adapter kept at the end is the best check's from the minimum epochs on (earlier ones look better
+            # to the check than they are)
+            if known > self.best and (step >= self.min_step or step == state.max_steps):
                 from tools.core.jsonio import atomic_dir
 
                 self.best, self.best_step = known, step
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
                     model.save_pretrained(str(tmp))
-            if step < self.min_step:  # the check's wordings are easier than a person's: a few epochs first
-                verdict = None
             events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
                         step=step, total=state.max_steps, known=known, asked=total,
                         check_s=round(time.time() - t0, 2), verdict=verdict,
