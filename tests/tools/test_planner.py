@@ -14,6 +14,7 @@ from tests.tools.planner_fixtures.machines import GIB, MACHINES, MODELS, cpu_onl
 from tools.core.errors import InputError, ResourceError
 from tools.plan.model_facts import ModelFacts, facts_from_config, facts_from_params, load_model_facts
 from tools.plan.planner import (
+    CPU_MEASURED_TOKENS_PER_S,
     VLLM_LORA_RANKS,
     MemorySettings,
     PlanOverrides,
@@ -318,12 +319,12 @@ def test_cpu_plan_for_demo_model_with_time_estimate() -> None:
     assert p.fits and p.device == "cpu" and p.method == "lora" and p.precision == "bf16"
     assert p.distributed.strategy == "cpu" and p.distributed.launch_command.startswith("tunepilot train ")
     assert p.max_length == 192 and not p.packing and p.lora.dropout == 0.0
-    assert p.cpu_estimate and p.cpu_estimate.tokens_per_second == pytest.approx(125, rel=0.01)
-    assert p.cpu_estimate.seconds_per_epoch == pytest.approx(200 * 60 / 125, rel=0.01)
+    assert p.cpu_estimate and p.cpu_estimate.tokens_per_second == pytest.approx(CPU_MEASURED_TOKENS_PER_S, rel=0.01)
+    assert p.cpu_estimate.seconds_per_epoch == pytest.approx(200 * 60 / CPU_MEASURED_TOKENS_PER_S, rel=0.01)
     assert p.serving.gpu_memory_utilization is None and p.serving.cpu_kvcache_space_gib
     faster = plan(facts, cpu_only(cores=8, bf16=False), stats)
     assert faster.precision == "fp32" and faster.cpu_estimate
-    assert faster.cpu_estimate.tokens_per_second == pytest.approx(4 * 125, rel=0.01)
+    assert faster.cpu_estimate.tokens_per_second == pytest.approx(4 * CPU_MEASURED_TOKENS_PER_S, rel=0.01)
     assert any("no AVX512-BF16" in r for r in faster.reasons)
 
 
