@@ -225,7 +225,8 @@ def plan_card(plan: Any, lang: str) -> str:
     gib = 1024**3
     lines = [t("plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
                r=plan.lora.r, batch=plan.micro_batch_size, accum=plan.grad_accum, length=plan.max_length,
-               epochs=plan.num_epochs, est=f"{mem.total_bytes / gib:.1f}", avail=f"{mem.available_bytes / gib:.1f}")]
+               epochs=plan.num_epochs, est=f"{mem.total_bytes / gib:.1f}", avail=f"{mem.available_bytes / gib:.1f}",
+               mem=t("plan_mem_gpu" if plan.num_gpus else "plan_mem_ram", lang))]
     est = plan.cpu_estimate
     if est and (est.total_seconds or est.seconds_per_epoch):
         minutes = (est.total_seconds or (est.seconds_per_epoch or 0) * plan.num_epochs) / 60

@@ -125,3 +125,26 @@ def test_a_conversion_that_kept_nothing_reads_failed_not_done(runs_dir: Path) ->
     assert standing(Path(rec.path)) == ("data", "failed")
     (data / "train.jsonl").write_text('{"messages": []}\n', encoding="utf-8")
     assert standing(Path(rec.path)) == ("data", "done")
+
+
+def test_a_command_line_run_is_its_folder_or_its_id_under_the_runs_root(runs_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.core.runs import run_folder
+    from tunepilot.cli import main
+
+    run = runs_dir / "20261130-050000-abc123"
+    run.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the id is not a folder here: it is found under the runs root
+    assert run_folder(run.name).resolve() == run.resolve()
+    assert run_folder(str(run)) == run.resolve()
+    with pytest.raises(InputError) as err:
+        run_folder("nothing-here")
+    assert "no such run" in str(err.value) and str(runs_dir) in err.value.hint
+    # `deploy --stop ID` says there was nothing to stop for a real run, and names the mistake for a wrong id
+    assert main(["deploy", "--stop", run.name]) == 0
+    assert "no running server" in capsys.readouterr().out
+    assert main(["deploy", "--stop", "nothing-here"]) != 0
+    assert "no such run" in capsys.readouterr().err
