@@ -32,6 +32,14 @@ from tools.train.launch import TrainRequest, TrainSettings, run_training  # noqa
 BASELINE = "seeds' recipe (baseline)"
 LF_STYLE = "LLaMA-Factory-style"
 OLD = dict(answer_only_head=False, give_back_memory=False)
+WHY = {
+    BASELINE: "fp32 weights and math, recomputed activations, dropout copies every adapter input, random batches pad "
+              "short examples to the longest",
+    LF_STYLE: "bf16 frozen base (adapter fp32), recomputed activations, random batches; TRL's CPU LM head scores "
+              "every position (prompt and padding too) and keeps fp32 gradients",
+    "tunepilot": "bf16 frozen base, activations kept (they fit), length-grouped batches, only answer tokens through "
+                 "the output layer (tools/train/loss.py), freed buffers returned to the system",
+}
 CONFIGS = {
     BASELINE: dict(precision="fp32", gradient_checkpointing=True, lora_dropout=0.05, group_by_length=False, **OLD),
     LF_STYLE: dict(precision="bf16", gradient_checkpointing=True, lora_dropout=0.0, group_by_length=False, **OLD),
@@ -79,6 +87,9 @@ def main() -> None:
         print(f"{name:<28}{r['tokens_per_s']:>10.1f}{r['s_per_step']:>9.2f}{r['peak_rss_mb']:>13.0f}"
               f"{r['tokens_per_s'] / base['tokens_per_s']:>9.2f}{r['peak_rss_mb'] / base['peak_rss_mb']:>10.2f}"
               f"{r['tokens_per_s'] / lf['tokens_per_s']:>12.2f}{r['peak_rss_mb'] / lf['peak_rss_mb']:>10.2f}")
+    print()
+    for name, why in WHY.items():
+        print(f"{name}: {why}")
 
 
 if __name__ == "__main__":
