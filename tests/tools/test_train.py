@@ -171,6 +171,34 @@ def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_pa
 
 
 @pytest.mark.slow
+def test_a_killed_supervisor_takes_its_training_child_with_it(tiny_model: Path, tmp_path: Path) -> None:
+    """`kill -9` of `tunepilot train` used to leave the worker training on, outside the machine's training slot."""
+    from tools.core.procs import pid_alive
+    from tools.train.launch import write_config
+
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    run.mkdir()
+    write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
+    code = ("import sys; from pathlib import Path; from tools.train.launch import TrainRequest, run_training; "
+            "run_training(TrainRequest(run_dir=Path(sys.argv[1]), config_path=Path(sys.argv[1]) / 'config.yaml'))")
+    supervisor = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(e.kind == "progress" for e in read_events(run)):
+        time.sleep(0.2)
+    worker = int((run / "train.pid").read_text())
+    assert pid_alive(worker)
+    supervisor.kill()
+    supervisor.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and pid_alive(worker):
+        time.sleep(0.2)
+    assert not pid_alive(worker), "the training child outlived its supervisor"
+    assert read_events(run)[-1].kind == "cancelled"  # stopped at a step, with a checkpoint
+    assert last_checkpoint(run) is not None
+
+
+@pytest.mark.slow
 def test_out_of_memory_backs_off(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     data = write_identity_dataset(tmp_path / "data")
     monkeypatch.setenv("TUNEPILOT_FAULT_OOM_ABOVE_BATCH", "1")

@@ -247,6 +247,9 @@ def incomplete_checkpoints(run_dir: Path) -> list[Path]:
     return [p for p in _checkpoints(run_dir) if int(p.name[11:]) > floor and not checkpoint_complete(p)]
 
 
+PARENT_ENV = "TUNEPILOT_TRAIN_PARENT"
+
+
 def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
     """Start the training child in its own process group; its output goes to logs/train.log."""
     logs = run_dir / "logs"
@@ -257,6 +260,7 @@ def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    env[PARENT_ENV] = str(os.getpid())  # the child stops when this process dies (worker.stop_with_parent)
     root = str(REPO_ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(logs / "train.log", "ab") as logf:

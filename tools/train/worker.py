@@ -34,7 +34,7 @@ from tools.core.jsonio import write_json
 from tools.core.messages import said
 from tools.core.procs import world_rank, world_size
 from tools.data.examples import load_examples
-from tools.train.launch import EXIT_OOM, TrainSettings, incomplete_checkpoints, last_checkpoint
+from tools.train.launch import EXIT_OOM, PARENT_ENV, TrainSettings, incomplete_checkpoints, last_checkpoint
 
 log = logging.getLogger("tools.train.worker")
 
@@ -590,6 +590,22 @@ def archive_adapter(run_dir: Path) -> Path:
     return out
 
 
+def stop_with_parent() -> None:
+    """When the process that started this child dies (a killed `tunepilot train`), the kernel sends SIGTERM, which
+    cancels at the next step with a checkpoint, instead of training on outside the machine's training slot.
+    Linux only; a child started some other way (torchrun, a machine's own command) has no parent to watch."""
+    parent = int(os.environ.get(PARENT_ENV, "0") or 0)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # it died before the request above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.train.worker")
     parser.add_argument("run_dir", type=Path)
@@ -599,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir.resolve()
     events = EventWriter(run_dir)
     try:
+        stop_with_parent()
         return train(run_dir, args.resume)
     except BaseException as exc:  # noqa: BLE001 - report every failure as an event
         with contextlib.suppress(OSError):  # the log sits in the run folder, maybe on the disk that is full
