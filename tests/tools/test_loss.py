@@ -86,3 +86,17 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     from tools.train.loss import give_back_freed_memory
 
     assert give_back_freed_memory() is True
+
+
+def test_a_model_that_scales_or_caps_its_logits_keeps_trls_head(tiny_model: Path) -> None:
+    from transformers import AutoConfig
+
+    from tools.train.loss import plain_head
+
+    config = AutoConfig.from_pretrained(tiny_model)
+    assert plain_head(config)
+    config.final_logit_softcapping = 30.0  # Gemma 2
+    assert not plain_head(config)
+    config.final_logit_softcapping = None
+    config.logit_scale = 0.0625  # Cohere
+    assert not plain_head(config)

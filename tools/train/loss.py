@@ -21,6 +21,18 @@ MIN_SLICE = 64  # fewer tokens per matmul would waste the CPU's vector units
 DROP_KEYS = ("labels", "completion_mask", "assistant_masks")
 
 
+# config fields by which a family's forward rescales or caps its logits before the loss (Gemma 2, Cohere, Granite,
+# Falcon-H1, MiniCPM3…): such a model keeps TRL's head, which applies them
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
+                    "logits_scaling")
+
+
+def plain_head(config: Any) -> bool:
+    """True when the model's logits are its output layer's, unscaled and uncapped (Llama, Qwen, SmolLM, Gemma 3)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return all(getattr(text, name, None) in (None, 1, 1.0) for name in LOGIT_TRANSFORMS)
+
+
 def slice_tokens(vocab: int) -> int:
     """How many answer tokens go through the output layer at once."""
     return max(MIN_SLICE, LOGIT_BUDGET // max(1, vocab))

@@ -395,11 +395,11 @@ def _trainer_class(settings: TrainSettings, cuda: bool) -> Any:
 
     if cuda or world_size() > 1 or not settings.answer_only_head:
         return SFTTrainer
-    from tools.train.loss import answer_loss
+    from tools.train.loss import answer_loss, plain_head
 
     class AnswerLossTrainer(SFTTrainer):  # type: ignore[misc]
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[no-untyped-def]
-            if not hasattr(model, "get_base_model"):
+            if not hasattr(model, "get_base_model") or not plain_head(model.config):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss = answer_loss(model, inputs, num_items_in_batch)
             return (loss, {"loss": loss}) if return_outputs else loss
