@@ -460,13 +460,15 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     write_config(run, TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1,
                                     max_steps=12, save_steps=2, eval_steps=100))
     proc = start_worker(run, resume=False)
-    wait_until(lambda: (run / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists()
-               and any(e.kind == "progress" and (e.step or 0) >= 3 for e in read_events_of(run)), 240,
-               "the first checkpoint")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
     from tools.train.launch import last_checkpoint
 
+    # the demo model, not the tiny one: the tiny one trains 12 steps in ~1.5 s, so a poll could find the run done or
+    # checkpoint-2 already rotated away; any complete checkpoint and a later step will do
+    wait_until(lambda: last_checkpoint(run) is not None
+               and any(e.kind == "progress" and (e.step or 0) >= 3 for e in read_events_of(run)), 240,
+               "the first checkpoint", every_s=0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait() != 0, "the training ended before it could be interrupted"
     ckpt = last_checkpoint(run)
     assert ckpt is not None
     return rec.id, int(ckpt.name.split("-")[1])
@@ -500,7 +502,7 @@ def read_events_of(run: Path) -> list[Any]:
 
 @pytest.mark.slow
 def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artifacts: Path, tmp_path: Path,
-                                                tiny_model: Path) -> None:
+                                                demo_model: Path) -> None:
     """After the journey: in the runs tab (Chinese), resume an interrupted run, redeploy the journey's run
     after its server was killed (the panel says it stopped), and delete a run with its server."""
     import os
@@ -511,7 +513,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     served = next(ui_app.runs.glob("*/serve.json"), None)
     assert served is not None, "the journey test (earlier in this module) leaves a deployed run"
     journey_id = served.parent.name
-    broken_id, saved_at = _interrupted_run(ui_app.runs, tiny_model, tmp_path)
+    broken_id, saved_at = _interrupted_run(ui_app.runs, demo_model, tmp_path)
     page = open_page(browser, ui_app, locale="zh-CN")
     runs_tab = page.get_by_role("tab", name="运行记录")
     runs_tab.click()
