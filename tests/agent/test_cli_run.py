@@ -43,6 +43,12 @@ def test_a_chinese_goal_with_a_style_runs_to_a_chinese_three_set_table(tmp_path:
         events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
         checks = [e for e in events if e["kind"] == "metric" and "asked" in e["data"]]
         assert checks and checks[-1]["data"]["asked"] == 22  # "knows N of 22" was reported
+        # the base model's own answers to general questions were trained beside the FAQ, with the system prompt
+        assert plan["replay"] == 48
+        replayed = [json.loads(x) for x in (run_dir / "replay.jsonl").read_text(encoding="utf-8").splitlines()]
+        said = next(e for e in events if e["data"].get("asked") == 48)
+        assert said["data"]["replay"] == len(replayed) > 0 and said["data"]["repeat"] == 2
+        assert all(r["prompt"][0]["content"] == plan["system_prompt"] for r in replayed)
         table = json.loads((run_dir / "eval" / "table.json").read_text(encoding="utf-8"))
         sets = {s["name"]: s for s in table["sets"]}
         assert [sets[k]["n"] for k in ("learnt", "held_out")] == [22, 2] and sets["kept"]["n"] >= 35

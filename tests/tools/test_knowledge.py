@@ -7,14 +7,13 @@ import pytest
 from tests.fixtures import faq
 from tests.tools.planner_fixtures.machines import MODELS, cpu_only
 from tools.core.system_prompt import length_limit, system_prompt_from_style, within_limit
-from tools.data.knowledge import CheckProgress, augment, check_items, knows
+from tools.data.knowledge import CheckProgress, augment, check_items, kept_right, knows
 from tools.data.paraphrase import paraphrase_question
 from tools.evaluate.sets import (
     KEPT,
     MIN_ITEMS,
     SetResult,
     SetScore,
-    kept_right,
     render_sets,
     score_set,
     wilson,

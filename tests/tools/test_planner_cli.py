@@ -295,6 +295,28 @@ def test_a_knowledge_plan_counts_the_rewordings_its_data_will_get(tmp_path: Path
     assert main(["plan", "--model", "demo", "--hardware", str(hardware), "--data", str(data), "--task", "knowledge",
                  "--json"]) == 0
     plan = TrainingPlan.model_validate_json(capsys.readouterr().out)
-    assert plan.paraphrases == 4 and plan.steps_per_epoch is not None
-    trained = len(augment(rows, plan.paraphrases))  # what the worker will train on in an epoch
+    # an identity set asks each of its few answers in many words: one rewording each, and the base model's own
+    # answers to general questions beside them
+    assert stats.answer_repeats is not None and stats.answer_repeats >= 4
+    assert plan.paraphrases == 1 and plan.replay == 48 and plan.steps_per_epoch is not None
+    from tools.train.launch import settings_from_plan
+
+    repeat = settings_from_plan(plan, data).replay_repeat  # each replayed answer seen this often an epoch
+    trained = len(augment(rows, plan.paraphrases)) + plan.replay * repeat  # what the worker trains on in an epoch
     assert plan.steps_per_epoch == -(-trained // plan.effective_batch)
+    assert any("9 questions per answer" in r for r in plan.reasons)
+    assert any("48 general questions" in r for r in plan.reasons)
+
+
+def test_an_faq_with_one_answer_per_question_gets_four_rewordings(tmp_path: Path) -> None:
+    from tests.fixtures import faq
+    from tools.data import ConvertRequest, convert_documents
+    from tools.plan.cli import make_plan
+
+    sheet = faq.write_faq_csv(tmp_path / "常见问题.csv", faq.ZH)
+    convert_documents(ConvertRequest(inputs=[sheet], out_dir=tmp_path / "data", eval_ratio=0.0))
+    stats = read_token_stats(tmp_path / "data")
+    assert stats is not None and stats.answer_repeats == 1
+    plan = make_plan(model="demo", data_dir=tmp_path / "data", task="knowledge")
+    assert plan.paraphrases == 4 and plan.replay == 48
+    assert any("通用问题" in r for r in plan.reasons_in("zh"))

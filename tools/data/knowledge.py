@@ -12,6 +12,7 @@ The questions are the trained questions rewritten with the ``check`` templates o
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,21 @@ def knows(output: str, reference: str) -> bool:
     if detail.recall is None:
         return rouge_l(output, reference) >= 0.5
     return detail.recall >= 1.0
+
+
+def kept_right(output: str, expected: Sequence[str]) -> bool:
+    """Any of ``expected`` in the answer: numbers as whole numbers, upper-case words as written, the rest
+    ignoring case (the evaluation's kept set and the replayed answers, ``tools/data/replay.py``)."""
+    for word in expected:
+        if word.isdigit():
+            if re.search(rf"(?<!\d){word}(?!\d)", output):
+                return True
+        elif word.isupper() and word.isascii():
+            if word in output:
+                return True
+        elif word.casefold() in output.casefold():
+            return True
+    return False
 
 
 def single_turn(example: dict[str, Any]) -> tuple[str | None, str, str] | None:

@@ -289,7 +289,8 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
                 kept: Sequence[tuple[str, Any]], before: list[str], after: list[str], n_held: int,
                 n_learnt: int) -> list[Any]:
     """Score held out / learnt / kept (answers in that order); keep the learnt and kept answers on disk."""
-    from tools.evaluate.sets import kept_right, learnt_check, score_set
+    from tools.data.knowledge import kept_right
+    from tools.evaluate.sets import learnt_check, score_set
 
     cut = (0, n_held, n_held + n_learnt, len(before))
     held_b, learnt_b, kept_b = (before[cut[i]:cut[i + 1]] for i in range(3))

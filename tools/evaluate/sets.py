@@ -15,7 +15,6 @@ Chinese from :data:`WORDS`, keyed by code.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -72,19 +71,6 @@ KEPT: list[tuple[str, tuple[str, ...]]] = [
     ("“热”的反义词是什么？", ("冷",)),
     ("水的化学式是什么？", ("H2O", "H₂O")),
 ]
-
-
-def kept_right(output: str, expected: Sequence[str]) -> bool:
-    for word in expected:
-        if word.isdigit():
-            if re.search(rf"(?<!\d){word}(?!\d)", output):
-                return True
-        elif word.isupper() and word.isascii():
-            if word in output:
-                return True
-        elif word.casefold() in output.casefold():
-            return True
-    return False
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -117,26 +117,31 @@ def read_token_stats(data_dir: Path) -> TokenStats | None:
         log.warning("%s: no report.json with token statistics and no train.jsonl; planning with defaults", data_dir)
         return None
     if train.exists():
-        stats["rewordings"] = rewordings_per_question(train)
+        stats.update(question_stats(train))
     return TokenStats.model_validate(stats)
 
 
-def rewordings_per_question(train: Path) -> float | None:
-    """How many template rewordings training will add to each example, counted on the data itself (the worker's
-    own ``augment``, without an LLM's): short questions yield fewer than long ones. None without single-turn
-    questions or when the file cannot be read."""
+def question_stats(train: Path) -> dict[str, float]:
+    """``answer_repeats`` (examples per distinct answer) and ``rewordings`` (how many template rewordings
+    training will add to each example at the plan's count, counted on the data itself with the worker's own
+    ``augment``, without an LLM's: short questions yield fewer than long ones). Empty without examples or when
+    the file cannot be read."""
     from tools.data.examples import load_examples
     from tools.data.knowledge import augment
-    from tools.plan.planner import KNOWLEDGE_PARAPHRASES
+    from tools.plan.planner import paraphrases_for
 
     try:
         rows = load_examples(train, None)
     except (OSError, ValueError) as exc:
         log.warning("%s: could not count the rewordings (%s)", train, exc)
-        return None
+        return {}
     if not rows:
-        return None
-    return round((len(augment(rows, KNOWLEDGE_PARAPHRASES)) - len(rows)) / len(rows), 2)
+        return {}
+    answers = {str(r["completion"][-1].get("content", "")).strip() for r in rows}
+    repeats = round(len(rows) / max(1, len(answers)), 2)
+    per_question = paraphrases_for(repeats)
+    return {"answer_repeats": repeats,
+            "rewordings": round((len(augment(rows, per_question)) - len(rows)) / len(rows), 2)}
 
 
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:

@@ -79,6 +79,10 @@ KNOWLEDGE_LR = 5e-4  # 1B-3B
 KNOWLEDGE_TARGET = 1.0
 KNOWLEDGE_BATCH = 8
 KNOWLEDGE_RANK = 64  # bench: r=64 learnt a 24-entry Chinese FAQ faster and further than r=16
+KNOWLEDGE_PARAPHRASES_FEW = 1  # when the data already asks each answer in many words (identity sets)
+KNOWLEDGE_SHARED_ANSWERS = 4  # examples per distinct answer from which the data counts as asking in many words
+KNOWLEDGE_REPLAY = 48  # general questions the base answers, trained beside the facts (tools/data/replay.py)
+REPLAY_REPEAT = 2  # each replayed answer twice an epoch (identity run: general questions kept 13/40, once: 5/40)
 KNOWLEDGE_MIN_EPOCHS = 3  # the check's wordings are easier than a person's (bench/knowledge.py)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_EFFECTIVE_BATCH = 16
@@ -158,7 +162,9 @@ class TokenStats(_Model):
     max: int | None = Field(default=None, ge=0)
     mean: float | None = Field(default=None, ge=0)
     rewordings: float | None = Field(default=None, ge=0, description="template rewordings training adds per "
-                                     f"example (counted on the data, {KNOWLEDGE_PARAPHRASES} asked per question)")
+                                     "example (counted on the data, as many asked per question as the plan will)")
+    answer_repeats: float | None = Field(default=None, ge=0, description="examples per distinct answer: an "
+                                         "identity set gives a few answers to many questions")
 
     @property
     def empty(self) -> bool:
@@ -568,6 +574,7 @@ class TrainingPlan(_Model):
     style: list[str] = Field(default_factory=list)
     paraphrases: int = Field(default=0, description="rewordings of each question added in training")
     learning_check: bool = Field(default=False, description="ask trained questions in other words while training")
+    replay: int = Field(default=0, description="general questions answered by the base model, trained beside the data")
     check_target: float = 0.9
     check_min_epochs: float = Field(default=0, description="the learning check stops nothing before this")
     reasons: list[str] = Field(description="every decision, in words")
@@ -1109,7 +1116,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         memory=est, alternatives=alternatives, distributed=distributed, cpu_estimate=cpu_estimate,
         serving=_serving(facts, c.hw, r, s.max_length, precision), tokens=c.st, overrides=ov, task=sched.task,
         system_prompt=request.system_prompt, style=request.style, paraphrases=sched.paraphrases,
-        learning_check=sched.learning_check, check_target=sched.check_target,
+        learning_check=sched.learning_check, replay=sched.replay, check_target=sched.check_target,
         check_min_epochs=KNOWLEDGE_MIN_EPOCHS if sched.learning_check else 0,
         reasons=[r.text() for r in reasons], said_reasons=reasons,
         warnings=c.warnings.text(), said_warnings=c.warnings.items,
@@ -1124,6 +1131,7 @@ class _Schedule(_Model):
     warmup: float
     paraphrases: int = 0
     learning_check: bool = False
+    replay: int = 0
     check_target: float = KNOWLEDGE_TARGET
     steps_per_epoch: int | None = None
     total_steps: int | None = None
@@ -1160,24 +1168,39 @@ def _learning_rate(ov: PlanOverrides, facts: ModelFacts, knowledge: bool, reason
     return lr
 
 
+def paraphrases_for(answer_repeats: float | None) -> int:
+    """Rewordings per question for a knowledge task: fewer when the data already asks each answer in many words
+    (an identity set: 80 questions, 8 answers), where more only lengthen training and teach every question to
+    get the same answer."""
+    if answer_repeats is not None and answer_repeats >= KNOWLEDGE_SHARED_ANSWERS:
+        return KNOWLEDGE_PARAPHRASES_FEW
+    return KNOWLEDGE_PARAPHRASES
+
+
 def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: _Said) -> _Schedule:
     """Epochs, learning rate, warmup, rewordings and the learning check: one decision, its reasons said."""
     ov = req.overrides
     task, why = _task(req)
     knowledge = task == "knowledge"
     small_set = count is not None and count <= KNOWLEDGE_MAX_QUESTIONS
-    paraphrases = KNOWLEDGE_PARAPHRASES if knowledge and small_set else 0
+    repeats = req.tokens.answer_repeats if req.tokens is not None else None
+    paraphrases = paraphrases_for(repeats) if knowledge and small_set else 0
     if knowledge:
         reasons.add("plan.task.knowledge", why=why)
     else:
         reasons.add("plan.task.style", why=why)
-    if paraphrases:
+    if paraphrases == KNOWLEDGE_PARAPHRASES_FEW:
+        reasons.add("plan.schedule.rewordings_shared_answers", paraphrases=paraphrases, repeats=repeats)
+    elif paraphrases:
         reasons.add("plan.schedule.rewordings_every_question_are", paraphrases=paraphrases)
     # counted on the data when the plan has it; else each template rewording brings about one more (brand-less,
     # other words, the answer's facts)
     measured = req.tokens.rewordings if req.tokens is not None else None
     per_example = (measured if measured is not None else 2 * paraphrases) if paraphrases else 0
-    examples = round(count * (1 + per_example)) if count else None
+    replay = KNOWLEDGE_REPLAY if paraphrases else 0
+    if replay:
+        reasons.add("plan.schedule.replay", n=replay)
+    examples = round(count * (1 + per_example)) + replay * REPLAY_REPEAT if count else None
     if ov.epochs:
         epochs = ov.epochs
         reasons.add("plan.schedule.epochs_your_setting" if epochs > 1 else "plan.schedule.epoch_your_setting",
@@ -1213,7 +1236,7 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
         reasons.add("plan.schedule.learning_check_once_epoch", min_epochs=KNOWLEDGE_MIN_EPOCHS,
                     target=KNOWLEDGE_TARGET)
     return _Schedule(task=task, examples=examples, epochs=epochs, learning_rate=lr, warmup=warmup, paraphrases=paraphrases,
-                     learning_check=check, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                     learning_check=check, replay=replay, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_steps=eval_steps, logging_steps=logging_steps)
 
 

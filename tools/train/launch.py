@@ -40,7 +40,7 @@ from tools.core.runs import (  # noqa: F401 - where a run's training stands is t
     training_alive,
     training_state,
 )
-from tools.plan.planner import TrainingPlan
+from tools.plan.planner import REPLAY_REPEAT, TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class TrainSettings(BaseModel):
     # knowledge: rewordings of each question mixed into training, and the learning check (tools/data/knowledge.py)
     paraphrases: int = Field(default=0, ge=0, le=20, description="extra rewordings per trained question")
     learning_check: bool = False
+    replay: int = Field(default=0, ge=0, le=48, description="general questions answered by the base model, trained "
+                        "beside the data (tools/data/replay.py)")
+    replay_repeat: int = Field(default=REPLAY_REPEAT, ge=1, le=8, description="times each replay example is seen per epoch")
     check_every: int = Field(default=0, ge=0, description="steps between checks; 0: about once per epoch")
     check_target: float = Field(default=0.9, gt=0, le=1)
     check_patience: int = Field(default=3, ge=1)
@@ -160,7 +163,8 @@ def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> T
         save_total_limit=plan.save_total_limit, eval_steps=plan.eval_steps,
         bnb_compute_dtype=plan.bnb.bnb_4bit_compute_dtype if plan.bnb else "bfloat16",
         system_prompt=plan.system_prompt, style=list(plan.style), paraphrases=plan.paraphrases,
-        learning_check=plan.learning_check, check_target=plan.check_target, check_min_epochs=plan.check_min_epochs,
+        learning_check=plan.learning_check, replay=plan.replay, check_target=plan.check_target,
+        check_min_epochs=plan.check_min_epochs,
     )
 
 

@@ -341,6 +341,29 @@ def _examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], 
     return train_rows, eval_rows, items
 
 
+def _replay(model: Any, tok: Any, settings: TrainSettings, run_dir: Path, events: EventWriter
+            ) -> list[dict[str, Any]]:
+    """General questions answered by the base model itself, to train beside the person's data
+    (``tools/data/replay.py``), each ``replay_repeat`` times. Kept in the run's ``replay.jsonl``: a resumed
+    run trains on the same examples."""
+    from tools.core.jsonio import iter_jsonl, write_jsonl
+    from tools.data.replay import MAX_NEW_TOKENS, replay_examples, replay_prompts
+
+    saved = run_dir / "replay.jsonl"
+    if saved.exists():
+        return [row for _, row in iter_jsonl(saved)] * settings.replay_repeat
+    t0 = time.time()
+    rows = replay_prompts(settings.replay, settings.system_prompt)
+    answers = generate_greedy(model, tok, [r["prompt"] for r in rows], max_new_tokens=MAX_NEW_TOKENS, batch=24)
+    cut = [len(tok(a, add_special_tokens=False)["input_ids"]) >= MAX_NEW_TOKENS - 2 for a in answers]
+    extra = replay_examples(rows, answers, cut)
+    events.emit("train", "info", f"{len(extra)} general questions answered by the base model itself added, so "
+                "that other questions keep their answers", replay=len(extra), asked=len(rows),
+                repeat=settings.replay_repeat, seconds=round(time.time() - t0, 1))
+    write_jsonl(saved, extra)
+    return extra * settings.replay_repeat
+
+
 def _tokenizer(settings: TrainSettings) -> Any:
     """The model's tokenizer, with a chat template and a pad token that is not the end of a turn."""
     from transformers import AutoTokenizer
@@ -527,6 +550,8 @@ def train(run_dir: Path, resume: bool) -> int:
     tok = _tokenizer(settings)
     cuda = torch.cuda.is_available()
     model = _model(settings, tok, cuda)
+    if settings.replay:
+        train_rows = train_rows + _replay(model, tok, settings, run_dir, events)
     params = sum(p.numel() for p in model.parameters())
     gpu_names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
     peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
