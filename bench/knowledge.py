@@ -6,7 +6,7 @@ The FAQ is generated (tests/fixtures/faq.py: invented facts no model knows) and 
 as a person's file would: a CSV → ``convert_documents`` → the planner's default plan for this machine.
 Two recipes train the demo model on it, in one run:
 
-- baseline, "seeds' recipe": LoRA lr 2e-4, 2 epochs, no rewordings (the seed tutorials' settings);
+- baseline, "seeds' recipe": LoRA lr 2e-4, 2 epochs, no rewordings, no replay (the seed tutorials' settings);
 - tunepilot's default plan: what ``tunepilot plan`` picks (rewordings, learning rate and epochs for a
   knowledge task, the learning check that stops training when it knows the trained questions).
 
@@ -48,7 +48,7 @@ def recipes(data: Path, every: int) -> dict[str, TrainSettings]:
     plan = make_plan(model="demo", data_dir=data).model_dump(mode="json")
     default = settings_from_plan(plan, data)
     seeds = default.model_copy(update={"learning_rate": 2e-4, "num_epochs": 2.0, "paraphrases": 0,
-                                       "learning_check": False})
+                                       "learning_check": False, "replay": 0})
     keep = {"save_steps": every, "save_total_limit": 1000, "eval_steps": 100_000}
     return {"seeds' recipe (baseline)": seeds.model_copy(update=keep),
             "tunepilot default plan": default.model_copy(update=keep)}
