@@ -114,3 +114,23 @@ def test_the_worker_keeps_the_replayed_answers_so_a_resumed_run_trains_on_the_sa
     assert len(said) == 1 and said[0].data["replay"] == len(saved) == 4
     again = worker._replay(object(), tok, settings, tmp_path, events)  # resumed: read back, nothing asked again
     assert again == first and len(asked) == 1
+
+
+def test_another_process_of_the_machine_trains_on_the_first_ones_answers(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a training of several processes only the machine's first one asks the model; the others read its file
+    (a different set per process would give them different step counts)."""
+    import threading
+
+    from tools.core.events import EventWriter
+    from tools.core.jsonio import write_jsonl
+    from tools.train import worker
+    from tools.train.launch import TrainSettings
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(worker, "generate_greedy", lambda *a, **k: pytest.fail("only the first process asks"))
+    settings = TrainSettings(model=str(tiny_model), data_dir=str(tmp_path), replay=2, replay_repeat=1)
+    rows = [{"prompt": [{"role": "user", "content": "你好！"}], "completion": [{"role": "assistant", "content": "你好。"}]}]
+    threading.Timer(1.5, write_jsonl, (tmp_path / "replay.jsonl", rows)).start()  # the first process, later
+    got = worker._replay(object(), worker._tokenizer(settings), settings, tmp_path, EventWriter(tmp_path))
+    assert got == rows

@@ -341,15 +341,24 @@ def _examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], 
     return train_rows, eval_rows, items
 
 
+REPLAY_WAIT_S = 1800  # how long another process of the machine waits for the first one's replayed answers
+
+
 def _replay(model: Any, tok: Any, settings: TrainSettings, run_dir: Path, events: EventWriter
             ) -> list[dict[str, Any]]:
     """General questions answered by the base model itself, to train beside the person's data
     (``tools/data/replay.py``), each ``replay_repeat`` times. Kept in the run's ``replay.jsonl``: a resumed
-    run trains on the same examples."""
+    run trains on the same examples, and in a training of several processes the machine's first one answers
+    while the others wait for its file (every process must train on the same examples)."""
     from tools.core.jsonio import iter_jsonl, write_jsonl
+    from tools.core.procs import local_rank
     from tools.data.replay import MAX_NEW_TOKENS, replay_examples, replay_prompts
 
     saved = run_dir / "replay.jsonl"
+    waited = 0.0
+    while local_rank() > 0 and not saved.exists() and waited < REPLAY_WAIT_S:
+        time.sleep(1.0)
+        waited += 1.0
     if saved.exists():
         return [row for _, row in iter_jsonl(saved)] * settings.replay_repeat
     t0 = time.time()
