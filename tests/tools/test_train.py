@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,6 +122,13 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
     assert gen["eos_token_id"] == 2 and gen["pad_token_id"] != gen["eos_token_id"]
 
 
+def _wait_until(run: Path, seconds: float, seen: Callable[[list[Any]], bool]) -> None:
+    """Poll the run's events until ``seen`` holds or ``seconds`` pass (the caller then checks what it needs)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not seen(read_events(run)):
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_curve(demo_model: Path, tmp_path: Path) -> None:
     # the demo model: the tiny one trains 12 steps in ~1.5 s, faster than a poll can interrupt it reliably
@@ -130,13 +139,8 @@ def test_sigkill_then_resume_continues_the_curve(demo_model: Path, tmp_path: Pat
 
     write_config(run, _settings(demo_model, data, max_steps=12, save_steps=4, eval_steps=100))
     proc = start_worker(run, resume=False)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if last_checkpoint(run) is not None and any(
-            e.kind == "progress" and (e.step or 0) >= 6 for e in read_events(run)
-        ):
-            break
-        time.sleep(0.2)
+    _wait_until(run, 240, lambda events: last_checkpoint(run) is not None and any(
+        e.kind == "progress" and (e.step or 0) >= 6 for e in events))
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait() != 0, "the training ended before it could be interrupted"
     ckpt = last_checkpoint(run)
@@ -159,9 +163,7 @@ def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_pa
 
     write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
     proc = start_worker(run, resume=False)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(e.kind == "progress" for e in read_events(run)):
-        time.sleep(0.2)
+    _wait_until(run, 120, lambda events: any(e.kind == "progress" for e in events))
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -184,9 +186,7 @@ def test_a_killed_supervisor_takes_its_training_child_with_it(tiny_model: Path, 
     code = ("import sys; from pathlib import Path; from tools.train.launch import TrainRequest, run_training; "
             "run_training(TrainRequest(run_dir=Path(sys.argv[1]), config_path=Path(sys.argv[1]) / 'config.yaml'))")
     supervisor = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=Path(__file__).resolve().parents[2])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(e.kind == "progress" for e in read_events(run)):
-        time.sleep(0.2)
+    _wait_until(run, 120, lambda events: any(e.kind == "progress" for e in events))
     worker = int((run / "train.pid").read_text())
     assert pid_alive(worker)
     supervisor.kill()
