@@ -122,6 +122,17 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
     assert gen["eos_token_id"] == 2 and gen["pad_token_id"] != gen["eos_token_id"]
 
 
+def _configured_run(model: Path, tmp_path: Path, **kw: Any) -> Path:
+    """A run folder with the identity data and a ``config.yaml`` for ``model``, ready for a worker."""
+    from tools.train.launch import write_config
+
+    data = write_identity_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    run.mkdir()
+    write_config(run, _settings(model, data, **kw))
+    return run
+
+
 def _wait_until(run: Path, seconds: float, seen: Callable[[list[Any]], bool]) -> None:
     """Poll the run's events until ``seen`` holds or ``seconds`` pass (the caller then checks what it needs)."""
     deadline = time.monotonic() + seconds
@@ -132,12 +143,9 @@ def _wait_until(run: Path, seconds: float, seen: Callable[[list[Any]], bool]) ->
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_curve(demo_model: Path, tmp_path: Path) -> None:
     # the demo model: the tiny one trains 12 steps in ~1.5 s, faster than a poll can interrupt it reliably
-    data = write_identity_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    run.mkdir()
-    from tools.train.launch import start_worker, write_config
+    from tools.train.launch import start_worker
 
-    write_config(run, _settings(demo_model, data, max_steps=12, save_steps=4, eval_steps=100))
+    run = _configured_run(demo_model, tmp_path, max_steps=12, save_steps=4, eval_steps=100)
     proc = start_worker(run, resume=False)
     _wait_until(run, 240, lambda events: last_checkpoint(run) is not None and any(
         e.kind == "progress" and (e.step or 0) >= 6 for e in events))
@@ -156,12 +164,9 @@ def test_sigkill_then_resume_continues_the_curve(demo_model: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
-    data = write_identity_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    run.mkdir()
-    from tools.train.launch import start_worker, write_config
+    from tools.train.launch import start_worker
 
-    write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
+    run = _configured_run(tiny_model, tmp_path, max_steps=400, save_steps=1000, eval_steps=1000)
     proc = start_worker(run, resume=False)
     _wait_until(run, 120, lambda events: any(e.kind == "progress" for e in events))
     t0 = time.monotonic()
@@ -177,12 +182,8 @@ def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_pa
 def test_a_killed_supervisor_takes_its_training_child_with_it(tiny_model: Path, tmp_path: Path) -> None:
     """`kill -9` of `tunepilot train` used to leave the worker training on, outside the machine's training slot."""
     from tools.core.procs import pid_alive
-    from tools.train.launch import write_config
 
-    data = write_identity_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    run.mkdir()
-    write_config(run, _settings(tiny_model, data, max_steps=400, save_steps=1000, eval_steps=1000))
+    run = _configured_run(tiny_model, tmp_path, max_steps=400, save_steps=1000, eval_steps=1000)
     code = ("import sys; from pathlib import Path; from tools.train.launch import TrainRequest, run_training; "
             "run_training(TrainRequest(run_dir=Path(sys.argv[1]), config_path=Path(sys.argv[1]) / 'config.yaml'))")
     supervisor = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=Path(__file__).resolve().parents[2])
