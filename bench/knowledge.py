@@ -1,6 +1,11 @@
 """Knowledge: does the model answer questions about its FAQ asked in other words, and how soon?
 
     python bench/knowledge.py [--lang zh|en] [--every 15]
+    python bench/knowledge.py --doc dev|held [--every 15] [--only default]
+
+``--doc``: instead of an FAQ, a pair of prose manuals (tests/fixtures/manuals.py: a Chinese one printed to PDF
+by Chromium, an English one as a Word file; ``dev`` is what the fact questions were tuned on, ``held`` another
+domain measured only), converted by ``tunepilot data``'s own path, recall reported per language.
 
 The FAQ is generated (tests/fixtures/faq.py: invented facts no model knows) and goes through the product
 as a person's file would: a CSV → ``convert_documents`` → the planner's default plan for this machine.
@@ -42,6 +47,22 @@ def dataset(lang: str, root: Path) -> tuple[Path, list[faq.Entry]]:
     return root / "data", entries
 
 
+def doc_dataset(which: str, root: Path) -> tuple[Path, list[tuple[str, str, str]]]:
+    """The manuals of ``which`` through the product's converter; (question, fact, language) for each customer
+    question."""
+    from tests.fixtures import manuals
+    from tools.data import ConvertRequest, convert_documents
+
+    files = []
+    for m in manuals.DEV if which == "dev" else manuals.HELD:
+        path = root / (m.name + (".pdf" if m.lang == "zh" else ".docx"))
+        files.append(manuals.write_pdf(path, m) if m.lang == "zh" else manuals.write_docx(path, m))
+    result = convert_documents(ConvertRequest(inputs=files, out_dir=root / "data"))
+    print(f"converted: {result.train_records} train + {result.eval_records} held-out records from {len(files)} files")
+    asked = [(q, fact, m.lang) for m in (manuals.DEV if which == "dev" else manuals.HELD) for q, fact in m.asked]
+    return root / "data", asked
+
+
 def recipes(data: Path, every: int) -> dict[str, TrainSettings]:
     from tools.plan.cli import make_plan
 
@@ -74,27 +95,46 @@ def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]]) -> 
     return out
 
 
+def train_recipe(root: Path, name: str, settings: TrainSettings) -> tuple[Path, Any, float]:
+    """Train one recipe in its own run folder under ``root``: (run folder, result, wall seconds)."""
+    run = root / name.split()[0].strip("'")
+    t0 = time.perf_counter()
+    result = run_training(TrainRequest(run_dir=run, settings=settings))
+    wall = time.perf_counter() - t0
+    if result.status != "done":
+        raise SystemExit(f"{name}: {result.message}")
+    return run, result, wall
+
+
 def _recall(outputs: list[str], asked: list[tuple[str, str, str]]) -> float:
     return sum(fact.casefold() in o.casefold() for o, (_, fact, _) in zip(outputs, asked, strict=True)) / len(asked)
+
+
+def _recall_by_lang(outputs: list[str], asked: list[tuple[str, str, str]]) -> dict[str, float]:
+    out = {}
+    for lang in sorted({a[2] for a in asked}):
+        pairs = [(o, a) for o, a in zip(outputs, asked, strict=True) if a[2] == lang]
+        out[lang] = sum(fact.casefold() in o.casefold() for o, (_, fact, _) in pairs) / len(pairs)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lang", choices=["zh", "en"], default="zh")
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
+    ap.add_argument("--doc", choices=["dev", "held"], help="prose manuals instead of an FAQ (recall per language)")
+    ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
+    ap.add_argument("--show", action="store_true", help="print each question and the final answer")
     args = ap.parse_args()
+    if args.doc:
+        return doc_main(args)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data, entries = dataset(args.lang, root)
         asked = faq.asked(entries)
         for name, settings in recipes(data, args.every).items():
-            run = root / name.split()[0].strip("'")
-            t0 = time.perf_counter()
-            result = run_training(TrainRequest(run_dir=run, settings=settings))
-            wall = time.perf_counter() - t0
-            if result.status != "done":
-                raise SystemExit(f"{name}: {result.message}")
+            run, result, wall = train_recipe(root, name, settings)
             curve = recall_by_step(run, settings.model, asked)
             s_per_step = wall / max(1, result.steps)
             first = next(((s, r) for s, r in curve if r >= TARGET), None)
@@ -119,6 +159,50 @@ def main() -> None:
         t_to = f"{r['first'][0] * r['s_per_step']:.0f} s" if r["first"] else "—"
         ratio = f"{final / base_final:.1f}×" if base_final else "∞" if final else "—"
         print(f"| {r['name']} | {r['steps']} | {final:.0%} | {to} | {t_to} | {ratio} |")
+
+
+def doc_main(args: argparse.Namespace) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tools.train.worker import generate_greedy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data, asked = doc_dataset(args.doc, root)
+        rows = []
+        for name, settings in recipes(data, args.every).items():
+            if args.only and not name.startswith("tunepilot" if args.only == "default" else "seeds"):
+                continue
+            run, result, wall = train_recipe(root, name, settings)
+            ckpts = sorted((p for p in (run / "checkpoints").glob("checkpoint-*") if p.name[11:].isdigit()),
+                           key=lambda p: int(p.name[11:]))
+            tok = AutoTokenizer.from_pretrained(str(run / "adapter"))
+            base = AutoModelForCausalLM.from_pretrained(settings.model, dtype=torch.float32)
+            prompts = [[{"role": "user", "content": q}] for q, _, _ in asked]
+            curve = [(0, _recall_by_lang(generate_greedy(base, tok, prompts, max_new_tokens=128), asked))]
+            last: list[str] = []
+            for ckpt in ckpts + [run / "adapter"]:
+                m: Any = PeftModel.from_pretrained(base, str(ckpt))
+                last = generate_greedy(m, tok, prompts, max_new_tokens=128)
+                step = int(ckpt.name[11:]) if ckpt.name.startswith("checkpoint-") else result.steps
+                curve.append((step if ckpt.name != "adapter" else -1, _recall_by_lang(last, asked)))
+                base = m.unload()
+            stop = next((e.data.get("stop_reason") for e in read_events(run) if e.data.get("stop_reason")), None)
+            checks = [e.message for e in read_events(run) if "knows" in (e.message or "")]
+            rows.append((name, result.steps, wall, curve, stop, checks))
+            if args.show:
+                for (q, fact, lang), o in zip(asked, last, strict=True):
+                    print(f"{'OK ' if fact.casefold() in o.casefold() else 'MISS'} [{lang}] {q} -> {o[:120]!r}")
+    print(f"\nManual facts ({args.doc}): {len(asked)} customer questions in other words, demo model, greedy; "
+          "recall per language at each checkpoint (step 0 = base, 'kept' = the adapter training kept)")
+    for name, steps, wall, curve, stop, checks in rows:
+        print(f"\n{name}: {steps} steps in {wall:.0f} s" + (f" (stopped: {stop})" if stop else ""))
+        for lang in sorted(curve[0][1]):
+            print(f"  {lang} " + " ".join(f"{'kept' if st < 0 else st:>5}:{r[lang]:>4.0%}" for st, r in curve))
+        if checks:
+            print("  learning check: " + " | ".join(checks[-4:]))
 
 
 if __name__ == "__main__":

@@ -320,3 +320,22 @@ def test_an_faq_with_one_answer_per_question_gets_four_rewordings(tmp_path: Path
     plan = make_plan(model="demo", data_dir=tmp_path / "data", task="knowledge")
     assert plan.paraphrases == 4 and plan.replay == 48
     assert any("通用问题" in r for r in plan.reasons_in("zh"))
+
+
+def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_path: Path) -> None:
+    """A manual's facts are already asked several ways each (tools/data/facts.py): the plan adds no template
+    rewordings (they would only lengthen training), keeps replay and the learning check, and says why."""
+    from tests.fixtures import manuals
+    from tools.data import ConvertRequest, convert_documents
+    from tools.plan.cli import make_plan
+
+    doc = manuals.write_docx(tmp_path / "说明书.docx", manuals.EBIKE_ZH)
+    convert_documents(ConvertRequest(inputs=[doc], out_dir=tmp_path / "data"))
+    stats = read_token_stats(tmp_path / "data")
+    assert stats is not None and stats.written_share is not None and stats.written_share >= 0.8
+    plan = make_plan(model="demo", data_dir=tmp_path / "data")
+    assert plan.task == "knowledge" and plan.paraphrases == 0 and plan.replay == 48 and plan.learning_check
+    assert any("written from your documents" in r for r in plan.reasons)
+    assert any("从你的文档里写出来的" in r for r in plan.reasons_in("zh"))
+    # the epoch is the data and the replayed answers, nothing more
+    assert plan.steps_per_epoch == -(-(stats.count + 48 * 2) // plan.effective_batch)  # type: ignore[operator]

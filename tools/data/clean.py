@@ -8,6 +8,7 @@ import re
 import unicodedata
 
 from tools.data.document import Record
+from tools.data.text import person_chars
 
 DROP_EMPTY = "empty or one-sided pair"
 DROP_EXACT = "exact duplicate"
@@ -49,7 +50,8 @@ def strip_html(text: str) -> str:
 def normalise(text: str, *, document: bool = True) -> str:
     """NFC, PDF ligatures spelt out, invisible characters removed, line ends and blank lines tidied.
 
-    Never NFKC: it would rewrite full-width Chinese punctuation (，？：) as ASCII and full-width forms the
+    Radicals and compatibility ideographs left by PDF extraction become the characters a person types
+    (:func:`tools.data.text.person_chars`). Never NFKC on the rest: it would rewrite full-width Chinese punctuation (，？：) as ASCII and full-width forms the
     person chose; the model must learn the text as written. Only duplicate keys (:func:`near_key`) fold it.
 
     Document text (not ready datasets, whose spacing may be code) also loses leftover HTML tags and runs of
@@ -57,7 +59,7 @@ def normalise(text: str, *, document: bool = True) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
+    text = person_chars(unicodedata.normalize("NFC", text).translate(_LIGATURES))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     if document:

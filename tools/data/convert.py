@@ -18,6 +18,7 @@ from tools.core.jsonio import write_json, write_jsonl
 from tools.data import clean as C
 from tools.data.datasets import TEXT_DROP, read_json_records, read_jsonl_records
 from tools.data.document import Block, FileLog, Problem, Record, issue
+from tools.data.facts import fact_records
 from tools.data.faq import scan_blocks, table_pairs
 from tools.data.llm import Chunk, generate, llm_settings
 from tools.data.readers import READERS
@@ -30,15 +31,23 @@ from tools.data.schema import (
     ReportTotals,
     TokenStats,
 )
-from tools.data.sections import collect_sections, language, section_records, split_to_budget
+from tools.data.sections import (
+    REPLY_TOKENS,
+    collect_sections,
+    document_title,
+    language,
+    section_records,
+    split_to_budget,
+)
 from tools.data.sources import Source, expand_inputs, zip_sources
 from tools.data.split import split_records
+from tools.data.text import CJK, person_chars
 from tools.data.tokens import TokenCounter, percentile
 
 log = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_CJK = re.compile(f"[{CJK}]")
 _QUESTION_END = ("?", "？")
 
 
@@ -143,6 +152,9 @@ class _Run:
 
     def read_document(self, src: Source, data: bytes, flog: FileLog, meta: dict[str, Any]) -> list[Record]:
         blocks = READERS[src.suffix](data, flog)
+        for b in blocks:
+            b.text = person_chars(b.text)
+            b.rows = [[person_chars(c) for c in row] for row in b.rows]
         if not blocks:
             if not flog.errors:
                 flog.error("data.no_text")
@@ -172,7 +184,7 @@ class _Run:
                     flog.error("data.no_qa_columns", header=header or "empty")
             else:
                 leftover.append(b)
-        title = PurePosixPath(src.name).stem
+        title = document_title(blocks, flog.title, PurePosixPath(src.name).stem)
         sections = collect_sections(leftover, title)
         kept_sections = []
         for sec in sections:
@@ -183,9 +195,12 @@ class _Run:
             else:
                 kept_sections.append(sec)
         if kept_sections:
-            budget = self.req.section_budget
-            records.extend(section_records(kept_sections, meta, budget, self.counter.count))
+            budget = min(self.req.section_budget, REPLY_TOKENS)
+            facts, remainders = fact_records(kept_sections, title, meta, language)
+            records.extend(facts)
+            records.extend(section_records(remainders, meta, budget, self.counter.count))
             if self.llm is not None:
+                budget = self.req.section_budget
                 for sec in kept_sections:
                     lang = language(sec.text)
                     for chunk in split_to_budget(sec.paragraphs, budget, self.counter.count):

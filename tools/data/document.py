@@ -97,6 +97,7 @@ class FileLog:
         self.suppressed = 0
         self.notes: list[str] = []
         self.drops: dict[str, int] = {}
+        self.title: str | None = None  # the title the document carries (metadata, <title>, a Title paragraph)
 
     def error(self, code: str, *, line: int | None = None, page: int | None = None,
               where: str | None = None, **params: Any) -> None:

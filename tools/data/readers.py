@@ -19,10 +19,10 @@ from typing import Any
 from tools.data.decode import NotText, decode_bytes
 from tools.data.document import Block, FileLog
 from tools.data.faq import starts_qa_marker
+from tools.data.text import join_lines, person_chars
 
 log = logging.getLogger(__name__)
 
-CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _END_PUNCT = tuple(".。!！;；:：,，、")
 
 
@@ -272,6 +272,11 @@ def read_html(data: bytes, flog: FileLog) -> list[Block]:
     text = decode_or_report(data, flog)
     if text is None:
         return []
+    m = re.search(r"<title[^>]*>(.*?)</title\s*>", text, re.IGNORECASE | re.DOTALL)
+    if m:
+        import html as html_lib
+
+        flog.title = usable_title(html_lib.unescape(re.sub(r"<[^>]+>", "", m.group(1))))
     try:
         return html_to_blocks(text)
     except Exception as exc:  # noqa: BLE001 - a parser failure is reported, the rest goes on
@@ -314,6 +319,7 @@ def read_docx(data: bytes, flog: FileLog) -> list[Block]:
         flog.error("data.docx_unreadable", detail=f"{type(exc).__name__}: {exc}")
         return []
     blocks: list[Block] = []
+    flog.title = usable_title(document.core_properties.title)
     body = document.element.body
     # style id → name once: python-docx's ``paragraph.style`` scans every style on each call (~1 ms), which
     # made a 60,000-paragraph document take over two minutes
@@ -333,6 +339,7 @@ def read_docx(data: bytes, flog: FileLog) -> list[Block]:
             if m:
                 blocks.append(Block("heading", text=text, level=int(m.group(1)), line=idx + 1))
             elif style.lower() == "title":
+                flog.title = flog.title or usable_title(text)
                 blocks.append(Block("heading", text=text, level=1, line=idx + 1))
             elif (len(text) <= 120 and p.runs and all(r.bold for r in p.runs if r.text.strip())
                   and not text.endswith(_END_PUNCT)):
@@ -431,23 +438,6 @@ def _norm_key(text: str) -> str:
     return re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)).casefold()
 
 
-def _join_lines(lines: list[str]) -> str:
-    out = ""
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        if not out:
-            out = line
-        elif out.endswith("-") and line[:1].islower():
-            out = out[:-1] + line
-        elif CJK_RE.match(out[-1]) or CJK_RE.match(line[0]):
-            out += line
-        else:
-            out += " " + line
-    return out
-
-
 def _page_lines(page: Any) -> list[tuple[str, float, float]]:
     """(text, size, y) per visual line, top to bottom as drawn."""
     lines: list[list[Any]] = []  # [text, size, y]
@@ -469,7 +459,47 @@ def _page_lines(page: Any) -> list[tuple[str, float, float]]:
             lines[-1][1] = max(lines[-1][1], size)
 
     page.extract_text(visitor_text=visitor)
-    return [(t, s, y) for t, s, y in lines if t.strip()]
+    return [(person_chars(t), s, y) for t, s, y in lines if t.strip()]
+
+
+_PAGE_NUMBER = re.compile(
+    r"^\s*(?:[-–—]?\s*\d+\s*[-–—]?|\d+\s*/\s*\d+|(?:page|p\.)\s*\d+(?:\s*(?:of|/)\s*\d+)?|"
+    r"第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)?|\d+\s*页)\s*$", re.IGNORECASE)
+_EDGE = 2  # lines at the top and at the bottom of a page where running headers and footers sit
+# what a browser prints at a page's edges: the date and time (then the title), the address and "page/pages"
+_BROWSER_EDGE = re.compile(r"^\s*(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4},?\s+\d{1,2}:\d{2}(?:\s*[AP]M)?\b.*"
+                           r"|(?:file|https?)://\S+(?:\s+\d+\s*/\s*\d+)?)\s*$", re.IGNORECASE)
+
+
+_FI = str.maketrans({"\ufb01": "fi", "\ufb02": "fl"})
+
+
+def _edge_key(text: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", "", text)).casefold()
+
+
+def drop_running_lines(per_page: list[tuple[int, list[tuple[str, float, float]]]]) -> int:
+    """Remove page numbers and the running headers and footers printed on most pages (the same line, digits
+    aside, among the top or bottom lines of at least 60% of the pages); returns how many lines went."""
+    pages = [lines for _, lines in per_page]
+    seen: Counter[str] = Counter()
+    for lines in pages:
+        edges = lines[:_EDGE] + lines[-_EDGE:] if len(lines) > _EDGE else lines
+        seen.update({_edge_key(t) for t, _, _ in edges})
+    running = {k for k, n in seen.items() if len(pages) >= 2 and n >= max(2, 0.6 * len(pages))}
+    dropped = 0
+    for lines in pages:
+        n = len(lines)
+        keep = []
+        for i, line in enumerate(lines):
+            at_edge = i < _EDGE or i >= n - _EDGE
+            if at_edge and (_PAGE_NUMBER.match(line[0]) or _BROWSER_EDGE.match(line[0].translate(_FI))
+                            or _edge_key(line[0]) in running):
+                dropped += 1
+                continue
+            keep.append(line)
+        lines[:] = keep
+    return dropped
 
 
 def _outline(reader: Any) -> dict[int, list[tuple[int, str]]]:
@@ -515,10 +545,10 @@ def _page_blocks(page_no: int, lines: list[tuple[str, float, float]], outline_he
             level = level_of[round(size, 1)]
         if level:
             if para:
-                blocks.append(Block("para", text=_join_lines(para), page=page_no))
+                blocks.append(Block("para", text=join_lines(para), page=page_no))
                 para = []
             if heading and heading[1] == level and prev_y is not None and prev_y - y < 2 * size:
-                heading[0] = _join_lines([heading[0], text])
+                heading[0] = join_lines([heading[0], text])
             else:
                 if heading:
                     blocks.append(Block("heading", text=heading[0], level=heading[1], page=page_no))
@@ -529,15 +559,34 @@ def _page_blocks(page_no: int, lines: list[tuple[str, float, float]], outline_he
                 heading = None
             if para and (starts_qa_marker(text) or (prev_y is not None and (
                     prev_y - y > line_gap * 1.4 or y > prev_y + 1))):
-                blocks.append(Block("para", text=_join_lines(para), page=page_no))
+                blocks.append(Block("para", text=join_lines(para), page=page_no))
                 para = []
             para.append(text)
         prev_y = y
     if para:
-        blocks.append(Block("para", text=_join_lines(para), page=page_no))
+        blocks.append(Block("para", text=join_lines(para), page=page_no))
     if heading:
         blocks.append(Block("heading", text=heading[0], level=heading[1], page=page_no))
     return blocks, found
+
+
+_PLACEHOLDER_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\b|document\d*$|文档\d*$)|\.(?:docx?|pdf|html?|md|txt)$",
+                                re.IGNORECASE)
+
+
+def usable_title(text: str | None) -> str | None:
+    """A title a document carries, unless it is a placeholder ("Untitled", "Microsoft Word - x.docx", a file name)."""
+    text = person_chars(re.sub(r"\s+", " ", text or "")).strip()
+    if not text or len(text) > 150 or _PLACEHOLDER_TITLE.search(text):
+        return None
+    return text
+
+
+def pdf_title(reader: Any) -> str | None:
+    try:
+        return usable_title(str(reader.metadata.title)) if reader.metadata and reader.metadata.title else None
+    except Exception:  # noqa: BLE001 - broken metadata: the first heading or the file name serve
+        return None
 
 
 def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
@@ -567,6 +616,8 @@ def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
             per_page.append((i + 1, _page_lines(page)))
         except Exception as exc:  # noqa: BLE001
             flog.error("data.pdf_page_unreadable", page=i + 1, detail=f"{type(exc).__name__}: {exc}")
+    drop_running_lines(per_page)
+    flog.title = pdf_title(reader)
     chars: Counter[float] = Counter()
     gaps: list[float] = []
     for _, lines in per_page:
@@ -598,7 +649,7 @@ def read_pdf(data: bytes, flog: FileLog) -> list[Block]:
     for b in blocks:
         if (merged and b.kind == "para" and merged[-1].kind == "para" and merged[-1].page != b.page
                 and not merged[-1].text.rstrip().endswith((".", "。", "!", "！", "?", "？", ":", "："))):
-            merged[-1].text = _join_lines([merged[-1].text, b.text])
+            merged[-1].text = join_lines([merged[-1].text, b.text])
             continue
         merged.append(b)
     return merged

@@ -13,9 +13,11 @@ from typing import Any
 
 from tools.data.document import Block, Record, pair
 from tools.data.faq import table_to_text
+from tools.data.text import CJK, unwrap
 
 CountFn = Callable[[list[str]], list[int]]
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+REPLY_TOKENS = 160  # a normal reply: no section answer is longer (its facts have their own short answers)
+_CJK = re.compile(f"[{CJK}]")
 _SENTENCE = re.compile(r"(?<=[.!?。！？；;])\s*")
 
 
@@ -39,9 +41,21 @@ class Section:
         return "\n\n".join(self.paragraphs)
 
 
-def collect_sections(blocks: list[Block], fallback_title: str) -> list[Section]:
-    h1 = [b for b in blocks if b.kind == "heading" and b.level == 1]
-    title = h1[0].text.strip() if len(h1) == 1 else fallback_title
+def document_title(blocks: list[Block], carried: str | None, file_stem: str) -> str:
+    """The document's own title: the one it carries (metadata, ``<title>``, a Title paragraph), else its first
+    heading when that comes before any text and no heading is above it, else the file name."""
+    if carried:
+        return carried
+    headings = [b for b in blocks if b.kind == "heading" and b.text.strip()]
+    first = next((b for b in blocks if b.kind != "heading" or b.text.strip()), None)
+    if first is not None and first.kind == "heading" and first.level <= min(h.level for h in headings):
+        if sum(1 for h in headings if h.level == first.level) == 1:
+            return first.text.strip()
+    h1 = [h for h in headings if h.level == 1]
+    return h1[0].text.strip() if len(h1) == 1 else file_stem
+
+
+def collect_sections(blocks: list[Block], title: str) -> list[Section]:
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     current: Section | None = None
@@ -59,7 +73,7 @@ def collect_sections(blocks: list[Block], fallback_title: str) -> list[Section]:
                 path.pop()
             path.append((b.level, b.text.strip()))
             continue
-        text = table_to_text(b) if b.kind == "table" else b.text.strip()
+        text = table_to_text(b) if b.kind == "table" else unwrap(b.text.strip())
         if not text:
             continue
         if current is None:

@@ -1,8 +1,13 @@
-"""Seeded train/eval split that keeps near-duplicate questions on one side.
+"""Seeded train/eval split that keeps near-duplicate questions on one side, and every fact of a document in
+training.
 
 Records whose normalised first question is equal form a group; groups are ordered by a hash of
 ``(seed, group key)`` and taken into eval until it holds ``round(n * ratio)`` records (at least one when
 there are 10 or more records). The same records and seed always give the same split.
+
+A document's facts are held out *by wording*, never whole: a fact asked three or more ways may give one of
+its questions to eval (a question training never sees, whose answer it does), and its other questions stay
+in training. A document's section records (the sentences with no fact) are never held out.
 """
 
 from __future__ import annotations
@@ -33,8 +38,15 @@ def split_records(records: list[Record], ratio: float, seed: int) -> tuple[list[
         reasons.append(f"only {n} record(s): all kept for training, no eval set (an eval set needs "
                        f"at least {MIN_FOR_EVAL} records)")
     groups: dict[str, list[int]] = {}
+    facts: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
-        groups.setdefault(question_key(rec) or f"#{i}", []).append(i)
+        if rec.method == "fact" and rec.meta.get("fact"):
+            facts.setdefault(str(rec.meta["fact"]), []).append(i)
+        elif rec.method != "section":
+            groups.setdefault(question_key(rec) or f"#{i}", []).append(i)
+    for fid, members in facts.items():
+        if len(members) >= 3:  # the fact's last wording only: its first ones name it plainly
+            groups[f"fact\x00{fid}"] = [members[-1]]
 
     def rank(key: str) -> str:
         return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
@@ -47,10 +59,12 @@ def split_records(records: list[Record], ratio: float, seed: int) -> tuple[list[
         members = groups[key]
         if len(chosen) + len(members) <= target:
             chosen.update(members)
-    if target and not chosen:
+    if target and not chosen and order:
         smallest = min(order, key=lambda k: len(groups[k]))
         if len(groups[smallest]) < n:
             chosen.update(groups[smallest])
+    if facts:
+        reasons.append(f"{len(facts)} fact(s) of documents all trained; held out by wording only")
     together = sum(1 for m in groups.values() if len(m) > 1)
     if together:
         reasons.append(f"{together} group(s) of records with the same question kept on one side of the split")

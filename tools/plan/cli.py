@@ -140,8 +140,16 @@ def question_stats(train: Path) -> dict[str, float]:
     answers = {str(r["completion"][-1].get("content", "")).strip() for r in rows}
     repeats = round(len(rows) / max(1, len(answers)), 2)
     per_question = paraphrases_for(repeats)
-    return {"answer_repeats": repeats,
+    return {"answer_repeats": repeats, "written_share": written_share(train),
             "rewordings": round((len(augment(rows, per_question)) - len(rows)) / len(rows), 2)}
+
+
+def written_share(train: Path) -> float:
+    """Share of the records whose question tunepilot wrote from a document's fact (``meta.method == "fact"``)."""
+    from tools.core.jsonio import iter_jsonl
+
+    methods = [str((rec.get("meta") or {}).get("method", "")) for _, rec in iter_jsonl(train) if isinstance(rec, dict)]
+    return round(sum(1 for m in methods if m == "fact") / len(methods), 2) if methods else 0.0
 
 
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:

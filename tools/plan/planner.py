@@ -165,6 +165,8 @@ class TokenStats(_Model):
                                      "example (counted on the data, as many asked per question as the plan will)")
     answer_repeats: float | None = Field(default=None, ge=0, description="examples per distinct answer: an "
                                          "identity set gives a few answers to many questions")
+    written_share: float | None = Field(default=None, ge=0, le=1, description="share of the examples whose "
+                                        "question tunepilot wrote from a document's fact (tools/data/facts.py)")
 
     @property
     def empty(self) -> bool:
@@ -1184,12 +1186,15 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     knowledge = task == "knowledge"
     small_set = count is not None and count <= KNOWLEDGE_MAX_QUESTIONS
     repeats = req.tokens.answer_repeats if req.tokens is not None else None
-    paraphrases = paraphrases_for(repeats) if knowledge and small_set else 0
+    written = (req.tokens.written_share or 0.0) >= 0.5 if req.tokens is not None else False
+    paraphrases = paraphrases_for(repeats) if knowledge and small_set and not written else 0
     if knowledge:
         reasons.add("plan.task.knowledge", why=why)
     else:
         reasons.add("plan.task.style", why=why)
-    if paraphrases == KNOWLEDGE_PARAPHRASES_FEW:
+    if knowledge and small_set and written:
+        reasons.add("plan.schedule.rewordings_written", repeats=repeats or 0)
+    elif paraphrases == KNOWLEDGE_PARAPHRASES_FEW:
         reasons.add("plan.schedule.rewordings_shared_answers", paraphrases=paraphrases, repeats=repeats)
     elif paraphrases:
         reasons.add("plan.schedule.rewordings_every_question_are", paraphrases=paraphrases)
@@ -1197,7 +1202,7 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     # other words, the answer's facts)
     measured = req.tokens.rewordings if req.tokens is not None else None
     per_example = (measured if measured is not None else 2 * paraphrases) if paraphrases else 0
-    replay = KNOWLEDGE_REPLAY if paraphrases else 0
+    replay = KNOWLEDGE_REPLAY if knowledge and small_set else 0
     if replay:
         reasons.add("plan.schedule.replay", n=replay)
     examples = round(count * (1 + per_example)) + replay * REPLAY_REPEAT if count else None

@@ -85,17 +85,17 @@ def test_every_file_type_in_english_and_chinese(tmp_path: Path, demo_model: Path
     expect = {
         "faq_en.md": ({"faq"}, 3), "faq_zh_gbk.txt": ({"faq"}, 2), "faq_zh_utf16.txt": ({"faq"}, 2),
         "sheet_zh.csv": ({"table"}, 2), "sheet_en.xlsx": ({"table"}, 2), "alpaca.json": ({"dataset"}, 2),
-        "chat.jsonl": ({"dataset"}, 2), "help.html": ({"faq", "table"}, 3), "guide.docx": ({"section", "table"}, 3),
+        "chat.jsonl": ({"dataset"}, 2), "help.html": ({"faq", "table"}, 3), "guide.docx": ({"fact", "section", "table"}, 6),
         "manual.pdf": ({"section"}, 2),
     }
     for name, (methods, count) in expect.items():
         assert set(files[name].methods) == methods, (name, files[name])
         assert files[name].records_kept == count, (name, files[name])
     rows = all_rows(result)
-    assert result.train_records + result.eval_records == len(rows) == 23
+    assert result.train_records + result.eval_records == len(rows) == 26
     assert result.eval_records >= 1
     for r in rows:
-        assert r["meta"]["source"] and r["meta"]["method"] in {"dataset", "faq", "table", "section"}
+        assert r["meta"]["source"] and r["meta"]["method"] in {"dataset", "faq", "table", "section", "fact"}
         assert [m["role"] for m in r["messages"]][-1] == "assistant"
     text = json.dumps(rows, ensure_ascii=False)
     # encodings decoded, not mojibake
@@ -115,7 +115,7 @@ def test_every_file_type_in_english_and_chinese(tmp_path: Path, demo_model: Path
     report = json.loads(result.report_path.read_text())
     assert report["tokens"]["p50"] > 0 and report["tokens"]["p95"] >= report["tokens"]["p50"]
     assert report["tokens"]["max"] == result.tokens.max >= report["tokens"]["p95"]
-    assert report["totals"]["train"] + report["totals"]["eval"] == 23
+    assert report["totals"]["train"] + report["totals"]["eval"] == 26
     assert {f["source"].rsplit("/", 1)[-1] for f in report["files"]} == set(expect)
 
 
@@ -127,11 +127,12 @@ def test_pdf_headings_from_outline_and_pages(tmp_path: Path, demo_model: Path) -
     ], outline=True)
     result = convert([pdf], tmp_path / "out", eval_ratio=0)
     rows = all_rows(result)
-    questions = {r["messages"][-2]["content"]: r["meta"] for r in rows}
-    charging = next(m for q, m in questions.items() if "Charging the battery" in q)
-    assert charging["page"] == 2 and charging["section"].endswith("Charging the battery")
-    cleaning = next(m for q, m in questions.items() if "Cleaning the lens" in q)
-    assert cleaning["page"] == 3
+    sections = {r["meta"]["section"].rsplit(" / ", 1)[-1]: r["meta"] for r in rows}
+    assert sections["Charging the battery"]["page"] == 2 and sections["Cleaning the lens"]["page"] == 3
+    # the fact under the heading is asked for, not the heading
+    charging = [r for r in rows if r["meta"]["section"].endswith("Charging the battery")]
+    assert {r["meta"]["method"] for r in charging} == {"fact"}
+    assert any(r["messages"][0]["content"].startswith("How long") for r in charging)
 
 
 def test_chinese_pdf_gets_chinese_questions(tmp_path: Path, demo_model: Path) -> None:
@@ -142,10 +143,13 @@ def test_chinese_pdf_gets_chinese_questions(tmp_path: Path, demo_model: Path) ->
     ], cjk=True)
     result = convert([pdf], tmp_path / "out", eval_ratio=0)
     rows = all_rows(result)
-    assert len(rows) == 2
-    q = rows[0]["messages"][0]["content"]
-    assert "滤网更换" in q and "空气净化器使用手册" in q and q.endswith("？")  # full-width, as written
-    assert "滤网每六个月更换一次" in rows[0]["messages"][1]["content"]
+    asked = {r["messages"][0]["content"]: r["messages"][1]["content"] for r in rows}
+    assert asked["滤网多久更换一次？"] == "滤网每六个月更换一次。"  # the fact asked for, answered in its own words
+    assert asked["可以用水冲洗吗？"] == "用干布擦拭机身外壳，不要用水冲洗。"  # the rule, as a yes/no question
+    # the sentence with no fact keeps a record under its heading, in Chinese, full-width as written
+    rest = next(q for q, a in asked.items() if a == "更换前请先关闭电源并拔下插头。")
+    assert "滤网更换" in rest and "空气净化器" in rest and rest.endswith("？")
+    assert all(q.endswith("？") for q in asked)
 
 
 def test_bad_inputs_are_named_and_the_rest_still_converts(tmp_path: Path, demo_model: Path) -> None:
