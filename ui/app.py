@@ -22,6 +22,7 @@ import gradio as gr
 from tools.core.messages import say
 from tools.core.paths import runs_root
 from tools.core.secrets import redact
+from ui import pairs as pair_table
 from ui import view
 from ui.i18n import L
 
@@ -543,7 +544,8 @@ def _wire_language(p: SimpleNamespace, demo: gr.Blocks) -> None:
     labelled: list[tuple[Any, dict[str, str]]] = [
         (p.lang, {"label": "language"}), (p.chatbot, {"label": "chat"}), (p.box, {"placeholder": "input"}),
         (p.approve, {"value": "approve"}), (p.edit, {"value": "edit"}), (p.cancel, {"value": "cancel"}),
-        (p.acc_data, {"label": "dataset"}), (p.acc_plan, {"label": "plan"}), (p.acc_prog, {"label": "progress"}),
+        (p.acc_data, {"label": "dataset"}), (p.pairs, {"label": "pairs"}), (p.pairs_save, {"value": "pairs_save"}),
+        (p.acc_plan, {"label": "plan"}), (p.acc_prog, {"label": "progress"}),
         (p.loss, {"label": "loss", "x_title": "plot_step", "y_title": "plot_loss"}), (p.acc_eval, {"label": "eval"}),
         (p.files_out, {"label": "downloads"}), (p.tab_chat, {"label": "chat"}), (p.tab_model, {"label": "model_chat"}),
         (p.tab_runs, {"label": "runs"}), (p.run_pick, {"label": "pick_run"}), (p.refresh, {"value": "refresh"}),
@@ -583,6 +585,13 @@ def _wire_agent(p: SimpleNamespace, demo: gr.Blocks) -> None:
 
     p.timer.tick(tick, [p.thread, p.lang_state], [p.chatbot, p.confirm_row, *p.panel_outputs], show_progress="hidden",
                api_name="tick")
+    # the pairs to train: refreshed only when the file changes (an edit in progress is never overwritten)
+    pair_view = [p.pairs, p.pairs_save, p.pairs_hint, p.pairs_sig]
+    p.timer.tick(pair_table.pairs_tick(_run_dir), [p.thread, p.lang_state, p.pairs_sig], pair_view,
+                 show_progress="hidden", api_visibility="private")
+    p.pairs_save.click(pair_table.save_pairs(_run_dir), [p.thread, p.lang_state, p.pairs],
+                       [p.pairs, p.pairs_msg, p.pairs_sig], api_name="save_pairs").then(
+        refresh_panel, [p.thread, p.lang_state], p.panel_outputs, api_visibility="private", show_progress="hidden")
 
 
 def _wire_model_chat(p: SimpleNamespace) -> None:
@@ -666,8 +675,15 @@ def create_app() -> gr.Blocks:
                     with gr.Column(scale=2, min_width=300):
                         stages = gr.HTML(elem_id="tp-stages")
                         with gr.Accordion(L("dataset", "en"), open=True) as acc_data:
-                            dataset = gr.Dataframe(headers=["file", "type", "found", "kept", "dropped", "errors"],
+                            dataset = gr.Dataframe(headers=L("dataset_cols", "en").split(","),
                                                    interactive=False, wrap=True, elem_id="tp-dataset")
+                            pairs_hint = gr.Markdown(elem_id="tp-pairs-hint")
+                            pairs = gr.Dataframe(headers=L("pairs_cols", "en").split(","), interactive=True,
+                                                 wrap=True, visible=False, max_height=360, elem_id="tp-pairs",
+                                                 label=L("pairs", "en"))
+                            pairs_save = gr.Button(L("pairs_save", "en"), visible=False, elem_id="tp-pairs-save")
+                            pairs_msg = gr.Markdown(elem_id="tp-pairs-msg")
+                            pairs_sig = gr.State("")
                         with gr.Accordion(L("plan", "en"), open=True) as acc_plan:
                             plan_md = gr.Markdown(elem_id="tp-plan")
                         with gr.Accordion(L("progress", "en"), open=True) as acc_prog:
@@ -701,6 +717,7 @@ def create_app() -> gr.Blocks:
             thread=thread, lang_state=lang_state, title=title, lang=lang, tab_chat=tab_chat, chatbot=chatbot,
             box=box, confirm_row=confirm_row, approve=approve, edit=edit, cancel=cancel, notice=notice,
             stages=stages, acc_data=acc_data, dataset=dataset, acc_plan=acc_plan, plan_md=plan_md,
+            pairs=pairs, pairs_hint=pairs_hint, pairs_save=pairs_save, pairs_msg=pairs_msg, pairs_sig=pairs_sig,
             acc_prog=acc_prog, progress=progress, loss=loss, files_out=files_out, acc_eval=acc_eval,
             eval_md=eval_md, tab_model=tab_model, **chat_parts, export_btn=export_btn, tab_runs=tab_runs,
             runs_table=runs_table, run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,

@@ -169,7 +169,8 @@ def dataset_rows(run_dir: Path | None, lang: str = "en") -> list[list[Any]]:
     for f in report.files:
         errors = say("text.list_sep", lang).join(e.shown(lang, f.source) for e in f.errors)
         dropped = ", ".join(f"{word(str(k), lang)} {v}" for k, v in f.dropped.items())
-        rows.append([Path(f.source).name, f.type, f.records_found, f.records_kept, dropped, errors])
+        facts = f"{f.facts} → {f.questions}" if f.facts else ""
+        rows.append([Path(f.source).name, f.type, f.records_found, f.records_kept, dropped, errors, facts])
     return rows
 
 

@@ -585,3 +585,47 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     wait_until(lambda: row_of(journey_id) == "", 10, "the run to leave the list")
     shot(page, artifacts, "runs-3-deleted")
     page.context.close()
+
+
+@pytest.mark.slow
+def test_a_manuals_pairs_are_seen_and_fixed_on_the_chinese_page(browser: Any, ui_app: App, artifacts: Path,
+                                                                 tmp_path: Path) -> None:
+    """A Chinese manual (a PDF printed by Chromium) and a Chinese goal: the dataset report counts its facts and
+    questions, the pairs to train are listed, and an answer edited in the table before Approve is what the
+    dataset holds (every question of that fact), said on the page in Chinese."""
+    from tests.fixtures import manuals
+
+    pdf = manuals.write_pdf(tmp_path / "E5说明书.pdf", manuals.EBIKE_ZH)
+    page = open_page(browser, ui_app, locale="zh-CN")
+    wait_until(lambda: "数据集" in page.locator("body").inner_text(), 30, "the Chinese page")
+    page.locator("#tp-input input[type=file]").set_input_files([str(pdf)])
+    wait_until(lambda: page.locator("#tp-input .thumbnail-item").count() == 1, 60, "the uploaded manual")
+    send(page, "用这份说明书微调一个客服助手")
+    approve = page.locator("#tp-approve")
+    wait_until(approve.is_visible, 300, "the plan to approve", ui_app)
+    rows = [r for r in page.locator("#tp-dataset [role='row']").all_inner_texts() if r.strip()]
+    manual_row = next(r for r in rows if "E5说明书.pdf" in r)
+    assert re.search(r"\d+\s*→\s*\d+", manual_row), manual_row  # facts → questions
+    table = page.locator("#tp-pairs")
+    wait_until(table.is_visible, 30, "the pairs table", ui_app)
+    assert "保存修改" in page.locator("#tp-pairs-hint").inner_text()
+    data = next(ui_app.runs.glob("*/data"))
+    first = json.loads((data / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    old = first["messages"][-1]["content"]
+    # edit the first pair's answer as a person does: click the cell, type, press Enter
+    table.locator("[data-testid='cell-0-2']").dblclick()
+    editor = table.locator("textarea, input").first
+    editor.fill("云岚E5整车重量为24公斤。")
+    editor.press("Enter")
+    page.wait_for_timeout(500)
+    shot(page, artifacts, "07-pairs-edited-zh")
+    page.locator("#tp-pairs-save").click()
+    wait_until(lambda: "修改了 1 个答案" in page.locator("#tp-pairs-msg").inner_text(), 30, "the saved message",
+               ui_app)
+    answers = [json.loads(line)["messages"][-1]["content"]
+               for line in (data / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert old not in answers and answers.count("云岚E5整车重量为24公斤。") >= 2
+    assert json.loads((data / "report.json").read_text(encoding="utf-8"))["edited"] == 1
+    page.locator("#tp-cancel").click()
+    wait_until(lambda: not approve.is_visible(), 30, "the buttons to hide after cancelling")
+    page.context.close()

@@ -21,7 +21,7 @@ def test_every_label_has_both_languages() -> None:
         assert entry.get("en") and entry.get("zh"), key
     assert L("too_many_files", "zh", n=30, limit=20).startswith("一次上传")
     assert len(L("stages", "zh").split(",")) == len(L("stages", "en").split(",")) == 6
-    assert len(L("dataset_cols", "zh").split(",")) == len(L("dataset_cols", "en").split(",")) == 6
+    assert len(L("dataset_cols", "zh").split(",")) == len(L("dataset_cols", "en").split(",")) == 7
 
 
 def test_html_in_documents_and_answers_is_text() -> None:
@@ -425,3 +425,37 @@ def test_downloads_offer_the_runs_files_that_exist_exports_included(tmp_path: Pa
         (tmp_path / rel).write_text("x")
     assert [Path(p).relative_to(tmp_path).as_posix() for p in downloads(tmp_path)] == [
         "data/train.jsonl", "adapter.zip", "export/model-q8_0.gguf", "export/Modelfile"]
+
+
+def test_the_pairs_table_edits_before_training_and_is_locked_after(tmp_path: Path) -> None:
+    """The page's pairs table (ui/pairs.py): an answer changed in the table is saved to the dataset, nothing
+    else; once training has started, saving is refused (Chinese page)."""
+    import json
+
+    import pandas as pd
+
+    from tools.core.events import EventWriter
+    from ui import pairs as pair_table
+
+    rd = tmp_path / "run"
+    (rd / "data").mkdir(parents=True)
+    rows = [{"messages": [{"role": "user", "content": f"问题{i}？"}, {"role": "assistant", "content": f"答案{i}。"}]}
+            for i in range(3)]
+    (rd / "data" / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                             encoding="utf-8")
+    (rd / "data" / "eval.jsonl").write_text("", encoding="utf-8")
+    tick = pair_table.pairs_tick(lambda _t: rd)
+    table, save_btn, hint, sig = tick("t", "zh", "")
+    assert list(table["value"].columns) == ["#", "问题", "答案"] and save_btn["visible"] and "保存修改" in hint["value"]
+    assert tick("t", "zh", sig)[0] == pair_table.gr.update()  # unchanged file: the table is left alone
+    frame = table["value"].copy()
+    frame.iloc[1, 2] = "新的答案。"
+    out = pair_table.save_pairs(lambda _t: rd)("t", "zh", frame)
+    assert "修改了 1 个答案" in out[1]
+    saved = [json.loads(line)["messages"][1]["content"] for line in (rd / "data" / "train.jsonl").read_text().splitlines()]
+    assert saved == ["答案0。", "新的答案。", "答案2。"]
+    cleared = pd.DataFrame([[r[0], r[1], ""] for r in frame.values.tolist()], columns=frame.columns)
+    assert "至少保留一条" in pair_table.save_pairs(lambda _t: rd)("t", "zh", cleared)[1]
+    EventWriter(rd).emit("train", "start", "training")
+    assert "不能再修改" in pair_table.save_pairs(lambda _t: rd)("t", "zh", frame)[1]
+    assert not tick("t", "zh", "")[1]["visible"]

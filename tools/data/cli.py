@@ -19,6 +19,10 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
+def _clip_end(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def format_summary(result: ConvertResult) -> str:
     width = min(48, max([len("source")] + [len(f.source) for f in result.files]))
     lines = [f"{'source':<{width}}  {'type':<5} {'method':<14} {'found':>6} {'kept':>6} {'dropped':>8} {'errors':>6}"]
@@ -34,6 +38,10 @@ def format_summary(result: ConvertResult) -> str:
     lines.append(f"tokens ({t.tokenizer} tokenizer): p50 {t.p50} · p95 {t.p95} · max {t.max}")
     if result.dropped:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(result.dropped.items())))
+    for f in result.files:
+        if f.facts:
+            lines.append(f"{Path(f.source).name}: {f.facts} facts → {f.questions} questions, for example:")
+            lines += [f"  {s.question} → {_clip_end(s.answer, 90)}" for s in f.samples[:3]]
     problems = result.errors
     if problems:
         lines.append(f"problems ({len(problems)}):")

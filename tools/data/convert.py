@@ -29,6 +29,7 @@ from tools.data.schema import (
     DatasetReport,
     FileReport,
     ReportTotals,
+    SamplePair,
     TokenStats,
 )
 from tools.data.sections import (
@@ -314,8 +315,13 @@ def _file_reports(run: _Run, found: list[Record], kept: list[Record]) -> list[Fi
         per = found_by.setdefault(rec.source, {})
         per[rec.method] = per.get(rec.method, 0) + 1
     kept_by: dict[str, int] = {}
+    facts_by: dict[str, dict[str, Record]] = {}
+    questions_by: dict[str, int] = {}
     for rec in kept:
         kept_by[rec.source] = kept_by.get(rec.source, 0) + 1
+        if rec.method == "fact":
+            facts_by.setdefault(rec.source, {}).setdefault(str(rec.meta.get("fact")), rec)
+            questions_by[rec.source] = questions_by.get(rec.source, 0) + 1
     files: list[FileReport] = []
     for name in run.order:
         flog = run.logs[name]
@@ -327,9 +333,22 @@ def _file_reports(run: _Run, found: list[Record], kept: list[Record]) -> list[Fi
             source=name, type=run.types.get(name, PurePosixPath(name).suffix.lstrip(".") or "?"),
             methods=dict(sorted(methods.items())), records_found=sum(methods.values()),
             records_kept=kept_by.get(name, 0), dropped=dict(sorted(flog.drops.items())), errors=errors,
-            notes=flog.notes,
+            notes=flog.notes, facts=len(facts_by.get(name, {})), questions=questions_by.get(name, 0),
+            samples=_samples(list(facts_by.get(name, {}).values())),
         ))
     return files
+
+
+SAMPLES = 6
+
+
+def _samples(first_of_each_fact: list[Record]) -> list[SamplePair]:
+    """Up to :data:`SAMPLES` pairs spread over the document, one fact each."""
+    if not first_of_each_fact:
+        return []
+    step = max(1, len(first_of_each_fact) // SAMPLES)
+    return [SamplePair(question=r.last("user"), answer=r.last("assistant"))
+            for r in first_of_each_fact[::step][:SAMPLES]]
 
 
 def _token_stats(run: _Run, kept: list[Record]) -> TokenStats:

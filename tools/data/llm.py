@@ -3,7 +3,10 @@
 Configured from the environment (``TUNEPILOT_LLM_BASE_URL``, ``TUNEPILOT_LLM_API_KEY``,
 ``TUNEPILOT_LLM_MODEL``); without them nothing here runs. The prompt is ``prompts/qa_generation.md``
 (Jinja, StrictUndefined). Document text is passed as data between markers; the model's reply is parsed
-as JSON and anything that is not a question/answer pair is ignored.
+as JSON and validated item by item against :class:`QAReply` (an item that is not a question/answer pair is
+dropped and counted). An answer the chunk does not support (a number, code or name in it that the chunk does
+not hold; or, without such facts, fewer than 60% of its words in the chunk) is dropped and counted: a model
+that invents a fact would teach it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from tools.core.paths import REPO_ROOT
 from tools.core.secrets import redact
 from tools.data.document import FileLog, Record, pair
@@ -23,6 +28,38 @@ log = logging.getLogger(__name__)
 
 PROMPT_PATH = REPO_ROOT / "prompts" / "qa_generation.md"
 LANGUAGE_NAMES = {"zh": "Chinese (简体中文)", "en": "English"}
+DROP_UNSUPPORTED = "LLM answer not supported by the document"
+DROP_NOT_A_PAIR = "LLM item not a question/answer pair"
+
+
+class QAPair(BaseModel):
+    """One item of the LLM's reply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(min_length=3)
+    answer: str = Field(min_length=1)
+
+
+class QAReply(BaseModel):
+    """The reply ``prompts/qa_generation.md`` asks for: ``{"pairs": [{"question": ..., "answer": ...}]}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pairs: list[dict[str, Any]]
+
+
+def supported(answer: str, text: str) -> bool:
+    """True when ``text`` holds what ``answer`` says: every key fact of the answer (numbers, codes, names), or,
+    for an answer without such facts, at least 60% of its words."""
+    from tools.core.metrics import key_fact_recall_detail, tokenize
+
+    detail = key_fact_recall_detail(text, answer)
+    if detail.recall is not None:
+        return detail.recall >= 1.0
+    words = tokenize(answer)
+    have = set(tokenize(text))
+    return bool(words) and sum(w in have for w in words) / len(words) >= 0.6
 
 
 @dataclass(frozen=True)
@@ -54,8 +91,9 @@ def render_prompt(**values: Any) -> str:
     return env.from_string(PROMPT_PATH.read_text(encoding="utf-8")).render(**values)
 
 
-def parse_pairs(content: str) -> list[tuple[str, str]]:
-    """Pull ``[(question, answer)]`` out of a model reply; tolerant of code fences and chatter."""
+def parse_pairs(content: str, rejected: list[str] | None = None) -> list[tuple[str, str]]:
+    """Pull ``[(question, answer)]`` out of a model reply; tolerant of code fences and chatter. Items that are
+    not a question/answer pair go to ``rejected``."""
     text = content.strip()
     fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
     if fence:
@@ -69,16 +107,27 @@ def parse_pairs(content: str) -> list[tuple[str, str]]:
                 break
             except json.JSONDecodeError:
                 continue
-    if isinstance(data, dict):
-        data = data.get("pairs", data.get("qa", []))
-    if not isinstance(data, list):
-        raise ValueError("the reply is not JSON with a \"pairs\" list")
+    if isinstance(data, list):
+        data = {"pairs": data}
+    if isinstance(data, dict) and "pairs" not in data and isinstance(data.get("qa"), list):
+        data = {"pairs": data["qa"]}
+    try:
+        reply = QAReply.model_validate(data)
+    except ValidationError:
+        raise ValueError("the reply is not JSON with a \"pairs\" list") from None
     out = []
-    for item in data:
-        if isinstance(item, dict):
-            q, a = item.get("question", item.get("q")), item.get("answer", item.get("a"))
-            if isinstance(q, str) and isinstance(a, str) and q.strip() and a.strip():
-                out.append((q.strip(), a.strip()))
+    for item in reply.pairs:
+        item = {"question": item.get("question", item.get("q")), "answer": item.get("answer", item.get("a"))}
+        try:
+            qa = QAPair.model_validate(item)
+        except ValidationError:
+            if rejected is not None:
+                rejected.append(str(item)[:200])
+            continue
+        if qa.question.strip() and qa.answer.strip():
+            out.append((qa.question.strip(), qa.answer.strip()))
+        elif rejected is not None:
+            rejected.append(str(item)[:200])
     return out
 
 
@@ -105,7 +154,8 @@ def generate(chunks: list[Chunk], settings: LLMSettings, n_pairs: int, logs: dic
             reply = client.chat.completions.create(
                 model=settings.model, messages=[{"role": "user", "content": prompt}], temperature=0.0,
             )
-            pairs = parse_pairs(reply.choices[0].message.content or "")
+            rejected: list[str] = []
+            pairs = parse_pairs(reply.choices[0].message.content or "", rejected)
             failures_in_a_row = 0
         except Exception as exc:  # noqa: BLE001 - network, server or format problems are reported per chunk
             failures_in_a_row += 1
@@ -113,7 +163,13 @@ def generate(chunks: list[Chunk], settings: LLMSettings, n_pairs: int, logs: dic
                 flog.error("data.llm_failed", where=where, detail=f"{type(exc).__name__}: {redact(str(exc))[:200]}",
                            base_url=settings.base_url)
             continue
+        if rejected and flog:
+            flog.drop(DROP_NOT_A_PAIR, len(rejected))
         for q, a in pairs[:n_pairs]:
+            if not supported(a, chunk.text):
+                if flog:
+                    flog.drop(DROP_UNSUPPORTED)
+                continue
             m = dict(chunk.meta)
             m["method"] = "llm"
             m["llm"] = settings.model

@@ -39,7 +39,7 @@ class ConvertRequest(BaseModel):
     use_llm: bool | None = Field(
         default=None, description="generate Q/A with an LLM: None = when TUNEPILOT_LLM_* is set, False = never"
     )
-    llm_pairs_per_chunk: int = Field(default=3, ge=1, le=20)
+    llm_pairs_per_chunk: int = Field(default=8, ge=1, le=30)
     llm_max_chunks: int = Field(default=200, ge=1)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -89,6 +89,15 @@ class Issue(BaseModel):
         return say("text.where_what", lang, where=where, what=shown(self.said, self.message, lang))
 
 
+class SamplePair(BaseModel):
+    """One question → answer pair the person sees before training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str
+
+
 class FileReport(BaseModel):
     """What happened to one input file."""
 
@@ -102,6 +111,9 @@ class FileReport(BaseModel):
     dropped: dict[str, int] = Field(default_factory=dict)
     errors: list[Issue] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    facts: int = Field(default=0, description="fact-bearing sentences of a prose document (tools/data/facts.py)")
+    questions: int = Field(default=0, description="questions written for those facts, kept")
+    samples: list[SamplePair] = Field(default_factory=list, description="a few of the file's pairs, one per fact")
 
     @property
     def method(self) -> str:
@@ -145,6 +157,8 @@ class DatasetReport(BaseModel):
     tokens: TokenStats
     reasons: list[str] = Field(default_factory=list)
     files: list[FileReport] = Field(default_factory=list)
+    edited: int = Field(default=0, description="answers the person edited before training (the page)")
+    removed: int = Field(default=0, description="pairs the person removed before training (the page)")
 
     @classmethod
     def read(cls, path: Path) -> DatasetReport | None:

@@ -185,3 +185,50 @@ def test_pronouns_are_resolved_to_the_subject(tmp_path: Path, demo_model: Path) 
 
     assert resolve("该车整车重量为23.5公斤。", subj, True) == "云岚E5电动自行车整车重量为23.5公斤。"
     assert resolve("It is recommended to descale.", Subject(name="CM-40"), False) == "It is recommended to descale."
+
+
+# --- the person's own fixes before training --------------------------------------------------------------------
+
+
+def test_an_edited_answer_changes_every_question_of_its_fact_and_a_cleared_one_removes_the_pair(
+        tmp_path: Path, demo_model: Path) -> None:
+    import json
+
+    from tools.core.errors import InputError
+    from tools.data.edits import apply_pair_edits, dataset_pairs
+
+    doc = manuals.write_docx(tmp_path / "说明书.docx", manuals.EBIKE_ZH)
+    result = convert([doc], tmp_path / "data")
+    pairs = dataset_pairs(tmp_path / "data")
+    assert len(pairs) == result.train_records
+    line, _, old = next(p for p in pairs if "售后服务热线" in p[2])
+    same_fact = [p for p in pairs if p[2] == old]
+    held_same = [r for r in read_jsonl(result.eval_path) if qa(r)[1] == old]
+    gone = next(p for p in pairs if p[2] != old)
+    new = old.replace("400-615-3828", "400-615-3829")
+    edited = apply_pair_edits(tmp_path / "data", {line: new, gone[0]: "  "})
+    assert (edited.edited, edited.removed, edited.train) == (1, 1, result.train_records - 1)
+    assert edited.records_changed == len(same_fact) + len(held_same)
+    train, held = rows_of(result)
+    answers = [qa(r)[1] for r in train + held]
+    assert old not in answers and answers.count(new) == len(same_fact) + len(held_same)
+    assert gone[1] not in [qa(r)[0] for r in train]
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    assert (report["edited"], report["removed"], report["totals"]["train"]) == (1, 1, result.train_records - 1)
+    # a line that is not there changes nothing and says so
+    with pytest.raises(InputError, match="no pair on line 9999"):
+        apply_pair_edits(tmp_path / "data", {9999: "x"})
+    assert rows_of(result) == (train, held)
+
+
+def test_the_report_shows_each_documents_facts_questions_and_samples(tmp_path: Path, demo_model: Path) -> None:
+    from tools.data.cli import format_summary
+
+    doc = manuals.write_docx(tmp_path / "说明书.docx", manuals.EBIKE_ZH)
+    result = convert([doc], tmp_path / "data")
+    [f] = result.files
+    assert f.facts >= 12 and f.questions >= 3 * f.facts // 2 and 3 <= len(f.samples) <= 6
+    assert all(s.question.endswith("？") and s.answer.endswith("。") for s in f.samples)
+    summary = format_summary(result)
+    assert f"说明书.docx: {f.facts} facts → {f.questions} questions" in summary
+    assert f.samples[0].question in summary

@@ -131,3 +131,26 @@ def test_cli_errors_are_one_sentence(tmp_path: Path, demo_model: Path, capsys: p
     assert main(["data", str(empty), "--out", str(tmp_path / "out"), "--eval-ratio", "1.5"]) == 2
     err = capsys.readouterr().err
     assert "--eval-ratio" in err and "less than 1" in err
+
+
+def test_llm_answers_the_document_does_not_support_are_dropped_and_counted(tmp_path: Path, demo_model: Path,
+                                                                           llm_server: Scripted) -> None:
+    """A question per fact from the LLM: an answer whose facts are not in the chunk (an invented number) is
+    dropped and counted in the report, and so is an item that is not a question/answer pair (Chinese text)."""
+    llm_server.replies = [json.dumps({"pairs": [
+        {"question": "滤网多久换一次？", "answer": "滤网每6个月更换一次。"},
+        {"question": "保修几年？", "answer": "整机保修5年。"},  # the chunk says 3: invented
+        {"question": "热线电话是多少？"},  # no answer
+        {"question": "滤网型号是什么？", "answer": "滤网型号为QF-320。"},
+    ]}, ensure_ascii=False)]
+    doc = tmp_path / "净化器.md"
+    doc.write_text("# 净化器说明书\n\n## 保养\n\n滤网每6个月更换一次，滤网型号为QF-320。整机保修3年。\n", encoding="utf-8")
+    result = convert_documents(ConvertRequest(inputs=[doc], out_dir=tmp_path / "out", eval_ratio=0))
+    rows = read_jsonl(result.train_path)
+    llm = {r["messages"][0]["content"]: r["messages"][1]["content"] for r in rows if r["meta"]["method"] == "llm"}
+    assert llm == {"滤网多久换一次？": "滤网每6个月更换一次。", "滤网型号是什么？": "滤网型号为QF-320。"}
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    assert report["totals"]["dropped"]["LLM answer not supported by the document"] == 1
+    assert report["totals"]["dropped"]["LLM item not a question/answer pair"] == 1
+    prompt = llm_server.requests[0]["body"]["messages"][0]["content"]
+    assert "one fact at a time" in prompt and "Chinese" in prompt
