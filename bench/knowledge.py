@@ -47,19 +47,20 @@ def dataset(lang: str, root: Path) -> tuple[Path, list[faq.Entry]]:
     return root / "data", entries
 
 
-def doc_dataset(which: str, root: Path) -> tuple[Path, list[tuple[str, str, str]]]:
+def doc_dataset(which: str, root: Path, lang: str = "both") -> tuple[Path, list[tuple[str, str, str]]]:
     """The manuals of ``which`` through the product's converter; (question, fact, language) for each customer
     question."""
     from tests.fixtures import manuals
     from tools.data import ConvertRequest, convert_documents
 
+    chosen = [m for m in (manuals.DEV if which == "dev" else manuals.HELD) if lang in ("both", m.lang)]
     files = []
-    for m in manuals.DEV if which == "dev" else manuals.HELD:
+    for m in chosen:
         path = root / (m.name + (".pdf" if m.lang == "zh" else ".docx"))
         files.append(manuals.write_pdf(path, m) if m.lang == "zh" else manuals.write_docx(path, m))
     result = convert_documents(ConvertRequest(inputs=files, out_dir=root / "data"))
     print(f"converted: {result.train_records} train + {result.eval_records} held-out records from {len(files)} files")
-    asked = [(q, fact, m.lang) for m in (manuals.DEV if which == "dev" else manuals.HELD) for q, fact in m.asked]
+    asked = [(q, fact, m.lang) for m in chosen for q, fact in m.asked]
     return root / "data", asked
 
 
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
     ap.add_argument("--doc", choices=["dev", "held"], help="prose manuals instead of an FAQ (recall per language)")
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
+    ap.add_argument("--doc-lang", choices=["both", "zh", "en"], default="both", help="--doc: one manual only")
     ap.add_argument("--show", action="store_true", help="print each question and the final answer")
     args = ap.parse_args()
     if args.doc:
@@ -170,7 +172,7 @@ def doc_main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data, asked = doc_dataset(args.doc, root)
+        data, asked = doc_dataset(args.doc, root, args.doc_lang)
         rows = []
         for name, settings in recipes(data, args.every).items():
             if args.only and not name.startswith("tunepilot" if args.only == "default" else "seeds"):

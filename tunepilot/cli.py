@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tools.core.errors import TunepilotError
@@ -164,6 +165,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_question_writer(args: argparse.Namespace) -> int:
+    """``tunepilot data --qa-model``: the named model (``base``: the one being tuned) behind vLLM while the
+    conversion runs, as the LLM that writes questions per chunk; stopped afterwards."""
+    import tempfile
+
+    from tools.serve.deploy import QA_NAME, question_server
+
+    model = args.model if args.qa_model == "base" else args.qa_model
+    log = Path(tempfile.gettempdir()) / f"tunepilot-qa-{os.getpid()}.log"
+    sys.stderr.write(f"starting {model} behind vLLM to write questions (log: {log})\n")
+    keys = ("TUNEPILOT_LLM_BASE_URL", "TUNEPILOT_LLM_API_KEY", "TUNEPILOT_LLM_MODEL")
+    saved = {k: os.environ.get(k) for k in keys}
+    with question_server(model, log) as url:
+        os.environ.update({"TUNEPILOT_LLM_BASE_URL": url, "TUNEPILOT_LLM_API_KEY": "EMPTY",
+                           "TUNEPILOT_LLM_MODEL": QA_NAME})
+        args.llm = True
+        try:
+            return int(args.func(args) or 0)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
@@ -181,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "qa_model", None):
+            return _with_question_writer(args)
         return int(args.func(args) or 0)
     except TunepilotError as err:
         if args.debug:

@@ -95,6 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     p.add_argument("--system", default=None, metavar="TEXT", help="system message added to every record")
     p.add_argument("--model", default="demo", help="whose tokenizer counts tokens (default: the demo model)")
+    p.add_argument("--qa-model", default=None, metavar="base|MODEL",
+                   help="a model that writes the questions for each document chunk, served by vLLM for the "
+                        "duration: 'base' is --model (the model you will tune); on a GPU a 7B instruct model "
+                        "writes good questions. Without it, TUNEPILOT_LLM_* names an LLM server, if set")
     p.add_argument("--max-tokens", type=int, default=1024, help="token budget per record (default 1024)")
     p.add_argument("--over-budget", choices=("split", "drop"), default="split",
                    help="records over the budget: split long answers into parts (default) or drop them")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tools.data.document import Record, pair
+from tools.data.paraphrase import synonym_swaps
 from tools.data.text import CJK
 
 MAX_QUESTIONS = 10  # per fact-bearing sentence (one sentence may hold several facts)
@@ -286,6 +287,14 @@ def _zh_rule_questions(sentence: str) -> list[str]:
     return [f"可以{vp}吗？", f"能不能{vp}？"] if len(vp) >= 3 else []
 
 
+def _zh_unnamed(q: str, subj: Subject) -> str:
+    """The question without the product's full name in front ("云岚E5电动自行车整车重量…" → "整车重量…")."""
+    for name in sorted({subj.name, subj.short} - {""}, key=len, reverse=True):
+        if q.startswith(name) and len(q) > len(name) + 4:
+            return re.sub(r"^的", "", q[len(name):])
+    return q
+
+
 def _zh_named(q: str, subj: Subject, i: int) -> str | None:
     """The question with the product's name (the short name and the full name in turn), None when it has one."""
     names = [n for n in (subj.short, subj.name) if n]
@@ -512,10 +521,14 @@ def sentence_questions(sentence: str, subj: Subject, zh: bool) -> list[str]:
     for qs in angles:
         seq: list[str] = []
         for i, q in enumerate(qs[:PER_ANGLE]):
-            seq.append(q)
-            n = named(q, subj, i)
+            plain = _zh_unnamed(q, subj) if zh else q
+            seq.append(plain)
+            # a question that named the product as its subject keeps it without "的" ("E5配备…")
+            n = (subj.short or subj.name) + plain if plain != q else named(plain, subj, i)
             if n and (i == 0 or len(qs) < 3):
                 seq.append(n)
+        if zh and seq:  # the words people use for the same thing ("续航" → "能跑多远")
+            seq[1:1] = [s for s in synonym_swaps(seq[0], 1) if _well_formed_zh(s)]
         per_angle.append(_dedupe(seq, PER_ANGLE))
     out: list[str] = []
     for i in range(PER_ANGLE):
@@ -526,9 +539,14 @@ def sentence_questions(sentence: str, subj: Subject, zh: bool) -> list[str]:
 _ZH_BAD = re.compile(r"(多少|几|多久|什么)[^，,。？]{0,3}是(多少|多久|什么)|的的|是是|^的|^是|为什么")
 
 
+_ZH_ASKS = re.compile(r"多少|多久|多重|多远|多快|多大|多长|几|什么")
+
+
 def _well_formed_zh(question: str) -> bool:
-    """No doubled question words ("的多少钱是多少"), no stray "的的", no "为什么" made of "为" + "什么"."""
-    return not _ZH_BAD.search(question) and len(question) >= 5
+    """No doubled question words ("的多少钱是多少", "有多重是多少公斤"; a range "几点到几点" is one), no stray
+    "的的", no "为什么" made of "为" + "什么"."""
+    asks = len(_ZH_ASKS.findall(question))
+    return not _ZH_BAD.search(question) and len(question) >= 5 and (asks <= 1 or "到" in question)
 
 
 # --- the records ----------------------------------------------------------------------------------------------
@@ -559,6 +577,26 @@ def _dedupe(questions: Iterable[str], limit: int) -> list[str]:
     return out
 
 
+def zh_fact_clauses(sentence: str, subj: Subject) -> list[str]:
+    """A Chinese sentence that states several values in separate clauses ("整车重量为23.5公斤，最高设计时速为25公里/
+    小时，最大载重为120公斤。") → one short statement per value, each naming the subject (a short answer per fact
+    learns apart from its neighbours: measured, a 135M model swapped the values of one long answer). A condition
+    ("如果…，说明…，请…") stays whole: its parts answer together."""
+    if _zh_condition(sentence) or _ZH_NEVER.search(sentence):
+        return [sentence]
+    clauses = [c.strip() for c in re.split(r"[，,；;]", sentence.rstrip("。！？；")) if c.strip()]
+    if sum(1 for c in clauses if find_facts(c, True, subj)) < 2:
+        return [sentence]
+    out: list[str] = []
+    for c in clauses:
+        if find_facts(c, True, subj) or not out:
+            out.append(c)
+        else:
+            out[-1] += "，" + c
+    named = [subj.name, subj.short, subj.kind]
+    return [(c if any(n and n in c for n in named) else subj.name + c) + "。" for c in out]
+
+
 def section_facts(heading_path: list[str], paragraphs: list[str], subj: Subject, zh: bool,
                   loc: dict[str, Any]) -> tuple[list[Fact], list[str]]:
     """A section's facts and its paragraphs with only the sentences that carry none (kept for a heading-level
@@ -569,7 +607,7 @@ def section_facts(heading_path: list[str], paragraphs: list[str], subj: Subject,
         prev = ""
         left: list[str] = []
         units = sentences(para, zh) if not re.match(r"^\s*(?:[-*•]|\d+[.)、])", para) else [para]
-        for raw in units:
+        for raw in [u for unit in units for u in (zh_fact_clauses(resolve(unit, subj, zh), subj) if zh else [unit])]:
             sent = resolve(raw, subj, zh)
             qs = sentence_questions(sent, subj, zh)
             if not qs:

@@ -26,6 +26,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -647,6 +649,42 @@ def _end_group(pid: int, timeout_s: float) -> bool:
     except ChildProcessError:
         pass
     return True
+
+
+QA_NAME = "qa-writer"
+
+
+@contextmanager
+def question_server(model: str, log_path: Path, timeout_s: float = 300.0) -> Iterator[str]:
+    """A model behind vLLM on a free loopback port for as long as the block runs (``tunepilot data --qa-model``:
+    the model being tuned writes the questions), its base URL yielded; stopped, process group and all, on the
+    way out, whatever happened inside."""
+    from tools.core.models import resolve_model
+
+    path = str(resolve_model(model))
+    gpu = cuda_available()
+    port = free_port()
+    cmd = build_command(model=path, host="127.0.0.1", port=port, max_model_len=4096, chat_template=None,
+                        adapter=None, max_lora_rank=None, api_key=None, served_name=QA_NAME, gpu=gpu)
+    env = dict(os.environ)
+    if not gpu:
+        env.update(cpu_server_env())
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.pop("VLLM_API_KEY", None)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = _start(cmd, env, log_path)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = _log_tail(log_path)
+                raise DeployError(f"the question-writing model did not start ({explain_failure(tail, 4096)}). "
+                                  f"Last log lines:\n{tail}")
+            time.sleep(1.0)
+        yield url
+    finally:
+        _end_group(proc.pid, 20.0)
 
 
 def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:

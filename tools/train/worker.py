@@ -232,6 +232,9 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             self.last = -1
             self.items = items
             self.min_step = 0
+            # long enough for the longest answer to be said whole (a manual's sentence answer holds several facts)
+            longest = max((len(tok(it.reference, add_special_tokens=False)["input_ids"]) for it in items), default=0)
+            self.max_new_tokens = min(CHECK_MAX_TOKENS, max(64, longest + 8))
 
         def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
             per_epoch = max(1, math.ceil(n_examples / settings.effective_batch))
@@ -244,7 +247,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             if step % self.every and step != state.max_steps:
                 return control
             t0 = time.time()
-            outputs = generate_greedy(model, tok, [it.messages for it in items])
+            outputs = generate_greedy(model, tok, [it.messages for it in items], max_new_tokens=self.max_new_tokens)
             known, total = count_known(outputs, items), len(items)
             verdict = self.progress.add(step, known, total)
             self.last = known
@@ -292,6 +295,9 @@ def keep_best(check: Any, tok: Any, run_dir: Path, events: EventWriter) -> None:
         events.emit("train", "info", f"kept the adapter of step {check.best_step}: it knew {check.best} of "
                     f"{len(check.items)}, the last check {check.last}", best_step=check.best_step, known=check.best)
     shutil.rmtree(best, ignore_errors=True)
+
+
+CHECK_MAX_TOKENS = 192  # the learning check's longest answer
 
 
 def generate_greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int = 64,

@@ -68,13 +68,13 @@ def test_chromium_pdf_text_is_the_persons_text(tmp_path: Path, dev_pdfs: dict[st
     train, held = rows_of(convert([dev_pdfs["zh"]], tmp_path / "out"))
     text = "".join(m["content"] for r in train + held for m in r["messages"])
     assert not _RADICALS.search(text), _RADICALS.findall(text)[:10]
-    # every answer is the manual's own words: each sentence found in the page's visible text
+    # every answer is the manual's own words: each clause is in the page's visible text, the product's name
+    # put where the manual said "该车"/"本车" or left the subject to the sentence before
     visible = "".join(p for _, paras in manuals.EBIKE_ZH.sections for p in paras)
-    visible = visible.replace("该车", "云岚E5电动自行车").replace("本车", "云岚E5电动自行车")
     for row in train + held:
-        answer = qa(row)[1]
-        for sentence in re.findall(r"[^。！？]+[。！？]", answer):
-            assert sentence in visible, sentence
+        for clause in filter(None, re.split(r"[，。！？]", qa(row)[1])):
+            clause = clause.removeprefix("云岚E5电动自行车")
+            assert clause in visible, clause
     # no browser header or footer (date, file address, page numbers), no stray spaces inside Chinese
     assert "file://" not in text and not re.search(r"\d+/\d+/\d+,", text) and "1/1" not in text
     assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
@@ -154,6 +154,16 @@ def test_chinese_questions_are_well_formed_and_name_their_subject() -> None:
     assert "整车重量是多少公斤？" in sentence_questions("整车重量为23.5公斤。", subj, True)
     # a sentence with no fact has no question of its own
     assert zh_questions("感谢您选择云岚E5电动自行车。", subj) == []
+    # one short answer per value; a condition stays whole
+    from tools.data.facts import zh_fact_clauses
+
+    assert zh_fact_clauses("整车重量为23.5公斤，最大载重为120公斤。", subj) == [
+        "云岚E5电动自行车整车重量为23.5公斤。", "云岚E5电动自行车最大载重为120公斤。"]
+    whole = "如果仪表显示E08，表示电池温度过高，请冷却30分钟。"
+    assert zh_fact_clauses(whole, subj) == [whole]
+    # the words people use for the same thing, never two question words in one question
+    assert "车架采用什么铝合金材料？" in sentence_questions("车架采用6061铝合金材质。", subj, True)
+    assert not any("多重是多少" in q for q in sentence_questions("整车重量为23.5公斤。", subj, True))
 
 
 def test_english_questions_ask_for_the_value_the_situation_and_the_rule() -> None:

@@ -154,3 +154,27 @@ def test_llm_answers_the_document_does_not_support_are_dropped_and_counted(tmp_p
     assert report["totals"]["dropped"]["LLM item not a question/answer pair"] == 1
     prompt = llm_server.requests[0]["body"]["messages"][0]["content"]
     assert "one fact at a time" in prompt and "Chinese" in prompt
+
+
+@pytest.mark.slow
+def test_the_base_model_can_write_the_questions_behind_vllm_and_is_stopped_after(
+        tmp_path: Path, demo_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``tunepilot data --qa-model base``: the model being tuned (here the demo model, on the CPU) is served by
+    vLLM while the manual is converted, is asked for questions per chunk, and is gone afterwards. What a 135M
+    model writes may not parse (then each chunk says so); the facts' own questions are there either way."""
+    import psutil
+
+    from tests.fixtures import manuals
+
+    doc = manuals.write_docx(tmp_path / "manual.docx", manuals.ESPRESSO_EN)
+    before = {p.pid for p in psutil.process_iter()}
+    assert main(["data", str(doc), "--out", str(tmp_path / "out"), "--qa-model", "base", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "LLM Q/A generation on with qa-writer" in out["reasons"]
+    [f] = out["files"]
+    assert f["methods"].get("fact", 0) >= 20
+    # the writer was asked: its pairs were kept, or each failure is named on the file
+    assert f["methods"].get("llm", 0) > 0 or any("LLM" in e["message"] for e in f["errors"])
+    left = [p for p in psutil.process_iter(["pid", "cmdline"]) if p.info["pid"] not in before
+            and "vllm.entrypoints" in " ".join(p.info["cmdline"] or [])]
+    assert not left, [p.info["cmdline"] for p in left]
