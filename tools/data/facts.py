@@ -89,6 +89,8 @@ def _kind_en(m: re.Match[str]) -> str:
         if m.group(k):
             return k
     unit = (m.group("unit") or "").lower()
+    if m.group("num") and re.search(r"\d(?:st|nd|rd|th)$", m.group("num"), re.IGNORECASE):
+        return "ordinal"  # "the 3rd day of each month", "after the 8th"
     if unit in _EN_TIME:
         return "time"
     if unit in _EN_MONEY:
@@ -339,7 +341,7 @@ def zh_questions(sentence: str, subj: Subject) -> list[list[str]]:
 # --- questions, English ----------------------------------------------------------------------------------------
 
 _EN_AUX = re.compile(r"\b(is|are|was|were|can|should|must|will|may|need to|has to|have to)\b", re.IGNORECASE)
-_EN_HOW = {"time": "How long", "money": "How much", "clock": "What time", "phone": "What number",
+_EN_HOW = {"time": "How long", "money": "How much", "clock": "What time", "phone": "What number", "ordinal": "When",
            "email": "What email address", "code": "What"}
 _EN_IF = re.compile(r"^(?:if|when|whenever|once|should)\s+(?P<cond>[^,;]+?)\s*,\s*(?P<then>.+)$", re.IGNORECASE)
 _EN_THEN_IF = re.compile(r"^(?P<then>.+?)\s+(?:if|when)\s+(?P<cond>[^,;]+)$", re.IGNORECASE)
@@ -420,6 +422,8 @@ def _en_value_questions(clause: str, span: FactSpan, sentence: str) -> list[str]
             if span.kind == "phone":
                 out.append(f"What number do I call for {_lower_first(np)}?")
         elif tail:
+            if span.kind == "ordinal":  # due on the 3rd day → when is … due
+                tail = re.sub(r"\s*\b(?:on|by|before|after|from|until)(?:\s+the)?\s*$", "", tail, flags=re.IGNORECASE)
             out.append(f"{_en_ask(span)} {verb} {_lower_first(np)} {tail}?")
     article = re.search(r"\b(?:a|an)\s*$", pre, re.IGNORECASE)
     noun = re.match(r"^(?P<noun>(?:[a-z]+\s+){0,2}[a-z]+?)(?P<rest>\s+(?:on|for|of)\s+[^,;]+)?$", post)
@@ -447,8 +451,10 @@ def _en_value_questions(clause: str, span: FactSpan, sentence: str) -> list[str]
         v = verb.group("verb")
         base = "have" if v == "has" else v[:-2] if v.endswith(("shes", "ches", "xes", "sses")) else v[:-1]
         obj = f" {post}" if post.startswith("of ") else ""
-        out.append(f"{ask}{obj} does {_lower_first(verb.group('np'))} {base}?")
-    if len(pre.split()) >= 2 and not re.match(r"^(?:if|when)\b", pre, re.IGNORECASE):
+        how = f"How many {span.unit}" if obj and span.kind == "time" else ask  # 6 weeks of rent
+        out.append(f"{how}{obj} does {_lower_first(verb.group('np'))} {base}?")
+    if (len(pre.split()) >= 2 and not re.match(r"^(?:if|when)\b", pre, re.IGNORECASE)
+            and span.kind != "ordinal"):
         out.append(_upper_first(blank) + "?")
     return out
 
@@ -501,7 +507,14 @@ def en_questions(sentence: str, subj: Subject) -> list[list[str]]:
     """Per angle of an English sentence (its situation, its rule, each value), that angle's questions."""
     cond = _en_condition(sentence)
     angles = _first_angles(_en_condition_questions(cond) if cond else [], _en_rule_questions(sentence))
-    for clause in re.split(r"[,;:]\s+|\s+and\s+(?=(?:a|an|the|it|its|all|each|every|other|emergency)\b)", sentence):
+    subject = ""
+    for clause in re.split(r"[,;:]\s+|\s+and\s+(?=(?:a|an|the|it|its|all|each|every|other|emergency|is|are|was|can|"
+                           r"must|should|will|has|have)\b)", sentence):
+        if subject and re.match(r"(?:is|are|was|can|must|should|will|has|have)\b", clause):
+            clause = f"{subject} {clause}"  # "… and is returned within 21 days": the clause before names it
+        head = re.match(r"^((?:the|a|an|each|every|our|your|its)\s+(?:[\w-]+\s+){0,3}?[\w-]+?)\s+"
+                        r"(?:is|are|was|were|can|must|should|will|has|have|[a-z]+s)\b", clause, re.IGNORECASE)
+        subject = subject or (head.group(1) if head else "")
         for span in find_facts(clause, False, subj)[:2]:
             in_cond = cond is not None and clause.strip(" .") in cond.group("cond")
             if in_cond:

@@ -267,7 +267,6 @@ _ZH_SYNONYMS: list[tuple[str, ...]] = [
     ("关机", "关掉", "断电"),
     ("售后服务热线", "售后电话", "客服电话"),
     ("服务时间", "上班时间", "几点到几点"),
-    ("更换", "换"),
 ]
 _EN_SYNONYMS: list[tuple[str, ...]] = [
     ("how much does", "what is the price of", "what does"),
