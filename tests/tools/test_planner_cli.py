@@ -335,6 +335,7 @@ def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_
     assert stats is not None and stats.written_share is not None and stats.written_share >= 0.8
     plan = make_plan(model="demo", data_dir=tmp_path / "data")
     assert plan.task == "knowledge" and plan.paraphrases == 0 and plan.replay == 48 and plan.learning_check
+    assert plan.num_epochs == 5 and any("after the fourth" in r for r in plan.reasons)
     assert any("written from your documents" in r for r in plan.reasons)
     assert any("从你的文档里写出来的" in r for r in plan.reasons_in("zh"))
     # the epoch is the data and the replayed answers, nothing more

@@ -590,12 +590,17 @@ def _dedupe(questions: Iterable[str], limit: int) -> list[str]:
     return out
 
 
+SPLIT_CLAUSES = False  # measured worse: see zh_fact_clauses
+
+
 def zh_fact_clauses(sentence: str, subj: Subject) -> list[str]:
     """A Chinese sentence that states several values in separate clauses ("整车重量为23.5公斤，最高设计时速为25公里/
-    小时，最大载重为120公斤。") → one short statement per value, each naming the subject (a short answer per fact
-    learns apart from its neighbours: measured, a 135M model swapped the values of one long answer). A condition
-    ("如果…，说明…，请…") stays whole: its parts answer together."""
-    if _zh_condition(sentence) or _ZH_NEVER.search(sentence):
+    小时，最大载重为120公斤。") → one short statement per value, each naming the subject. Off
+    (:data:`SPLIT_CLAUSES`): measured on the e-bike manual (bench/knowledge.py --doc dev --doc-lang zh), answers
+    that all begin with the product's name were learnt worse (35% of customer questions vs 43-48% with the
+    document's own sentences): the answer's first words no longer tell the facts apart, and the model echoed the
+    question after the name. A condition ("如果…，说明…，请…") always stays whole."""
+    if not SPLIT_CLAUSES or _zh_condition(sentence) or _ZH_NEVER.search(sentence):
         return [sentence]
     clauses = [c.strip() for c in re.split(r"[，,；;]", sentence.rstrip("。！？；")) if c.strip()]
     if sum(1 for c in clauses if find_facts(c, True, subj)) < 2:

@@ -83,6 +83,7 @@ KNOWLEDGE_PARAPHRASES_FEW = 1  # when the data already asks each answer in many 
 KNOWLEDGE_SHARED_ANSWERS = 4  # examples per distinct answer from which the data counts as asking in many words
 KNOWLEDGE_REPLAY = 48  # general questions the base answers, trained beside the facts (tools/data/replay.py)
 REPLAY_REPEAT = 2  # each replayed answer twice an epoch (identity run: general questions kept 13/40, once: 5/40)
+KNOWLEDGE_DOC_EPOCHS = 5  # a manual's written questions: recall flat after epoch 4 (bench/knowledge.py --doc dev)
 KNOWLEDGE_MIN_EPOCHS = 3  # the check's wordings are easier than a person's (bench/knowledge.py)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_EFFECTIVE_BATCH = 16
@@ -1213,6 +1214,9 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     elif count is None:
         epochs = 3
         reasons.add("plan.schedule.epochs_no_dataset_size")
+    elif knowledge and small_set and written:
+        epochs = KNOWLEDGE_DOC_EPOCHS
+        reasons.add("plan.schedule.up_epochs_written", epochs=epochs)
     elif knowledge and small_set:
         epochs = KNOWLEDGE_MAX_EPOCHS
         reasons.add("plan.schedule.up_epochs_questions_are", epochs=epochs, count=count)
