@@ -155,11 +155,10 @@ def test_chinese_questions_are_well_formed_and_name_their_subject() -> None:
     # a sentence with no fact has no question of its own
     assert zh_questions("感谢您选择云岚E5电动自行车。", subj) == []
     # one short answer per value; a condition stays whole
-    from tools.data.facts import zh_fact_clauses
-
     # a sentence of several values keeps its own words (answers that all begin with the product's name were
     # measured worse); split only when asked for
     import tools.data.facts as facts_module
+    from tools.data.facts import zh_fact_clauses
 
     assert zh_fact_clauses("整车重量为23.5公斤，最大载重为120公斤。", subj) == ["整车重量为23.5公斤，最大载重为120公斤。"]
     facts_module.SPLIT_CLAUSES = True
