@@ -1,10 +1,10 @@
 """Knowledge: does the model answer questions about its FAQ asked in other words, and how soon?
 
     python bench/knowledge.py [--lang zh|en] [--every 15]
-    python bench/knowledge.py --doc dev|held [--every 15] [--only default]
+    python bench/knowledge.py --doc dev|held|fresh [--every 15] [--only default]
 
 ``--doc``: instead of an FAQ, a pair of prose manuals (tests/fixtures/manuals.py: a Chinese one printed to PDF
-by Chromium, an English one as a Word file; ``dev`` is what the fact questions were tuned on, ``held`` another
+by Chromium, an English one as a Word file; ``dev`` and ``held`` are what the fact questions were tuned on, ``fresh`` another
 domain measured only), converted by ``tunepilot data``'s own path, recall reported per language.
 
 The FAQ is generated (tests/fixtures/faq.py: invented facts no model knows) and goes through the product
@@ -53,7 +53,8 @@ def doc_dataset(which: str, root: Path, lang: str = "both") -> tuple[Path, list[
     from tests.fixtures import manuals
     from tools.data import ConvertRequest, convert_documents
 
-    chosen = [m for m in (manuals.DEV if which == "dev" else manuals.HELD) if lang in ("both", m.lang)]
+    sets = {"dev": manuals.DEV, "held": manuals.HELD, "fresh": manuals.FRESH}
+    chosen = [m for m in sets[which] if lang in ("both", m.lang)]
     files = []
     for m in chosen:
         path = root / (m.name + (".pdf" if m.lang == "zh" else ".docx"))
@@ -123,7 +124,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lang", choices=["zh", "en"], default="zh")
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
-    ap.add_argument("--doc", choices=["dev", "held"], help="prose manuals instead of an FAQ (recall per language)")
+    ap.add_argument("--doc", choices=["dev", "held", "fresh"], help="prose manuals instead of an FAQ (recall per language)")
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
     ap.add_argument("--doc-lang", choices=["both", "zh", "en"], default="both", help="--doc: one manual only")
     ap.add_argument("--show", action="store_true", help="print each question and the final answer")

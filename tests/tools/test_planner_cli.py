@@ -323,7 +323,7 @@ def test_an_faq_with_one_answer_per_question_gets_four_rewordings(tmp_path: Path
 
 
 def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_path: Path) -> None:
-    """A manual's facts are already asked several ways each (tools/data/facts.py): the plan adds no template
+    """A manual's facts are already asked several ways each (tools/data/facts/): the plan adds no template
     rewordings (they would only lengthen training), keeps replay and the learning check, and says why."""
     from tests.fixtures import manuals
     from tools.data import ConvertRequest, convert_documents

@@ -111,7 +111,7 @@ class FileReport(BaseModel):
     dropped: dict[str, int] = Field(default_factory=dict)
     errors: list[Issue] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-    facts: int = Field(default=0, description="fact-bearing sentences of a prose document (tools/data/facts.py)")
+    facts: int = Field(default=0, description="fact-bearing sentences of a prose document (tools/data/facts/)")
     questions: int = Field(default=0, description="questions written for those facts, kept")
     samples: list[SamplePair] = Field(default_factory=list, description="a few of the file's pairs, one per fact")
 

@@ -167,7 +167,7 @@ class TokenStats(_Model):
     answer_repeats: float | None = Field(default=None, ge=0, description="examples per distinct answer: an "
                                          "identity set gives a few answers to many questions")
     written_share: float | None = Field(default=None, ge=0, le=1, description="share of the examples whose "
-                                        "question tunepilot wrote from a document's fact (tools/data/facts.py)")
+                                        "question tunepilot wrote from a document's fact (tools/data/facts/)")
 
     @property
     def empty(self) -> bool:

@@ -191,6 +191,45 @@ def test_english_questions_ask_for_the_value_the_situation_and_the_rule() -> Non
     assert en_questions("Thank you for choosing the Brightwell CM-40.", subj) == []
 
 
+def test_questions_are_asked_the_way_people_ask_them() -> None:
+    """Beside the document's own words, the words a customer uses: "保修几年", "功率多大", "报修打什么电话",
+    "How much is the late fee?", "Which day is … collected?" (sentences of no fixture)."""
+    zh = subject_of("青禾B3空气净化器使用说明书")
+    assert (zh.name, zh.short) == ("青禾B3空气净化器", "B3")
+    warranty = sentence_questions("青禾B3整机保修2年，电机保修6年。", zh, True)
+    assert "电机保修几年？" in warranty and "电机保修多久？" in warranty
+    power = sentence_questions("额定功率为45瓦，滤网寿命约为3000小时。", zh, True)
+    assert "额定功率多大？" in power
+    kind = sentence_questions("青禾B3是一款适用于40平方米房间的净化器，噪音低至28分贝。", zh, True)
+    assert not any("一款是" in q for q in kind)
+    assert any(q.startswith(("B3", "青禾B3")) for q in sentence_questions("青禾B3是一款12升的除湿机。", zh, True))
+    assert "青禾B3多少升？" in sentence_questions("青禾B3是一款12升的除湿机。", zh, True)
+    call = sentence_questions("维修请拨打客服热线400-820-1357，或发送邮件至help@qinghe.cn。", zh, True)
+    assert "维修打什么电话？" in call and "维修的邮箱是什么？" in call
+    assert not any(q.startswith(("或", "JS")) or "邮件至" in q for q in call)
+    code = sentence_questions("屏幕显示F2表示滤网需要更换，请打开后盖取出旧滤网。", zh, True)
+    assert "F2是什么故障？" in code and "出现F2怎么办？" in code
+    when = sentence_questions("本机带有童锁，当空气质量指数高于150时，风速会自动调到最高档。", zh, True)
+    assert all(not q.endswith("时？") for q in when), when  # the condition says what happens
+    assert "小区垃圾每星期几收集一次？" in sentence_questions("小区垃圾每周二收集一次。", zh, True)
+    assert not any(re.search(r"([\u4e00-\u9fff]{2,})是\1", q) for q in call + code + when + warranty)
+
+    en = subject_of("Maplecourt Library Membership Guide")
+    assert "How much is the replacement fee?" in sentence_questions(
+        "A replacement fee of 8 dollars is charged for a lost card.", en, False)
+    assert "Which day is the library closed?" in sentence_questions("The library is closed every Monday.", en, False)
+    notice = sentence_questions("Give at least 14 days of notice before you cancel a room booking.", en, False)
+    assert "How much notice do I need to give before I cancel a room booking?" in notice
+    assert "How many nights may visitors stay?" in sentence_questions(
+        "Visitors may stay for up to 3 nights.", en, False)
+    hours = sentence_questions("Study rooms run from 8:00 to 22:00 on weekdays.", en, False)
+    assert "When do study rooms start?" in hours and "What time do study rooms end?" in hours
+    talk = sentence_questions("The induction talk takes about 40 minutes.", en, False)
+    assert "How long is the induction talk?" in talk and "How long does the induction talk take?" in talk
+    desk = sentence_questions("Call the front desk on 0161-555-0100, Monday to Friday from 9:00 to 17:00.", en, False)
+    assert "What time does the front desk close?" in desk  # the days go with the hours
+
+
 def test_pronouns_are_resolved_to_the_subject(tmp_path: Path, demo_model: Path) -> None:
     doc = make_docx(tmp_path / "k.docx", [("h1", "Larkfield K2 Kettle Manual"), ("h2", "Basics"),
                                           ("p", "It holds 1.7 litres and boils in 4 minutes.")])
