@@ -23,6 +23,7 @@ right answer holds. The table prints fact recall against steps, and steps and wa
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -65,10 +66,10 @@ def doc_dataset(which: str, root: Path, lang: str = "both") -> tuple[Path, list[
     return root / "data", asked
 
 
-def recipes(data: Path, every: int) -> dict[str, TrainSettings]:
+def recipes(data: Path, every: int, model: str = "demo") -> dict[str, TrainSettings]:
     from tools.plan.cli import make_plan
 
-    plan = make_plan(model="demo", data_dir=data).model_dump(mode="json")
+    plan = make_plan(model=model, data_dir=data).model_dump(mode="json")
     default = settings_from_plan(plan, data)
     seeds = default.model_copy(update={"learning_rate": 2e-4, "num_epochs": 2.0, "paraphrases": 0,
                                        "learning_check": False, "replay": 0})
@@ -108,15 +109,22 @@ def train_recipe(root: Path, name: str, settings: TrainSettings) -> tuple[Path, 
     return run, result, wall
 
 
+def holds(answer: str, fact: str) -> bool:
+    """The fact is in the answer as itself: "4" is not found in "42℃", "6" not in "60分钟"."""
+    lead = r"(?<![\d.])" if fact[:1].isdigit() else ""
+    tail = r"(?![\d.]?\d)" if fact[-1:].isdigit() else ""
+    return re.search(lead + re.escape(fact.casefold()) + tail, answer.casefold()) is not None
+
+
 def _recall(outputs: list[str], asked: list[tuple[str, str, str]]) -> float:
-    return sum(fact.casefold() in o.casefold() for o, (_, fact, _) in zip(outputs, asked, strict=True)) / len(asked)
+    return sum(holds(o, fact) for o, (_, fact, _) in zip(outputs, asked, strict=True)) / len(asked)
 
 
 def _recall_by_lang(outputs: list[str], asked: list[tuple[str, str, str]]) -> dict[str, float]:
     out = {}
     for lang in sorted({a[2] for a in asked}):
         pairs = [(o, a) for o, a in zip(outputs, asked, strict=True) if a[2] == lang]
-        out[lang] = sum(fact.casefold() in o.casefold() for o, (_, fact, _) in pairs) / len(pairs)
+        out[lang] = sum(holds(o, fact) for o, (_, fact, _) in pairs) / len(pairs)
     return out
 
 
@@ -128,8 +136,15 @@ def main() -> None:
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
     ap.add_argument("--doc-lang", choices=["both", "zh", "en"], default="both", help="--doc: one manual only")
     ap.add_argument("--show", action="store_true", help="print each question and the final answer")
+    ap.add_argument("--model", default="demo", help="--doc: the model to tune (demo, gemma, a path)")
+    ap.add_argument("--with-text", action="store_true",
+                    help="--doc: train the manuals' whole sections beside the fact questions (QA + document text)")
     args = ap.parse_args()
     if args.doc:
+        if args.with_text:
+            import tools.data.facts
+
+            tools.data.facts.WHOLE_SECTIONS = True
         return doc_main(args)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,7 +190,7 @@ def doc_main(args: argparse.Namespace) -> None:
         root = Path(tmp)
         data, asked = doc_dataset(args.doc, root, args.doc_lang)
         rows = []
-        for name, settings in recipes(data, args.every).items():
+        for name, settings in recipes(data, args.every, args.model).items():
             if args.only and not name.startswith("tunepilot" if args.only == "default" else "seeds"):
                 continue
             run, result, wall = train_recipe(root, name, settings)
@@ -197,7 +212,7 @@ def doc_main(args: argparse.Namespace) -> None:
             rows.append((name, result.steps, wall, curve, stop, checks))
             if args.show:
                 for (q, fact, lang), o in zip(asked, last, strict=True):
-                    print(f"{'OK ' if fact.casefold() in o.casefold() else 'MISS'} [{lang}] {q} -> {o[:120]!r}")
+                    print(f"{'OK ' if holds(o, fact) else 'MISS'} [{lang}] {q} -> {o[:120]!r}")
     print(f"\nManual facts ({args.doc}): {len(asked)} customer questions in other words, demo model, greedy; "
           "recall per language at each checkpoint (step 0 = base, 'kept' = the adapter training kept)")
     for name, steps, wall, curve, stop, checks in rows:

@@ -11,7 +11,8 @@ ask about it, in the document's language, from different angles:
 - with the product's name and without it (the short model name a person types: "E5的…").
 
 The answer is the sentence that holds the fact, in the document's own words, with "it", "该车", "本机" replaced
-by the section's subject, and the sentence before it when the sentence alone says nothing (a short follow-up).
+by the section's subject, and the sentence before it when the sentence alone says nothing (a short follow-up);
+a Chinese answer begins with the clause that holds the asked value ("热交换器保修8年。" before the sentence).
 Sentences with no fact of these kinds stay in a short record under their section's heading (:func:`remainder`),
 so nothing the document says is left out of training.
 """
@@ -40,9 +41,23 @@ PER_ANGLE = 4  # per fact or situation: Physics of LMs 3.1 found ~5 varied phras
 def sentence_questions(sentence: str, subj: Subject, zh: bool) -> list[str]:
     """A sentence's questions: each angle (its situation, its rule, each value) asked both without and with the
     product's name, angles taken in turn so that every fact of the sentence gets its questions."""
+    return [q for q, _ in sentence_pairs(sentence, subj, zh)]
+
+
+ANSWER_FIRST = True  # a Chinese answer begins with the clause that answers the question: see bench/knowledge.py
+
+
+def sentence_pairs(sentence: str, subj: Subject, zh: bool) -> list[tuple[str, str]]:
+    """:func:`sentence_questions`, each with the clause its answer begins with ("" for the sentence alone).
+
+    A manual's sentences often hold several facts and begin alike (the product's name, once "它" and "该机"
+    are resolved); a small model that must tell from an answer's first words which sentence to say mixes them
+    up. An answer that begins with the clause holding the asked fact ("热交换器保修8年。暖岛JS-16整机保修3年，
+    热交换器保修8年…") begins with the words of the question."""
     angles = zh_questions(sentence, subj) if zh else en_questions(sentence, subj)
     named = zh_named if zh else en_named
     per_angle: list[list[str]] = []
+    leads: dict[str, str] = {}
     for qs in angles:
         seq: list[str] = []
         for i, q in enumerate(qs[:PER_ANGLE]):
@@ -55,10 +70,13 @@ def sentence_questions(sentence: str, subj: Subject, zh: bool) -> list[str]:
         if zh and seq:  # the words people use for the same thing ("续航" → "能跑多远")
             seq[1:1] = [s for s in synonym_swaps(seq[0], 1) if well_formed_zh(s)]
         per_angle.append(_dedupe(seq, PER_ANGLE))
+        lead = getattr(qs, "lead", "") if ANSWER_FIRST else ""
+        for q in per_angle[-1]:
+            leads.setdefault(q, lead)
     out: list[str] = []
     for i in range(PER_ANGLE):
         out += [qs[i] for qs in per_angle if i < len(qs)]
-    return _dedupe(out, MAX_QUESTIONS)
+    return [(q, leads.get(q, "")) for q in _dedupe(out, MAX_QUESTIONS)]
 
 
 # --- the records ----------------------------------------------------------------------------------------------
@@ -71,6 +89,11 @@ class Fact:
     answer: str
     questions: list[str]
     loc: dict[str, Any] = field(default_factory=dict)
+    leads: dict[str, str] = field(default_factory=dict)  # question → the clause its answer begins with
+
+    def answer_to(self, question: str) -> str:
+        lead = self.leads.get(question, "")
+        return f"{lead}。{self.answer}" if lead else self.answer
 
 
 def _dedupe(questions: Iterable[str], limit: int) -> list[str]:
@@ -126,18 +149,22 @@ def section_facts(heading_path: list[str], paragraphs: list[str], subj: Subject,
         units = sentences(para, zh) if not re.match(r"^\s*(?:[-*•]|\d+[.)、])", para) else [para]
         for raw in [u for unit in units for u in (zh_fact_clauses(resolve(unit, subj, zh), subj) if zh else [unit])]:
             sent = resolve(raw, subj, zh)
-            qs = sentence_questions(sent, subj, zh)
+            made = sentence_pairs(sent, subj, zh)
+            qs = [q for q, _ in made]
             if not qs:
                 left.append(sent)
                 prev = sent
                 continue
             follow_up = bool(re.match(r"^(?:这|此|那|其|它们)|^(?:This|That|These|They|Those)\b", raw))
             answer = (f"{prev}{sent}" if zh else f"{prev} {sent}") if follow_up and prev else sent
-            facts.append(Fact(answer=answer, questions=_dedupe(qs, MAX_QUESTIONS), loc=dict(loc)))
+            facts.append(Fact(answer=answer, questions=qs, loc=dict(loc), leads={q: lead for q, lead in made if lead}))
             prev = sent
         if left:
             rest.append(("" if zh else " ").join(left))
     return facts, rest
+
+
+WHOLE_SECTIONS = False  # the document's own text trained beside the questions (PIT): see bench/knowledge.py --with-text
 
 
 def fact_records(sections: list[Any], title: str, meta: dict[str, Any], language: Any) -> tuple[list[Record], list[Any]]:
@@ -157,7 +184,9 @@ def fact_records(sections: list[Any], title: str, meta: dict[str, Any], language
                 m.update({"method": "fact", "fact": fid, "angle": j})
                 if sec.path:
                     m["section"] = " / ".join(sec.path)
-                records.append(pair(q, fact.answer, m))
-        if rest:
+                records.append(pair(q, fact.answer_to(q), m))
+        if WHOLE_SECTIONS:
+            remainders.append(sec)
+        elif rest:
             remainders.append(type(sec)(sec.title, sec.path, rest, sec.loc))
     return records, remainders
