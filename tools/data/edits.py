@@ -2,7 +2,8 @@
 
 ``dataset_pairs`` lists the training pairs as the page shows them (their line in ``train.jsonl``, question,
 answer); ``apply_pair_edits`` writes the person's changes back: an edited answer replaces that answer in every
-record that gives it (train and eval: the other questions of the same fact keep one answer), a pair whose answer
+record that gives it and, for a document's fact, in every record of that fact (train and eval: all the questions of
+the fact then have one answer, even where they began with the clause they asked about), a pair whose answer
 is cleared is removed. Both files are rewritten atomically and ``report.json`` counts what was edited and
 removed. Nothing is changed when an edit names a line that does not exist.
 """
@@ -77,6 +78,7 @@ def apply_pair_edits(data_dir: Path, edits: dict[int, str]) -> EditResult:
         raise InputError(f"no pair on line {bad[0]} of the training set ({len(train)} lines)", where=str(train_path),
                          hint="Reload the page: the dataset changed since it was shown")
     replace: dict[str, str] = {}
+    by_fact: dict[str, str] = {}  # a document's fact: each of its questions gets the new answer
     remove: set[int] = set()
     for line, answer in edits.items():
         old = _qa(train[line - 1])[1]  # type: ignore[index]
@@ -85,11 +87,15 @@ def apply_pair_edits(data_dir: Path, edits: dict[int, str]) -> EditResult:
             remove.add(line - 1)
         elif new != old:
             replace[old] = new
+            fact = (train[line - 1].get("meta") or {}).get("fact")
+            if fact:
+                by_fact[fact] = new
     changed = 0
     for row in train + held:
         qa = _qa(row)
-        if qa is not None and qa[1] in replace:
-            _set_answer(row, replace[qa[1]])
+        fixed = by_fact.get((row.get("meta") or {}).get("fact") or "") or (replace.get(qa[1]) if qa else None)
+        if qa is not None and fixed is not None and fixed != qa[1]:
+            _set_answer(row, fixed)
             changed += 1
     kept = [r for i, r in enumerate(train) if i not in remove]
     if not kept:
