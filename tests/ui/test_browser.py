@@ -93,6 +93,12 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str, app: App |
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")
 
 
+def newest(runs: Path, pattern: str) -> Path:
+    """The newest run's PATTERN: the app is shared by the whole module, so older runs sit beside this test's
+    (run folders are named by their start time)."""
+    return max(runs.glob(pattern), key=lambda p: p.relative_to(runs).parts[0])
+
+
 def shot(page: Any, artifacts: Path, name: str, full_page: bool = True) -> Path:
     path = artifacts / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
@@ -284,7 +290,7 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     page.locator("#tp-input textarea").fill("学习率 2e-3")
     page.locator("#tp-edit").click()
     wait_until(lambda: n_bot() > before and approve.is_visible(), 120, "the edited plan", ui_app)
-    plan_file = next(ui_app.runs.glob("*/plan.json"))
+    plan_file = newest(ui_app.runs, "*/plan.json")
     assert abs(json.loads(plan_file.read_text())["learning_rate"] - 2e-3) < 1e-9
     assert "0.002" in page.locator("#tp-plan").inner_text()
     assert "开始训练" in bot_texts(page, "tp-chat")[-1]
@@ -609,7 +615,7 @@ def test_a_manuals_pairs_are_seen_and_fixed_on_the_chinese_page(browser: Any, ui
     table = page.locator("#tp-pairs")
     wait_until(table.is_visible, 30, "the pairs table", ui_app)
     assert "保存修改" in page.locator("#tp-pairs-hint").inner_text()
-    data = next(ui_app.runs.glob("*/data"))
+    data = newest(ui_app.runs, "*/data")
     first = json.loads((data / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
     old = first["messages"][-1]["content"]
     # edit the first pair's answer as a person does: click the cell, type, press Enter
