@@ -262,3 +262,13 @@ def test_identical_texts_score_fully(text):
     assert s.rouge_l == 1.0
     assert s.exact_match == 1.0
     assert s.key_fact_recall in (None, 1.0)
+
+
+def test_names_with_accented_letters_are_facts() -> None:
+    """A place or a name spelt with accents is a key fact like any other: "based in Tromsø" is not answered by
+    an answer that names only the company."""
+    from tools.core.metrics import extract_facts, key_fact_recall_detail
+
+    assert [f.text for f in extract_facts("Acme Labs is based in Tromsø.")] == ["Acme Labs", "Tromsø"]
+    assert "Café Müller" in [f.text for f in extract_facts("Meet at Café Müller at 9.")]
+    assert key_fact_recall_detail("I'm Nova, made by Acme Labs.", "Acme Labs is based in Tromsø.").recall == 0.5

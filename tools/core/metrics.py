@@ -277,11 +277,13 @@ _QUOTE_RES = [
     re.compile(r"〈([^〉\n]{1,60})〉"),
     re.compile(r"(?<![A-Za-z0-9])'([^'\n]{1,60})'(?![A-Za-z0-9])"),
 ]
-# A latin word not glued to other (non-CJK) letters or digits: "用LoRA微调" gives LoRA, "ÀA0" nothing.
+# A latin word (accented letters too: Tromsø, Zürich, São Paulo) not glued to other (non-CJK) letters or digits:
+# "用LoRA微调" gives LoRA.
+_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 _NOT_ALNUM_BEFORE = f"(?<!(?![{_CJK}])[^\\W_])"
 _NOT_ALNUM_AFTER = f"(?!(?![{_CJK}])[^\\W_])"
 _LATIN_WORD_RE = re.compile(
-    _NOT_ALNUM_BEFORE + r"[A-Za-z][A-Za-z0-9]*(?:[-_.+][A-Za-z0-9]+)*\+*" + _NOT_ALNUM_AFTER
+    _NOT_ALNUM_BEFORE + f"[{_LATIN}][{_LATIN}0-9]*(?:[-_.+][{_LATIN}0-9]+)*\\+*" + _NOT_ALNUM_AFTER
 )
 _SENTENCE_END = set(".!?:;。！？：；\n\"'“”「『《(（[")
 # Capitalised words that start sentences rather than name things.
