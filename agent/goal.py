@@ -26,6 +26,7 @@ Intent = Literal[
     "cancel",  # stop the running training
     "status",
     "list_runs",
+    "follow_up",  # train again from the run's adapter with the person's corrections ("retrain with my fixes")
     "help",
     "confirm_yes",
     "confirm_no",

@@ -19,7 +19,7 @@ from agent.state import AgentState
 
 Route = Literal[
     "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "export", "confirm_deploy", "evaluate",
-    "chat", "cancel", "list_runs", "help",
+    "chat", "cancel", "list_runs", "follow_up", "help",
 ]
 
 
@@ -52,6 +52,8 @@ def route_intent(state: AgentState) -> Route:
         return "cancel"
     if intent == "list_runs":
         return "list_runs"
+    if intent == "follow_up":
+        return "follow_up"
     return "help"
 
 
@@ -65,6 +67,10 @@ def after_plan(state: AgentState) -> str:
     if state.get("intent") in ("error", "refused", "plan"):
         return END
     return "confirm_train" if state.get("journey") or state.get("intent") in ("train", "edit") else END
+
+
+def after_follow_up(state: AgentState) -> str:
+    return "confirm_train" if state.get("intent") == "planned" else END
 
 
 def after_confirm(state: AgentState, yes: str, edit: str, again: str) -> Any:
@@ -95,7 +101,7 @@ def after_evaluate(state: AgentState) -> str:
 
 
 TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "export", "deploy", "evaluate", "chat",
-              "list_runs")
+              "list_runs", "follow_up")
 
 
 def _tagged(name: str, fn: Any) -> Any:
@@ -128,6 +134,7 @@ def build_graph() -> StateGraph:
     g.add_node("evaluate", _tagged("evaluate", nodes.evaluate))
     g.add_node("chat", _tagged("chat", nodes.chat))
     g.add_node("list_runs", _tagged("list_runs", nodes.list_runs))
+    g.add_node("follow_up", _tagged("follow_up", nodes.follow_up))
     g.add_node("report", nodes.report)
 
     g.add_edge(START, "understand")
@@ -144,6 +151,7 @@ def build_graph() -> StateGraph:
                             ["deploy", "confirm_deploy", END])
     g.add_conditional_edges("deploy", after_deploy)
     g.add_conditional_edges("evaluate", after_evaluate)
+    g.add_conditional_edges("follow_up", after_follow_up, ["confirm_train", END])
     for n in ("ask_missing", "help", "cancel", "chat", "list_runs", "report"):
         g.add_edge(n, END)
     return g

@@ -573,6 +573,15 @@ _INTENT_PATTERNS: list[tuple[Intent, str]] = [
      r"|\bbuild\s+(?:a|an|me\s+a)\s+(?:[\w-]+\s+){0,3}?(?:bot|chatbot|assistant)"
      r"|(?:做|打造|搭建|搞|定制)(?:一个|个)?[^,.;!?，。；！？]{0,12}?(?:机器人|助手|客服模型|专属模型)"
      r"|让(?:模型|它)[^,.;!?，。；！？]{0,6}?学会|教(?:会)?(?:模型|它)"),
+    ("follow_up",
+     r"\b(?:re-?train|train\s+(?:it\s+)?again|fine-?tune\s+(?:it\s+)?again)\s+(?:\w+\s+){0,2}?with\s+(?:my|the|these|those|our)\s+"
+     r"(?:\w+\s+)?(?:fix(?:es)?|corrections?|edits?|changes?)\b"
+     r"|\b(?:train|teach)\s+(?:it\s+|the\s+model\s+)?(?:on\s+)?(?:my|the|these|those)\s+(?:fix(?:es)?|corrections?)\b"
+     r"|\b(?:add|include|use)\s+my\s+(?:fix(?:es)?|corrections?)\b.{0,30}\b(?:train|retrain|run)"
+     r"|把?我(?:改|纠正|修改|更正|改正)(?:过)?的(?:答案|内容|问题)?(?:也|都)?(?:一起)?(?:训练|学|加)进去"
+     r"|(?:用|带上|加上|拿)(?:我的)?(?:纠正|修改|更正|改正)(?:的答案|的内容)?(?:再|重新)?(?:训练|微调|训)"
+     r"|(?:纠正|修改|更正|改正)(?:的|过的)?(?:答案|内容)?(?:也|都)?(?:训练|学)进去"
+     r"|把(?:我的)?(?:纠正|修改|更正|改正)(?:都|也)?(?:训练|学)进去"),
     ("train",
      r"\b(?:start|begin|kick\s+off|launch|resume|continue|restart|rerun|re-run)\s+(?:the\s+)?(?:training|train|fine-?tuning)\b"
      r"|\btrain\s+(?:it\s+)?(?:now|again)\b|^\s*train\s*[.!]?\s*$"
@@ -821,6 +830,8 @@ def _ordered_intents(found: list[tuple[int, Intent]], request: str, has_files: b
         intents = [i for i in intents if i not in ("convert", "plan", "train", "merge", "deploy", "evaluate")]
     elif not intents and _PLAN_WEAK_RE.search(request):
         intents = ["plan"]
+    if "follow_up" in intents:  # "retrain with my fixes" is its own run, from the corrected run's adapter
+        intents = ["follow_up", *(i for i in intents if i not in ("follow_up", "finetune", "train", "plan"))]
     if "export" in intents:  # it merges first when it must; "把模型转成 gguf" converts a model, not files
         intents = [i for i in intents if i != "merge" and (i != "convert" or has_files)]
     if "convert" in intents and _JUST_RE.search(request):

@@ -72,6 +72,8 @@ def understand(state: AgentState) -> dict[str, Any]:
 
     if state.get(ACTION) == "carry_on":  # the page's timer after training: no words to understand
         return {"intent": "continue", ACTION: None}
+    if state.get(ACTION) == "follow_up":  # the runs tab's "Train again with my corrections"
+        return {"intent": "follow_up", ACTION: None}
     text = _last_human(state)
     files = state.get("files") or []
     note = None
@@ -206,6 +208,12 @@ def make_plan(state: AgentState) -> Any:
     from tools.plan.cli import make_plan as plan_for
     from tools.plan.planner import PlanOverrides
 
+    if state.get("run_dir") and (Path(state["run_dir"]) / "follow_up.json").exists():  # type: ignore[arg-type]
+        from tools.train.follow_up import replan_follow_up
+
+        ov = state.get("overrides") or {}
+        return replan_follow_up(Path(state["run_dir"]), epochs=ov.get("epochs"),  # type: ignore[arg-type]
+                                learning_rate=ov.get("learning_rate"))
     goal = state.get("goal") or {}
     model = goal.get("base_model") or (state.get("plan") or {}).get("model") or default_model()
     ov = state.get("overrides") or {}
@@ -256,6 +264,31 @@ def plan(state: AgentState) -> dict[str, Any]:
     if not p.fits:
         update["intent"] = "refused"
     return update
+
+
+def follow_up(state: AgentState) -> dict[str, Any]:
+    """A follow-up of the current run: its data plus the corrections given in the model chat, from its adapter;
+    the plan is shown for approval and the journey goes on from there (train, merge, deploy, evaluate)."""
+    from tools.core.runs import RunIndex
+    from tools.data.corrections import load_corrections
+    from tools.train.follow_up import FollowUpRequest, prepare_follow_up
+
+    previous = state.get("run_dir")
+    if not previous:
+        return _say(state, "no_run")
+    try:
+        n = len(load_corrections(Path(previous)))
+        if not n:
+            return {**_say(state, "no_corrections", run_id=Path(previous).name), "intent": "declined"}
+        rec = RunIndex().create(goal=_last_human(state)[:500], owner=state.get("owner") or "")
+        prep = prepare_follow_up(FollowUpRequest(previous_run=Path(previous), run_dir=Path(rec.path)))
+    except Exception as exc:  # noqa: BLE001
+        return _error(state, exc)
+    lang = state.get("lang", "en")
+    text = t("follow_up_ready", lang, run_id=rec.id, previous=Path(previous).name, n=n) + "\n\n" + plan_card(
+        prep.plan, lang)
+    return {"run_id": rec.id, "run_dir": rec.path, "data_dir": str(prep.data_dir), "journey": True, "stage": "plan",
+            "intent": "planned", "plan": prep.plan.model_dump(mode="json"), "messages": [AIMessage(content=_shown(text, state))]}
 
 
 def confirm_train(state: AgentState) -> dict[str, Any]:
@@ -457,8 +490,29 @@ def evaluate(state: AgentState) -> dict[str, Any]:
 
     lang = state.get("lang", "en")
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
-    return {"stage": "eval", "files": [], "questions_file": questions,
-            "messages": [AIMessage(content=t("eval_done", lang, n=result.samples) + "\n\n" + table)]}
+    text = t("eval_done", lang, n=result.samples) + "\n\n" + table + _against_previous(state, Path(state["run_dir"]))  # type: ignore[arg-type]
+    return {"stage": "eval", "files": [], "questions_file": questions, "messages": [AIMessage(content=text)]}
+
+
+def _against_previous(state: AgentState, run_dir: Path) -> str:
+    """A follow-up run is also compared with the run it continued, on one server: learnt / held out / kept for
+    both, and the corrections asked in other words (nothing the first run knew is lost unseen)."""
+    from tools.data.corrections import load_follow_up
+    from tools.evaluate.before_after import EvalRequest, evaluate_model
+    from tools.evaluate.table import render_saved
+
+    follow = load_follow_up(run_dir)
+    if follow is None:
+        return ""
+    lang = state.get("lang", "en")
+    try:
+        vs = evaluate_model(EvalRequest(run_dir=Path(follow.previous_run), against=run_dir,
+                                        max_samples=(state.get("overrides") or {}).get("eval_samples")))
+    except Exception as exc:  # noqa: BLE001 - the run's own table stands; say why the comparison is missing
+        return "\n\n" + t("error", lang, error=_shown(str(exc), state))
+    table = render_saved(Path(vs.files["json"]).parent, lang) or vs.table_md
+    return "\n\n" + t("follow_up_compared", lang, previous=Path(follow.previous_run).name,
+                        run_id=run_dir.name) + "\n\n" + table
 
 
 def chat(state: AgentState) -> dict[str, Any]:

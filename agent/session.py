@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.graph import compile_graph
 from agent.nodes import ACTION
 from agent.state import META_KEY
-from tools.core.messages import Said, said
+from tools.core.messages import Said, said, say
 
 Action = Literal["approve", "decline", "edit"]
 
@@ -185,6 +185,20 @@ class AgentSession:
         rec = self._run(run_id)
         passed, params = export_run(Path(rec.path), "ollama", rec.id)
         return said("agent.exported" if passed else "agent.exported_differs", **params)
+
+    def follow_up(self, run_id: str) -> Turn:
+        """"Train again with my corrections": the agent plans a follow-up of the run (its data plus the corrections
+        given in the model chat, from its adapter) and asks for approval, as for any plan."""
+        rec = self._run(run_id)
+        lang = self.values().get("lang") or "en"
+        if self.pending() is not None:
+            from agent.replies import t
+
+            return Turn(replies=[t("answer_first", lang)], pending=None)
+        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        pressed = HumanMessage(content=say("page.retrain", lang), additional_kwargs={META_KEY: {ACTION: "follow_up"}})
+        return self._turn({"messages": [pressed], ACTION: "follow_up", "owner": self.thread_id,
+                           "auto_approve": self.auto_approve})
 
     def delete_run(self, run_id: str) -> Said:
         """Delete a run that is not training, its files and its model server."""

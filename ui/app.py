@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import threading
 import unicodedata
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,8 +21,16 @@ import gradio as gr
 from tools.core.messages import say
 from tools.core.paths import runs_root
 from tools.core.secrets import redact
+from ui import corrections as correction_ui
 from ui import pairs as pair_table
 from ui import view
+from ui.conversations import (
+    get_session,
+    message_text,
+    new_thread_id,
+    owns,
+    thread_lock,
+)
 from ui.i18n import L
 
 log = logging.getLogger(__name__)
@@ -49,36 +56,6 @@ CSS = """
   word-break:normal}
 #tp-eval td:nth-last-child(-n+2), #tp-chat td:nth-last-child(-n+2) {min-width:14em}
 """
-
-_sessions: dict[str, Any] = {}  # most recently used last
-_graphs: dict[Path, Any] = {}
-_lock = threading.Lock()
-MAX_SESSIONS = 256  # conversations kept in memory; an older one is rebuilt from SQLite when it comes back
-
-
-def get_session(thread_id: str) -> Any:
-    """The conversation's session. Every conversation shares one compiled graph (one SQLite connection to the
-    conversations file), and only the :data:`MAX_SESSIONS` most recent are kept: a page that receives
-    many new ids holds neither memory nor file handles for each."""
-    from agent.graph import compile_graph, default_db
-    from agent.session import AgentSession
-
-    with _lock:
-        session = _sessions.pop(thread_id, None)
-        if session is None:
-            db = default_db()
-            if db not in _graphs:
-                _graphs[db] = compile_graph(db)
-            session = AgentSession(thread_id=thread_id, graph=_graphs[db])
-        _sessions[thread_id] = session
-        while len(_sessions) > MAX_SESSIONS:
-            old = next(iter(_sessions))
-            _sessions.pop(old)
-            lock = _thread_locks.get(old)
-            if lock is not None and not lock.locked():
-                _thread_locks.pop(old, None)
-        return session
-
 
 MAX_NAME = 150
 
@@ -190,30 +167,6 @@ def loss_frame(rows: list[dict[str, Any]]) -> Any:
     return df.astype({"step": "int64", "loss": "float64", "series": "object"})
 
 
-def message_text(message: Any) -> str:
-    """The text of a Chatbot message as the page hands it back (gradio 6: a list of content parts)."""
-    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", message)
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
-    return str(content or "")
-
-
-_thread_locks: dict[str, threading.Lock] = {}
-
-
-def thread_lock(thread_id: str) -> threading.Lock:
-    """One agent turn at a time per conversation (a click and the timer's tick must not interleave)."""
-    with _lock:
-        return _thread_locks.setdefault(thread_id, threading.Lock())
-
-
-def new_thread_id(current: Any) -> str:
-    """The browser's conversation id: kept if it has one, else a fresh random one (never shared)."""
-    if isinstance(current, str) and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", current):
-        return current
-    return secrets.token_hex(12)
-
-
 def browser_secret() -> str:
     """The key that encrypts the browser's stored thread id; kept under the runs root so restarts keep it."""
     from tools.core.paths import runs_root
@@ -231,18 +184,6 @@ def browser_secret() -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     return text
-
-
-def owns(thread_id: str, run_id: str) -> bool:
-    """Whether this conversation may use the run (it made it: :meth:`tools.core.runs.RunIndex.get`)."""
-    from tools.core.errors import TunepilotError
-    from tools.core.runs import RunIndex
-
-    try:
-        RunIndex().get(run_id, owner=new_thread_id(thread_id))
-    except TunepilotError:
-        return False
-    return True
 
 
 def _run_dir(thread_id: str) -> Path | None:
@@ -554,6 +495,7 @@ def _wire_language(p: SimpleNamespace, demo: gr.Blocks) -> None:
         (p.resume_btn, {"value": "resume"}), (p.redeploy_btn, {"value": "redeploy"}), (p.export_btn, {"value": "export"}),
         (p.side_a, {"label": "left"}), (p.side_b, {"label": "right"}),
         (p.confirm_del, {"label": "confirm_delete"}), (p.delete_btn, {"value": "delete"}),
+        *correction_ui.labels(p),
     ]
 
     def set_lang(choice: str) -> list[Any]:
@@ -649,7 +591,7 @@ def _model_chat_tab() -> dict[str, Any]:
         ask = gr.Textbox(show_label=False, placeholder=L("ask", "en"), scale=4, elem_id="tp-ask")
         ask_btn = gr.Button(L("send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
     return {"run_pick": run_pick, "side_a": side_a, "side_b": side_b, "refresh": refresh, "chat_base": chat_base,
-            "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn}
+            "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn, **correction_ui.build_box()}
 
 
 def create_app() -> gr.Blocks:
@@ -712,6 +654,7 @@ def create_app() -> gr.Blocks:
                     confirm_del = gr.Checkbox(label=L("confirm_delete", "en"), value=False)
                     delete_btn = gr.Button(L("delete", "en"), variant="stop")
                 runs_msg = gr.Markdown(elem_id="tp-runs-msg")
+                correction_parts = correction_ui.build_list()
         timer = gr.Timer(2.0)
         p = SimpleNamespace(
             thread=thread, lang_state=lang_state, title=title, lang=lang, tab_chat=tab_chat, chatbot=chatbot,
@@ -721,12 +664,13 @@ def create_app() -> gr.Blocks:
             acc_prog=acc_prog, progress=progress, loss=loss, files_out=files_out, acc_eval=acc_eval,
             eval_md=eval_md, tab_model=tab_model, **chat_parts, export_btn=export_btn, tab_runs=tab_runs,
             runs_table=runs_table, run_id_box=run_id_box, open_btn=open_btn, resume_btn=resume_btn, redeploy_btn=redeploy_btn,
-            confirm_del=confirm_del, delete_btn=delete_btn, runs_msg=runs_msg, timer=timer,
+            confirm_del=confirm_del, delete_btn=delete_btn, runs_msg=runs_msg, timer=timer, **correction_parts,
         )
         _wire_language(p, demo)
         _wire_agent(p, demo)
         _wire_model_chat(p)
         _wire_runs(p)
+        correction_ui.wire(p)
     return demo
 
 

@@ -174,3 +174,40 @@ def test_the_timer_carries_the_journey_on_without_a_message(runs_dir: Path) -> N
     turn = s.carry_on()
     assert turn.replies == [t("no_run", "zh")]  # the status step ran, in the conversation's language
     assert [m for m in s.messages() if m[0] == "user"] == people  # no words were put in the person's mouth
+
+
+def test_retrain_with_my_corrections_plans_a_follow_up_from_the_run(runs_dir: Path) -> None:
+    """"把我改的也训练进去" (or the runs tab's button) plans a follow-up of the conversation's run: a new run of
+    its own, from the corrected run's adapter, shown for approval; an edit re-plans the follow-up, not a new run."""
+    from tests.fixtures.runs import trained_run
+    from tools.core.runs import RunIndex
+    from tools.data.corrections import add_correction
+
+    s = AgentSession("zh-fix", db_path=runs_dir / "conv.sqlite")
+    rec = RunIndex().create(goal="客服", owner="zh-fix")
+    run = trained_run(Path(rec.path))
+    s.open_run(rec.id)
+    turn = s.send("把我改的也训练进去")
+    assert turn.pending is None and t("no_corrections", "zh", run_id=rec.id) in turn.replies[-1]
+    add_correction(run, "云岚E5的保修期是多久？", "整车保修3年。")
+    turn = s.send("把我改的也训练进去")
+    text = "\n".join(turn.replies)
+    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
+    new = Path(turn.state["run_dir"])
+    assert new != run and RunIndex().get(new.name, owner="zh-fix").id == new.name  # the conversation's own run
+    assert f"接着运行 {rec.id}" in text and "后续训练" in text and "轮而不是" in text
+    assert turn.state["plan"]["init_adapter"] == str((run / "adapter").resolve())
+    turn = s.send("训练 2 轮")  # an edit: still the follow-up, with the person's epochs
+    assert turn.pending is not None and turn.state["plan"]["num_epochs"] == 2
+    assert turn.state["plan"]["init_adapter"] == str((run / "adapter").resolve())
+    assert "2 轮：你的设置" in "\n".join(turn.replies)
+    s.send("不要了")
+    # the runs tab's button means the same, in English for an English conversation
+    e = AgentSession("en-fix", db_path=runs_dir / "conv.sqlite")
+    rec_en = RunIndex().create(goal="support", owner="en-fix")
+    add_correction(trained_run(Path(rec_en.path)), "How long is the warranty?", "Three years.")
+    e.send("hello")
+    turn = e.follow_up(rec_en.id)
+    assert turn.pending is not None and "will continue run" in "\n".join(turn.replies)
+    assert turn.state["plan"]["init_adapter"] == str((Path(rec_en.path) / "adapter").resolve())
+    assert e.follow_up(rec_en.id).replies == [t("answer_first", "en")]  # the plan's question is open

@@ -128,6 +128,26 @@ def test_a_table_of_two_runs_names_them_in_both_languages() -> None:
     assert "Base right" not in en and "基座答对" not in zh
 
 
+def test_a_follow_up_against_its_run_says_what_each_set_lost_and_has_a_corrected_row() -> None:
+    """Run 1 against its follow-up: a trained question run 1 knew and run 2 lost is said on the learnt row too,
+    and the corrections asked in other words have their own row, in both languages."""
+    from tools.evaluate.sets import SetResult, SetScore
+    from tools.evaluate.table import EvalTable, render_markdown
+
+    knew, kept_most = SetScore.of([True, True, True, True]), SetScore.of([True, True, True, False])
+    sets = [SetResult(name="learnt", source="generated", n=4, base=knew, tuned=kept_most, lost=1),
+            SetResult(name="corrected", source="corrections.jsonl", n=2, base=SetScore.of([False, False]),
+                      tuned=SetScore.of([True, True]), gained=2)]
+    table = EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name="run1", tuned_name="run2",
+                      sets=sets)
+    en, zh = render_markdown(table), render_markdown(table, "zh")
+    learnt_en = next(line for line in en.splitlines() if line.startswith("| learnt"))
+    assert "1 that run1 got right, run2 gets wrong" in learnt_en
+    corrected = next(line for line in en.splitlines() if line.startswith("| corrected"))
+    assert "| 2 | 0/2" in corrected and "2/2" in corrected
+    assert "纠正：你纠正过的问题，换个问法再问" in zh and "run1 答对的题里，run2 有 1 道答错了" in zh
+
+
 @pytest.mark.slow
 def test_identity_run_shows_the_gain(identity_run: Path) -> None:
     from tools.serve.deploy import list_models, load_deployment, serve_other_run

@@ -576,6 +576,31 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     live = load_deployment(served.parent)
     assert live is not None and live.pid != dead.pid
 
+    # a wrong answer corrected under it (👎, the right answer typed, saved) is listed with the run's corrections
+    page.get_by_role("tab", name="与模型对话").click()
+    wait_until(lambda: page.locator("#tp-run-pick input").input_value() == journey_id, 60, "the run picked", ui_app)
+    page.locator("#tp-ask textarea").fill("你们的客服电话是多少？")
+    page.locator("#tp-ask-btn").click()
+    wait_until(lambda: bool(bot_texts(page, "tp-chat-tuned")) and bot_texts(page, "tp-chat-tuned")[-1].strip() != "",
+               180, "the fine-tuned answer", ui_app)
+    page.wait_for_timeout(3000)  # let the streams finish
+    page.locator("#tp-chat-tuned").get_by_role("button", name="Dislike").last.click()
+    wait_until(page.locator("#tp-correct-row").is_visible, 30, "the box for the right answer", ui_app)
+    assert "你们的客服电话是多少" in page.locator("#tp-correct-msg").inner_text()
+    page.locator("#tp-correct textarea").fill("客服电话是400-820-7788。")
+    page.locator("#tp-correct-save").click()
+    wait_until(lambda: "纠正已保存" in page.locator("#tp-correct-msg").inner_text(), 30, "the saved correction",
+               ui_app)
+    assert not page.locator("#tp-correct-row").is_visible()
+    shot(page, artifacts, "runs-3-corrected")
+    page.get_by_role("tab", name="运行记录").click()
+    page.locator("#tp-run-id textarea, #tp-run-id input").first.fill(journey_id)
+    wait_until(lambda: "客服电话是400-820-7788。" in page.locator("#tp-corrections").inner_text(), 30,
+               "the correction on the run's list", ui_app)
+    assert "正确答案" in page.locator("#tp-corrections").inner_text()  # the list's headers in Chinese
+    stored = (ui_app.runs / journey_id / "corrections.jsonl").read_text(encoding="utf-8")
+    assert "你们的客服电话是多少？" in stored and '"model": "tuned"' in stored
+
     # delete: asks for the tick, then removes the run and stops its server
     page.get_by_role("tab", name="运行记录").click()
     act(journey_id, "删除")
@@ -589,7 +614,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
 
     assert not pid_alive(live.pid)
     wait_until(lambda: row_of(journey_id) == "", 10, "the run to leave the list")
-    shot(page, artifacts, "runs-3-deleted")
+    shot(page, artifacts, "runs-4-deleted")
     page.context.close()
 
 

@@ -76,3 +76,31 @@ def app_url(llm) -> str:  # noqa: ANN001
     import os
 
     return os.environ["TUNEPILOT_LLM_BASE_URL"]
+
+
+def test_a_thumbs_down_keeps_the_right_answer_for_the_run_that_answered(runs_dir: Path) -> None:
+    """👎 opens the box with the question (Chinese page); saving keeps the correction in that run, the runs tab
+    lists it and removes it; a run of another conversation takes none."""
+    from types import SimpleNamespace
+
+    from tools.data.corrections import load_corrections
+    from ui import corrections
+
+    run = _run(runs_dir / "base")
+    history = [{"role": "user", "content": "退货期限是几天？"}, {"role": "assistant", "content": "七天。"}]
+    down = SimpleNamespace(liked=False, index=1)
+    pending, row, _, msg = corrections.on_vote(down, run.name, "tuned", history, OWNER, "zh")  # type: ignore[arg-type]
+    assert row["visible"] is True and "退货期限是几天" in msg and "👎" in msg
+    assert pending == {"run": run.name, "question": "退货期限是几天？", "wrong": "七天。", "model": "tuned"}
+    left, row, said = corrections.save(pending, "退货期限是45天。", OWNER, "zh")
+    assert left == {} and row["visible"] is False and "纠正已保存" in said and "共有 1 条" in said
+    assert [(c.question, c.answer, c.wrong) for c in load_corrections(run)] == [("退货期限是几天？", "退货期限是45天。", "七天。")]
+    frame = corrections.corrections_frame(run.name, OWNER, "zh")
+    assert list(frame.columns) == ["编号", "问题", "正确答案"] and frame.iloc[0, 2] == "退货期限是45天。"
+    _, said = corrections.save(pending, "  ", OWNER, "en")[1:]  # an empty answer is refused, nothing kept
+    assert "answer is empty" in said and len(load_corrections(run)) == 1
+    # another conversation neither opens the box for this run nor sees or removes its corrections
+    assert corrections.on_vote(down, run.name, "tuned", history, "t-" + "b" * 30, "en")[1]["visible"] is False  # type: ignore[arg-type]
+    assert corrections.corrections_frame(run.name, "t-" + "b" * 30, "en").empty
+    frame, said = corrections.remove(run.name, load_corrections(run)[0].id, OWNER, "en")
+    assert frame.empty and 'Removed the correction of "退货期限是几天？"' in said

@@ -14,7 +14,7 @@ def _open_files() -> int:
 
 def test_hundreds_of_new_ids_hold_no_handles_and_lose_no_conversation(runs_dir: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui import app
+    from ui import conversations as app
 
     monkeypatch.setattr(app, "_sessions", {})
     monkeypatch.setattr(app, "_graphs", {})

@@ -109,3 +109,50 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     llm.add_argument("--no-llm", dest="llm", action="store_false", help="never call an LLM")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser(
+        "correct",
+        help="keep a right answer for a question the model got wrong; `train --continue RUN` trains them",
+        description='tunepilot correct --run RUN "question" "the right answer"; --list shows them, --remove ID '
+                    "drops one before the next run.",
+    )
+    p.add_argument("--run", required=True, help="the run whose model answered (its folder or id)")
+    p.add_argument("question", nargs="?", help="the question it answered wrong")
+    p.add_argument("answer", nargs="?", help="the answer it should give")
+    p.add_argument("--wrong", default="", help="what it said (kept beside the correction)")
+    p.add_argument("--list", action="store_true", help="list the run's corrections")
+    p.add_argument("--remove", metavar="ID", help="remove one correction")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of what is printed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_correct)
+
+
+def cmd_correct(args: argparse.Namespace) -> int:
+    from tools.core.jsonio import print_json
+    from tools.core.messages import say
+    from tools.core.runs import run_folder
+    from tools.data.corrections import add_correction, load_corrections, remove_correction
+
+    run = run_folder(args.run)
+    if args.remove:
+        gone = remove_correction(run, args.remove)
+        print(say("correct.removed", args.lang, question=gone.question))
+        return 0
+    if not args.list:
+        if not args.question or not args.answer:
+            raise InputError("a correction needs the question and the right answer", where="tunepilot correct",
+                             hint='Write: tunepilot correct --run RUN "question" "the right answer"')
+        corr = add_correction(run, args.question, args.answer, wrong=args.wrong)
+        if args.json:
+            print_json(corr.model_dump())
+            return 0
+        print(say("correct.added", args.lang, id=corr.id, n=len(load_corrections(run)), run=run.name))
+        return 0
+    items = load_corrections(run)
+    if args.json:
+        print_json([c.model_dump() for c in items])
+        return 0
+    print(say("correct.listed", args.lang, n=len(items), run=run.name))
+    for c in items:
+        print(f"  {c.id}  {c.question}  →  {c.answer}")
+    return 0

@@ -92,6 +92,22 @@ def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     return check_items(train, limit, int(cfg.get("seed") or 0)), "generated"
 
 
+def _corrected_items(run_dir: Path, req: EvalRequest, system: str | None) -> list[Any]:
+    """The *corrected* set of a follow-up run (the one evaluated against, or this run): the person's corrections,
+    each asked once in other words (the learning check's wordings, which training never used)."""
+    from tools.data.corrections import latest_per_question, load_follow_up
+    from tools.data.knowledge import check_items
+
+    follow = load_follow_up(req.against.resolve() if req.against is not None else run_dir)
+    if follow is None:
+        return []
+    sys_msg = [{"role": "system", "content": system}] if system else []
+    examples = [{"prompt": [*sys_msg, {"role": "user", "content": c.question}],
+                 "completion": [{"role": "assistant", "content": c.answer}]}
+                for c in latest_per_question(follow.corrections)]
+    return check_items(examples, len(examples), int(_run_config(run_dir).get("seed") or 0))
+
+
 def _prompt_text(messages: list[dict[str, str]]) -> str:
     return "\n".join(m["content"] for m in messages if m["role"] == "user")
 
@@ -229,7 +245,9 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
                     for q, _ in kept]
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(kept)} "
                 "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(kept))
-    prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts
+    corrected = _corrected_items(run_dir, req, system)
+    prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts + [
+        it.messages for it in corrected]
     sides = _sides(run_dir, dep, req)
     both = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", f"{sides.before_name} answered", step=1, total=2)
@@ -239,7 +257,11 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     before_out, after_out = both[:n_held], both_after[:n_held]
     out_dir = sides.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    sets = _score_sets(out_dir, examples, learnt, learnt_source, kept, both, both_after, n_held, n_learnt)
+    n_corr = len(corrected)
+    sets = _score_sets(out_dir, examples, learnt, learnt_source, kept, both[:len(both) - n_corr],
+                       both_after[:len(both_after) - n_corr], n_held, n_learnt)
+    if corrected:
+        sets.append(_corrected_set(out_dir, corrected, both[-n_corr:], both_after[-n_corr:]))
     rows_b, rows_a = [], []
     for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
         common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
@@ -307,6 +329,15 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
                   learnt_check),
         score_set("kept", "built-in", kept_b, kept_a, [exp for _, exp in kept], kept_right),
     ]
+
+
+def _corrected_set(out_dir: Path, items: list[Any], before: list[str], after: list[str]) -> Any:
+    from tools.evaluate.sets import learnt_check, score_set
+
+    write_jsonl(out_dir / "corrected.jsonl", [
+        {"id": str(i), "prompt": it.messages[-1]["content"], "question": it.question, "reference": it.reference,
+         "base": b, "tuned": a} for i, (it, b, a) in enumerate(zip(items, before, after, strict=True))])
+    return score_set("corrected", "corrections.jsonl", before, after, [it.reference for it in items], learnt_check)
 
 
 def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tools.core.messages import say
 from tools.data.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
-SetName = Literal["learnt", "held_out", "kept"]
+SetName = Literal["learnt", "held_out", "kept", "corrected"]
 
 # (prompt, any of these in the answer is right). Numbers match as whole numbers.
 KEPT: list[tuple[str, tuple[str, ...]]] = [
@@ -183,7 +183,7 @@ def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | N
         notes = []
         if s.too_few:
             notes.append(word("too_few", lang, n=s.n))
-        if s.name == "kept":
+        if s.name == "kept" or (runs and s.name != "corrected"):  # two runs: what the first knew and the second lost
             lost = word("lost_runs", lang, lost=s.lost, **names) if runs else word("lost", lang, lost=s.lost)
             notes.append(lost if s.lost else word("none_lost_runs", lang, **names) if runs else word("none_lost", lang))
         out.append(f"| {label} | {s.n} | {_score_cell(s.base, lang)} | {_score_cell(s.tuned, lang)} | "

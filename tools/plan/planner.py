@@ -580,6 +580,8 @@ class TrainingPlan(_Model):
     replay: int = Field(default=0, description="general questions answered by the base model, trained beside the data")
     check_target: float = 0.9
     check_min_epochs: float = Field(default=0, description="the learning check stops nothing before this")
+    init_adapter: str | None = Field(default=None, description="a follow-up starts from this adapter (the previous "
+                                     "run's), not from a new one (tools/plan/follow_up.py)")
     reasons: list[str] = Field(description="every decision, in words")
     warnings: list[str] = Field(default_factory=list)
     # the same sentences by code, one per English one, rendered in the reader's language (tools/core/catalog)

@@ -23,9 +23,34 @@ def _print_event(ev: Event) -> None:
     sys.stdout.flush()
 
 
+def _follow_up(args: argparse.Namespace) -> int:
+    """``train --continue RUN --run RUN2``: the follow-up's data and plan, its reasons printed, then training."""
+    from tools.core.messages import say
+    from tools.core.runs import run_folder
+    from tools.train.follow_up import FollowUpRequest, prepare_follow_up
+    from tools.train.launch import TrainRequest, run_training
+
+    prep = prepare_follow_up(FollowUpRequest(previous_run=run_folder(args.continue_run), run_dir=Path(args.run),
+                                             plan_path=Path(args.plan) if args.plan else None))
+    print(say("follow_up.prepared", args.lang, run=prep.run_dir.name, previous=Path(prep.record.previous_run).name,
+              n=len(prep.record.corrections), records=prep.record.train))
+    for reason in prep.plan.reasons_in(args.lang)[:5]:
+        print(f"- {reason}")
+    result = run_training(TrainRequest(run_dir=prep.run_dir, data_dir=prep.data_dir, plan_path=prep.plan_path,
+                                       max_steps=args.max_steps), on_event=_print_event)
+    if result.status != "done":
+        sys.stderr.write(f"error: {result.message}\n")
+        return 130 if result.status == "cancelled" else 1
+    print(f"adapter: {result.adapter_dir}")
+    print(say("follow_up.next", args.lang, run=str(prep.run_dir), previous=prep.record.previous_run))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tools.train.launch import TrainRequest, run_training
 
+    if args.continue_run:
+        return _follow_up(args)
     req = TrainRequest(
         run_dir=Path(args.run),
         data_dir=Path(args.data) if args.data else None,
@@ -82,6 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--run", required=True, help="run directory (created if missing)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--continue", dest="continue_run", metavar="RUN",
+                   help="a follow-up of RUN: its data plus its corrections (`tunepilot correct`), starting from its "
+                        "adapter, planned with fewer epochs; written to --run")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of what is printed")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("merge", help="merge the run's adapter onto the 16-bit base and check the result")

@@ -98,6 +98,7 @@ class TrainSettings(BaseModel):
     check_patience: int = Field(default=3, ge=1)
     check_size: int = Field(default=32, ge=1)
     check_min_epochs: float = Field(default=0, ge=0, description="no early stop before this many epochs")
+    init_adapter: str | None = Field(default=None, description="start from this adapter (a follow-up run)")
 
     @property
     def effective_batch(self) -> int:
@@ -164,7 +165,7 @@ def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> T
         bnb_compute_dtype=plan.bnb.bnb_4bit_compute_dtype if plan.bnb else "bfloat16",
         system_prompt=plan.system_prompt, style=list(plan.style), paraphrases=plan.paraphrases,
         learning_check=plan.learning_check, replay=plan.replay, check_target=plan.check_target,
-        check_min_epochs=plan.check_min_epochs,
+        check_min_epochs=plan.check_min_epochs, init_adapter=plan.init_adapter,
     )
 
 

@@ -539,6 +539,21 @@ def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, even
     return 0
 
 
+def _adapter(model: Any, settings: TrainSettings, events: EventWriter) -> tuple[Any, Any]:
+    """A new LoRA adapter for TRL to put on ``model``; or, in a follow-up run, the previous run's adapter on it,
+    trainable, and none for TRL to add."""
+    if not settings.init_adapter:
+        from peft import LoraConfig
+
+        return model, LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                                 target_modules=settings.target_modules, task_type="CAUSAL_LM")
+    from peft import PeftModel
+
+    events.emit("train", "info", f"starting from the adapter in {settings.init_adapter}",
+                init_adapter=settings.init_adapter)
+    return PeftModel.from_pretrained(model, settings.init_adapter, is_trainable=True), None
+
+
 def train(run_dir: Path, resume: bool) -> int:
     """The child's whole job: settings from ``config.yaml``, examples, model, TRL, then the adapter."""
     settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
@@ -552,7 +567,6 @@ def train(run_dir: Path, resume: bool) -> int:
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     if settings.give_back_memory:
         from tools.train.loss import give_back_freed_memory
 
@@ -569,8 +583,7 @@ def train(run_dir: Path, resume: bool) -> int:
         train_rows = train_rows + _replay(model, tok, settings, run_dir, events)
     params = sum(p.numel() for p in model.parameters())
     gpu_names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
-    peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                             target_modules=settings.target_modules, task_type="CAUSAL_LM")
+    model, peft_config = _adapter(model, settings, events)
     args = _sft_config(settings, run_dir, bool(eval_rows), cuda)
     check = build_learning_check(events, settings, tok, items, len(train_rows), run_dir)
     trainer = _trainer_class(settings, cuda)(
