@@ -130,8 +130,12 @@ def wire(p: SimpleNamespace) -> None:
                          [p.correct_pending, p.correct_row, p.correct_msg], api_name="save_correction")
     p.correct_answer.submit(save, [p.correct_pending, p.correct_answer, p.thread, p.lang_state],
                             [p.correct_pending, p.correct_row, p.correct_msg], api_visibility="private")
+    # the list follows the chosen run, and is read again whenever the runs tab opens (a correction may have been
+    # saved in the model chat since)
     p.run_id_box.change(corrections_frame, [p.run_id_box, p.thread, p.lang_state], p.corr_table,
                         api_name="corrections")
+    p.tab_runs.select(corrections_frame, [p.run_id_box, p.thread, p.lang_state], p.corr_table,
+                      api_visibility="private")
     p.corr_remove.click(remove, [p.run_id_box, p.corr_remove_id, p.thread, p.lang_state], [p.corr_table, p.corr_msg],
                         api_name="remove_correction")
     p.corr_retrain.click(retrain, [p.run_id_box, p.thread, p.lang_state], p.corr_msg, api_name="retrain")

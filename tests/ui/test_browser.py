@@ -584,7 +584,8 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     wait_until(lambda: bool(bot_texts(page, "tp-chat-tuned")) and bot_texts(page, "tp-chat-tuned")[-1].strip() != "",
                180, "the fine-tuned answer", ui_app)
     page.wait_for_timeout(3000)  # let the streams finish
-    page.locator("#tp-chat-tuned").get_by_role("button", name="Dislike").last.click()
+    # gradio names the button in the page's language: "踩" on a Chinese page ("Dislike" in English)
+    page.locator("#tp-chat-tuned").get_by_role("button", name=re.compile(r"^(踩|Dislike)$")).last.click()
     wait_until(page.locator("#tp-correct-row").is_visible, 30, "the box for the right answer", ui_app)
     assert "你们的客服电话是多少" in page.locator("#tp-correct-msg").inner_text()
     page.locator("#tp-correct textarea").fill("客服电话是400-820-7788。")
@@ -593,8 +594,8 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
                ui_app)
     assert not page.locator("#tp-correct-row").is_visible()
     shot(page, artifacts, "runs-3-corrected")
-    page.get_by_role("tab", name="运行记录").click()
-    page.locator("#tp-run-id textarea, #tp-run-id input").first.fill(journey_id)
+    page.get_by_role("tab", name="运行记录").click()  # the run is still the one chosen there: its list is read again
+    assert page.locator("#tp-run-id textarea, #tp-run-id input").first.input_value() == journey_id
     wait_until(lambda: "客服电话是400-820-7788。" in page.locator("#tp-corrections").inner_text(), 30,
                "the correction on the run's list", ui_app)
     assert "正确答案" in page.locator("#tp-corrections").inner_text()  # the list's headers in Chinese
