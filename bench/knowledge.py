@@ -1,6 +1,7 @@
 """Knowledge: does the model answer questions about its FAQ asked in other words, and how soon?
 
     python bench/knowledge.py [--lang zh|en] [--every 15]
+    python bench/knowledge.py --lang zh --faq clinic|rental [--only default]   (Chinese FAQs of other domains)
     python bench/knowledge.py --doc dev|held|fresh [--every 15] [--only default]
 
 ``--doc``: instead of an FAQ, a pair of prose manuals (tests/fixtures/manuals.py: a Chinese one printed to PDF
@@ -39,11 +40,18 @@ from tools.train.launch import TrainRequest, TrainSettings, run_training, settin
 TARGET = 0.8
 
 
-def dataset(lang: str, root: Path) -> tuple[Path, list[faq.Entry]]:
+def dataset(lang: str, root: Path, name: str = "default") -> tuple[Path, list[faq.Entry]]:
+    """The FAQ through the product's converter: the project's own (``default``, per language) or one of the
+    Chinese FAQs of other domains (``clinic`` as Markdown, ``rental`` as an Excel CSV: tests/fixtures/faq_zh.py)."""
     from tools.data import ConvertRequest, convert_documents
 
-    entries = faq.ZH if lang == "zh" else faq.EN
-    sheet = faq.write_faq_csv(root / f"faq_{lang}.csv", entries)
+    if name != "default":
+        from tests.fixtures import faq_zh
+
+        entries, sheet = faq_zh.DOMAINS[name], faq_zh.write_domain(name, root)
+    else:
+        entries = faq.ZH if lang == "zh" else faq.EN
+        sheet = faq.write_faq_csv(root / f"faq_{lang}.csv", entries)
     convert_documents(ConvertRequest(inputs=[sheet], out_dir=root / "data", eval_ratio=0.0))
     return root / "data", entries
 
@@ -91,9 +99,10 @@ def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]]) -> 
     base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
     prompts = [[{"role": "user", "content": q}] for q, _, _ in asked]
     out = [(0, _recall(generate_greedy(base, tok, prompts), asked))]
-    for ckpt in ckpts:
+    for ckpt in [*ckpts, run / "adapter"]:  # the last: the adapter the run kept (the best check's), as step -1
         m: Any = PeftModel.from_pretrained(base, str(ckpt))
-        out.append((int(ckpt.name[11:]), _recall(generate_greedy(m, tok, prompts), asked)))
+        step = int(ckpt.name[11:]) if ckpt.name.startswith("checkpoint-") else -1
+        out.append((step, _recall(generate_greedy(m, tok, prompts), asked)))
         base = m.unload()
     return out
 
@@ -131,6 +140,8 @@ def _recall_by_lang(outputs: list[str], asked: list[tuple[str, str, str]]) -> di
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lang", choices=["zh", "en"], default="zh")
+    ap.add_argument("--faq", choices=["default", "clinic", "rental"], default="default",
+                    help="which FAQ: the project's own (per --lang), or a Chinese one of another domain")
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
     ap.add_argument("--doc", choices=["dev", "held", "fresh"], help="prose manuals instead of an FAQ (recall per language)")
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
@@ -149,24 +160,30 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data, entries = dataset(args.lang, root)
+        data, entries = dataset(args.lang, root, args.faq)
         asked = faq.asked(entries)
         for name, settings in recipes(data, args.every).items():
+            if args.only and not name.startswith("tunepilot" if args.only == "default" else "seeds"):
+                continue
             run, result, wall = train_recipe(root, name, settings)
             curve = recall_by_step(run, settings.model, asked)
+            checks = [e for e in read_events(run) if e.kind == "metric" and "known" in e.data]
+            if checks:
+                print(f"{name}: learning check " + " → ".join(f"{e.data['known']}/{e.data['asked']}" for e in checks)
+                      + f" (steps {', '.join(str(e.step) for e in checks)})")
             s_per_step = wall / max(1, result.steps)
-            first = next(((s, r) for s, r in curve if r >= TARGET), None)
+            first = next(((s, r) for s, r in curve if s >= 0 and r >= TARGET), None)
             stop = next((e.data.get("stop_reason") for e in read_events(run) if e.data.get("stop_reason")), None)
             rows.append({"name": name, "steps": result.steps, "wall": wall, "curve": curve, "first": first,
                          "s_per_step": s_per_step, "stop": stop, "settings": settings})
-    print(f"\nFact recall on {len(asked)} questions asked in other words ({args.lang} FAQ, {len(entries)} entries), "
+    print(f"\nFact recall on {len(asked)} questions asked in other words ({args.faq} {args.lang} FAQ, {len(entries)} entries), "
           f"demo model, one run; baseline = seeds' recipe")
     for r in rows:
         s = r["settings"]
         print(f"\n{r['name']}: lr {s.learning_rate:g}, {s.num_epochs:g} epochs, rewordings {s.paraphrases}, "
               f"learning check {'on' if s.learning_check else 'off'}; {r['steps']} steps in {r['wall']:.0f} s"
               + (f" (stopped early: {r['stop']})" if r["stop"] else ""))
-        print("  step  " + " ".join(f"{st:>5d}" for st, _ in r["curve"]))
+        print("  step  " + " ".join(f"{st:>5d}" if st >= 0 else " kept" for st, _ in r["curve"]))
         print("  recall" + " ".join(f"{rc:>5.0%}" for _, rc in r["curve"]))
     print(f"\n| recipe | steps run | final recall | steps to {TARGET:.0%} | time to {TARGET:.0%} | final vs baseline |")
     print("|---|---:|---:|---:|---:|---:|")
