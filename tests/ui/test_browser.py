@@ -635,9 +635,14 @@ def test_a_manuals_pairs_are_seen_and_fixed_on_the_chinese_page(browser: Any, ui
     send(page, "用这份说明书微调一个客服助手")
     approve = page.locator("#tp-approve")
     wait_until(approve.is_visible, 300, "the plan to approve", ui_app)
-    rows = [r for r in page.locator("#tp-dataset [role='row']").all_inner_texts() if r.strip()]
-    manual_row = next(r for r in rows if "E5说明书.pdf" in r)
-    assert re.search(r"\d+\s*→\s*\d+", manual_row), manual_row  # facts → questions
+
+    def manual_row() -> str:  # the panel is refreshed after the chat's reply: the buttons may show first
+        rows = page.locator("#tp-dataset [role='row']").all_inner_texts()
+        return next((r for r in rows if "E5说明书.pdf" in r), "")
+
+    wait_until(manual_row, 30, "the manual's row in the dataset report", ui_app)
+    row = manual_row()
+    assert re.search(r"\d+\s*→\s*\d+", row), row  # facts → questions
     table = page.locator("#tp-pairs")
     wait_until(table.is_visible, 30, "the pairs table", ui_app)
     assert "保存修改" in page.locator("#tp-pairs-hint").inner_text()
