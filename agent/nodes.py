@@ -191,7 +191,8 @@ def _hardware(state: AgentState) -> Any:
 
 
 def default_model() -> str:
-    """The base model when the person names none: ``$TUNEPILOT_DEFAULT_MODEL`` or the bundled demo model."""
+    """The base model when the person names none and no data decides (``tools.plan.cli.model_for_data``):
+    ``$TUNEPILOT_DEFAULT_MODEL`` or the bundled demo model."""
     import os
 
     return os.environ.get("TUNEPILOT_DEFAULT_MODEL") or "demo"
@@ -215,11 +216,12 @@ def make_plan(state: AgentState) -> Any:
         return replan_follow_up(Path(state["run_dir"]), epochs=ov.get("epochs"),  # type: ignore[arg-type]
                                 learning_rate=ov.get("learning_rate"))
     goal = state.get("goal") or {}
-    model = goal.get("base_model") or (state.get("plan") or {}).get("model") or default_model()
     ov = state.get("overrides") or {}
     overrides = PlanOverrides(**{k: v for k, v in ov.items() if k in PlanOverrides.model_fields and k != "method"})
     data_dir = state.get("data_dir")
     params = f"{goal['params_b']}B" if goal.get("params_b") else None
+    # none named: the planner picks the bundled model for the data (Gemma for Chinese facts, else the demo)
+    model = goal.get("base_model") or (state.get("plan") or {}).get("model") or (default_model() if params else None)
     return plan_for(model=model, params=params, hardware=_hardware(state),
                     data_dir=Path(data_dir) if data_dir else None,
                     method=ov.get("method") or "auto", overrides=overrides, run_dir=state.get("run_dir"),

@@ -74,7 +74,7 @@ def doc_dataset(which: str, root: Path, lang: str = "both") -> tuple[Path, list[
     return root / "data", asked
 
 
-def recipes(data: Path, every: int, model: str = "demo") -> dict[str, TrainSettings]:
+def recipes(data: Path, every: int, model: str | None = None) -> dict[str, TrainSettings]:
     from tools.plan.cli import make_plan
 
     plan = make_plan(model=model, data_dir=data).model_dump(mode="json")
@@ -86,7 +86,8 @@ def recipes(data: Path, every: int, model: str = "demo") -> dict[str, TrainSetti
             "tunepilot default plan": default.model_copy(update=keep)}
 
 
-def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]]) -> list[tuple[int, float]]:
+def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]],
+                   show: bool = False) -> list[tuple[int, float]]:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,8 +103,12 @@ def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]]) -> 
     for ckpt in [*ckpts, run / "adapter"]:  # the last: the adapter the run kept (the best check's), as step -1
         m: Any = PeftModel.from_pretrained(base, str(ckpt))
         step = int(ckpt.name[11:]) if ckpt.name.startswith("checkpoint-") else -1
-        out.append((step, _recall(generate_greedy(m, tok, prompts), asked)))
+        answers = generate_greedy(m, tok, prompts)
+        out.append((step, _recall(answers, asked)))
         base = m.unload()
+    if show:  # the kept adapter's answers
+        for (q, fact, _), o in zip(asked, answers, strict=True):
+            print(f"{'OK ' if holds(o, fact) else 'MISS'} {q} [{fact}] -> {o[:100]!r}")
     return out
 
 
@@ -147,7 +152,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
     ap.add_argument("--doc-lang", choices=["both", "zh", "en"], default="both", help="--doc: one manual only")
     ap.add_argument("--show", action="store_true", help="print each question and the final answer")
-    ap.add_argument("--model", default="demo", help="--doc: the model to tune (demo, gemma, a path)")
+    ap.add_argument("--model", help="the model to tune (demo, gemma, a path); default: the planner's choice for "
+                    "the data, as for a person who names none")
     ap.add_argument("--with-text", action="store_true",
                     help="--doc: train the manuals' whole sections beside the fact questions (QA + document text)")
     args = ap.parse_args()
@@ -162,11 +168,11 @@ def main() -> None:
         root = Path(tmp)
         data, entries = dataset(args.lang, root, args.faq)
         asked = faq.asked(entries)
-        for name, settings in recipes(data, args.every).items():
+        for name, settings in recipes(data, args.every, args.model).items():
             if args.only and not name.startswith("tunepilot" if args.only == "default" else "seeds"):
                 continue
             run, result, wall = train_recipe(root, name, settings)
-            curve = recall_by_step(run, settings.model, asked)
+            curve = recall_by_step(run, settings.model, asked, args.show)
             checks = [e for e in read_events(run) if e.kind == "metric" and "known" in e.data]
             if checks:
                 print(f"{name}: learning check " + " → ".join(f"{e.data['known']}/{e.data['asked']}" for e in checks)
@@ -177,7 +183,7 @@ def main() -> None:
             rows.append({"name": name, "steps": result.steps, "wall": wall, "curve": curve, "first": first,
                          "s_per_step": s_per_step, "stop": stop, "settings": settings})
     print(f"\nFact recall on {len(asked)} questions asked in other words ({args.faq} {args.lang} FAQ, {len(entries)} entries), "
-          f"demo model, one run; baseline = seeds' recipe")
+          f"{args.model or 'the default'} model, one run; baseline = seeds' recipe")
     for r in rows:
         s = r["settings"]
         print(f"\n{r['name']}: lr {s.learning_rate:g}, {s.num_epochs:g} epochs, rewordings {s.paraphrases}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fixtures import faq
@@ -91,6 +93,81 @@ def test_check_items_ask_each_trained_question_in_other_words() -> None:
     assert len(items) == 10
     trained = {e.question for e in faq.ZH}
     assert all(it.question in trained and it.messages[-1]["content"] not in trained for it in items)
+
+
+# a bakery's FAQ (invented): two cakes whose answers share words, an answer whose topic is not in its question
+BAKERY = [
+    ("草莓蛋糕多少钱？", "草莓蛋糕6寸168元，8寸228元，需提前1天预订。"),
+    ("芒果蛋糕多少钱？", "芒果蛋糕6寸158元，8寸218元，当天可取。"),
+    ("可以送货吗？", "3公里内免费配送，超出部分每公里加收5元，配送时间为10:00到20:00。"),
+    ("有什么会员活动？", "充值500元送80元，生日当月购买蛋糕享8折。"),
+    ("蛋糕能放多久？", "奶油蛋糕冷藏可保存2天，常温下请在4小时内食用。"),
+    ("门店在哪里？", "门店位于杭州市西湖区文三路88号，营业时间为8:00到21:00。"),
+]
+_ASKS = re.compile(r"多少|几|什么|啥|哪|怎么|怎样|如何|谁|多久|多长|多大|吗|么")
+
+
+def _trained(rows: list[dict]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in augment(rows, 4):
+        out.setdefault(r["completion"][0]["content"], []).append(r["prompt"][-1]["content"])
+    return out
+
+
+def test_chinese_rewordings_ask_once_and_are_never_shared_by_two_entries() -> None:
+    rows = [example(q, a) for q, a in BAKERY]
+    trained = _trained(rows)
+    every = [q for qs in trained.values() for q in qs]
+    # a well-formed question asks once: no "价格是多少" → "多少钱是多少", no "怎么收费" → "怎么多少钱"
+    assert not [q for q in every if len(_ASKS.findall(re.sub(r"，能告诉我吗？$", "", q))) > 1 and "几点" not in q]
+    assert not [q for q in every if "多少钱是多少" in q or "怎么多少钱" in q]
+    # the two cakes' "8寸多少元？" would teach one cake's price for the other: each names its cake or is left out
+    for cake, other in (("草莓", "芒果"), ("芒果", "草莓")):
+        qs = trained[next(a for _, a in BAKERY if a.startswith(cake))]
+        assert any("8寸" in q for q in qs)
+        assert all(cake in q for q in qs if "寸" in q) and not any(other in q for q in qs)
+    by_question: dict[str, set[str]] = {}
+    for answer, qs in trained.items():
+        for q in qs:
+            by_question.setdefault(q, set()).add(answer)
+    assert all(len(answers) == 1 for answers in by_question.values())
+
+
+def test_chinese_entries_are_also_asked_by_the_words_of_their_answers() -> None:
+    rows = [example(q, a) for q, a in BAKERY]
+    trained = _trained(rows)
+    # a person asks the storage question by "冷藏" or "奶油蛋糕", the delivery one by "配送": words of the answer
+    assert any("冷藏" in q or "奶油蛋糕" in q for q in trained[BAKERY[4][1]])
+    assert any("配送" in q for q in trained[BAKERY[2][1]])
+    assert any("充值" in q or "生日" in q for q in trained[BAKERY[3][1]])
+
+
+def test_the_chinese_check_asks_from_another_angle_than_training() -> None:
+    rows = [example(q, a) for q, a in BAKERY]
+    items = check_items(rows)
+    trained = {q for qs in _trained(rows).values() for q in qs}
+    assert len(items) == len(BAKERY)
+    for it in items:
+        asked = it.messages[-1]["content"]
+        assert asked not in trained and it.question not in asked
+    assert check_items(rows) == items  # seeded: the same check every time
+    # the word each check question asks by is held out of training's questions by words for that entry, as a
+    # person asks by a word of the answer no trained question used
+    from tools.data.knowledge import augment_counted, held_words
+
+    held = held_words(items)
+    assert len(held) == len(BAKERY)
+    out, counted = augment_counted(rows, 4, held=held)
+    _, without_hold = augment_counted(rows, 4)
+    assert counted.words < without_hold.words
+    from tools.data.angles import Entries, keyword_questions
+
+    entries = Entries(BAKERY)
+    for it in items:
+        trained = {r["prompt"][-1]["content"] for r in out if r["completion"][0]["content"] == it.reference}
+        by_word = [q for q in keyword_questions(it.question, it.reference, entries) if it.word in q]
+        assert by_word and not set(by_word) & trained
+        assert it.word in it.messages[-1]["content"] and it.word in it.reference + it.question
 
 
 # --- knowing -------------------------------------------------------------------------------------
@@ -183,10 +260,11 @@ def test_three_sets_render_in_both_languages_and_say_when_too_few() -> None:
 
 # --- the plan ------------------------------------------------------------------------------------
 
-def _plan(fact_share: float | None, count: int = 24, params: float = 0.135e9, **kw: object):
+def _plan(fact_share: float | None, count: int = 24, params: float = 0.135e9, tokens: TokenStats | None = None,
+          **kw: object):
     facts = facts_from_params(params, name="small") if params != 7e9 else MODELS["7B"]
     return plan_training(PlanRequest(model=facts, hardware=cpu_only(),
-                                     tokens=TokenStats(count=count, p50=40, p95=60, max=80, mean=42),
+                                     tokens=tokens or TokenStats(count=count, p50=40, p95=60, max=80, mean=42),
                                      fact_share=fact_share, **kw))  # type: ignore[arg-type]
 
 
@@ -199,6 +277,26 @@ def test_a_small_faq_is_planned_as_knowledge_with_rewordings_and_a_check() -> No
     assert any("rewordings" in r for r in p.reasons) and any("换个" in r for r in p.reasons_in("zh"))
     assert p.lora.r == 64 and any(r.startswith("LoRA rank 64: many separate facts") for r in p.reasons)
     assert _plan(0.9, overrides=PlanOverrides(rank=8)).lora.r == 8  # the person's rank wins
+
+
+def test_a_chinese_faqs_plan_card_says_it_is_asked_by_its_answers_words(tmp_path) -> None:
+    from tools.core.jsonio import write_jsonl
+    from tools.plan.cli import question_stats
+
+    def messages(q: str, a: str) -> dict:
+        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+    write_jsonl(tmp_path / "train.jsonl", [messages(q, a) for q, a in BAKERY])
+    stats = question_stats(tmp_path / "train.jsonl")
+    assert stats["by_words"] >= 1
+    tokens = TokenStats(count=len(BAKERY), p50=40, p95=60, p99=70, max=80, mean=40, **stats)
+    p = _plan(0.9, tokens=tokens)
+    en = next(r for r in p.reasons if "tell an entry apart" in r)
+    zh = next(r for r in p.reasons_in("zh") if "区分这一条的词" in r)
+    assert "jieba" in en and f"{stats['shared']} 个" in zh
+    # an English FAQ's card does not say it
+    write_jsonl(tmp_path / "train.jsonl", [messages(e.question, e.answer) for e in faq.EN])
+    assert question_stats(tmp_path / "train.jsonl")["by_words"] == 0
 
 
 def test_a_style_dataset_keeps_the_usual_recipe() -> None:
@@ -233,3 +331,29 @@ def test_a_configured_llm_adds_its_rewordings_and_a_bad_reply_is_an_error(llm) -
     fixture.answers = ["not json"]
     with pytest.raises(ValueError):
         llm_rewordings(pairs, 4)
+
+
+def test_the_bundled_model_for_chinese_facts_is_gemma_unless_named(tmp_path, monkeypatch) -> None:
+    from tools.core.jsonio import write_jsonl
+    from tools.plan.cli import model_for_data
+
+    monkeypatch.delenv("TUNEPILOT_DEFAULT_MODEL", raising=False)
+
+    def data(name: str, pairs: list[tuple[str, str]], meta: dict | None = None):
+        folder = tmp_path / name
+        write_jsonl(folder / "train.jsonl", [{"messages": [{"role": "user", "content": q},
+                                                           {"role": "assistant", "content": a}],
+                                              **({"meta": meta} if meta else {})} for q, a in pairs])
+        return folder
+
+    model, why = model_for_data(data("zh", BAKERY))
+    assert model == "gemma" and why is not None
+    assert "Gemma 3 270M" in why.text("en") and "基座模型选用 Gemma 3 270M" in why.text("zh")
+    assert model_for_data(data("zh", BAKERY), task="style") == ("demo", None)  # a way of answering, not facts
+    assert model_for_data(data("en", [(e.question, e.answer) for e in faq.EN]))[0] == "demo"
+    half = BAKERY[:3] + [(e.question, e.answer) for e in faq.EN[:3]]
+    assert model_for_data(data("half", half))[0] == "demo"  # not mostly Chinese
+    # questions tunepilot wrote from a manual: Gemma was no better there
+    assert model_for_data(data("manual", BAKERY, meta={"method": "fact"}))[0] == "demo"
+    monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", "/models/mine")
+    assert model_for_data(data("zh", BAKERY)) == ("/models/mine", None)

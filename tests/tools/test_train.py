@@ -345,6 +345,11 @@ def test_learning_check_reports_and_rewordings_are_trained(tiny_model: Path, tmp
     assert result.status == "done"
     added = next(e for e in seen if e.data.get("paraphrased"))
     assert added.data["examples"] == 6 and added.data["paraphrased"] >= 6 * 3  # templates, swaps, the answers' facts
+    # the record says which kinds were added, in both languages (a Chinese FAQ: also by the answers' words)
+    assert added.data["words"] >= 6 and added.data["template"] >= 6 and added.data["answer"] >= 1
+    assert added.said is not None and "个用答案里区分这一条的词提问" in added.said.text("zh")
+    asked = next(e for e in seen if "check_by_words" in e.data)
+    assert asked.data["check_by_words"] == 6 and "学习检查" in asked.said.text("zh") and "learning check" in asked.message
     checks = [e for e in seen if e.kind == "metric" and "asked" in e.data]
     assert [e.step for e in checks] == [2, 4] and all(e.data["asked"] == 6 for e in checks)
     assert all(0 <= e.data["known"] <= 6 for e in checks) and "knows" in checks[0].message

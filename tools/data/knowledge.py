@@ -14,13 +14,16 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from tools.core.metrics import key_fact_recall_detail, rouge_l
+from tools.data.angles import LEAD, Entries, keyword_angles, keyword_questions, subject_questions
 from tools.data.paraphrase import (
+    _key,
     answer_questions,
+    is_chinese,
     paraphrase_question,
     shared_prefix,
     short_form,
@@ -37,6 +40,8 @@ class CheckItem(BaseModel):
     messages: list[dict[str, str]]  # the prompt: system (if any) + the reworded user turn
     question: str  # the trained question it rewords
     reference: str
+    by_words: bool = False  # asked by a word of the answer that tells the entry apart (Chinese), not a template
+    word: str | None = None  # that word: training does not ask this entry by it
 
 
 def knows(output: str, reference: str) -> bool:
@@ -72,41 +77,108 @@ def single_turn(example: dict[str, Any]) -> tuple[str | None, str, str] | None:
     return system, users[0]["content"], example["completion"][0]["content"]
 
 
-def rewordings(question: str, answer: str, per_question: int, brand: str | None = None, seed: int = 0) -> list[str]:
-    """New ways to ask for ``answer``: templates, the question without a shared brand name, and questions read
-    off the answer's own facts (:func:`tools.data.paraphrase.answer_questions`). Never the check's wordings."""
+Kind = Literal["template", "answer", "words", "llm"]
+
+
+class Reworded(BaseModel):
+    """What training added to a knowledge set, by kind (the training record and the plan card say it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    examples: int = 0  # the trained questions
+    template: int = 0  # the question in other frames, without the brand, with another word for one thing
+    answer: int = 0  # read off the answer's facts (Chinese: naming the entry's subject where the clause does not)
+    words: int = 0  # Chinese: by the words of the entry that tell it apart (tools/data/angles.py)
+    llm: int = 0  # the configured LLM's
+    shared: int = 0  # left out: the same wording written for two entries with different answers
+
+    @property
+    def added(self) -> int:
+        return self.template + self.answer + self.words + self.llm
+
+
+def tagged_rewordings(question: str, answer: str, per_question: int, brand: str | None = None, seed: int = 0,
+                      entries: Entries | None = None) -> list[tuple[str, Kind]]:
+    """New ways to ask for ``answer``, each with its kind: templates, the question without a shared brand name,
+    and questions read off the answer's own facts (:func:`tools.data.paraphrase.answer_questions`); for
+    Chinese, given the other ``entries``, those with the entry's subject kept and questions by the words that
+    tell the entry apart (:mod:`tools.data.angles`). Never the check's wordings."""
     plain = without(question, brand)
-    out = paraphrase_question(question, "train", per_question, seed)
+    out: list[tuple[str, Kind]] = [(q, "template") for q in paraphrase_question(question, "train", per_question, seed)]
     if plain:
-        out += [plain] + paraphrase_question(plain, "train", max(1, per_question // 2), seed + 1)
-    out += synonym_swaps(plain or question, max(2, per_question // 2))
+        out += [(q, "template") for q in
+                [plain] + paraphrase_question(plain, "train", max(1, per_question // 2), seed + 1)]
+    out += [(q, "template") for q in synonym_swaps(plain or question, max(2, per_question // 2))]
     from_answer = answer_questions(answer)
-    out += from_answer + [s for s in map(short_form, from_answer + [question]) if s]
+    if entries is not None and is_chinese(question):
+        from_answer = subject_questions(question, from_answer, entries)
+        out += [(q, "words") for q in keyword_questions(question, answer, entries, "train", per_question, seed)]
+    out += [(q, "answer") for q in from_answer]
+    out += [(s, "template") for s in map(short_form, from_answer + [question]) if s]
     seen = {question}
-    return [q for q in out if not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
+    return [(q, k) for q, k in out if not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
+
+
+def rewordings(question: str, answer: str, per_question: int, brand: str | None = None, seed: int = 0,
+               entries: Entries | None = None) -> list[str]:
+    """The texts of :func:`tagged_rewordings`."""
+    return [q for q, _ in tagged_rewordings(question, answer, per_question, brand, seed, entries)]
 
 
 def augment(examples: list[dict[str, Any]], per_question: int, seed: int = 0,
             extra: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """The examples plus rewordings of each single-turn question (:func:`rewordings`, and ``extra``: an LLM's
-    rewordings by question); answers word for word."""
+    """The examples plus rewordings of each single-turn question (:func:`augment_counted`)."""
+    return augment_counted(examples, per_question, seed, extra)[0]
+
+
+def held_words(items: Sequence[CheckItem]) -> dict[str, str]:
+    """Question → the word its check item asks by, which training's questions by words leave out."""
+    return {it.question: it.word for it in items if it.word}
+
+
+def augment_counted(examples: list[dict[str, Any]], per_question: int, seed: int = 0,
+                    extra: dict[str, list[str]] | None = None, held: dict[str, str] | None = None,
+                    ) -> tuple[list[dict[str, Any]], Reworded]:
+    """The examples plus rewordings of each single-turn question (:func:`tagged_rewordings`, and ``extra``: an
+    LLM's rewordings by question), answers word for word; and what was added, by kind. A wording written for two
+    entries with different answers ("周租每天多少元？" of two car models) would teach one's fact for the other's
+    question: it is left out (a question trained with several answers, as an identity set's, keeps its own).
+    ``held``: question → a word the learning check asks that entry by; no question by words uses it."""
     if per_question <= 0:
-        return list(examples)
+        return list(examples), Reworded(examples=len(examples))
     turns = [single_turn(ex) for ex in examples]
     brand = shared_prefix([t[1] for t in turns if t is not None])
+    entries = Entries(sorted({(t[1], t[2]) for t in turns if t is not None and is_chinese(t[1])}))
+    by_question: dict[str, list[tuple[str, Kind]]] = {}
+    for turn in turns:
+        if turn is not None and turn[1] not in by_question:
+            variants = tagged_rewordings(turn[1], turn[2], per_question, brand, seed, entries)
+            word = (held or {}).get(turn[1])
+            variants = [(q, k) for q, k in variants if not (word and k == "words" and word in q)]
+            texts = {q for q, _ in variants}
+            by_question[turn[1]] = variants + [(v, "llm") for v in (extra or {}).get(turn[1], []) if v not in texts]
+    askers: dict[str, set[tuple[str, str]]] = {}
+    for turn in turns:
+        if turn is not None:
+            for v, _ in by_question[turn[1]]:
+                askers.setdefault(_key(LEAD.sub("", v)), set()).add((turn[1], turn[2]))
+    swapped = {v for v, qa in askers.items() if len({q for q, _ in qa}) > 1 and len({a for _, a in qa}) > 1}
     out = list(examples)
+    counts = Reworded(examples=len(examples))
     for ex, turn in zip(examples, turns, strict=True):
         if turn is None:
             continue
-        variants = rewordings(turn[1], turn[2], per_question, brand, seed)
-        variants += [v for v in (extra or {}).get(turn[1], []) if v not in variants]
-        for variant in variants:
+        for variant, kind in by_question[turn[1]]:
+            if _key(LEAD.sub("", variant)) in swapped:
+                counts.shared += 1
+                continue
+            setattr(counts, kind, getattr(counts, kind) + 1)
             prompt = [dict(m) for m in ex["prompt"]]
             for m in prompt:
                 if m["role"] == "user":
                     m["content"] = variant
             out.append({"prompt": prompt, "completion": ex["completion"]})
-    return out
+    return out, counts
 
 
 def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int = 0) -> list[CheckItem]:
@@ -123,8 +195,19 @@ def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int =
     brand = shared_prefix([t[1] for t in turns])
     if len(turns) > limit:
         turns = rng.sample(turns, limit)
+    entries = Entries(sorted({(t[1], t[2]) for t in turns if is_chinese(t[1])}))
     items = []
     for system, question, answer in turns:
+        # Chinese: asked by a word of the answer that tells the entry apart, in a frame training never used
+        # (a person's angle, "给母猫做绝育要准备多少钱？"), so that the count predicts what a person sees
+        # The word is held out of training's questions by words for this entry (augment_counted's ``held``): a
+        # person asks by words the answer holds and no trained question does.
+        angles = keyword_angles(question, answer, entries, "check", seed) if is_chinese(question) else []
+        if angles:
+            word, text = random.Random(f"{seed}{question}").choice(angles[1:] or angles)
+            msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+            items.append(CheckItem(messages=msgs, question=question, reference=answer, by_words=True, word=word))
+            continue
         plain = without(question, brand) or question
         swapped = synonym_swaps(plain, 4)
         # another word for the same thing, inside a sentence training never used

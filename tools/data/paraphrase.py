@@ -34,7 +34,7 @@ _ZH_SWAPS: list[tuple[str, tuple[str, ...]]] = [
     ("多大", ("有多大", "是多少")),
     ("吗", ("不", "么")),
 ]
-_ZH_QWORDS = re.compile(r"(是多久|是多少|是什么|是哪一年|是哪个|多长时间|多久|多少|什么|怎么样|怎么|如何|哪个|哪里|几|吗|呢|多大)")
+_ZH_QWORDS = re.compile(r"(多少钱|是多久|是多少|是什么|是哪一年|是哪个|多长时间|多久|多少|什么|怎么样|怎么|如何|哪个|哪里|几|吗|呢|多大)")
 _EN_WH = re.compile(
     r"^(?:what(?:'s| is| are| was)?|how (?:much|many|long|often|large|big|soon)(?: (?:is|are|does|do|did|will))?|"
     r"when (?:is|are|does|do|will|was)|where (?:is|are|do|does|can)|which|who (?:is|are)|is|are|does|do|can|"
@@ -288,6 +288,10 @@ _EN_SYNONYMS: list[tuple[str, ...]] = [
 ]
 
 
+# the words that make a Chinese sentence a question (counted: a well-formed question asks once)
+_ZH_ASKING = re.compile(r"多少|几|什么|啥|哪|怎么|怎样|如何|谁|多久|多长|多大|吗|么")
+
+
 def synonym_swaps(question: str, limit: int = 3) -> list[str]:
     """The question with words of one concept swapped for others people use ("价格" → "多少钱"), one concept
     after another so that ``limit`` spreads over them."""
@@ -295,6 +299,7 @@ def synonym_swaps(question: str, limit: int = 3) -> list[str]:
 
     zh = is_chinese(question)
     low = question if zh else question.lower()
+    asks = len(_ZH_ASKING.findall(question)) if zh else 0
     per_group: list[list[str]] = []
     for group in _ZH_SYNONYMS if zh else _EN_SYNONYMS:
         found = None
@@ -310,6 +315,9 @@ def synonym_swaps(question: str, limit: int = 3) -> list[str]:
         for other in group:
             if other != hit:
                 text = question[:i] + other + question[i + len(hit):]
+                # "价格是多少" → "多少钱是多少", "怎么收费" → "怎么多少钱": a swap asks once, as the question did
+                if zh and len(_ZH_ASKING.findall(text)) != asks:
+                    continue
                 texts.append(text if zh else text[:1].upper() + text[1:])
         per_group.append(texts)
     out: list[str] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
-from tools.core.messages import has
+from tools.core.messages import Said, has, said
 from tools.core.messages import say as catalog_say
 from tools.data.schema import DatasetReport
 from tools.plan.hardware import HardwareFacts
@@ -127,7 +127,7 @@ def question_stats(train: Path) -> dict[str, float]:
     ``augment``, without an LLM's: short questions yield fewer than long ones). Empty without examples or when
     the file cannot be read."""
     from tools.data.examples import load_examples
-    from tools.data.knowledge import augment
+    from tools.data.knowledge import augment_counted
     from tools.plan.planner import paraphrases_for
 
     try:
@@ -140,8 +140,10 @@ def question_stats(train: Path) -> dict[str, float]:
     answers = {str(r["completion"][-1].get("content", "")).strip() for r in rows}
     repeats = round(len(rows) / max(1, len(answers)), 2)
     per_question = paraphrases_for(repeats)
+    _, counted = augment_counted(rows, per_question)
     return {"answer_repeats": repeats, "written_share": written_share(train),
-            "rewordings": round((len(augment(rows, per_question)) - len(rows)) / len(rows), 2)}
+            "rewordings": round(counted.added / len(rows), 2), "by_words": round(counted.words / len(rows), 2),
+            "shared": counted.shared}
 
 
 def written_share(train: Path) -> float:
@@ -150,6 +152,41 @@ def written_share(train: Path) -> float:
 
     methods = [str((rec.get("meta") or {}).get("method", "")) for _, rec in iter_jsonl(train) if isinstance(rec, dict)]
     return round(sum(1 for m in methods if m == "fact") / len(methods), 2) if methods else 0.0
+
+
+CHINESE_KNOWLEDGE_MODEL = "gemma"  # the bundled model with a real Chinese vocabulary (tools/core/models.py)
+
+
+def model_for_data(data_dir: Path | None, task: str = "auto") -> tuple[str, Said | None]:
+    """The bundled model to tune when the person names none: Gemma 3 270M for Chinese facts (more than half the
+    questions Chinese, answers that carry facts, questions the person wrote rather than tunepilot from a manual),
+    else the demo model; and why, for the plan card.
+
+    Measured (``bench/knowledge.py --lang zh --faq clinic``, hand-written questions from other angles): the demo
+    model, whose vocabulary spells a Chinese character in 2-3 byte tokens, answered 35-42%, mixing entries into
+    garbled sentences; Gemma 3 270M (262k-token vocabulary) 60% in fewer steps, in whole answers."""
+    import os
+
+    if os.environ.get("TUNEPILOT_DEFAULT_MODEL"):
+        return os.environ["TUNEPILOT_DEFAULT_MODEL"], None
+    if data_dir is None or not (Path(data_dir) / "train.jsonl").exists() or task == "style":
+        return "demo", None
+    from tools.data.examples import load_examples
+    from tools.data.knowledge import single_turn
+    from tools.data.paraphrase import is_chinese
+
+    try:
+        rows = load_examples(Path(data_dir) / "train.jsonl", None)
+    except (OSError, ValueError):
+        return "demo", None
+    questions = [t[1] for t in map(single_turn, rows) if t is not None]
+    chinese = sum(map(is_chinese, questions))
+    knowledge = task == "knowledge" or (fact_share(Path(data_dir)) or 0.0) >= 0.5  # as the planner decides
+    # questions written from a manual's facts: Gemma was measured no better there (README, documents)
+    written = written_share(Path(data_dir) / "train.jsonl") >= 0.5
+    if questions and chinese / len(questions) > 0.5 and knowledge and not written:
+        return CHINESE_KNOWLEDGE_MODEL, said("plan.model.gemma_for_chinese_facts", share=chinese / len(questions))
+    return "demo", None
 
 
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:
@@ -189,6 +226,9 @@ def make_plan(
     from tools.plan.hardware import detect_hardware, load_hardware
     from tools.plan.speed import machine_of, read_speeds
 
+    chosen: Said | None = None
+    if model is None and params is None:
+        model, chosen = model_for_data(data_dir, task)
     facts = model_facts_for(model, params)
     if isinstance(hardware, HardwareFacts):
         hw = hardware
@@ -216,7 +256,11 @@ def make_plan(
         main_process_ip=main_ip,
         main_process_port=main_port,
     )
-    return plan_training(request)
+    plan = plan_training(request)
+    if chosen is not None:  # the card says first why this model
+        plan.said_reasons.insert(0, chosen)
+        plan.reasons.insert(0, chosen.text())
+    return plan
 
 
 def fact_share(data_dir: Path) -> float | None:

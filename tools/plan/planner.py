@@ -74,6 +74,10 @@ CPU_EVAL_SHARE = 0.05  # one evaluation of the held-out set, as a share of an ep
 KNOWLEDGE_MAX_QUESTIONS = 2000  # rewordings and many epochs pay off up to about this many questions
 KNOWLEDGE_PARAPHRASES = 4
 KNOWLEDGE_MAX_EPOCHS = 8
+# Chinese questions also asked by their answers' words: each epoch holds ~3× the wordings; customers' questions
+# from other angles peaked at epoch 3-4 and fell after (bench/knowledge.py --lang zh --faq clinic: 42% at epoch 3,
+# 35% at 8 on the demo model; Gemma 62% at 4, 60% at 6), and 4 epochs keep the journey within 15 minutes
+KNOWLEDGE_WORDS_EPOCHS = 4
 KNOWLEDGE_LR_SMALL = 1e-3  # under 1B parameters
 KNOWLEDGE_LR = 5e-4  # 1B-3B
 KNOWLEDGE_TARGET = 1.0
@@ -166,6 +170,10 @@ class TokenStats(_Model):
                                      "example (counted on the data, as many asked per question as the plan will)")
     answer_repeats: float | None = Field(default=None, ge=0, description="examples per distinct answer: an "
                                          "identity set gives a few answers to many questions")
+    by_words: float | None = Field(default=None, ge=0, description="of the rewordings per example, those asked "
+                                   "by the words of an answer that tell its entry apart (Chinese)")
+    shared: int | None = Field(default=None, ge=0, description="rewordings left out because they would fit two "
+                               "entries with different answers")
     written_share: float | None = Field(default=None, ge=0, le=1, description="share of the examples whose "
                                         "question tunepilot wrote from a document's fact (tools/data/facts/)")
 
@@ -1201,6 +1209,8 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
         reasons.add("plan.schedule.rewordings_shared_answers", paraphrases=paraphrases, repeats=repeats)
     elif paraphrases:
         reasons.add("plan.schedule.rewordings_every_question_are", paraphrases=paraphrases)
+    if paraphrases and req.tokens is not None and req.tokens.by_words:
+        reasons.add("plan.schedule.rewordings_by_words", words=req.tokens.by_words, shared=req.tokens.shared or 0)
     # counted on the data when the plan has it; else each template rewording brings about one more (brand-less,
     # other words, the answer's facts)
     measured = req.tokens.rewordings if req.tokens is not None else None
@@ -1219,6 +1229,9 @@ def _schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective:
     elif knowledge and small_set and written:
         epochs = KNOWLEDGE_DOC_EPOCHS
         reasons.add("plan.schedule.up_epochs_written", epochs=epochs)
+    elif knowledge and small_set and paraphrases and req.tokens is not None and req.tokens.by_words:
+        epochs = KNOWLEDGE_WORDS_EPOCHS
+        reasons.add("plan.schedule.up_epochs_by_words", epochs=epochs, count=count)
     elif knowledge and small_set:
         epochs = KNOWLEDGE_MAX_EPOCHS
         reasons.add("plan.schedule.up_epochs_questions_are", epochs=epochs, count=count)

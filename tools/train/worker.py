@@ -335,15 +335,20 @@ def _examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], 
     if not train_rows:
         events.emit("train", "error", said=said("train.no_examples", path=str(data_dir / "train.jsonl")))
         return None
-    from tools.data.knowledge import augment, check_items
+    from tools.data.knowledge import augment_counted, check_items, held_words
 
     items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
     if settings.paraphrases:
-        n = len(train_rows)
-        train_rows = augment(train_rows, settings.paraphrases, settings.seed, _llm_rewordings(train_rows, settings,
-                                                                                              events))
-        events.emit("train", "info", f"{len(train_rows) - n} rewordings of the {n} trained questions added "
-                    "(the answers are kept word for word)", paraphrased=len(train_rows) - n, examples=n)
+        train_rows, c = augment_counted(train_rows, settings.paraphrases, settings.seed,
+                                        _llm_rewordings(train_rows, settings, events), held_words(items))
+        events.emit("train", "info", said=said("train.reworded", added=c.added, examples=c.examples,
+                                               template=c.template, answer=c.answer, words=c.words, llm=c.llm,
+                                               shared=c.shared),
+                    paraphrased=c.added, **c.model_dump())
+    if items:
+        words = sum(it.by_words for it in items)
+        events.emit("train", "info", said=said("train.check_asked", n=len(items), words=words,
+                                               templates=len(items) - words), check=len(items), check_by_words=words)
     return train_rows, eval_rows, items
 
 
