@@ -112,7 +112,8 @@ def tagged_rewordings(question: str, answer: str, per_question: int, brand: str 
     from_answer = answer_questions(answer)
     if entries is not None and is_chinese(question):
         from_answer = subject_questions(question, from_answer, entries)
-        out += [(q, "words") for q in keyword_questions(question, answer, entries, "train", per_question, seed)]
+        if per_question >= 2:  # (one rewording: the data already asks each answer in many words, an identity set)
+            out += [(q, "words") for q in keyword_questions(question, answer, entries, "train", per_question, seed)]
     out += [(q, "answer") for q in from_answer]
     out += [(s, "template") for s in map(short_form, from_answer + [question]) if s]
     seen = {question}
@@ -181,8 +182,11 @@ def augment_counted(examples: list[dict[str, Any]], per_question: int, seed: int
     return out, counts
 
 
-def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int = 0) -> list[CheckItem]:
-    """Up to ``limit`` trained questions, each asked once in other words (a seeded sample of the entries)."""
+def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int = 0,
+                by_words: bool = False) -> list[CheckItem]:
+    """Up to ``limit`` trained questions, each asked once in other words (a seeded sample of the entries);
+    ``by_words``: a Chinese one by a word of its answer (a knowledge set reworded two ways or more, as training
+    asks it by such words too)."""
     seen: set[str] = set()
     turns: list[tuple[str | None, str, str]] = []
     for ex in examples:
@@ -202,7 +206,7 @@ def check_items(examples: Sequence[dict[str, Any]], limit: int = 32, seed: int =
         # (a person's angle, "给母猫做绝育要准备多少钱？"), so that the count predicts what a person sees
         # The word is held out of training's questions by words for this entry (augment_counted's ``held``): a
         # person asks by words the answer holds and no trained question does.
-        angles = keyword_angles(question, answer, entries, "check", seed) if is_chinese(question) else []
+        angles = keyword_angles(question, answer, entries, "check", seed) if by_words and is_chinese(question) else []
         if angles:
             word, text = random.Random(f"{seed}{question}").choice(angles[1:] or angles)
             msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]

@@ -89,7 +89,9 @@ def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     data_dir = Path(cfg.get("data_dir") or run_dir / "data")
     train = load_examples(data_dir / "train.jsonl", system)
     limit = min(req.learnt_limit, req.max_samples) if req.max_samples else req.learnt_limit
-    return check_items(train, limit, int(cfg.get("seed") or 0)), "generated"
+    # the learning check's wordings: by a Chinese entry's held-out word when training asked by its words
+    by_words = int(cfg.get("paraphrases") or 0) >= 2
+    return check_items(train, limit, int(cfg.get("seed") or 0), by_words=by_words), "generated"
 
 
 def _corrected_items(run_dir: Path, req: EvalRequest, system: str | None) -> list[Any]:

@@ -337,7 +337,8 @@ def _examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], 
         return None
     from tools.data.knowledge import augment_counted, check_items, held_words
 
-    items = check_items(train_rows, settings.check_size, settings.seed) if settings.learning_check else []
+    items = (check_items(train_rows, settings.check_size, settings.seed, by_words=settings.paraphrases >= 2)
+             if settings.learning_check else [])
     if settings.paraphrases:
         train_rows, c = augment_counted(train_rows, settings.paraphrases, settings.seed,
                                         _llm_rewordings(train_rows, settings, events), held_words(items))
