@@ -292,7 +292,8 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     wait_until(lambda: n_bot() > before and approve.is_visible(), 120, "the edited plan", ui_app)
     plan_file = newest(ui_app.runs, "*/plan.json")
     assert abs(json.loads(plan_file.read_text())["learning_rate"] - 2e-3) < 1e-9
-    assert "0.002" in page.locator("#tp-plan").inner_text()
+    # the panel refreshes after the chat's reply (send(...).then(refresh_panel)): wait for it, as a person would
+    wait_until(lambda: "0.002" in page.locator("#tp-plan").inner_text(), 60, "the edited plan on the panel", ui_app)
     assert "开始训练" in bot_texts(page, "tp-chat")[-1]
 
     # 5. approve: training starts, the progress bar and the loss plot move
