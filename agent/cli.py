@@ -17,13 +17,14 @@ def _print_turn(turn) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.session import AgentSession
+    from agent.state import Overrides
     from tools.core.errors import InputError
 
     for f in args.files:
         if not Path(f).exists():
             raise InputError("file not found", where=f, hint="Check the path")
     session = AgentSession(thread_id=args.thread or f"run-{secrets.token_hex(4)}", auto_approve=args.yes)
-    quick = {k: v for k, v in (("max_steps", args.max_steps), ("eval_samples", args.eval_samples)) if v}
+    quick = Overrides(max_steps=args.max_steps or None, eval_samples=args.eval_samples or None).record()
     extra = {"overrides": quick} if quick else None
     turn = session.send(args.goal, files=args.files, extra=extra)
     _print_turn(turn)
@@ -39,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     while turn.state.get("stage") == "train" and turn.state.get("journey"):
         time.sleep(args.poll)
         turn = session.send("status")
-        if turn.state.get("intent") == "train_running":
+        if turn.state.get("outcome") == "train_running":
             for r in turn.replies:
                 print(r)
             continue
@@ -49,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_turn(turn)
         break
     state = turn.state
-    return 0 if state.get("intent") not in ("error", "refused") else 1
+    return 0 if state.get("outcome") not in ("error", "refused") else 1
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

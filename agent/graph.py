@@ -14,17 +14,22 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 
-from agent import nodes
-from agent.state import AgentState
+from agent.nodes import confirming, data, planning, runs, serving, training, understanding
+from agent.state import AgentState, StateError, intent_of, outcome_of
 
 Route = Literal[
     "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "export", "confirm_deploy", "evaluate",
     "chat", "cancel", "list_runs", "follow_up", "help",
 ]
+# intents whose step has the intent's name
+_SAME_NAME: dict[str, Route] = {"plan": "plan", "merge": "merge", "export": "export", "evaluate": "evaluate",
+                                "chat": "chat", "cancel": "cancel", "list_runs": "list_runs", "follow_up": "follow_up"}
+# a greeting or help, words not understood, settings for the next plan, a yes / no when nothing was asked
+_HELP = ("help", "unknown", "edit", "confirm_yes", "confirm_no")
 
 
 def route_intent(state: AgentState) -> Route:
-    intent = state.get("intent", "unknown")
+    intent = intent_of(state)
     has_data = bool(state.get("data_dir"))
     if intent == "finetune":
         if state.get("files"):
@@ -32,72 +37,72 @@ def route_intent(state: AgentState) -> Route:
         return "plan" if has_data else "ask_missing"
     if intent == "convert":
         return "convert" if state.get("files") else "ask_missing"
-    if intent == "plan":
-        return "plan"
     if intent == "train":
         return "plan" if has_data else "ask_missing"
     if intent in ("status", "continue"):
         return "status"
-    if intent == "merge":
-        return "merge"
-    if intent == "export":
-        return "export"
     if intent == "deploy":
         return "confirm_deploy"
-    if intent == "evaluate":
-        return "evaluate"
-    if intent == "chat":
-        return "chat"
-    if intent == "cancel":
-        return "cancel"
-    if intent == "list_runs":
-        return "list_runs"
-    if intent == "follow_up":
-        return "follow_up"
-    return "help"
+    if intent in _SAME_NAME:
+        return _SAME_NAME[intent]
+    if intent in _HELP:
+        return "help"
+    raise StateError(f"no step for the intent {intent!r}")
 
 
 def after_convert(state: AgentState) -> str:
-    if state.get("intent") == "error" or not state.get("journey"):
+    if outcome_of(state) == "error" or not state.get("journey"):
         return END
     return "plan"
 
 
 def after_plan(state: AgentState) -> str:
-    if state.get("intent") in ("error", "refused", "plan"):
+    outcome = outcome_of(state)
+    if outcome in ("error", "refused"):
         return END
-    return "confirm_train" if state.get("journey") or state.get("intent") in ("train", "edit") else END
+    if outcome == "edit":  # the plan asked about was edited: ask again
+        return "confirm_train"
+    intent = intent_of(state)
+    if intent == "plan":
+        return END
+    return "confirm_train" if state.get("journey") or intent == "train" else END
 
 
 def after_follow_up(state: AgentState) -> str:
-    return "confirm_train" if state.get("intent") == "planned" else END
+    return "confirm_train" if outcome_of(state) == "planned" else END
 
 
 def after_confirm(state: AgentState, yes: str, edit: str, again: str) -> Any:
-    intent = state.get("intent")
-    if intent == "approved":
+    outcome = outcome_of(state)
+    if outcome == "approved":
         return yes
-    if intent == "edit":
+    if outcome == "edit":
         return edit
-    if intent == "reask":
+    if outcome == "reask":
         return again
-    return END
+    if outcome == "declined":
+        return END
+    raise StateError(f"a confirmation came to {outcome!r}")
 
 
 def after_status(state: AgentState) -> str:
-    return "merge" if state.get("journey") and state.get("intent") == "train_done" else END
+    outcome = outcome_of(state)
+    return "merge" if state.get("journey") and outcome == "train_done" else END
 
 
 def after_merge(state: AgentState) -> str:
-    return "confirm_deploy" if state.get("journey") and state.get("intent") != "error" else END
+    outcome = outcome_of(state)
+    return "confirm_deploy" if state.get("journey") and outcome != "error" else END
 
 
 def after_deploy(state: AgentState) -> str:
-    return "evaluate" if state.get("journey") and state.get("intent") != "error" else END
+    outcome = outcome_of(state)
+    return "evaluate" if state.get("journey") and outcome != "error" else END
 
 
 def after_evaluate(state: AgentState) -> str:
-    return "report" if state.get("journey") and state.get("intent") != "error" else END
+    outcome = outcome_of(state)
+    return "report" if state.get("journey") and outcome != "error" else END
 
 
 TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "export", "deploy", "evaluate", "chat",
@@ -118,24 +123,24 @@ def _tagged(name: str, fn: Any) -> Any:
 
 def build_graph() -> StateGraph:
     g = StateGraph(AgentState)
-    g.add_node("understand", nodes.understand)
-    g.add_node("ask_missing", nodes.ask_missing)
-    g.add_node("help", nodes.help_node)
-    g.add_node("convert", _tagged("convert", nodes.convert))
-    g.add_node("plan", _tagged("plan", nodes.plan))
-    g.add_node("confirm_train", nodes.confirm_train)
-    g.add_node("train", _tagged("train", nodes.train))
-    g.add_node("status", _tagged("status", nodes.status))
-    g.add_node("cancel", _tagged("cancel", nodes.cancel))
-    g.add_node("merge", _tagged("merge", nodes.merge))
-    g.add_node("export", _tagged("export", nodes.export))
-    g.add_node("confirm_deploy", nodes.confirm_deploy)
-    g.add_node("deploy", _tagged("deploy", nodes.deploy))
-    g.add_node("evaluate", _tagged("evaluate", nodes.evaluate))
-    g.add_node("chat", _tagged("chat", nodes.chat))
-    g.add_node("list_runs", _tagged("list_runs", nodes.list_runs))
-    g.add_node("follow_up", _tagged("follow_up", nodes.follow_up))
-    g.add_node("report", nodes.report)
+    g.add_node("understand", understanding.understand)
+    g.add_node("ask_missing", understanding.ask_missing)
+    g.add_node("help", understanding.help_node)
+    g.add_node("convert", _tagged("convert", data.convert))
+    g.add_node("plan", _tagged("plan", planning.plan))
+    g.add_node("confirm_train", confirming.confirm_train)
+    g.add_node("train", _tagged("train", training.train))
+    g.add_node("status", _tagged("status", training.status))
+    g.add_node("cancel", _tagged("cancel", training.cancel))
+    g.add_node("merge", _tagged("merge", serving.merge))
+    g.add_node("export", _tagged("export", serving.export))
+    g.add_node("confirm_deploy", confirming.confirm_deploy)
+    g.add_node("deploy", _tagged("deploy", serving.deploy))
+    g.add_node("evaluate", _tagged("evaluate", serving.evaluate))
+    g.add_node("chat", _tagged("chat", serving.chat))
+    g.add_node("list_runs", _tagged("list_runs", runs.list_runs))
+    g.add_node("follow_up", _tagged("follow_up", planning.follow_up))
+    g.add_node("report", runs.report)
 
     g.add_edge(START, "understand")
     g.add_conditional_edges("understand", route_intent)

@@ -16,8 +16,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.graph import compile_graph
-from agent.nodes import ACTION
-from agent.state import META_KEY
+from agent.state import ACTION, META_KEY, SET_ASIDE
 from tools.core.messages import Said, said, say
 
 Action = Literal["approve", "decline", "edit"]
@@ -78,7 +77,6 @@ class AgentSession:
     def _set_aside_for(self, files: list[str]) -> list[str]:
         """Files sent while a question waits are not an answer: set the question aside and return the
         files to build the dataset from, the ones the waiting run was built from first (nothing dropped)."""
-        from agent.nodes import SET_ASIDE
         from tools.data.schema import DatasetReport
 
         values = self.values()
@@ -172,7 +170,8 @@ class AgentSession:
 
     def redeploy(self, run_id: str) -> Said:
         """Serve a run again, base and fine-tuned side by side."""
-        from tools.serve.deploy import DeployRequest, deploy_model, side_by_side_mode
+        from tools.serve.deploy import DeployRequest, deploy_model
+        from tools.serve.mode import side_by_side_mode
 
         rec = self._run(run_id)
         dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode=side_by_side_mode()))
@@ -180,7 +179,7 @@ class AgentSession:
 
     def export_run(self, run_id: str) -> Said:
         """The run's merged model as GGUF files and an Ollama Modelfile, read back and checked."""
-        from agent.nodes import export_run
+        from agent.nodes.serving import export_run
 
         rec = self._run(run_id)
         passed, params = export_run(Path(rec.path), "ollama", rec.id)
@@ -203,7 +202,7 @@ class AgentSession:
     def delete_run(self, run_id: str) -> Said:
         """Delete a run that is not training, its files and its model server."""
         from tools.core.runs import RunIndex, training_state
-        from tools.serve.deploy import stop_deployment
+        from tools.serve.process import stop_deployment
 
         rec = self._run(run_id)
         if training_state(Path(rec.path)) == "running":

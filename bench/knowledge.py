@@ -75,7 +75,7 @@ def doc_dataset(which: str, root: Path, lang: str = "both") -> tuple[Path, list[
 
 
 def recipes(data: Path, every: int, model: str | None = None) -> dict[str, TrainSettings]:
-    from tools.plan.cli import make_plan
+    from tools.plan.gather import make_plan
 
     plan = make_plan(model=model, data_dir=data).model_dump(mode="json")
     default = settings_from_plan(plan, data)
@@ -92,7 +92,7 @@ def recall_by_step(run: Path, model: str, asked: list[tuple[str, str, str]],
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.train.worker import generate_greedy
+    from tools.train.generate import generate_greedy
 
     ckpts = sorted((p for p in (run / "checkpoints").glob("checkpoint-*") if p.name[11:].isdigit()),
                    key=lambda p: int(p.name[11:]))
@@ -207,7 +207,7 @@ def doc_main(args: argparse.Namespace) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.train.worker import generate_greedy
+    from tools.train.generate import generate_greedy
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -172,7 +172,8 @@ def main() -> None:
     ap.add_argument("--run", type=Path)
     ap.add_argument("--quick", action="store_true", help="smaller workloads (8 and 16 requests)")
     args = ap.parse_args()
-    from tools.serve.deploy import DeployRequest, deploy_model, free_port, stop_deployment
+    from tools.serve.deploy import DeployRequest, deploy_model
+    from tools.serve.process import free_port, stop_deployment
     from tools.train.merge import MergeRequest, merge_adapter
 
     tmp = tempfile.TemporaryDirectory()

@@ -62,6 +62,14 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma_model() -> Path:
+    """Gemma 3 270M from its PyPI GGUF, converted once (`tunepilot models gemma`)."""
+    from tools.core.models import prepare_gemma_model
+
+    return prepare_gemma_model()
+
+
+@pytest.fixture(scope="session")
 def identity_run(tmp_path_factory: pytest.TempPathFactory, demo_model: Path) -> Path:
     """The demo model trained on the generated identity dataset (LoRA r=16, 27 steps, ~2 min on 2 cores).
 

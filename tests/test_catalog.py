@@ -107,8 +107,10 @@ def reworded_english(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_a_message_reworded_in_english_keeps_its_chinese(reworded_english, tmp_path: Path) -> None:
     from tools.data.document import FileLog
-    from tools.data.readers import read_pdf
-    from tools.evaluate.table import EvalRecord, build_table, render_markdown
+    from tools.data.readers.pdf import read_pdf
+    from tools.evaluate.match import EvalRecord
+    from tools.evaluate.render import render_markdown
+    from tools.evaluate.score import build_table
 
     def shown() -> tuple[str, str, str, str]:
         flog = FileLog("/uploads/x/手册.pdf")
@@ -129,7 +131,8 @@ def test_a_message_reworded_in_english_keeps_its_chinese(reworded_english, tmp_p
 def _plans():  # type: ignore[no-untyped-def]
     """A plan that fits and one refused (whose sentences hold other sentences: the model, the memory, the options)."""
     from tests.tools.planner_fixtures.machines import MACHINES, MODELS
-    from tools.plan.planner import PlanOverrides, PlanRequest, plan_training
+    from tools.plan.planner import plan_training
+    from tools.plan.record import PlanOverrides, PlanRequest
 
     fits = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["T4-16GB"]))
     refused = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["4090-24GB"],
@@ -139,7 +142,7 @@ def _plans():  # type: ignore[no-untyped-def]
 
 
 def test_a_plan_reworded_in_english_keeps_its_chinese(reworded_english) -> None:
-    from tools.plan.cli import plan_card
+    from tools.plan.card import plan_card
 
     def shown() -> list[object]:
         return [(p.reasons_in("zh"), p.warnings_in("zh"), p.refusal_in("zh"), plan_card(p, "zh"),

@@ -3,6 +3,7 @@ training; a journey without --yes handed over to `tunepilot agent --thread`; can
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_merge_deploy_status_chat_hotload_eval_stop(identity_run: Path, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.serve.deploy import free_port, load_deployment, stop_deployment
+    from tools.serve.process import free_port, stop_deployment
+    from tools.serve.record import load_deployment
 
     monkeypatch.setenv("TUNEPILOT_RUNS", str(identity_run.parent))  # `deploy --status` looks under the runs root
     run = str(identity_run)
@@ -46,6 +48,17 @@ def test_merge_deploy_status_chat_hotload_eval_stop(identity_run: Path, capsys: 
         assert main(["eval", "--run", run, "--max-samples", "3", "--no-loss", "--max-tokens", "32"]) == 0
         out = capsys.readouterr().out
         assert "3 held-out samples" in out and "| ROUGE-L F1 |" in out
+        # the person's own questions file is the learnt set (read as `tunepilot data` reads files)
+        mine = identity_run.parent / "我的问题.csv"
+        mine.write_text("问题,答案\n请问你叫啥？,我是 Nova。\nWhat do people call you?,I am Nova.\n"
+                        "哪家公司把你做出来的？,Acme 实验室。\n", encoding="utf-8")
+        assert main(["eval", "--run", run, "--questions", str(mine), "--max-samples", "3", "--no-loss",
+                     "--max-tokens", "32"]) == 0
+        out = capsys.readouterr().out
+        table = json.loads((identity_run / "eval" / "table.json").read_text(encoding="utf-8"))
+        learnt = next(s for s in table["sets"] if s["name"] == "learnt")
+        assert learnt["source"] == "我的问题.csv" and learnt["n"] == 3, learnt
+        assert "我的问题.csv" in out
         assert main(["deploy", "--stop", run]) == 0
         assert capsys.readouterr().out.strip() == "stopped"
         assert main(["deploy", "--status"]) == 0

@@ -1,6 +1,6 @@
 """Reliability and safety drills (issue 10): faults, bad input and load — nothing lost, nothing crashes.
 
-Each test is one row of the README's drill table.
+Each test is one row of the drill table in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _tear_a_checkpoint(run: Path, step: int) -> None:
     """What a kill in the middle of a save leaves: the weights half-written, no trainer state yet."""
     import shutil
 
-    from tools.train.launch import last_checkpoint
+    from tools.train.checkpoints import last_checkpoint
 
     good = last_checkpoint(run)
     assert good is not None
@@ -98,7 +98,8 @@ def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_r
     from safetensors.torch import load_file
 
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import TrainRequest, last_checkpoint, run_training, training_state, write_config
+    from tools.train.checkpoints import last_checkpoint
+    from tools.train.launch import TrainRequest, run_training, training_state, write_config
 
     data = write_identity_dataset(tmp_path / "data")
     # the kill points differ on every run of this drill; they are in the failure message
@@ -182,9 +183,10 @@ def test_disk_full_during_conversion(tmp_path: Path, tiny_disk: Path, demo_model
     code = main(["data", str(big), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 3 and "no space left" in err and "Traceback" not in err
-    # nothing left behind that looks complete: no train.jsonl at all (the README's promise), no temp files
+    # nothing left behind that looks complete: no train.jsonl at all (the promise in docs/reliability.md), no temp files
     assert not (out / "train.jsonl").exists()
-    assert not any(p.name.endswith(".tmp") for p in out.rglob("*")) if out.exists() else True
+    leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp")] if out.exists() else []
+    assert leftovers == []
     assert big.stat().st_size == size  # the input is untouched
 
 
@@ -200,14 +202,8 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
     """The disk fills (another program) while training runs: the next save fails with a clear error, the
     earlier checkpoint stays whole, and once space is freed the run resumes from it and finishes."""
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import (
-        TrainRequest,
-        TrainSettings,
-        checkpoint_complete,
-        last_checkpoint,
-        run_training,
-        training_state,
-    )
+    from tools.train.checkpoints import checkpoint_complete, last_checkpoint
+    from tools.train.launch import TrainRequest, TrainSettings, run_training, training_state
 
     data = write_identity_dataset(tmp_path / "data")
     run = small_disk / "run"
@@ -249,7 +245,8 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
 @pytest.mark.slow
 def test_disk_full_during_checkpoint_save(tmp_path: Path, tiny_disk: Path, tiny_model: Path) -> None:
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training
+    from tools.train.checkpoints import last_checkpoint
+    from tools.train.launch import TrainRequest, TrainSettings, run_training
 
     data = write_identity_dataset(tmp_path / "data")
     run = tiny_disk / "run"
@@ -391,7 +388,7 @@ def test_more_hostile_inputs_each_named_the_rest_converts(tmp_path: Path, demo_m
     t0 = time.monotonic()
     result = convert_documents(ConvertRequest(inputs=[inbox], out_dir=tmp_path / "out"))
     took = time.monotonic() - t0
-    assert took < 60, f"the hostile inbox took {took:.0f} s (the README promises well under a minute)"
+    assert took < 60, f"the hostile inbox took {took:.0f} s (docs/reliability.md promises well under a minute)"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 6 * 1024**2  # KiB: stayed under 6 GB
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])  # nothing written elsewhere
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
@@ -452,7 +449,7 @@ class _SlowOpenAI(BaseHTTPRequestHandler):
 
 def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) -> None:
     from tools.serve.chat import ChatError, complete
-    from tools.serve.deploy import Deployment
+    from tools.serve.record import Deployment
 
     server = _Server(("127.0.0.1", 0), _SlowOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -581,7 +578,7 @@ def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, 
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.session import AgentSession
     from tools.serve.chat import ChatError, complete
-    from tools.serve.deploy import Deployment
+    from tools.serve.record import Deployment, load_deployment
 
     server = _Server(("127.0.0.1", 0), _EchoKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -601,13 +598,13 @@ def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, 
         report = (Path(turn.state["run_dir"]) / "data" / "report.json").read_text(encoding="utf-8")
         assert "Incorrect API key provided: ***" in report  # the server's error is kept, the key is not
         # the chat path with a deployment key the server quotes back
-        dep = Deployment(run_dir=str(tmp_path), pid=os.getpid(), host="127.0.0.1", port=server.server_port,
-                         base_url=base, mode="lora", models={"base": "b", "tuned": "t"}, base_model="demo",
-                         log=str(tmp_path / "vllm.log"), command=["vllm"], started=0.0,
-                         api_key="tp-deploy-key-abcdef123456")
-        from tools.core.secrets import register
-
-        register(dep.api_key)
+        written = Deployment(run_dir=str(tmp_path), pid=os.getpid(), host="127.0.0.1", port=server.server_port,
+                             base_url=base, mode="lora", models={"base": "b", "tuned": "t"}, base_model="demo",
+                             log=str(tmp_path / "vllm.log"), command=["vllm"], started=0.0,
+                             api_key="tp-deploy-key-abcdef123456")
+        (tmp_path / "serve.json").write_text(written.model_dump_json(), encoding="utf-8")
+        dep = load_deployment(tmp_path)  # as the product reads a run's deployment (another process wrote it)
+        assert dep is not None
         for status in (401, 500):
             _EchoKey.status = status
             with pytest.raises(ChatError) as err:

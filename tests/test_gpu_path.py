@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from tests.tools.planner_fixtures.machines import LLAMA2_70B, MACHINES, MODELS, gpus, model
-from tools.plan.cli import write_plan
 from tools.plan.model_facts import ModelFacts, load_model_facts
-from tools.plan.planner import PlanOverrides, PlanRequest, TrainingPlan, plan_training
+from tools.plan.planner import plan_training
+from tools.plan.record import PlanOverrides, PlanRequest, TrainingPlan, write_plan
 from tunepilot.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -427,7 +427,9 @@ def test_planned_vllm_server_passes_vllms_parser(tmp_path: Path, vllm_parse, mac
                                                  method: str) -> None:
     """The command ``tunepilot deploy --mode lora`` would start on this GPU machine, built as deploy builds it
     (plan.json's serving settings → serve_options → build_command), parsed by vLLM."""
-    from tools.serve.deploy import TUNED_NAME, DeployRequest, build_command, max_lora_rank_for, serve_options
+    from tools.serve.command import build_command
+    from tools.serve.deploy import DeployRequest, max_lora_rank_for, serve_options
+    from tools.serve.record import TUNED_NAME
 
     facts = model(LLAMA2_70B, "meta-llama/Llama-2-70b-hf") if model_key == "70B" else None
     plan, run = make_plan(tmp_path, machine, model_key, method, facts=facts)

@@ -170,7 +170,7 @@ def _with_question_writer(args: argparse.Namespace) -> int:
     conversion runs, as the LLM that writes questions per chunk; stopped afterwards."""
     import tempfile
 
-    from tools.serve.deploy import QA_NAME, question_server
+    from tools.serve.process import QA_NAME, question_server
 
     model = args.model if args.qa_model == "base" else args.qa_model
     log = Path(tempfile.gettempdir()) / f"tunepilot-qa-{os.getpid()}.log"

@@ -1,9 +1,13 @@
-"""The page's conversations: one agent session per browser id (a bounded set sharing one compiled graph), one
-turn at a time per conversation, and which runs a conversation owns. Shared by the page's handlers
-(``ui/app.py``, ``ui/corrections.py``)."""
+"""The page's conversations: one agent session per browser id, one turn at a time, the runs each owns.
+
+The sessions are a bounded set sharing one compiled graph; the browser keeps its id encrypted with
+:func:`browser_secret`. Shared by the page's handlers (the agent chat, the model chat, the runs tab and the
+corrections).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
@@ -40,6 +44,13 @@ def get_session(thread_id: str) -> Any:
         return session
 
 
+def run_dir_of(thread_id: str) -> Path | None:
+    """The run folder the conversation is working on, if any."""
+    session = get_session(thread_id)
+    rd = session.values().get("run_dir")
+    return Path(rd) if rd else None
+
+
 def message_text(message: Any) -> str:
     """The text of a Chatbot message as the page hands it back (gradio 6: a list of content parts)."""
     content = message.get("content") if isinstance(message, dict) else getattr(message, "content", message)
@@ -74,3 +85,22 @@ def owns(thread_id: str, run_id: str) -> bool:
     except TunepilotError:
         return False
     return True
+
+
+def browser_secret() -> str:
+    """The key that encrypts the browser's stored thread id; kept under the runs root so restarts keep it."""
+    from tools.core.paths import runs_root
+
+    path = runs_root() / ".ui-secret"
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return text

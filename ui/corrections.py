@@ -1,6 +1,9 @@
-"""Corrections from the model chat: a 👎 opens a box under the answers for the right answer; the runs tab lists
-a run's corrections, removes one, and trains a follow-up run with them (:mod:`tools.data.corrections`, the
-agent's ``follow_up`` step). Handlers are plain functions of (inputs) → outputs; ``wire_*`` connects them."""
+"""Corrections from the model chat: the box a 👎 opens for the right answer, and the runs tab's list of them.
+
+A correction is kept in the run that answered (:mod:`tools.data.corrections`); the runs tab lists a run's
+corrections, removes one, and trains a follow-up run with them (the agent's ``follow_up`` step). ``build_*``
+make the parts, the handlers are plain functions of (inputs) → outputs, and ``wire`` connects them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Labels of the page in English and Chinese."""
+"""The page's labels: the catalog's ``page.*`` messages in the reader's language."""
 
 from __future__ import annotations
 

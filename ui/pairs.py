@@ -1,5 +1,7 @@
-"""The pairs a run will train on, shown under the dataset report; before training the person may edit an
-answer or clear it to remove the pair, then save (``tools.data.edits``)."""
+"""The pairs a run will train on, under the dataset report: editable until training starts (``tools.data.edits``).
+
+Before training the person may edit an answer or clear it to remove the pair, then save.
+"""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from agent.replies import word
 from tools.core.events import Event, read_events
 from tools.core.messages import lang_of, say
 from tools.core.runs import STAGES, standing
+from tools.core.said import in_language
 from tools.data.schema import DatasetReport
-from tools.plan.planner import in_language
 from ui.i18n import L
 
 
@@ -199,7 +199,7 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
 
 
 def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
-    """The before/after panel in the page's language (see ``tools.evaluate.table.render_saved``)."""
+    """The before/after panel in the page's language (see ``tools.evaluate.render.render_saved``)."""
     if run_dir is None:
         return ""
     eval_dir = run_dir / "eval"
@@ -207,7 +207,7 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
     try:
         st = (eval_dir / "table.json").stat()
     except OSError:  # not evaluated, or evaluated before table.json existed: nothing worth caching
-        from tools.evaluate.table import render_saved
+        from tools.evaluate.render import render_saved
 
         return render_saved(eval_dir, lang)
     return _eval_cached(str(eval_dir), st.st_mtime_ns, st.st_size, lang)
@@ -216,7 +216,7 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
 @functools.lru_cache(maxsize=16)
 def _eval_cached(eval_dir: str, mtime_ns: int, size: int, lang: str) -> str:
     """Rendered once per table.json version and language: the panel refreshes on a timer, the file can be large."""
-    from tools.evaluate.table import render_saved
+    from tools.evaluate.render import render_saved
 
     return render_saved(Path(eval_dir), lang)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agent import nodes
+from agent.nodes import data, planning, runs, serving, training, understanding
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.runs import RunIndex
@@ -40,9 +40,9 @@ def test_status_in_chinese_has_no_english_state_word(runs_dir: Path, final: str 
     if final in ("error", "cancelled"):
         EventWriter(run).emit("train", final, "stopped", step=3, total=10)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
-    chinese = _reply(nodes.status({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    chinese = _reply(training.status({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert zh in chinese and not re.search(r"[A-Za-z]", chinese), chinese
-    assert en in _reply(nodes.status({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    assert en in _reply(training.status({**state, "lang": "en"}))  # type: ignore[typeddict-item]
 
 
 def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
@@ -55,7 +55,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
     monkeypatch.setattr(tools.train.merge, "merge_adapter", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
     for lang, check in (("zh", "一致"), ("en", "OK")):
-        text = _reply(nodes.merge({**state, "lang": lang}))  # type: ignore[typeddict-item]
+        text = _reply(serving.merge({**state, "lang": lang}))  # type: ignore[typeddict-item]
         assert f"{run_id}/merged/" in text and check in text, text
         assert str(run) not in text and str(run.resolve()) not in text
     assert result.merged_dir.is_absolute()  # the tool's result keeps the full path
@@ -64,7 +64,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
         raise InputError("no trained adapter in this run", where=str(run.resolve() / "adapter"))
 
     monkeypatch.setattr(tools.train.merge, "merge_adapter", fails)
-    text = _reply(nodes.merge({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    text = _reply(serving.merge({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert text.startswith("出错了") and f"{run_id}/adapter" in text and str(run.resolve()) not in text
 
 
@@ -88,22 +88,22 @@ def test_export_on_request_names_the_files_and_the_check(runs_dir: Path, monkeyp
     monkeypatch.setattr(export, "export_model", fake)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh",
                              "messages": [HumanMessage(content="把模型导出到 Ollama")]}
-    zh = _reply(nodes.export(state))  # type: ignore[arg-type]
+    zh = _reply(serving.export(state))  # type: ignore[arg-type]
     assert asked[-1].to == "ollama" and f"{run_id}/export/Modelfile" in zh and "f16 4/4" in zh and CJK.search(zh)
     assert str(run.resolve()) not in zh
-    en = _reply(nodes.export({**state, "lang": "en", "messages": [HumanMessage(content="export it as GGUF")]}))
+    en = _reply(serving.export({**state, "lang": "en", "messages": [HumanMessage(content="export it as GGUF")]}))
     assert asked[-1].to == "gguf" and f"{run_id}/export/model-q8_0.gguf" in en and "Modelfile" not in en
     assert "llama.cpp" in en
 
 
 def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
     from tools.core.models import models_dir
-    from tools.plan.planner import TrainingPlan
+    from tools.plan.record import TrainingPlan
 
     run_id, run = _run(runs_dir)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh", "goal": {},
                              "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
-    update = nodes.plan(state)  # type: ignore[arg-type]
+    update = planning.plan(state)  # type: ignore[arg-type]
     text = _reply(update)
     p = TrainingPlan.model_validate(update["plan"])
     assert text.startswith("方案：") and "原因" in text and "每块 GPU 的显存（估算）" in text
@@ -119,9 +119,9 @@ def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
 def test_refusal_in_a_chinese_conversation(runs_dir: Path) -> None:
     state: dict[str, Any] = {"lang": "zh", "goal": {"base_model": "Org/Offline-Model", "params_b": 70},
                              "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
-    update = nodes.plan(state)  # type: ignore[arg-type]
+    update = planning.plan(state)  # type: ignore[arg-type]
     text = _reply(update)
-    assert update["intent"] == "refused"
+    assert update["outcome"] == "refused"
     assert "放不下：" in text and "可行的办法" in text and "does not fit" not in text and "What would fit" not in text
 
 
@@ -143,7 +143,7 @@ def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
 
     monkeypatch.setattr(tools.data, "convert_documents", convert_documents)
     state: dict[str, Any] = {"files": [source], "lang": "zh", "messages": []}
-    text = _reply(nodes.convert(state))  # type: ignore[arg-type]
+    text = _reply(data.convert(state))  # type: ignore[arg-type]
     assert "完全重复 2" in text and "近似重复 1" in text and "duplicate" not in text
     assert "常见问题.pdf#page=3" in text and str(tmp_path) not in text
 
@@ -151,25 +151,27 @@ def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
 def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language(
         runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tools.serve.chat
-    import tools.serve.deploy
+    import tools.serve.record
 
     run_id, run = _run(runs_dir)
-    monkeypatch.setattr(tools.serve.deploy, "load_deployment", lambda run_dir: SimpleNamespace(
+    monkeypatch.setattr(tools.serve.record, "load_deployment", lambda run_dir: SimpleNamespace(
         models={"base": "base-model", "tuned": "tuned-model"}))
     monkeypatch.setattr(tools.serve.chat, "complete", lambda dep, which, messages, max_tokens: f"{which} 的回答")
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "goal": {"chat_message": "你是谁？"}}
-    chinese = _reply(nodes.chat({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    chinese = _reply(serving.chat({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert "**基座模型**" in chinese and "**微调后**" in chinese and "**base**" not in chinese
-    assert "**base**" in _reply(nodes.chat({**state, "lang": "en"}))  # type: ignore[typeddict-item]
-    runs = _reply(nodes.list_runs({"lang": "zh"}))  # type: ignore[typeddict-item]
-    assert f"`{run_id}` 数据/已创建" in runs and "data/created" not in runs
-    assert f"`{run_id}` data/created" in _reply(nodes.list_runs({"lang": "en"}))  # type: ignore[typeddict-item]
+    assert "**base**" in _reply(serving.chat({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    listed = _reply(runs.list_runs({"lang": "zh"}))  # type: ignore[typeddict-item]
+    assert f"`{run_id}` 数据/已创建" in listed and "data/created" not in listed
+    assert f"`{run_id}` data/created" in _reply(runs.list_runs({"lang": "en"}))  # type: ignore[typeddict-item]
 
 
 def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import tools.evaluate.before_after
-    from tools.evaluate.table import EvalRecord, build_table, render_markdown, write_tables
+    from tools.evaluate.match import EvalRecord
+    from tools.evaluate.render import render_markdown, write_tables
+    from tools.evaluate.score import build_table
 
     run_id, run = _run(runs_dir)
     rec = EvalRecord(id="q1", prompt="退货期限？", reference="7天内可退货。", output="30天。")
@@ -178,9 +180,9 @@ def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir:
     result = SimpleNamespace(samples=1, table_md=render_markdown(table), files=files)
     monkeypatch.setattr(tools.evaluate.before_after, "evaluate_model", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
-    zh = _reply(nodes.evaluate({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    zh = _reply(serving.evaluate({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
     assert "微调前后评测对比" in zh and "Before / after" not in zh and "Metric" not in zh
-    en = _reply(nodes.evaluate({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    en = _reply(serving.evaluate({**state, "lang": "en"}))  # type: ignore[typeddict-item]
     assert "Before / after evaluation" in en
     assert (run / "eval" / "table.md").read_text(encoding="utf-8").startswith("# Before / after")  # files stay English
 
@@ -189,10 +191,10 @@ def test_a_chinese_goal_keeps_chinese_through_the_journeys_status_polls(runs_dir
     """`tunepilot run` with a Chinese goal polls with "status": the conversation must stay Chinese."""
     from langchain_core.messages import HumanMessage
 
-    first = nodes.understand({"messages": [HumanMessage(content="用我们的客服 FAQ 微调一个小模型，回答要简短")]})
+    first = understanding.understand({"messages": [HumanMessage(content="用我们的客服 FAQ 微调一个小模型，回答要简短")]})
     assert first["lang"] == "zh"
     assert first["system_prompt"] and "简短" in first["system_prompt"] and first["style"] == ["concise"]
-    poll = nodes.understand({"messages": [HumanMessage(content="status")], "lang": "zh"})  # type: ignore[typeddict-item]
+    poll = understanding.understand({"messages": [HumanMessage(content="status")], "lang": "zh"})  # type: ignore[typeddict-item]
     assert poll.get("lang", "zh") == "zh"
-    english = nodes.understand({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"})  # type: ignore[typeddict-item]
+    english = understanding.understand({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"})  # type: ignore[typeddict-item]
     assert english["lang"] == "en"  # a real English sentence still switches

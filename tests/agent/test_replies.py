@@ -51,15 +51,15 @@ def test_unknown_key_is_a_key_error() -> None:
 
 
 def _reply_keys_in_agent_code() -> tuple[set[str], list[str]]:
-    """The reply keys the agent's code names: the key argument of every ``t(...)`` and ``_say(state, ...)``
+    """The reply keys the agent's code names: the key argument of every ``t(...)`` and ``reply(state, ...)``
     (both branches of a conditional); calls whose key is a variable are returned apart."""
     import ast
 
     used: set[str] = set()
     unresolved: list[str] = []
-    for path in sorted((Path(__file__).resolve().parents[2] / "agent").glob("*.py")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "agent").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "_say")):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "reply")):
                 continue
             i = 0 if node.func.id == "t" else 1
             arg = node.args[i] if len(node.args) > i else None
@@ -76,7 +76,7 @@ def test_keys_the_agent_uses_exist() -> None:
     used, unresolved = _reply_keys_in_agent_code()
     assert {"ask_files", "declined", "train_progress", "cancelled", "nothing_to_cancel", "journey_done"} <= used
     assert used - set(MESSAGES) == set()
-    # the one call with a variable key is _say's own body, which passes its caller's key on
+    # the one call with a variable key is reply's own body, which passes its caller's key on
     assert len(unresolved) == 1 and "t(key," in unresolved[0], unresolved
 
 

@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris) of the dataset readers, the FAQ extractor and the intent parser.
 
-    python tests/fuzz/fuzz_targets.py TARGET -max_total_time=20
+    python tests/fuzz/fuzz_targets.py TARGET -max_total_time=15
 
 TARGET: jsonl | faq | html | decode | intent. An unhandled exception makes atheris stop with a
 non-zero exit and the crashing input; the declared refusals (Unrecognised, NotText) are fine.
@@ -21,7 +21,8 @@ with atheris.instrument_imports():
     from tools.data.decode import NotText, decode_bytes
     from tools.data.document import FileLog
     from tools.data.faq import scan_blocks
-    from tools.data.readers import html_to_blocks, parse_markdown
+    from tools.data.readers.html_page import html_to_blocks
+    from tools.data.readers.markdown import parse_markdown
 
 META = {"source": "fuzz"}
 
@@ -58,7 +59,13 @@ def fuzz_intent(data: bytes) -> None:
     _parse(fdp.ConsumeUnicodeNoSurrogates(2048), has_files=False, awaiting_confirmation=confirming)
 
 
-TARGETS = {"jsonl": fuzz_jsonl, "faq": fuzz_faq, "html": fuzz_html, "decode": fuzz_decode, "intent": fuzz_intent}
+def fuzz_canary(data: bytes) -> None:
+    """A planted bug: proves that a crash in a target makes the run fail and leaves its input."""
+    if data.startswith(b"tp!"):
+        raise RuntimeError("planted crash")
+
+
+TARGETS = {"canary": fuzz_canary, "jsonl": fuzz_jsonl, "faq": fuzz_faq, "html": fuzz_html, "decode": fuzz_decode, "intent": fuzz_intent}
 
 if __name__ == "__main__":
     target = TARGETS[sys.argv.pop(1)]

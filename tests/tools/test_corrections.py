@@ -18,7 +18,8 @@ from tools.data.corrections import (
     load_corrections,
     remove_correction,
 )
-from tools.plan.planner import PlanRequest, TokenStats, plan_training
+from tools.plan.planner import plan_training
+from tools.plan.record import PlanRequest, TokenStats
 from tunepilot.cli import main
 
 
@@ -146,8 +147,8 @@ def test_a_follow_up_with_two_corrections_answers_them_asked_in_other_words(iden
 
     from tools.evaluate.before_after import EvalRequest, evaluate_model
     from tools.plan.model_facts import load_model_facts
-    from tools.plan.planner import PlanOverrides
-    from tools.serve.deploy import stop_deployment
+    from tools.plan.record import PlanOverrides
+    from tools.serve.process import stop_deployment
 
     run1 = tmp_path / "run1"
     shutil.copytree(identity_run / "adapter", run1 / "adapter")

@@ -14,23 +14,13 @@ import pytest
 
 from tools.core.errors import InputError
 from tools.core.events import read_events
+from tools.serve.adapters import load_adapter, unload_adapter
 from tools.serve.chat import ChatError, complete, stream_chat
-from tools.serve.deploy import (
-    DeployRequest,
-    build_command,
-    cpu_server_env,
-    deploy_model,
-    deployment_status,
-    explain_failure,
-    free_port,
-    list_models,
-    load_adapter,
-    load_deployment,
-    max_lora_rank_for,
-    port_free,
-    stop_deployment,
-    unload_adapter,
-)
+from tools.serve.command import build_command, cpu_server_env
+from tools.serve.deploy import DeployRequest, deploy_model, max_lora_rank_for
+from tools.serve.health import explain_failure, list_models
+from tools.serve.process import deployment_status, free_port, port_free, stop_deployment
+from tools.serve.record import load_deployment
 from tunepilot.cli import main
 
 
@@ -61,7 +51,7 @@ def test_lora_command_on_gpu_and_cpu() -> None:
 
 
 def test_auto_mode_serves_merged_on_cpu_and_lora_on_gpu() -> None:
-    from tools.serve.deploy import choose_mode
+    from tools.serve.mode import choose_mode
 
     mode, why = choose_mode(has_adapter=True, gpu=False)
     assert mode == "merged" and "faster" in why
@@ -172,7 +162,7 @@ def test_real_vllm_merged_with_api_key_beyond_loopback(identity_run: Path) -> No
 
 
 def test_multinode_commands_split_tensor_and_pipeline_parallelism() -> None:
-    from tools.serve.deploy import multinode_commands
+    from tools.serve.multinode import multinode_commands
 
     cmds = multinode_commands("Qwen/Qwen2.5-72B-Instruct", nodes=2, gpus_per_node=8, head_ip="10.0.0.1",
                               adapter="/runs/x/adapter", max_lora_rank=12)
@@ -192,7 +182,7 @@ def test_canary_refuses_an_adapter_that_changes_nothing(tmp_path: Path, demo_mod
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tests.fixtures.identity import write_identity_dataset
-    from tools.serve.deploy import DeployError
+    from tools.serve.process import DeployError
 
     run = tmp_path / "run"
     data = write_identity_dataset(run / "data")
@@ -244,11 +234,11 @@ def _odd_adapter(run: Path, model: Path, kind: str) -> None:
 @pytest.mark.parametrize(("kind", "said"), [("modules_to_save", "trains whole modules (lm_head)"),
                                             ("dora", "DoRA adapters are not supported"),
                                             ("vocab", "the vocabulary was resized")])
-def test_an_adapter_vllm_cannot_load_is_served_merged(tmp_path: Path, tiny_model: Path, kind: str,
-                                                      said: str) -> None:
+def test_an_adapter_vllm_cannot_load_is_merged_for_serving(tmp_path: Path, tiny_model: Path, kind: str,
+                                                          said: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.serve.deploy import serving_mode
+    from tools.serve.mode import serving_mode
 
     run = tmp_path / "run"
     _odd_adapter(run, tiny_model, kind)
@@ -268,7 +258,8 @@ def test_an_adapter_vllm_cannot_load_is_served_merged(tmp_path: Path, tiny_model
 def test_deploy_takes_its_settings_from_the_plan(tmp_path: Path, demo_model: Path) -> None:
     """The plan's serving settings are what vLLM is started with; an explicit request wins; a run without a
     plan gets a context from its training length."""
-    from tools.plan.cli import make_plan, write_plan
+    from tools.plan.gather import make_plan
+    from tools.plan.record import write_plan
     from tools.serve.deploy import DeployRequest, serve_options
 
     fixtures = Path(__file__).parent / "planner_fixtures"
@@ -310,12 +301,12 @@ def _adapter_run(run: Path, base: Path, merged: bool = True) -> Path:
 
 def test_side_by_side_is_lora_on_a_gpu_and_a_pair_of_servers_on_a_cpu(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.serve import deploy
-    from tools.serve.deploy import serving_mode, side_by_side_mode
+    from tools.serve import mode as serve_mode
+    from tools.serve.mode import serving_mode, side_by_side_mode
 
-    monkeypatch.setattr(deploy, "cuda_available", lambda: False)
+    monkeypatch.setattr(serve_mode, "cuda_available", lambda: False)
     assert side_by_side_mode() == "pair"
-    monkeypatch.setattr(deploy, "cuda_available", lambda: True)
+    monkeypatch.setattr(serve_mode, "cuda_available", lambda: True)
     assert side_by_side_mode() == "lora"
     run = _adapter_run(tmp_path / "run", tmp_path / "base")
     mode, merged, reasons = serving_mode(run, "pair", run / "adapter", run / "merged", gpu=False)

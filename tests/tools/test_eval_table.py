@@ -28,15 +28,10 @@ from tools.evaluate.judge import (
     parse_verdict,
     tuned_position,
 )
-from tools.evaluate.table import (
-    EvalTable,
-    build_table,
-    judge_samples,
-    load_and_score,
-    match_records,
-    md_cell,
-    write_tables,
-)
+from tools.evaluate.match import match_records
+from tools.evaluate.render import md_cell, write_tables
+from tools.evaluate.score import build_table, judge_samples, load_and_score
+from tools.evaluate.table import EvalTable
 
 # Chinese support FAQ: the tuned model learned the facts, the base model did not.
 ZH = [
@@ -161,7 +156,7 @@ def test_improved_and_regressed_samples():
 
 
 def match_like(rows: list[tuple[str, str, str, str, str]], which: int):
-    from tools.evaluate.table import EvalRecord
+    from tools.evaluate.match import EvalRecord
 
     return [EvalRecord.model_validate(r) for r in recs(rows, which)]
 
@@ -305,7 +300,7 @@ def table_cells(md: str) -> list[list[str]]:
 
 
 def test_markdown_in_chinese_has_chinese_labels_and_the_same_numbers(eval_dir: Path):
-    from tools.evaluate.table import render_markdown
+    from tools.evaluate.render import render_markdown
 
     table = full_table(eval_dir)
     en, zh = render_markdown(table), render_markdown(table, "zh")
@@ -335,7 +330,7 @@ def test_markdown_in_chinese_has_chinese_labels_and_the_same_numbers(eval_dir: P
 
 
 def test_chinese_markdown_keeps_cells_safe_and_words_nothing_it_does_not_know(tmp_path: Path):
-    from tools.evaluate.table import render_markdown
+    from tools.evaluate.render import render_markdown
 
     rows = [("p|1", "问|题", "第一行\n第二行 | 表格", "第一行\n第二行 | 表格", "不对")]
     table = build_table(match_like(rows, 3), match_like(rows, 4), base_name="qwen2.5-0.5b")
@@ -354,7 +349,7 @@ def test_chinese_markdown_keeps_cells_safe_and_words_nothing_it_does_not_know(tm
 
 
 def test_written_files_stay_english_and_table_json_renders_either_language(eval_dir: Path):
-    from tools.evaluate.table import render_markdown
+    from tools.evaluate.render import render_markdown
 
     table = full_table(eval_dir)
     paths = write_tables(table, eval_dir)
@@ -369,7 +364,7 @@ def test_written_files_stay_english_and_table_json_renders_either_language(eval_
 def test_eval_cli_prints_the_table_in_chinese_on_request(eval_dir: Path, monkeypatch, capsys):
     import tools.evaluate.before_after
     from tools.evaluate.before_after import EvalResult
-    from tools.evaluate.table import render_markdown
+    from tools.evaluate.render import render_markdown
     from tunepilot.cli import main
 
     table = full_table(eval_dir)
@@ -630,7 +625,7 @@ def test_judge_samples_then_table(judge_server, eval_dir: Path):
 
 
 def test_an_empty_answer_reads_as_a_note_not_a_blank_cell():
-    from tools.evaluate.table import render_markdown
+    from tools.evaluate.render import render_markdown
 
     rows = [("q1", "客服电话是多少？", "电话是400-123-4567。", "电话是400-123-4567。", "")]
     table = build_table(match_like(rows, 3), match_like(rows, 4))

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from tools.core.metrics import rouge_l
-from tools.evaluate.before_after import EvalRequest, evaluate_model, record_human_score
-from tools.evaluate.table import match_records
-from tools.serve.deploy import stop_deployment
+from tools.evaluate.before_after import EvalRequest, evaluate_model
+from tools.evaluate.human import record_human_score
+from tools.evaluate.match import match_records
+from tools.serve.process import stop_deployment
 from tunepilot.cli import main
 
 
@@ -56,7 +57,8 @@ def test_human_scores_are_appended(tmp_path: Path) -> None:
 def test_votes_on_chat_answers_reach_the_tables_human_row(tmp_path: Path) -> None:
     """👍/👎 given in the page's model chat (ids ``chat-…``) count in an evaluated run's table at once."""
     from tools.core.jsonio import write_jsonl
-    from tools.evaluate.table import load_and_score, render_saved, write_tables
+    from tools.evaluate.render import render_saved, write_tables
+    from tools.evaluate.score import load_and_score
 
     ev = tmp_path / "eval"
     ev.mkdir()
@@ -115,8 +117,9 @@ def test_two_runs_compared_must_share_a_base(tmp_path: Path) -> None:
 
 
 def test_a_table_of_two_runs_names_them_in_both_languages() -> None:
+    from tools.evaluate.render import render_markdown
     from tools.evaluate.sets import SetResult, SetScore
-    from tools.evaluate.table import EvalTable, render_markdown
+    from tools.evaluate.table import EvalTable
 
     score = SetScore.of([True, True, True, False])
     sets = [SetResult(name="kept", source="built-in", n=4, base=score, tuned=score, lost=1)]
@@ -131,8 +134,9 @@ def test_a_table_of_two_runs_names_them_in_both_languages() -> None:
 def test_a_follow_up_against_its_run_says_what_each_set_lost_and_has_a_corrected_row() -> None:
     """Run 1 against its follow-up: a trained question run 1 knew and run 2 lost is said on the learnt row too,
     and the corrections asked in other words have their own row, in both languages."""
+    from tools.evaluate.render import render_markdown
     from tools.evaluate.sets import SetResult, SetScore
-    from tools.evaluate.table import EvalTable, render_markdown
+    from tools.evaluate.table import EvalTable
 
     knew, kept_most = SetScore.of([True, True, True, True]), SetScore.of([True, True, True, False])
     sets = [SetResult(name="learnt", source="generated", n=4, base=knew, tuned=kept_most, lost=1),
@@ -150,7 +154,9 @@ def test_a_follow_up_against_its_run_says_what_each_set_lost_and_has_a_corrected
 
 @pytest.mark.slow
 def test_identity_run_shows_the_gain(identity_run: Path) -> None:
-    from tools.serve.deploy import list_models, load_deployment, serve_other_run
+    from tools.serve.adapters import serve_other_run
+    from tools.serve.health import list_models
+    from tools.serve.record import load_deployment
 
     other = _untrained_copy(identity_run, identity_run.parent / "other")
     third = _untrained_copy(identity_run, identity_run.parent / "third")
@@ -199,3 +205,40 @@ def test_identity_run_shows_the_gain(identity_run: Path) -> None:
     assert "Nova" in md  # improved samples shown side by side
     rows = list(csv.reader((ev / "table.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert any("ROUGE" in " ".join(r) for r in rows)
+
+
+def test_a_length_limit_in_the_goal_gets_its_row_in_both_languages(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A goal that named a limit ("at most 20 characters"): the table counts, before and after, the answers that
+    keep it, and says so in English and Chinese. The server's answers are scripted: base rambles, tuned is short."""
+    import yaml
+
+    import tools.evaluate.before_after as ba
+    from tests.fixtures.runs import trained_run
+    from tools.evaluate.render import render_saved
+
+    run = trained_run(tmp_path / "run")
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "model": "demo", "style": ["at most 20 characters"]},
+                                                    allow_unicode=True),
+                                     encoding="utf-8")
+
+    class Dep:
+        models = {"base": "base", "tuned": "tuned"}
+        loaded_adapters: dict[str, str] = {}
+        port = 8000
+
+    def answers(dep: object, which: str, prompts: list, max_tokens: int, concurrency: int) -> list[str]:
+        return ["这个问题我不太确定，建议您查看说明书或者联系我们的客服人员获取更多信息。" if which == "base"
+                else "整车保修2年。" for _ in prompts]
+
+    monkeypatch.setattr(ba, "_side_by_side", lambda run_dir, req, events: Dep())
+    monkeypatch.setattr(ba, "generate_answers", answers)
+    result = evaluate_model(EvalRequest(run_dir=run, with_loss=False, judge=False))
+    table = json.loads((run / "eval" / "table.json").read_text(encoding="utf-8"))
+    n = table["limit_base"]["n"]
+    assert n == table["limit_tuned"]["n"] > 0
+    assert (table["limit_base"]["right"], table["limit_tuned"]["right"]) == (0, n)
+    assert f"Length: 0/{n} of base answers and {n}/{n} of fine-tuned answers keep to" in result.table_md
+    zh = render_saved(run / "eval", "zh")
+    assert f"长度：基座 0/{n}、微调后 {n}/{n} 的回答做到了" in zh, zh

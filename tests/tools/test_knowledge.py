@@ -21,7 +21,8 @@ from tools.evaluate.sets import (
     wilson,
 )
 from tools.plan.model_facts import facts_from_params
-from tools.plan.planner import PlanOverrides, PlanRequest, TokenStats, plan_training
+from tools.plan.planner import plan_training
+from tools.plan.record import PlanOverrides, PlanRequest, TokenStats
 
 
 def example(q: str, a: str, system: str | None = None) -> dict:
@@ -282,7 +283,7 @@ def test_a_small_faq_is_planned_as_knowledge_with_rewordings_and_a_check() -> No
 
 def test_a_chinese_faqs_plan_card_says_it_is_asked_by_its_answers_words(tmp_path) -> None:
     from tools.core.jsonio import write_jsonl
-    from tools.plan.cli import question_stats
+    from tools.plan.data_stats import question_stats
 
     def messages(q: str, a: str) -> dict:
         return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
@@ -307,7 +308,7 @@ def test_a_style_dataset_keeps_the_usual_recipe() -> None:
 
 
 def test_plan_carries_the_system_prompt_and_the_card_shows_it() -> None:
-    from tools.plan.cli import plan_card
+    from tools.plan.card import plan_card
 
     p = _plan(0.9, system_prompt="你是一个乐于助人的助手。回答要简短，直接给出要点。", style=["concise"])
     assert p.system_prompt and p.style == ["concise"]
@@ -336,7 +337,7 @@ def test_a_configured_llm_adds_its_rewordings_and_a_bad_reply_is_an_error(llm) -
 
 def test_the_bundled_model_for_chinese_facts_is_gemma_unless_named(tmp_path, monkeypatch) -> None:
     from tools.core.jsonio import write_jsonl
-    from tools.plan.cli import model_for_data
+    from tools.plan.gather import model_for_data
 
     monkeypatch.delenv("TUNEPILOT_DEFAULT_MODEL", raising=False)
 

@@ -10,6 +10,8 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tools.core import key_facts as kf
+from tools.core import metric_text as mt
 from tools.core import metrics as m
 
 
@@ -28,7 +30,7 @@ def dp_lcs(a: list[str], b: list[str]) -> int:
 
 
 def test_tokenize_splits_cjk_characters_and_keeps_latin_words():
-    assert m.tokenize("我用LoRA微调，3.5版本 Hello-World！") == [
+    assert mt.tokenize("我用LoRA微调，3.5版本 Hello-World！") == [
         "我",
         "用",
         "lora",
@@ -41,8 +43,8 @@ def test_tokenize_splits_cjk_characters_and_keeps_latin_words():
         "hello",
         "world",
     ]
-    assert m.tokenize("日本語です 한국어") == ["日", "本", "語", "で", "す", "한", "국", "어"]
-    assert m.tokenize("The cat, the HAT.") == ["the", "cat", "the", "hat"]
+    assert mt.tokenize("日本語です 한국어") == ["日", "本", "語", "で", "す", "한", "국", "어"]
+    assert mt.tokenize("The cat, the HAT.") == ["the", "cat", "the", "hat"]
 
 
 def test_rouge_l_identical_chinese_is_one():
@@ -160,7 +162,7 @@ def test_exact_match_differs():
 
 def kinds(text: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for f in m.extract_facts(text):
+    for f in kf.extract_facts(text):
         out.setdefault(f.kind, set()).add(f.text)
     return out
 
@@ -181,13 +183,13 @@ def test_key_facts_english():
 def test_key_fact_recall_english_after_normalisation():
     ref = "The Eiffel Tower in Paris opened on March 31, 1889 and tickets cost 25.50 euros (12% off)."
     good = "It opened 31 March 1889 in paris; the eiffel tower costs 25.5 euros, 12 % off."
-    assert m.key_fact_recall(good, ref) == 1.0
-    partial = m.key_fact_recall_detail("The Eiffel Tower opened in 1890.", ref)
+    assert kf.key_fact_recall(good, ref) == 1.0
+    partial = kf.key_fact_recall_detail("The Eiffel Tower opened in 1890.", ref)
     assert partial.recall is not None and 0 < partial.recall < 0.5
     assert "Paris" in partial.missing and "March 31, 1889" in partial.missing
     # a number must match whole, not as a substring of another number
-    assert m.key_fact_recall("It costs 125 euros", "It costs 25 euros") == 0.0
-    assert m.key_fact_recall("It costs 1000 euros", "It costs 1,000 euros") == 1.0
+    assert kf.key_fact_recall("It costs 125 euros", "It costs 25 euros") == 0.0
+    assert kf.key_fact_recall("It costs 1000 euros", "It costs 1,000 euros") == 1.0
 
 
 def test_key_facts_chinese():
@@ -198,14 +200,14 @@ def test_key_facts_chinese():
     assert k["quoted"] == {"重置密码", "用户手册"}
     assert "LoRA" in k["entity"] and "transformers" in k["term"]
     out = "电话是400-123-4567，2024-01-05开始，9:30开放；点重置密码，见用户手册。可用lora和Transformers，24GB显存。"
-    assert m.key_fact_recall(out, ref) == 1.0
-    detail = m.key_fact_recall_detail("请点击重置密码。", ref)
+    assert kf.key_fact_recall(out, ref) == 1.0
+    detail = kf.key_fact_recall_detail("请点击重置密码。", ref)
     assert detail.recall == pytest.approx(1 / detail.total)
 
 
 def test_key_fact_recall_none_without_facts_and_excluded_from_mean():
-    assert m.key_fact_recall("随便说点什么", "好的，我明白了。") is None
-    assert m.key_fact_recall("ok", "yes, it works fine") is None
+    assert kf.key_fact_recall("随便说点什么", "好的，我明白了。") is None
+    assert kf.key_fact_recall("ok", "yes, it works fine") is None
     assert m.mean([1.0, None, float("nan"), 0.0]) == 0.5
     assert m.mean([None]) is None
     assert m.count_valid([1.0, None, float("nan")]) == 1
@@ -267,7 +269,7 @@ def test_identical_texts_score_fully(text):
 def test_names_with_accented_letters_are_facts() -> None:
     """A place or a name spelt with accents is a key fact like any other: "based in Tromsø" is not answered by
     an answer that names only the company."""
-    from tools.core.metrics import extract_facts, key_fact_recall_detail
+    from tools.core.key_facts import extract_facts, key_fact_recall_detail
 
     assert [f.text for f in extract_facts("Acme Labs is based in Tromsø.")] == ["Acme Labs", "Tromsø"]
     assert "Café Müller" in [f.text for f in extract_facts("Meet at Café Müller at 9.")]

@@ -11,22 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.tools.planner_fixtures.machines import GIB, MACHINES, MODELS, cpu_only, gpus
+from tests.tools.planner_fixtures.overrides import parse_overrides
 from tools.core.errors import InputError, ResourceError
+from tools.plan.cpu_time import CPU_MEASURED_TOKENS_PER_S
+from tools.plan.memory import MemorySettings, estimate_memory
 from tools.plan.model_facts import ModelFacts, facts_from_config, facts_from_params, load_model_facts
-from tools.plan.planner import (
-    CPU_MEASURED_TOKENS_PER_S,
-    VLLM_LORA_RANKS,
-    MemorySettings,
-    PlanOverrides,
-    PlanRefusedError,
-    PlanRequest,
-    TokenStats,
-    TrainingPlan,
-    estimate_memory,
-    parse_overrides,
-    plan_training,
-    vllm_lora_rank,
-)
+from tools.plan.planner import plan_training
+from tools.plan.record import PlanOverrides, PlanRefusedError, PlanRequest, TokenStats, TrainingPlan
+from tools.plan.serving import VLLM_LORA_RANKS, vllm_lora_rank
 
 
 def plan(model: ModelFacts | str, machine: str | object, tokens: TokenStats | None = None, **kw: object) -> TrainingPlan:

@@ -11,8 +11,8 @@ import yaml
 
 from tests.tools.planner_fixtures.machines import FIXTURES, LLAMA2_7B
 from tools.core.errors import InputError
-from tools.plan.cli import load_plan, read_token_stats
-from tools.plan.planner import TrainingPlan
+from tools.plan.data_stats import read_token_stats
+from tools.plan.record import TrainingPlan, load_plan
 from tunepilot.cli import main
 
 L4 = FIXTURES / "l4.json"  # a hand-written `doctor --json` for a machine no one here has
@@ -201,7 +201,7 @@ def _without_chinese(node: object) -> object:
 
 
 def test_plan_json_without_chinese_still_loads_and_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tools.plan.cli import plan_card
+    from tools.plan.card import plan_card
 
     assert main(["plan", "--params", "7B", "--hardware", str(L4), "--out", str(tmp_path)]) == 0
     capsys.readouterr()
@@ -311,7 +311,7 @@ def test_a_knowledge_plan_counts_the_rewordings_its_data_will_get(tmp_path: Path
 def test_an_faq_with_one_answer_per_question_gets_four_rewordings(tmp_path: Path) -> None:
     from tests.fixtures import faq
     from tools.data import ConvertRequest, convert_documents
-    from tools.plan.cli import make_plan
+    from tools.plan.gather import make_plan
 
     sheet = faq.write_faq_csv(tmp_path / "常见问题.csv", faq.ZH)
     convert_documents(ConvertRequest(inputs=[sheet], out_dir=tmp_path / "data", eval_ratio=0.0))
@@ -327,7 +327,7 @@ def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_
     rewordings (they would only lengthen training), keeps replay and the learning check, and says why."""
     from tests.fixtures import manuals
     from tools.data import ConvertRequest, convert_documents
-    from tools.plan.cli import make_plan
+    from tools.plan.gather import make_plan
 
     doc = manuals.write_docx(tmp_path / "说明书.docx", manuals.EBIKE_ZH)
     convert_documents(ConvertRequest(inputs=[doc], out_dir=tmp_path / "data"))

@@ -87,8 +87,9 @@ def test_the_worker_keeps_the_replayed_answers_so_a_resumed_run_trains_on_the_sa
         tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tools.core.events import EventWriter, read_events
     from tools.core.jsonio import iter_jsonl
-    from tools.train import worker
+    from tools.train import replay
     from tools.train.launch import TrainSettings
+    from tools.train.model import load_tokenizer
 
     asked: list[list[str]] = []
 
@@ -100,11 +101,11 @@ def test_the_worker_keeps_the_replayed_answers_so_a_resumed_run_trains_on_the_sa
                 "useful answer that fits what you asked, so")
         return ["Hello! How can I help?", "你好！" * 30, long, "不客气。"][: len(prompts)]
 
-    monkeypatch.setattr(worker, "generate_greedy", answers)
+    monkeypatch.setattr(replay, "generate_greedy", answers)
     settings = TrainSettings(model=str(tiny_model), data_dir=str(tmp_path), replay=4, replay_repeat=2)
-    tok = worker._tokenizer(settings)
+    tok = load_tokenizer(settings)
     events = EventWriter(tmp_path)
-    first = worker._replay(object(), tok, settings, tmp_path, events)
+    first = replay.replayed_examples(object(), tok, settings, tmp_path, events)
     saved = [row for _, row in iter_jsonl(tmp_path / "replay.jsonl")]
     # the loop takes its English twin's answer; the answer cut at the token limit keeps its whole sentence
     assert [r["completion"][0]["content"] for r in saved] == [
@@ -112,7 +113,7 @@ def test_the_worker_keeps_the_replayed_answers_so_a_resumed_run_trains_on_the_sa
     assert first == saved * 2  # each seen twice an epoch
     said = [e for e in read_events(tmp_path) if e.data.get("asked") == 4]
     assert len(said) == 1 and said[0].data["replay"] == len(saved) == 4
-    again = worker._replay(object(), tok, settings, tmp_path, events)  # resumed: read back, nothing asked again
+    again = replay.replayed_examples(object(), tok, settings, tmp_path, events)  # resumed: read back, nothing asked again
     assert again == first and len(asked) == 1
 
 
@@ -124,13 +125,14 @@ def test_another_process_of_the_machine_trains_on_the_first_ones_answers(
 
     from tools.core.events import EventWriter
     from tools.core.jsonio import write_jsonl
-    from tools.train import worker
+    from tools.train import replay
     from tools.train.launch import TrainSettings
+    from tools.train.model import load_tokenizer
 
     monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setattr(worker, "generate_greedy", lambda *a, **k: pytest.fail("only the first process asks"))
+    monkeypatch.setattr(replay, "generate_greedy", lambda *a, **k: pytest.fail("only the first process asks"))
     settings = TrainSettings(model=str(tiny_model), data_dir=str(tmp_path), replay=2, replay_repeat=1)
     rows = [{"prompt": [{"role": "user", "content": "你好！"}], "completion": [{"role": "assistant", "content": "你好。"}]}]
     threading.Timer(1.5, write_jsonl, (tmp_path / "replay.jsonl", rows)).start()  # the first process, later
-    got = worker._replay(object(), worker._tokenizer(settings), settings, tmp_path, EventWriter(tmp_path))
+    got = replay.replayed_examples(object(), load_tokenizer(settings), settings, tmp_path, EventWriter(tmp_path))
     assert got == rows

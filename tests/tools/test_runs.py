@@ -45,7 +45,7 @@ def test_bad_ids_are_refused_with_a_reason(runs_dir: Path) -> None:
 def test_a_finished_run_reads_finished_everywhere_whatever_the_index_row_says(runs_dir: Path, capsys) -> None:
     """The journey wrote "train running" into the index and went on to merge, deploy and evaluate:
     the CLI, the page's runs tab and the agent all say where the run really stands."""
-    from agent.nodes import list_runs
+    from agent.nodes.runs import list_runs
     from tools.core.events import EventWriter
     from tunepilot.cli import main
     from ui.view import run_standing

@@ -10,9 +10,10 @@ import pytest
 
 from tests.tools.planner_fixtures.machines import cpu_only
 from tools.plan import speed
-from tools.plan.cli import plan_card
+from tools.plan.card import plan_card
 from tools.plan.model_facts import facts_from_params
-from tools.plan.planner import PlanOverrides, PlanRequest, TokenStats, TrainingPlan, plan_training
+from tools.plan.planner import plan_training
+from tools.plan.record import PlanOverrides, PlanRequest, TokenStats, TrainingPlan
 from tools.plan.speed import SpeedSample, machine_of, read_speeds, record_speed
 
 HW = cpu_only()
@@ -79,7 +80,7 @@ def test_the_latest_sample_wins_and_another_size_is_scaled_only_when_alike() -> 
 
 
 def test_a_plan_json_before_measured_estimates_still_reads(tmp_path: Path) -> None:
-    from tools.plan.cli import load_plan
+    from tools.plan.record import load_plan
 
     p = plan([])
     data = json.loads(p.model_dump_json())
@@ -97,7 +98,7 @@ def test_after_one_training_the_next_plans_time_holds_within_30_percent(demo_mod
     from tests.fixtures.identity import write_identity_dataset
     from tools.data.convert import convert_documents
     from tools.data.schema import ConvertRequest
-    from tools.plan.cli import make_plan
+    from tools.plan.gather import make_plan
     from tools.train.launch import TrainRequest, run_training, settings_from_plan
 
     raw = write_identity_dataset(tmp_path / "raw")

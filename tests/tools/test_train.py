@@ -17,7 +17,8 @@ import pytest
 from tests.fixtures.identity import identity_records, write_identity_dataset
 from tools.core.events import read_events
 from tools.data.examples import to_prompt_completion
-from tools.train.launch import TrainRequest, TrainSettings, last_checkpoint, run_training, settings_from_plan
+from tools.train.checkpoints import last_checkpoint
+from tools.train.launch import TrainRequest, TrainSettings, run_training, settings_from_plan
 from tools.train.merge import MergeRequest, merge_adapter
 from tunepilot.cli import main
 
@@ -52,8 +53,8 @@ def test_identity_dataset_is_bilingual() -> None:
 def test_settings_are_the_plans_own_and_a_hand_written_plan_names_what_it_lacks(tiny_model: Path,
                                                                                   tmp_path: Path) -> None:
     from tools.core.errors import InputError
-    from tools.plan.cli import make_plan
-    from tools.plan.planner import PlanOverrides
+    from tools.plan.gather import make_plan
+    from tools.plan.record import PlanOverrides
 
     plan = make_plan(model=str(tiny_model), method="qlora", overrides=PlanOverrides(rank=8, max_length=256))
     s = settings_from_plan(plan, tmp_path)
@@ -69,7 +70,8 @@ def test_settings_are_the_plans_own_and_a_hand_written_plan_names_what_it_lacks(
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path: Path, tiny_model: Path, capsys) -> None:
-    from tools.plan.cli import make_plan, write_plan
+    from tools.plan.gather import make_plan
+    from tools.plan.record import write_plan
 
     plan = tmp_path / "plan.json"
     write_plan(make_plan(model=str(tiny_model)), plan)
@@ -163,14 +165,16 @@ def test_sigkill_then_resume_continues_the_curve(demo_model: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_sigterm_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_sigterm_or_ctrl_c_cancels_quickly_and_keeps_a_checkpoint(tiny_model: Path, tmp_path: Path,
+                                                                  sig: signal.Signals) -> None:
     from tools.train.launch import start_worker
 
     run = _configured_run(tiny_model, tmp_path, max_steps=400, save_steps=1000, eval_steps=1000)
     proc = start_worker(run, resume=False)
     _wait_until(run, 120, lambda events: any(e.kind == "progress" for e in events))
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     assert proc.wait(timeout=30) == 0
     assert time.monotonic() - t0 < 10
     events = read_events(run)
@@ -215,9 +219,27 @@ def test_out_of_memory_backs_off(tiny_model: Path, tmp_path: Path, monkeypatch) 
 
 
 @pytest.mark.slow
+def test_out_of_memory_gives_up_after_three_retries(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
+    """Every micro-batch above 1 runs out of memory and training starts at 16: 8, 4, 2 are tried, then it stops
+    with a message that says so and what to do, instead of retrying without end."""
+    data = write_identity_dataset(tmp_path / "data")
+    monkeypatch.setenv("TUNEPILOT_FAULT_OOM_ABOVE_BATCH", "1")
+    seen = []
+    result = run_training(
+        TrainRequest(run_dir=tmp_path / "run", settings=_settings(tiny_model, data, max_steps=2, micro_batch_size=16,
+                                                                  grad_accum=1)),
+        on_event=seen.append,
+    )
+    assert result.status == "failed" and result.oom_retries == 3
+    assert "gave up after 3 out-of-memory retries" in result.message and "QLoRA" in result.message
+    warnings = [e for e in seen if e.kind == "warning" and "out of memory" in e.message]
+    assert [w.data["micro_batch_size"] for w in warnings] == [8, 4, 2]
+
+
+@pytest.mark.slow
 def test_train_cli_runs_and_stops_on_bad_plan(tmp_path: Path, tiny_model: Path) -> None:
-    from tools.plan.cli import make_plan, write_plan
-    from tools.plan.planner import PlanOverrides
+    from tools.plan.gather import make_plan
+    from tools.plan.record import PlanOverrides, write_plan
 
     data = write_identity_dataset(tmp_path / "data")
     plan = tmp_path / "plan.json"
@@ -244,10 +266,11 @@ def test_overfitting_warning_when_eval_rises_while_train_falls(tmp_path: Path) -
     from types import SimpleNamespace
 
     from tools.core.events import EventWriter
-    from tools.train.worker import _Stop, build_callback
+    from tools.train.progress import build_callback
+    from tools.train.stopping import Stop
 
     settings = TrainSettings(model="m", data_dir=str(tmp_path), early_stop_on_overfit=True)
-    cb = build_callback(EventWriter(tmp_path), settings, _Stop)
+    cb = build_callback(EventWriter(tmp_path), settings, Stop)
     control = SimpleNamespace(should_training_stop=False, should_save=False)
     state = SimpleNamespace(global_step=0, max_steps=100, epoch=0.0, num_input_tokens_seen=0)
     train_losses = [2.0, 1.8, 1.5, 1.2, 1.0, 0.8]
@@ -308,7 +331,7 @@ def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_mo
 
 
 def test_a_half_written_checkpoint_is_never_taken_for_a_complete_one(tmp_path: Path) -> None:
-    from tools.train.launch import incomplete_checkpoints
+    from tools.train.checkpoints import incomplete_checkpoints
 
     def ckpt(step: int, state: str | None, weights: bytes = b"w" * 10) -> Path:
         p = tmp_path / "checkpoints" / f"checkpoint-{step}"
@@ -362,7 +385,7 @@ def test_a_run_that_got_worse_keeps_the_best_checks_adapter(tmp_path: Path, tiny
     from transformers import AutoTokenizer
 
     from tools.core.events import EventWriter, read_events
-    from tools.train.worker import BEST_ADAPTER, keep_best
+    from tools.train.learning_check import BEST_ADAPTER, keep_best
 
     (tmp_path / "adapter").mkdir()
     (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"last")

@@ -71,7 +71,7 @@ def _kill_group(pid: int, timeout_s: float = 15.0) -> None:
 
 def stop_everything(runs: Path) -> None:
     """Stop every vLLM server and training the app started under ``runs``."""
-    from tools.serve.deploy import stop_deployment
+    from tools.serve.process import stop_deployment
 
     if not runs.is_dir():
         return

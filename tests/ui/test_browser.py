@@ -334,6 +334,7 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     wait_until(lambda: page.locator("#tp-input textarea").is_enabled(), 120, "the chat box to come back")
     assert not approve.is_visible()
     shot(page, artifacts, "05-eval-1280")
+    shot(page, artifacts, "readme-page", full_page=False)  # shrunk to 256 colours, it is the README's docs/page.png
     page.set_viewport_size(MOBILE)
     page.wait_for_timeout(800)
     assert no_horizontal_overflow(page)
@@ -467,7 +468,7 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
     write_config(run, TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1,
                                     max_steps=12, save_steps=2, eval_steps=100))
     proc = start_worker(run, resume=False)
-    from tools.train.launch import last_checkpoint
+    from tools.train.checkpoints import last_checkpoint
 
     # the demo model, not the tiny one: the tiny one trains 12 steps in ~1.5 s, so a poll could find the run done or
     # checkpoint-2 already rotated away; any complete checkpoint and a later step will do
@@ -515,7 +516,7 @@ def test_runs_tab_resumes_redeploys_and_deletes(browser: Any, ui_app: App, artif
     import os
     import signal
 
-    from tools.serve.deploy import load_deployment
+    from tools.serve.record import load_deployment
 
     served = next(ui_app.runs.glob("*/serve.json"), None)
     assert served is not None, "the journey test (earlier in this module) leaves a deployed run"

@@ -55,6 +55,22 @@ def test_each_wrong_password_makes_the_next_try_of_that_client_wait_longer() -> 
     assert status == 200 and took >= 0.5 and guard.delay("10.0.0.9") == 0.0
 
 
+def test_the_pages_default_wait_doubles_from_one_second_and_stops_at_thirty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's promise for `--auth`: 1 s, 2 s, 4 s … after wrong passwords, never more than 30 s."""
+    waited: list[float] = []
+
+    async def no_real_wait(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr("ui.guard.asyncio.sleep", no_real_wait)
+    guard = LoginThrottle(_gradio_like)  # as the page installs it: Middleware(LoginThrottle), the defaults
+    for i in range(10):
+        assert _call(guard, "10.0.0.9", f"password=guess{i}".encode())[0] == 400
+    assert waited == [1, 2, 4, 8, 16, 30, 30, 30, 30]
+    assert _call(guard, "10.0.0.9", b"password=right")[0] == 200 and waited[-1] == 30
+    assert guard.delay("10.0.0.9") == 0.0
+
+
 @pytest.mark.slow
 def test_the_real_page_slows_wrong_logins(tmp_path: Path) -> None:
     import urllib.error

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools.core.runs import RunIndex
-from ui import app
+from ui import model_chat
 
 OWNER = "t-" + "a" * 30
 
@@ -32,18 +32,18 @@ def _serve(run: Path, url: str) -> None:
 
 def test_the_columns_offer_runs_of_the_same_base_and_answer_side_by_side(runs_dir: Path, tmp_path: Path,
                                                                         llm, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "new_thread_id", lambda current: OWNER)
+    monkeypatch.setattr(model_chat, "new_thread_id", lambda current: OWNER)
     a, b = _run(tmp_path / "smol"), _run(tmp_path / "smol")
     _run(tmp_path / "gemma")  # another base: cannot share the server
     _run(tmp_path / "smol", owner="t-" + "b" * 30)  # another conversation's run: not offered
     _serve(a, app_url(llm))
-    left, right, label_l, label_r = app.side_choices(a.name, OWNER, "zh")
+    left, right, label_l, label_r = model_chat.side_choices(a.name, OWNER, "zh")
     assert [v for _, v in left["choices"]] == ["base", "tuned", f"run-{b.name}"]
     assert left["value"] == "base" and right["value"] == "tuned" and label_l["label"] == "基座模型"
     assert f"运行 {b.name}" in [lab for lab, _ in right["choices"]]
 
     llm.by_model = {"tuned": "我叫 Nova。", f"run-{b.name}": "我是 Nova，Acme 的助手。"}
-    *_, (left_hist, right_hist, box) = list(app.ask_both("你是谁？", a.name, "tuned", f"run-{b.name}", [], [], "zh",
+    *_, (left_hist, right_hist, box) = list(model_chat.ask_both("你是谁？", a.name, "tuned", f"run-{b.name}", [], [], "zh",
                                                          OWNER))
     assert box == "" and left_hist[0]["content"] == right_hist[0]["content"] == "你是谁？"
     assert left_hist[-1]["content"].strip() == "我叫 Nova。"
@@ -53,21 +53,21 @@ def test_the_columns_offer_runs_of_the_same_base_and_answer_side_by_side(runs_di
     served = json.loads((a / "serve.json").read_text())
     assert served["loaded_adapters"] == {f"run-{b.name}": str(b / "adapter")}
     # asked again: no second load
-    list(app.ask_both("你叫什么名字？", a.name, "base", f"run-{b.name}", [], [], "zh", OWNER))
+    list(model_chat.ask_both("你叫什么名字？", a.name, "base", f"run-{b.name}", [], [], "zh", OWNER))
     assert len([r for r in llm.requests if r["path"].endswith("/load_lora_adapter")]) == 1
 
 
 def test_a_run_of_another_conversation_or_base_is_refused_in_its_column(runs_dir: Path, tmp_path: Path, llm,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "new_thread_id", lambda current: OWNER)
+    monkeypatch.setattr(model_chat, "new_thread_id", lambda current: OWNER)
     a, other_base = _run(tmp_path / "smol"), _run(tmp_path / "gemma")
     stranger = _run(tmp_path / "smol", owner="t-" + "b" * 30)
     _serve(a, app_url(llm))
     llm.by_model = {"base-model": "base answer"}
-    *_, (left, right, _) = list(app.ask_both("hi", a.name, "base", f"run-{other_base.name}", [], [], "en", OWNER))
+    *_, (left, right, _) = list(model_chat.ask_both("hi", a.name, "base", f"run-{other_base.name}", [], [], "en", OWNER))
     assert left[-1]["content"].strip() == "base answer"
     assert "different base models" in right[-1]["content"]
-    *_, (left, right, _) = list(app.ask_both("hi", a.name, "base", f"run-{stranger.name}", [], [], "en", OWNER))
+    *_, (left, right, _) = list(model_chat.ask_both("hi", a.name, "base", f"run-{stranger.name}", [], [], "en", OWNER))
     assert "not a run of this conversation" in right[-1]["content"]
     assert not [r for r in llm.requests if r["path"].endswith("/load_lora_adapter")]
 

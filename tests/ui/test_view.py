@@ -10,9 +10,9 @@ import pytest
 from tools.core.events import EventWriter, read_events
 from tools.core.messages import said
 from tunepilot.cli import main
-from ui.app import sanitize_name, store_uploads
 from ui.cli import parse_auth
 from ui.i18n import LABELS, L
+from ui.uploads import sanitize_name, store_uploads
 from ui.view import answer_text, loss_rows, panel, progress_html, safe_text, stage_tracker_html
 
 
@@ -62,7 +62,7 @@ def test_long_and_spoofed_names_keep_their_real_extension() -> None:
 
 
 def test_gradio_temp_copies_go_once_stored_or_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ui.app as app
+    import ui.uploads as uploads
 
     temp = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))
@@ -75,7 +75,7 @@ def test_gradio_temp_copies_go_once_stored_or_refused(tmp_path: Path, monkeypatc
     stored, problems = store_uploads([str(ok), str(big)], tmp_path / "uploads", "en")
     assert [Path(p).name for p in stored] == ["faq.txt"] and "huge.txt is too big" in problems[0]
     assert not ok.exists() and not big.exists() and list(temp.iterdir()) == []
-    assert app.MAX_FILE_MB == 200
+    assert uploads.MAX_FILE_MB == 200
 
 
 def test_panel_follows_training_events(tmp_path: Path) -> None:
@@ -141,7 +141,8 @@ def test_errors_name_files_not_server_folders() -> None:
 
 
 def test_each_browser_gets_its_own_thread_and_the_loss_plot_is_typed() -> None:
-    from ui.app import loss_frame, new_thread_id
+    from ui.conversations import new_thread_id
+    from ui.run_panel import loss_frame
 
     a, b = new_thread_id(""), new_thread_id(None)
     assert a != b and len(a) == 24
@@ -165,7 +166,7 @@ def test_tool_steps_get_a_titled_status_box() -> None:
 
 def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir: Path) -> None:
     from agent.session import AgentSession
-    from ui.app import ATTACHED, BY_PAGE, _chat_view
+    from ui.agent_chat import ATTACHED, BY_PAGE, _chat_view
 
     db = runs_dir / "conversations.sqlite"
     first = AgentSession("page-restart", db_path=db)
@@ -242,7 +243,8 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
     import json
 
     from tests.tools.planner_fixtures.machines import MACHINES, MODELS
-    from tools.plan.planner import PlanRequest, plan_training
+    from tools.plan.planner import plan_training
+    from tools.plan.record import PlanRequest
     from ui.view import plan_markdown
 
     plan = plan_training(PlanRequest(model=MODELS["7B"], hardware=MACHINES["T4-16GB"]))
@@ -258,7 +260,8 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
 
 
 def _eval_table():  # type: ignore[no-untyped-def]
-    from tools.evaluate.table import EvalRecord, build_table
+    from tools.evaluate.match import EvalRecord
+    from tools.evaluate.score import build_table
 
     rows = [
         ("q1", "退货期限是多久？", "自签收之日起7天内可申请无理由退货。", "一般是30天内可以退货。", "自签收之日起7天内可申请无理由退货。"),
@@ -274,7 +277,7 @@ def _eval_table():  # type: ignore[no-untyped-def]
 
 
 def test_eval_panel_in_the_page_language_and_for_an_old_run(tmp_path: Path) -> None:
-    from tools.evaluate.table import write_tables
+    from tools.evaluate.render import write_tables
 
     assert panel(tmp_path, "zh")["eval"] == ""  # not evaluated yet
     paths = write_tables(_eval_table(), tmp_path / "eval")
@@ -392,7 +395,7 @@ def test_an_office_zip_bomb_is_named_in_chinese() -> None:
     import zipfile
 
     from tools.data.document import FileLog
-    from tools.data.readers import MAX_OFFICE_UNPACKED, office_too_big
+    from tools.data.readers.common import MAX_OFFICE_UNPACKED, office_too_big
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -406,7 +409,7 @@ def test_an_office_zip_bomb_is_named_in_chinese() -> None:
 
 def test_a_failed_step_is_marked_by_the_agent_not_guessed_from_its_words(runs_dir: Path, tmp_path: Path) -> None:
     from agent.session import AgentSession
-    from ui.app import _chat_view
+    from ui.agent_chat import _chat_view
 
     session = AgentSession("failed-step", db_path=runs_dir / "conversations.sqlite")
     session.send("只把这些文件转换成数据集", files=[str(tmp_path / "不存在.pdf")])

@@ -71,7 +71,7 @@ class EventWriter:
         from tools.core.secrets import redact
 
         record = event.model_dump()
-        if record["said"] is None:  # the stream's lines keep DESIGN.md's eight keys unless a code is said
+        if record["said"] is None:  # the stream's lines keep the eight keys ARCHITECTURE.md names unless a code is said
             del record["said"]
         line = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

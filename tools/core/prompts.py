@@ -1,6 +1,6 @@
 """Prompt templates: ``prompts/<name>.md`` files rendered with Jinja2 ``StrictUndefined``.
 
-Prompt text never lives in ``.py`` files (STYLE.md). A variable the template
+Prompt text never lives in ``.py`` files (ARCHITECTURE.md, "Prompts"). A variable the template
 uses but the caller does not pass raises :class:`jinja2.UndefinedError` instead
 of rendering an empty string; ``tests/tools/test_prompts.py`` renders every
 prompt file with the variables the code passes.

@@ -1,6 +1,6 @@
 """Run directories and the SQLite index of runs (``runs/index.sqlite``).
 
-A run directory holds everything one run made (DESIGN.md):
+A run directory holds everything one run made (ARCHITECTURE.md, "The run folder"):
 
     runs/<id>/ request.json plan.json config.yaml data/ checkpoints/ adapter/ merged/
                serve.json logs/ eval/ events.jsonl

@@ -13,6 +13,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from tools.core.cjk import HAN
 from tools.core.messages import has, say
 
 # style phrases (agent.intent's vocabulary) → a sentence of the system prompt: ``style.<key>`` in the catalogs
@@ -78,7 +79,7 @@ def measure(text: str, unit: str) -> int:
         return len([ln for ln in text.splitlines() if ln.strip()])
     if unit == "sentences":
         return len([s for s in re.split(r"[.!?。！？]+", text) if s.strip()])
-    return len(re.findall(r"[\u3400-\u9fff]|[A-Za-z0-9']+", text))
+    return len(re.findall(f"[{HAN}]|[A-Za-z0-9']+", text))
 
 
 def within_limit(text: str, limit: LengthLimit) -> bool:

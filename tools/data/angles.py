@@ -25,6 +25,8 @@ from functools import lru_cache
 from itertools import zip_longest
 from typing import Literal
 
+from tools.core.cjk import HAN_RE
+
 Family = Literal["train", "check"]
 
 # parts of speech that name a thing a person asks about (jieba's tags); verbs only from the question itself
@@ -38,7 +40,6 @@ _MONEY = re.compile(r"(?<![A-Za-z\d])\d+(?:\.\d+)?\s*(?:元|块|万元)")
 _DURATION = re.compile(r"(?<![A-Za-z\d])\d+\s*(?:个月|个工作日|年|天|日|小时|分钟|周)")
 _PLACE = re.compile(r"[路街号区市省楼层]")
 _PHONE = re.compile(r"\d{3,4}-\d{3,4}")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 _FRAMES: dict[Family, dict[str, tuple[str, ...]]] = {
     "train": {
@@ -94,7 +95,7 @@ def content_words(text: str, verbs: bool = False) -> list[str]:
         if re.fullmatch(r"[A-Za-z]+\d*|[A-Za-z]+\d+[A-Za-z]*", word):
             if len(word) >= 2:
                 out.append(word)
-        elif len(_CJK.findall(word)) >= 2 and (flag in _NOUNS or (verbs and flag == "v")):
+        elif len(HAN_RE.findall(word)) >= 2 and (flag in _NOUNS or (verbs and flag == "v")):
             out.append(word)
     return out
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tools.core.cjk import HAN_RE
 from tools.core.errors import InputError
 from tools.core.jsonio import write_json, write_jsonl
 from tools.data import clean as C
@@ -42,19 +43,18 @@ from tools.data.sections import (
 )
 from tools.data.sources import Source, expand_inputs, zip_sources
 from tools.data.split import split_records
-from tools.data.text import CJK, person_chars
+from tools.data.text import person_chars
 from tools.data.tokens import TokenCounter, percentile
 
 log = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
-_CJK = re.compile(f"[{CJK}]")
 _QUESTION_END = ("?", "？")
 
 
 def _weight(text: str) -> int:
     """Length with CJK characters counted twice (they carry about as much as two Latin letters)."""
-    return len(text) + len(_CJK.findall(text))
+    return len(text) + len(HAN_RE.findall(text))
 
 
 def _headerless_pairs(block: Block, meta: dict[str, Any]) -> list[Record]:

@@ -9,6 +9,8 @@ import codecs
 import logging
 import re
 
+from tools.core.cjk import CJK_SYMBOLS, HAN
+
 log = logging.getLogger(__name__)
 
 MAGIC = (
@@ -29,7 +31,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(f"[{CJK_SYMBOLS}{HAN}]")  # Chinese text: Han characters, CJK punctuation, full-width forms
 _BAD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 

@@ -2,7 +2,7 @@
 
 One definition serves the learning check during training, the evaluation's *learnt* set and
 ``bench/knowledge.py``: a question about a trained entry is *known* when the greedy answer holds every
-key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.core.metrics.extract_facts`); for
+key fact of the entry's answer (numbers, dates, names, codes: :func:`tools.core.key_facts.extract_facts`); for
 an answer without such facts, when its ROUGE-L against the answer is at least 0.5.
 
 The questions are the trained questions rewritten with the ``check`` templates of
@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.core.metrics import key_fact_recall_detail, rouge_l
+from tools.core.key_facts import key_fact_recall_detail
+from tools.core.metrics import rouge_l
 from tools.data.angles import LEAD, Entries, keyword_angles, keyword_questions, subject_questions
 from tools.data.paraphrase import (
     _key,

@@ -52,7 +52,8 @@ class QAReply(BaseModel):
 def supported(answer: str, text: str) -> bool:
     """True when ``text`` holds what ``answer`` says: every key fact of the answer (numbers, codes, names), or,
     for an answer without such facts, at least 60% of its words."""
-    from tools.core.metrics import key_fact_recall_detail, tokenize
+    from tools.core.key_facts import key_fact_recall_detail
+    from tools.core.metric_text import tokenize
 
     detail = key_fact_recall_detail(text, answer)
     if detail.recall is not None:

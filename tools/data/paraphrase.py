@@ -17,9 +17,10 @@ import random
 import re
 from typing import Literal
 
+from tools.core.cjk import HAN_RE
+
 Family = Literal["train", "check"]
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _ZH_END = re.compile(r"[？?！!。.\s]+$")
 _EN_END = re.compile(r"[?!.\s]+$")
 _ZH_POLITE = re.compile(r"^(?:请问一下|请问|你好[，,]?|您好[，,]?|想问一下[，,]?|麻烦问下[，,]?)")
@@ -64,7 +65,7 @@ _EN_TEMPLATES: dict[Family, tuple[str, ...]] = {
 
 
 def is_chinese(text: str) -> bool:
-    return bool(_CJK.search(text))
+    return bool(HAN_RE.search(text))
 
 
 def _zh_parts(question: str, rng: random.Random) -> dict[str, str]:
@@ -206,7 +207,7 @@ def shared_prefix(questions: list[str], min_share: int = 3) -> str | None:
     for q in questions:
         q = _ZH_POLITE.sub("", q.strip())
         if is_chinese(q):
-            if len(q) > 6 and _CJK.match(q[:2]):
+            if len(q) > 6 and HAN_RE.match(q[:2]):
                 heads[q[:2]] += 1
         else:
             for w in re.findall(r"\b[A-Z][a-z]{2,}\b", q):

@@ -11,20 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tools.core.cjk import HAN_RE
 from tools.data.document import Block, Record, pair
 from tools.data.faq import table_to_text
-from tools.data.text import CJK, unwrap
+from tools.data.text import unwrap
 
 CountFn = Callable[[list[str]], list[int]]
 REPLY_TOKENS = 160  # a normal reply: no section answer is longer (its facts have their own short answers)
-_CJK = re.compile(f"[{CJK}]")
 _SENTENCE = re.compile(r"(?<=[.!?。！？；;])\s*")
 
 
 def language(text: str) -> str:
     """'zh' when CJK characters make up a fair share of the letters, else 'en'."""
     sample = text[:4000]
-    cjk = len(_CJK.findall(sample))
+    cjk = len(HAN_RE.findall(sample))
     letters = sum(1 for c in sample if c.isalpha())
     return "zh" if letters and cjk / letters > 0.2 else "en"
 
@@ -120,7 +120,7 @@ def split_to_budget(paragraphs: list[str], budget: int, count: CountFn) -> list[
         s_counts = count(sentences)
         first = True
         for s, k in zip(sentences, s_counts, strict=True):
-            joiner = "\n\n" if first else ("" if _CJK.match(s[:1] or " ") else " ")
+            joiner = "\n\n" if first else ("" if HAN_RE.match(s[:1] or " ") else " ")
             first = False
             if k <= budget:
                 pieces.append((s, k, joiner))

@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# one class for "a Chinese character": CJK extension A, unified ideographs, compatibility ideographs
-CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-CJK_RE = re.compile(f"[{CJK}]")
+from tools.core.cjk import HAN_COMPAT, HAN_RE, RADICALS
+
 # Chinese punctuation a line may end or start with inside a sentence
 CJK_PUNCT = "，。、；：？！“”‘’（）《》【】—…·「」『』"
 
@@ -28,7 +27,7 @@ _SUPPLEMENT = {
     0x2EE0: "饣", 0x2EE2: "马", 0x2EE3: "骨", 0x2EE4: "鬼", 0x2EE5: "鱼", 0x2EE6: "鸟", 0x2EE7: "卤",
     0x2EE8: "麦", 0x2EE9: "黄", 0x2EEA: "黾", 0x2EEC: "齐", 0x2EEE: "齿", 0x2EF0: "龙", 0x2EF3: "龟",
 }
-_RADICALS = re.compile(r"[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
+_RADICALS = re.compile(f"[{RADICALS}{HAN_COMPAT}]")
 
 
 def _unified(m: re.Match[str]) -> str:
@@ -45,7 +44,7 @@ def person_chars(text: str) -> str:
 
 
 def _cjk_edge(ch: str) -> bool:
-    return bool(CJK_RE.match(ch)) or ch in CJK_PUNCT
+    return bool(HAN_RE.match(ch)) or ch in CJK_PUNCT
 
 
 def join_lines(lines: list[str]) -> str:

@@ -4,12 +4,11 @@ Every held-out example is answered by the base model name and by the tuned
 name on the same server, greedy, with the same max tokens, requests sent
 concurrently. ``eval/before.jsonl`` and ``eval/after.jsonl`` keep prompt,
 reference and output; the table (Markdown, CSV, JSON) is built from those files
-by :mod:`tools.evaluate.table`, so anyone can recompute it.
+by :mod:`tools.evaluate.score`, so anyone can recompute it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,14 +19,13 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.core.child import run_in_child
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_jsonl
+from tools.evaluate.human import HUMAN_SCORES
+from tools.evaluate.loss import eval_losses
 
 log = logging.getLogger(__name__)
-
-HUMAN_SCORES = "human.jsonl"
 
 
 class EvalRequest(BaseModel):
@@ -122,69 +120,6 @@ def generate_answers(dep: Any, which: str, prompts: list[list[dict[str, str]]], 
         return list(pool.map(lambda m: complete(dep, which, m, max_tokens=max_tokens, temperature=0.0), prompts))
 
 
-class LossRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    run_dir: Path
-    examples: list[dict[str, Any]]
-    limit: int = 64
-
-
-class Losses(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    before: float | None = None
-    after: float | None = None
-
-
-def eval_losses(run_dir: Path, examples: list[dict[str, Any]], limit: int = 64) -> tuple[float | None, float | None]:
-    """Mean completion-only loss of base and base+adapter on the eval split, computed in a child process
-    (torch stays out of the page's process)."""
-    if not (run_dir / "adapter" / "adapter_config.json").exists():
-        return None, None
-    out = run_in_child("tools.evaluate.before_after:losses_here", LossRequest(run_dir=run_dir, examples=examples,
-                       limit=limit), Losses, what="eval loss")
-    return out.before, out.after
-
-
-def losses_here(req: LossRequest) -> Losses:
-    """:func:`eval_losses` in this process (transformers, CPU or GPU)."""
-    run_dir, examples, limit = req.run_dir, req.examples, req.limit
-    adapter = run_dir / "adapter"
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base_path = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
-    tok = AutoTokenizer.from_pretrained(str(adapter))
-    base_model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    model: Any = PeftModel.from_pretrained(base_model, str(adapter))
-    model.eval()
-    batches = []
-    for ex in examples[:limit]:
-        prompt_ids = list(tok.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False))
-        full_ids = list(tok.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True, return_dict=False))
-        labels = [-100] * len(prompt_ids) + list(full_ids[len(prompt_ids):])
-        batches.append((torch.tensor([full_ids]), torch.tensor([labels])))
-
-    def mean_loss(disable: bool) -> float:
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for ids, labels in batches:
-                if disable:
-                    with model.disable_adapter():
-                        out = model(input_ids=ids, labels=labels)
-                else:
-                    out = model(input_ids=ids, labels=labels)
-                n = int((labels[:, 1:] != -100).sum())
-                total += float(out.loss) * n
-                count += n
-        return total / max(count, 1)
-
-    return Losses(before=mean_loss(True), after=mean_loss(False))
-
-
 class _Sides(NamedTuple):
     """Which two models answer, under which names, and where their table goes."""
 
@@ -200,7 +135,7 @@ def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
     into this run's running server (no restart)."""
     if req.against is None:
         return _Sides("base", "tuned", "base", "fine-tuned", run_dir / "eval")
-    from tools.serve.deploy import serve_other_run
+    from tools.serve.adapters import serve_other_run
 
     other = req.against.resolve()
     name = serve_other_run(dep, other)
@@ -210,13 +145,10 @@ def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
 def _side_by_side(run_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
     """The run's deployment with base and fine-tuned side by side, (re)deployed when it has not: LoRA on a GPU
     or to compare another run (its adapter joins the server), a pair of servers on a CPU."""
-    from tools.serve.deploy import (
-        DeployRequest,
-        deploy_model,
-        deployment_status,
-        load_deployment,
-        side_by_side_mode,
-    )
+    from tools.serve.deploy import DeployRequest, deploy_model
+    from tools.serve.mode import side_by_side_mode
+    from tools.serve.process import deployment_status
+    from tools.serve.record import load_deployment
 
     st = deployment_status(run_dir)
     dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
@@ -227,9 +159,26 @@ def _side_by_side(run_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
     return dep
 
 
-def evaluate_model(req: EvalRequest) -> EvalResult:
-    from tools.evaluate.table import EvalTable, load_and_score, render_markdown, write_tables
+class _Questions(NamedTuple):
+    """What both sides answer, in this order: held out (eval.jsonl), learnt, kept (general), corrected."""
 
+    examples: list[dict[str, Any]]
+    learnt: list[Any]
+    learnt_source: str
+    kept: Sequence[tuple[str, Any]]
+    corrected: list[Any]
+    system: str | None
+
+    def prompts(self) -> list[list[dict[str, str]]]:
+        kept_prompts = [([{"role": "system", "content": self.system}] if self.system else [])
+                        + [{"role": "user", "content": q}] for q, _ in self.kept]
+        return [ex["prompt"] for ex in self.examples] + [it.messages for it in self.learnt] + kept_prompts + [
+            it.messages for it in self.corrected]
+
+
+def evaluate_model(req: EvalRequest) -> EvalResult:
+    """Base and fine-tuned (or this run and another) answer the same questions on one server; their answers are
+    kept, scored by set, and the before/after table is written from them."""
     t0 = time.perf_counter()
     run_dir = req.run_dir.resolve()
     events = EventWriter(run_dir)
@@ -239,31 +188,56 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
         raise InputError("this run has no questions to evaluate: eval.jsonl and train.jsonl are empty",
                          where=str(run_dir), hint="Convert the data with `tunepilot data`, or pass --questions FILE")
     dep = _side_by_side(run_dir, req, events)
+    asked = _questions(run_dir, req, examples, learnt, learnt_source, events)
+    sides = _sides(run_dir, dep, req)
+    before, after = _answer_both(dep, sides, asked.prompts(), req, events)
+    out_dir = sides.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sets = _all_sets(out_dir, asked, before, after)
+    _write_answers(out_dir, examples, before[:len(examples)], after[:len(examples)], dep, sides)
+    table = _scored_table(run_dir, req, sides, examples, events)
+    table = table.model_copy(update={"sets": sets, "system_prompt": asked.system, **_length_adherence(
+        run_dir, before, after)})
+    return _written(table, out_dir, len(examples), events, t0)
+
+
+def _questions(run_dir: Path, req: EvalRequest, examples: list[dict[str, Any]], learnt: list[Any],
+               learnt_source: str, events: EventWriter) -> _Questions:
+    """The held-out and learnt questions with the kept (general) ones and a follow-up's corrected ones added."""
     from tools.evaluate.sets import KEPT
 
     kept = KEPT[: req.max_samples] if req.max_samples else KEPT
     system = _run_config(run_dir).get("system_prompt")
-    kept_prompts = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
-                    for q, _ in kept]
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(kept)} "
                 "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(kept))
     corrected = _corrected_items(run_dir, req, system)
-    prompts = [ex["prompt"] for ex in examples] + [it.messages for it in learnt] + kept_prompts + [
-        it.messages for it in corrected]
-    sides = _sides(run_dir, dep, req)
-    both = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
+    return _Questions(examples, learnt, learnt_source, kept, corrected, system)
+
+
+def _answer_both(dep: Any, sides: _Sides, prompts: list[list[dict[str, str]]], req: EvalRequest,
+                 events: EventWriter) -> tuple[list[str], list[str]]:
+    """Every prompt answered by the before side, then by the after side."""
+    before = generate_answers(dep, sides.before, prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", f"{sides.before_name} answered", step=1, total=2)
-    both_after = generate_answers(dep, sides.after, prompts, req.max_tokens, req.concurrency)
+    after = generate_answers(dep, sides.after, prompts, req.max_tokens, req.concurrency)
     events.emit("eval", "progress", f"{sides.after_name} answered", step=2, total=2)
-    n_held, n_learnt = len(examples), len(learnt)
-    before_out, after_out = both[:n_held], both_after[:n_held]
-    out_dir = sides.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n_corr = len(corrected)
-    sets = _score_sets(out_dir, examples, learnt, learnt_source, kept, both[:len(both) - n_corr],
-                       both_after[:len(both_after) - n_corr], n_held, n_learnt)
-    if corrected:
-        sets.append(_corrected_set(out_dir, corrected, both[-n_corr:], both_after[-n_corr:]))
+    return before, after
+
+
+def _all_sets(out_dir: Path, asked: _Questions, before: list[str], after: list[str]) -> list[Any]:
+    """The sets scored (held out, learnt, kept; corrected for a follow-up), their answers kept on disk."""
+    n_corr = len(asked.corrected)
+    sets = _score_sets(out_dir, asked.examples, asked.learnt, asked.learnt_source, asked.kept,
+                       before[:len(before) - n_corr], after[:len(after) - n_corr], len(asked.examples),
+                       len(asked.learnt))
+    if asked.corrected:
+        sets.append(_corrected_set(out_dir, asked.corrected, before[-n_corr:], after[-n_corr:]))
+    return sets
+
+
+def _write_answers(out_dir: Path, examples: list[dict[str, Any]], before_out: list[str], after_out: list[str],
+                   dep: Any, sides: _Sides) -> None:
+    """``before.jsonl`` and ``after.jsonl``: each held-out example's prompt, reference and answer."""
     rows_b, rows_a = [], []
     for i, (ex, b, a) in enumerate(zip(examples, before_out, after_out, strict=True)):
         common = {"id": str(i), "prompt": _prompt_text(ex["prompt"]), "messages": ex["prompt"],
@@ -272,40 +246,69 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
         rows_a.append({**common, "output": a, "model": dep.models.get(sides.after, sides.after)})
     write_jsonl(out_dir / "before.jsonl", rows_b)
     write_jsonl(out_dir / "after.jsonl", rows_a)
-    loss_b = loss_a = None
-    if req.with_loss and req.against is None:  # the loss compares a run with its base, not two runs
-        try:
-            loss_b, loss_a = eval_losses(run_dir, examples)
-        except Exception as exc:  # noqa: BLE001 - the table is still useful without the loss row
-            events.emit("eval", "warning", f"eval loss not computed: {exc}")
-    judge = None
-    from tools.evaluate.judge import judge_config_from_env
 
-    cfg = judge_config_from_env()
-    if cfg is not None and req.judge is not False:
-        from tools.evaluate.judge import judge_pairwise
-        from tools.evaluate.table import judge_samples, match_records
 
-        b_recs, a_recs = match_records(out_dir / "before.jsonl", out_dir / "after.jsonl")
-        try:
-            judge = judge_pairwise(judge_samples(b_recs, a_recs), cfg)
-        except Exception as exc:  # noqa: BLE001
-            events.emit("eval", "warning", f"the judge LLM failed, table without it: {exc}")
-    table = load_and_score(
+def _scored_table(run_dir: Path, req: EvalRequest, sides: _Sides, examples: list[dict[str, Any]],
+                  events: EventWriter) -> Any:
+    """The table of the held-out answers, with the eval loss and the judge when they ran (empty without
+    held-out examples)."""
+    from tools.evaluate.score import load_and_score
+    from tools.evaluate.table import EvalTable
+
+    out_dir = sides.out_dir
+    loss_b, loss_a = _eval_loss(run_dir, req, examples, events)
+    judge = _judge(out_dir, req, events)
+    if not examples:
+        return EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name=sides.before_name,
+                         tuned_name=sides.after_name)
+    return load_and_score(
         out_dir / "before.jsonl", out_dir / "after.jsonl", human_scores_path=out_dir / HUMAN_SCORES,
         eval_loss_before=loss_b, eval_loss_after=loss_a, judge=judge,
         base_name=sides.before_name, tuned_name=sides.after_name,
-    ) if examples else EvalTable(n_samples=0, rows=[], improved=[], regressed=[], base_name=sides.before_name,
-                                 tuned_name=sides.after_name)
-    table = table.model_copy(update={"sets": sets, "system_prompt": system, **_length_adherence(
-        run_dir, both, both_after)})
+    )
+
+
+def _eval_loss(run_dir: Path, req: EvalRequest, examples: list[dict[str, Any]],
+               events: EventWriter) -> tuple[float | None, float | None]:
+    if not (req.with_loss and req.against is None):  # the loss compares a run with its base, not two runs
+        return None, None
+    try:
+        return eval_losses(run_dir, examples)
+    except Exception as exc:  # noqa: BLE001 - the table is still useful without the loss row
+        events.emit("eval", "warning", f"eval loss not computed: {exc}")
+        return None, None
+
+
+def _judge(out_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
+    """The judge LLM's verdicts on the held-out answers (None: no judge configured, turned off, or it failed)."""
+    from tools.evaluate.judge import judge_config_from_env
+
+    cfg = judge_config_from_env()
+    if cfg is None or req.judge is False:
+        return None
+    from tools.evaluate.judge import judge_pairwise
+    from tools.evaluate.match import match_records
+    from tools.evaluate.score import judge_samples
+
+    b_recs, a_recs = match_records(out_dir / "before.jsonl", out_dir / "after.jsonl")
+    try:
+        return judge_pairwise(judge_samples(b_recs, a_recs), cfg)
+    except Exception as exc:  # noqa: BLE001
+        events.emit("eval", "warning", f"the judge LLM failed, table without it: {exc}")
+        return None
+
+
+def _written(table: Any, out_dir: Path, samples: int, events: EventWriter, t0: float) -> EvalResult:
+    """The table written (Markdown, CSV, JSON) and said; the result with its files and metrics."""
+    from tools.evaluate.render import render_markdown, write_tables
+
     files = {k: str(v) for k, v in write_tables(table, out_dir).items()}
     files.update({"before": str(out_dir / "before.jsonl"), "after": str(out_dir / "after.jsonl")})
     metrics = {r.name: {"before": r.before, "after": r.after} for r in table.metrics}
-    events.emit("eval", "done", f"evaluation table written ({len(examples)} examples)", files=files,
+    events.emit("eval", "done", f"evaluation table written ({samples} examples)", files=files,
                 metrics={k: v for k, v in metrics.items() if not any(
                     isinstance(x, float) and math.isnan(x) for x in v.values())})
-    return EvalResult(samples=len(examples), table_md=render_markdown(table), files=files, metrics=metrics,
+    return EvalResult(samples=samples, table_md=render_markdown(table), files=files, metrics=metrics,
                       seconds=round(time.perf_counter() - t0, 2))
 
 
@@ -353,36 +356,3 @@ def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dic
         return {}
     return {"length_limit": limit, "limit_base": SetScore.of([within_limit(o, limit) for o in before]),
             "limit_tuned": SetScore.of([within_limit(o, limit) for o in after])}
-
-
-def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) -> None:
-    """Append one 👍 (1) / 👎 (-1) from the page to ``eval/human.jsonl``; an evaluated run's table files
-    are written again with the vote counted in its human row."""
-    import os
-
-    if model not in ("base", "tuned") or score not in (1, -1):
-        raise InputError("a human score is base|tuned and 1|-1")
-    path = run_dir / "eval" / HUMAN_SCORES
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps({"id": str(sample_id), "model": model, "score": score, "ts": time.time()}) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    refresh_human_row(path.parent)
-
-
-def refresh_human_row(eval_dir: Path) -> bool:
-    """Rewrite ``table.{md,csv,json}`` in ``eval_dir`` with the human row from ``human.jsonl`` (False when
-    the run has no table yet: the evaluation counts the votes when it runs)."""
-    from tools.core.jsonio import iter_jsonl
-    from tools.evaluate.table import EvalTable, load_human_scores, with_human_votes, write_tables
-
-    table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
-    if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():
-        return False
-    table = EvalTable.model_validate_json(table_path.read_bytes())
-    ids = {str(obj.get("id")) for _, obj in iter_jsonl(before) if isinstance(obj, dict)} if before.is_file() else set()
-    write_tables(with_human_votes(table, load_human_scores(eval_dir / HUMAN_SCORES), ids), eval_dir)
-    return True

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tools.core.jsonio import print_json
 from tools.core.messages import DEFAULT_LANG, lang_of, say
-from tools.evaluate.table import render_saved
+from tools.evaluate.render import render_saved
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 from tools.core.messages import Said, said
-from tools.plan.planner import REPLAY_REPEAT, TrainingPlan
+from tools.plan.record import TrainingPlan
+from tools.plan.schedule import REPLAY_REPEAT
 
 FOLLOW_UP_MIN_EPOCHS = 3
 # the previous plan's reasons about these are replaced (its step counts and its epochs no longer hold)

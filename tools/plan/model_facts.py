@@ -230,6 +230,45 @@ def _norms_and_biases(model_type: str, cfg: dict[str, Any], h: int, qkv_out: int
     return norms_per_layer * norm_width + biases, norm_width
 
 
+class _Counts(NamedTuple):
+    embedding: int
+    lm_head: int
+    layer_linear: int
+    total: int
+
+
+def _param_counts(model_type: str, cfg: dict[str, Any], d: _Dims, linears: list[LinearModule], gated: bool,
+                  moe_inter: int, notes: list[Said]) -> _Counts:
+    """Parameters of the embeddings, the output layer, the layers' linear weights and the whole model (a mixture
+    of experts counts every expert, and says so in ``notes``)."""
+    h, qd, kvd = d.hidden, d.heads * d.head_dim, d.kv_heads * d.head_dim
+    per_layer_linear = sum(m.in_features * m.out_features for m in linears)
+    if d.experts > 1:
+        per_expert = (3 if gated else 2) * h * moe_inter
+        shared = int(_first(cfg, "shared_expert_intermediate_size", default=0) or 0)
+        per_layer_linear += d.experts * per_expert + h * d.experts + (3 * h * shared if shared else 0)
+        notes.append(said("model.moe", experts=d.experts, per_tok=d.experts_per_token))
+    per_layer_other, norm_width = _norms_and_biases(model_type, cfg, h, qd + 2 * kvd, linears)
+
+    embedding = d.vocab * h
+    if model_type in LEARNED_POSITION_TYPES:
+        embedding += d.max_positions * h
+    lm_head = 0 if d.tied else d.vocab * h
+    layer_linear = per_layer_linear * d.layers
+    total = embedding + lm_head + layer_linear + per_layer_other * d.layers + norm_width
+    return _Counts(embedding, lm_head, layer_linear, int(total))
+
+
+def _quantized(cfg: dict[str, Any], outer: dict[str, Any], notes: list[Said]) -> str | None:
+    """The quantisation method of a checkpoint already quantised (said in ``notes``), else None."""
+    quant = cfg.get("quantization_config") or outer.get("quantization_config")
+    if not isinstance(quant, dict):
+        return None
+    quantized = str(quant.get("quant_method") or "unknown")
+    notes.append(said("model.quantised", method=quantized))
+    return quantized
+
+
 def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) -> ModelFacts:
     """Model facts from a ``config.json`` dict. Raises :class:`InputError` naming the missing field.
     ``source`` is a path (or hub id) as it is, or a :class:`Said` for words ("size-only estimate")."""
@@ -243,69 +282,30 @@ def facts_from_config(config: dict[str, Any], *, name: str, source: str | Said) 
     architecture = str(archs[0]) if archs else f"{model_type}ForCausalLM"
 
     d = _dims(cfg, source)
-    h, layers, heads, kv, head_dim, vocab = d.hidden, d.layers, d.heads, d.kv_heads, d.head_dim, d.vocab
-    inter, max_pos, tie, experts, per_tok = d.intermediate, d.max_positions, d.tied, d.experts, d.experts_per_token
-    moe = experts > 1
+    moe = d.experts > 1
     gated = model_type in GATED_TYPES or model_type not in LAYERNORM_BIAS_TYPES
-    if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
+    known = model_type in GATED_TYPES or model_type in LAYERNORM_BIAS_TYPES
+    if not known:
         notes.append(said("model.unknown_type", model_type=model_type))
-
-    qd, kvd = heads * head_dim, kv * head_dim
+    inter = d.intermediate
     moe_inter = int(_first(cfg, "moe_intermediate_size", default=inter)) if moe else inter
-    linears = _linears(model_type, h, inter, qd, kvd, gated, moe)
-    per_layer_linear = sum(m.in_features * m.out_features for m in linears)
-    if moe:
-        per_expert = (3 if gated else 2) * h * moe_inter
-        shared = int(_first(cfg, "shared_expert_intermediate_size", default=0) or 0)
-        per_layer_linear += experts * per_expert + h * experts + (3 * h * shared if shared else 0)
-        notes.append(said("model.moe", experts=experts, per_tok=per_tok))
-    per_layer_other, norm_width = _norms_and_biases(model_type, cfg, h, qd + 2 * kvd, linears)
-
-    embedding = vocab * h
-    if model_type in LEARNED_POSITION_TYPES:
-        embedding += max_pos * h
-    lm_head = 0 if tie else vocab * h
-    layer_linear = per_layer_linear * layers
-    total = embedding + lm_head + layer_linear + per_layer_other * layers + norm_width
-
+    linears = _linears(model_type, d.hidden, inter, d.heads * d.head_dim, d.kv_heads * d.head_dim, gated, moe)
+    counts = _param_counts(model_type, cfg, d, linears, gated, moe_inter, notes)
     targets = sorted({m.name for m in linears}, key=[m.name for m in linears].index)
-    if model_type not in GATED_TYPES and model_type not in LAYERNORM_BIAS_TYPES:
+    if not known:
         targets = ["all-linear"]
-
-    quant = cfg.get("quantization_config") or outer.get("quantization_config")
-    quantized = None
-    if isinstance(quant, dict):
-        quantized = str(quant.get("quant_method") or "unknown")
-        notes.append(said("model.quantised", method=quantized))
+    quantized = _quantized(cfg, outer, notes)
 
     return ModelFacts(
-        name=name,
-        source=source,
-        architecture=architecture,
-        model_type=model_type,
-        param_count=int(total),
-        num_layers=layers,
-        hidden_size=h,
-        intermediate_size=moe_inter if moe else inter,
-        num_attention_heads=heads,
-        num_key_value_heads=kv,
-        head_dim=head_dim,
-        vocab_size=vocab,
-        max_position_embeddings=max_pos,
-        tie_word_embeddings=tie,
-        gated_mlp=gated,
-        num_experts=experts,
-        experts_per_token=per_tok if moe else 1,
-        linear_modules=linears,
-        lora_target_modules=targets,
-        embedding_params=embedding,
-        lm_head_params=lm_head,
-        layer_linear_params=layer_linear,
-        torch_dtype=str(_first(cfg, "torch_dtype", "dtype", default="") or "") or None,
-        quantized=quantized,
-        notes=[n.text() for n in notes],
-        said_notes=notes,
-        said_source=source_said,
+        name=name, source=source, architecture=architecture, model_type=model_type, param_count=counts.total,
+        num_layers=d.layers, hidden_size=d.hidden, intermediate_size=moe_inter if moe else inter,
+        num_attention_heads=d.heads, num_key_value_heads=d.kv_heads, head_dim=d.head_dim, vocab_size=d.vocab,
+        max_position_embeddings=d.max_positions, tie_word_embeddings=d.tied, gated_mlp=gated,
+        num_experts=d.experts, experts_per_token=d.experts_per_token if moe else 1, linear_modules=linears,
+        lora_target_modules=targets, embedding_params=counts.embedding, lm_head_params=counts.lm_head,
+        layer_linear_params=counts.layer_linear,
+        torch_dtype=str(_first(cfg, "torch_dtype", "dtype", default="") or "") or None, quantized=quantized,
+        notes=[n.text() for n in notes], said_notes=notes, said_source=source_said,
     )
 
 

@@ -11,69 +11,85 @@ from tools.core.runs import run_folder
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from tools.core.paths import runs_root
-    from tools.serve.deploy import (
-        DeployRequest,
-        all_deployments,
-        deploy_model,
-        load_adapter,
-        load_deployment,
-        stop_deployment,
-        unload_adapter,
-    )
-
     if args.nodes:
-        from tools.serve.deploy import multinode_commands
-
-        model = args.model or "MODEL"
-        adapter = None
-        if args.run:
-            run = Path(args.run).resolve()
-            merged = run / "merged"
-            if merged.exists():
-                model = str(merged)
-            elif (run / "adapter" / "adapter_config.json").exists():
-                import json
-
-                cfg = json.loads((run / "adapter" / "adapter_config.json").read_text())
-                model, adapter = str(cfg["base_model_name_or_path"]), str(run / "adapter")
-        cmds = multinode_commands(model, nodes=args.nodes, gpus_per_node=args.gpus_per_node, head_ip=args.head_ip,
-                                  port=args.port, adapter=adapter)
-        for where, cmd in cmds.items():
-            print(f"# {where}\n{' '.join(cmd)}\n")
-        return 0
+        return _print_multinode(args)
     if args.status:
-        roots = [Path(args.run).resolve().parent] if args.run else [runs_root()]
-        found = [s for root in roots for s in all_deployments(root)]
-        if not found:
-            print("no deployments")
-            return 0
-        for s in found:
-            models = f" models: {', '.join(s.models)}" if s.models else ""
-            print(f"{s.state:<14} {s.base_url:<28} {s.mode:<7} pid {s.pid}  {s.run_dir}{models}")
-            if s.state != "running":
-                print(f"  {s.message}")
-        return 0 if all(s.state == "running" for s in found) else 1
+        return _print_status(args)
     if args.stop:
+        from tools.serve.process import stop_deployment
+
         stopped = stop_deployment(run_folder(args.stop))
         print("stopped" if stopped else "no running server for this run (its record was cleared)")
         return 0
     if not args.run:
         raise InputError("no run given", hint="Pass --run RUN_DIR (or --status / --stop RUN_DIR)")
     if args.load_adapter or args.unload:
-        dep = load_deployment(run_folder(args.run))
-        if dep is None:
-            raise InputError("this run is not deployed", where=args.run, hint="Deploy it first")
-        if args.load_adapter:
-            name, _, path = args.load_adapter.partition("=")
-            if not path:
-                raise InputError("--load-adapter takes NAME=ADAPTER_DIR", hint="e.g. --load-adapter v2=runs/x/adapter")
-            load_adapter(dep, name, Path(path).resolve())
-            print(f"loaded {name} into {dep.base_url}")
-        if args.unload:
-            unload_adapter(dep, args.unload)
-            print(f"unloaded {args.unload}")
+        return _hot_load(args)
+    return _deploy(args)
+
+
+def _print_multinode(args: argparse.Namespace) -> int:
+    """``--nodes``: the commands to serve the run's model (or ``--model``) across several machines."""
+    from tools.core.adapter import adapter_base
+    from tools.serve.multinode import multinode_commands
+
+    model = args.model or "MODEL"
+    adapter = None
+    if args.run:
+        run = Path(args.run).resolve()
+        merged = run / "merged"
+        if merged.exists():
+            model = str(merged)
+        elif (base := adapter_base(run)) is not None:
+            model, adapter = base, str(run / "adapter")
+    cmds = multinode_commands(model, nodes=args.nodes, gpus_per_node=args.gpus_per_node, head_ip=args.head_ip,
+                              port=args.port, adapter=adapter)
+    for where, cmd in cmds.items():
+        print(f"# {where}\n{' '.join(cmd)}\n")
+    return 0
+
+
+def _print_status(args: argparse.Namespace) -> int:
+    """``--status``: every deployment (or the run's) and whether it answers."""
+    from tools.core.paths import runs_root
+    from tools.serve.process import all_deployments
+
+    roots = [Path(args.run).resolve().parent] if args.run else [runs_root()]
+    found = [s for root in roots for s in all_deployments(root)]
+    if not found:
+        print("no deployments")
         return 0
+    for s in found:
+        models = f" models: {', '.join(s.models)}" if s.models else ""
+        print(f"{s.state:<14} {s.base_url:<28} {s.mode:<7} pid {s.pid}  {s.run_dir}{models}")
+        if s.state != "running":
+            print(f"  {s.message}")
+    return 0 if all(s.state == "running" for s in found) else 1
+
+
+def _hot_load(args: argparse.Namespace) -> int:
+    """``--load-adapter NAME=DIR`` / ``--unload NAME`` on the run's running server."""
+    from tools.serve.adapters import load_adapter, unload_adapter
+    from tools.serve.record import load_deployment
+
+    dep = load_deployment(run_folder(args.run))
+    if dep is None:
+        raise InputError("this run is not deployed", where=args.run, hint="Deploy it first")
+    if args.load_adapter:
+        name, _, path = args.load_adapter.partition("=")
+        if not path:
+            raise InputError("--load-adapter takes NAME=ADAPTER_DIR", hint="e.g. --load-adapter v2=runs/x/adapter")
+        load_adapter(dep, name, Path(path).resolve())
+        print(f"loaded {name} into {dep.base_url}")
+    if args.unload:
+        unload_adapter(dep, args.unload)
+        print(f"unloaded {args.unload}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from tools.serve.deploy import DeployRequest, deploy_model
+
     dep = deploy_model(
         DeployRequest(
             run_dir=run_folder(args.run), mode=args.mode, host=args.host, port=args.port, api_key=args.api_key,
@@ -90,7 +106,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from tools.serve.chat import stream_chat
-    from tools.serve.deploy import load_deployment
+    from tools.serve.record import load_deployment
 
     dep = load_deployment(Path(args.run).resolve())
     if dep is None:

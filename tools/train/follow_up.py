@@ -23,7 +23,8 @@ from tools.data.corrections import (
     load_corrections,
     write_follow_up,
 )
-from tools.plan.planner import KNOWLEDGE_PARAPHRASES, TrainingPlan
+from tools.plan.record import TrainingPlan
+from tools.plan.schedule import KNOWLEDGE_PARAPHRASES
 
 
 class FollowUpRequest(BaseModel):
@@ -46,7 +47,7 @@ class FollowUpResult(BaseModel):
 
 def _previous(req: FollowUpRequest) -> tuple[TrainingPlan, Path, Path]:
     """The previous run's plan, data folder and adapter, each named when it is missing."""
-    from tools.plan.cli import load_plan
+    from tools.plan.record import load_plan
 
     prev = req.previous_run
     adapter = prev / "adapter"
@@ -84,8 +85,8 @@ def _reworded(data_dir: Path, corrections: list[Correction], paraphrases: int) -
 
 def prepare_follow_up(req: FollowUpRequest) -> FollowUpResult:
     """The follow-up's data, plan and record in ``req.run_dir``; refused when there is nothing to correct."""
-    from tools.plan.cli import write_plan
     from tools.plan.follow_up import follow_up_plan
+    from tools.plan.record import write_plan
 
     prev = req.previous_run.resolve()
     corrections = latest_per_question(load_corrections(prev))
@@ -111,8 +112,8 @@ def prepare_follow_up(req: FollowUpRequest) -> FollowUpResult:
 def replan_follow_up(run_dir: Path, *, epochs: int | None = None, learning_rate: float | None = None) -> TrainingPlan:
     """The plan of a prepared follow-up again, with the person's epochs or learning rate (an edit before Approve)."""
     from tools.data.corrections import load_follow_up
-    from tools.plan.cli import load_plan
     from tools.plan.follow_up import follow_up_plan
+    from tools.plan.record import load_plan
 
     record = load_follow_up(run_dir)
     if record is None:

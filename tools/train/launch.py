@@ -12,7 +12,6 @@ gradient accumulation (same effective batch), from the last checkpoint, at most
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shlex
@@ -20,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +39,10 @@ from tools.core.runs import (  # noqa: F401 - where a run's training stands is t
     training_alive,
     training_state,
 )
-from tools.plan.planner import REPLAY_REPEAT, TrainingPlan
+from tools.plan.record import TrainingPlan
+from tools.plan.schedule import REPLAY_REPEAT
+from tools.train.checkpoints import last_checkpoint
+from tools.train.slot import machine_slot
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> T
     A plan given as JSON is read as a :class:`TrainingPlan` first; a hand-written one that lacks a field is
     refused with the field's name rather than filled with a default the planner did not choose."""
     from tools.core.models import resolve_model
-    from tools.plan.cli import parse_plan
+    from tools.plan.record import parse_plan
 
     if not isinstance(plan, TrainingPlan):
         plan = parse_plan(plan)
@@ -176,7 +178,7 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
     elif req.plan_path is not None:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
-        from tools.plan.cli import load_plan
+        from tools.plan.record import load_plan
 
         settings = settings_from_plan(load_plan(req.plan_path), req.data_dir)
     elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):
@@ -217,41 +219,6 @@ def write_config(run_dir: Path, settings: TrainSettings) -> None:
     os.chmod(run_dir / "train_command.sh", 0o755)
 
 
-def _checkpoints(run_dir: Path) -> list[Path]:
-    """The ``checkpoint-N`` folders of a run, by step."""
-    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[11:]))
-
-
-def checkpoint_complete(ckpt: Path) -> bool:
-    """A checkpoint the trainer finished writing.
-
-    The trainer writes the adapter, then optimizer/scheduler/RNG state, and ``trainer_state.json``
-    last; a process killed while saving leaves a folder without it (or with a torn one).
-    """
-    state = ckpt / "trainer_state.json"
-    weights = [ckpt / "adapter_model.safetensors", ckpt / "adapter_model.bin"]
-    if not state.is_file() or not any(w.is_file() and w.stat().st_size > 0 for w in weights):
-        return False
-    try:
-        return isinstance(json.loads(state.read_text(encoding="utf-8")).get("global_step"), int)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint (a half-written one, from a kill during a save, is skipped)."""
-    complete = [p for p in _checkpoints(run_dir) if checkpoint_complete(p)]
-    return complete[-1] if complete else None
-
-
-def incomplete_checkpoints(run_dir: Path) -> list[Path]:
-    """Checkpoint folders an interruption left half-written (newer than the last complete one)."""
-    last = last_checkpoint(run_dir)
-    floor = int(last.name[11:]) if last else -1
-    return [p for p in _checkpoints(run_dir) if int(p.name[11:]) > floor and not checkpoint_complete(p)]
-
-
 PARENT_ENV = "TUNEPILOT_TRAIN_PARENT"
 
 
@@ -265,7 +232,7 @@ def start_worker(run_dir: Path, resume: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    env[PARENT_ENV] = str(os.getpid())  # the child stops when this process dies (worker.stop_with_parent)
+    env[PARENT_ENV] = str(os.getpid())  # the child stops when this process dies (stopping.stop_with_parent)
     root = str(REPO_ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(logs / "train.log", "ab") as logf:
@@ -311,43 +278,62 @@ def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = N
 
 def _train_loop(run_dir: Path, settings: TrainSettings, events: EventWriter, reader: EventReader, resume: bool,
                 retries: int, on_event: Callable[[Event], None] | None) -> TrainResult:
+    """Start the child and follow it to its end; after an out-of-memory exit, again with half the micro-batch."""
     while True:
         proc = start_worker(run_dir, resume=resume)
-        last: Event | None = None
-        while True:
-            for ev in reader.read_new():
-                if on_event:
-                    on_event(ev)
-                if ev.stage == "train":
-                    last = ev
-            code = proc.poll()
-            if code is not None:
-                for ev in reader.read_new():
-                    if on_event:
-                        on_event(ev)
-                    if ev.stage == "train":
-                        last = ev
-                break
-            time.sleep(0.2)
+        code, last = _follow_child(proc, reader, on_event)
         if code == EXIT_OOM and retries < MAX_OOM_RETRIES and settings.micro_batch_size > 1:
             retries += 1
-            settings = settings.model_copy(
-                update={"micro_batch_size": settings.micro_batch_size // 2, "grad_accum": settings.grad_accum * 2}
-            )
-            write_config(run_dir, settings)
-            events.emit(
-                "train",
-                "warning",
-                f"out of memory: retrying with micro-batch {settings.micro_batch_size} × accumulation "
-                f"{settings.grad_accum} (same effective batch {settings.effective_batch}), retry {retries}/"
-                f"{MAX_OOM_RETRIES}",
-                micro_batch_size=settings.micro_batch_size,
-                grad_accum=settings.grad_accum,
-                retry=retries,
-            )  # the reader relays it like every other event
+            settings = _halve_micro_batch(run_dir, settings, events, retries)
             resume = last_checkpoint(run_dir) is not None
             continue
         break
+    return _train_result(run_dir, code, last, retries)
+
+
+def _relay(reader: EventReader, on_event: Callable[[Event], None] | None, last: Event | None) -> Event | None:
+    """Pass the new events on; the last training event read so far."""
+    for ev in reader.read_new():
+        if on_event:
+            on_event(ev)
+        if ev.stage == "train":
+            last = ev
+    return last
+
+
+def _follow_child(proc: subprocess.Popen[bytes], reader: EventReader, on_event: Callable[[Event], None] | None
+                  ) -> tuple[int, Event | None]:
+    """Relay the child's events until it exits: its exit code and its last training event."""
+    last: Event | None = None
+    while True:
+        last = _relay(reader, on_event, last)
+        code = proc.poll()
+        if code is not None:
+            return code, _relay(reader, on_event, last)
+        time.sleep(0.2)
+
+
+def _halve_micro_batch(run_dir: Path, settings: TrainSettings, events: EventWriter, retries: int) -> TrainSettings:
+    """After an out-of-memory exit: half the micro-batch, twice the accumulation, written and said."""
+    settings = settings.model_copy(
+        update={"micro_batch_size": settings.micro_batch_size // 2, "grad_accum": settings.grad_accum * 2}
+    )
+    write_config(run_dir, settings)
+    events.emit(
+        "train",
+        "warning",
+        f"out of memory: retrying with micro-batch {settings.micro_batch_size} × accumulation "
+        f"{settings.grad_accum} (same effective batch {settings.effective_batch}), retry {retries}/"
+        f"{MAX_OOM_RETRIES}",
+        micro_batch_size=settings.micro_batch_size,
+        grad_accum=settings.grad_accum,
+        retry=retries,
+    )  # the reader relays it like every other event
+    return settings
+
+
+def _train_result(run_dir: Path, code: int, last: Event | None, retries: int) -> TrainResult:
+    """What the child's exit code and its last training event say about the training."""
     if local_rank() > 0:  # one process of several on this machine: the machine's first one reports the training
         return TrainResult(status="done" if code == 0 else "failed", oom_retries=retries,
                            message=f"process {world_rank()} of the training exited with code {code}")
@@ -374,59 +360,6 @@ def _train_loop(run_dir: Path, settings: TrainSettings, events: EventWriter, rea
     return TrainResult(status="failed", steps=(last.step or 0) if last else 0,
                        message=msg + (f"\n{tail}" if tail and not (last and last.kind == "error") else ""),
                        oom_retries=retries)
-
-
-@contextlib.contextmanager
-def machine_slot(run_dir: Path, events: EventWriter, on_event: Callable[[Event], None] | None,
-                 reader: EventReader) -> Iterator[None]:
-    """One training at a time per machine: wait for the lock, reporting the queue position.
-
-    The lock is an ``flock`` on ``$TUNEPILOT_HOME/train.lock``, released by the kernel when the
-    process ends in any way (even SIGKILL), so a crash never leaves the queue stuck.
-    """
-    import fcntl
-
-    from tools.core.paths import tunepilot_home
-
-    home = tunepilot_home()
-    queue = home / "train-queue"
-    queue.mkdir(parents=True, exist_ok=True)
-    ticket = queue / f"{time.time():.6f}-{os.getpid()}"
-    ticket.write_text(str(run_dir))
-    fd = os.open(home / "train.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    last_pos = None
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                pos = _queue_position(queue, ticket)
-                if pos != last_pos:
-                    events.emit("train", "info", f"another training is running on this machine; queued at "
-                                f"position {pos}", queued=pos)
-                    last_pos = pos
-                    for ev in reader.read_new():
-                        if on_event:
-                            on_event(ev)
-                time.sleep(1.0)
-        ticket.unlink(missing_ok=True)
-        yield
-    finally:
-        ticket.unlink(missing_ok=True)
-        os.close(fd)  # releases the lock
-
-
-def _queue_position(queue: Path, ticket: Path) -> int:
-    """1 = next in line. Tickets of processes that died are removed."""
-    alive = []
-    for t in sorted(queue.iterdir()):
-        pid = int(t.name.rsplit("-", 1)[-1]) if t.name.rsplit("-", 1)[-1].isdigit() else 0
-        if t == ticket or (pid and pid_alive(pid)):
-            alive.append(t)
-        else:
-            t.unlink(missing_ok=True)
-    return alive.index(ticket) + 1 if ticket in alive else 1
 
 
 def _disk_nearly_full(path: Path, margin: int = 16 * 1024**2) -> bool:

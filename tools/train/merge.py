@@ -8,15 +8,14 @@ token-identical on three training prompts (fp32).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tools.core.adapter import trained_base
 from tools.core.child import run_in_child
-from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_dir
 from tools.data.examples import load_examples
@@ -43,15 +42,6 @@ class MergeResult(BaseModel):
     reasons: list[str]
 
 
-def adapter_base(adapter_dir: Path) -> str:
-    cfg_path = adapter_dir / "adapter_config.json"
-    if not cfg_path.exists():
-        raise InputError(
-            "no trained adapter in this run", where=str(adapter_dir), hint="Train first with `tunepilot train`"
-        )
-    return str(json.loads(cfg_path.read_text())["base_model_name_or_path"])
-
-
 def _greedy(model: Any, tok: Any, prompts: list[list[dict[str, str]]], max_new: int) -> list[list[int]]:
     import torch
 
@@ -73,36 +63,19 @@ def merge_adapter(req: MergeRequest) -> MergeResult:
 
 def merge_here(req: MergeRequest) -> MergeResult:
     """The merge itself, in this process."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer
 
     run_dir = req.run_dir.resolve()
     adapter_dir = run_dir / "adapter"
-    base = adapter_base(adapter_dir)
+    base = trained_base(run_dir)
     events = EventWriter(run_dir)
     events.emit("merge", "start", f"merging the adapter onto {Path(base).name} (16-bit base)")
     reasons = [
         "merged onto the 16-bit base model, not a 4-bit one: merging into quantised weights loses the update",
     ]
     tok = AutoTokenizer.from_pretrained(str(adapter_dir))
-    # fp32 for the self-check, so the comparison is exact
-    base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    rows = int(base_model.get_input_embeddings().weight.shape[0])  # type: ignore[index]
-    if len(tok) > rows:  # training added tokens: the adapter's embeddings have the new rows
-        base_model.resize_token_embeddings(len(tok), mean_resizing=False)
-        reasons.append(f"the vocabulary was resized in training ({rows} → {len(tok)} tokens): the base's "
-                       "embeddings were resized to match before the adapter was applied")
-    peft_model = PeftModel.from_pretrained(base_model, str(adapter_dir))
-    peft_model.eval()
-
-    from tools.train.launch import run_settings
-
-    settings = run_settings(run_dir)
-    data_dir = Path(settings.data_dir) if settings else run_dir / "data"
-    system = settings.system_prompt if settings else None
-    examples = load_examples(data_dir / "train.jsonl", system)[: req.check_prompts]
-    prompts = [ex["prompt"] for ex in examples] or [[{"role": "user", "content": "Hello"}]]
+    peft_model = _adapter_on_base(base, adapter_dir, tok, reasons)
+    prompts = _check_prompts(run_dir, req.check_prompts)
     before = _greedy(peft_model, tok, prompts, req.check_tokens)
 
     merged = peft_model.merge_and_unload()
@@ -116,10 +89,52 @@ def merge_here(req: MergeRequest) -> MergeResult:
     )
 
     out = run_dir / "merged"
+    _save_merged(merged, tok, out, req.dtype)
+    reasons.append(f"saved as {req.dtype} safetensors with tokenizer, chat template and EOS {tok.eos_token!r}")
+    events.emit("merge", "done", f"merged model saved to {out}", path=str(out), identical=identical)
+    return MergeResult(
+        merged_dir=out, base_model=base, identical=identical, checked_prompts=len(prompts), reasons=reasons
+    )
+
+
+def _adapter_on_base(base: str, adapter_dir: Path, tok: Any, reasons: list[str]) -> Any:
+    """The fp32 base with the adapter on it (its embeddings resized first when training added tokens)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    # fp32 for the self-check, so the comparison is exact
+    base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    rows = int(base_model.get_input_embeddings().weight.shape[0])  # type: ignore[index]
+    if len(tok) > rows:  # training added tokens: the adapter's embeddings have the new rows
+        base_model.resize_token_embeddings(len(tok), mean_resizing=False)
+        reasons.append(f"the vocabulary was resized in training ({rows} → {len(tok)} tokens): the base's "
+                       "embeddings were resized to match before the adapter was applied")
+    peft_model = PeftModel.from_pretrained(base_model, str(adapter_dir))
+    peft_model.eval()
+    return peft_model
+
+
+def _check_prompts(run_dir: Path, n: int) -> list[Any]:
+    """The self-check's prompts: the first ``n`` training prompts (a greeting when there are none)."""
+    from tools.train.launch import run_settings
+
+    settings = run_settings(run_dir)
+    data_dir = Path(settings.data_dir) if settings else run_dir / "data"
+    system = settings.system_prompt if settings else None
+    examples = load_examples(data_dir / "train.jsonl", system)[:n]
+    return [ex["prompt"] for ex in examples] or [[{"role": "user", "content": "Hello"}]]
+
+
+def _save_merged(merged: Any, tok: Any, out: Path, dtype: str) -> None:
+    """The merged model in ``dtype`` with the tokenizer, its EOS the end-of-turn token, written atomically."""
+    import torch
+    from transformers import GenerationConfig
+
     with atomic_dir(out) as tmp:
-        target_dtype = getattr(torch, req.dtype)
+        target_dtype = getattr(torch, dtype)
         merged = merged.to(target_dtype)
-        merged.config.dtype = req.dtype
+        merged.config.dtype = dtype
         merged.config.pad_token_id = tok.pad_token_id
         merged.config.eos_token_id = tok.eos_token_id
         merged.generation_config = GenerationConfig(
@@ -130,8 +145,3 @@ def merge_here(req: MergeRequest) -> MergeResult:
         )
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
-    reasons.append(f"saved as {req.dtype} safetensors with tokenizer, chat template and EOS {tok.eos_token!r}")
-    events.emit("merge", "done", f"merged model saved to {out}", path=str(out), identical=identical)
-    return MergeResult(
-        merged_dir=out, base_model=base, identical=identical, checked_prompts=len(prompts), reasons=reasons
-    )

@@ -12,7 +12,8 @@ from tools.data.datasets import Unrecognised, read_json_records, read_jsonl_reco
 from tools.data.decode import NotText, decode_bytes
 from tools.data.document import Block, FileLog
 from tools.data.faq import find_qa_columns, scan_blocks, table_pairs
-from tools.data.readers import html_to_blocks, parse_markdown
+from tools.data.readers.html_page import html_to_blocks
+from tools.data.readers.markdown import parse_markdown
 
 META = {"source": "t"}
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

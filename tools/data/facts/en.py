@@ -87,56 +87,64 @@ def _en_spoken_questions(pre: str, post: str, span: FactSpan) -> list[str]:
     return out
 
 
-def _en_value_questions(clause: str, span: FactSpan, sentence: str) -> list[str]:
-    pre = _EN_LEAD.sub("", clause[:span.start]).strip()
-    post = clause[span.end:].strip(" .")
-    out: list[str] = _en_spoken_questions(pre, post, span)
-    if span.kind == "day":  # Recycling is collected every Tuesday → Which day is recycling collected?
-        aux = _EN_AUX.search(pre)
-        if aux and aux.start() > 0 and not re.search(EN_DAY, pre):
-            rest = re.sub(r"\s*\b(?:every|on|each)\s*$", "", pre[aux.end():], flags=re.IGNORECASE).strip()
-            np = _lower_first(pre[:aux.start()].strip())
-            return [f"Which day {aux.group(1).lower()} {np} {rest}?".replace("  ", " "),
-                    f"When {aux.group(1).lower()} {np} {rest}?".replace("  ", " ")]
-        return out
-    every = re.search(r"\bevery\s+$", pre + " ", re.IGNORECASE)
-    if every:  # descale the machine every 200 shots → how often should I descale the machine
-        head = re.split(r"\s+every\s+", sentence, maxsplit=1, flags=re.IGNORECASE)[0]
-        inv = _invert(_EN_LEAD.sub("", head))
-        return [f"How often {inv}?"] if inv else []
-    until = re.search(r"\b(?:in|after|within)(?:\s+(?:about|around|approximately|up to))?\s*$", pre, re.IGNORECASE)
-    if span.kind == "time" and until and until.start() > 0:  # heats up in about 35 seconds → how long until …
-        rest = pre[:until.start()].strip()
-        out.append(f"How long until {_lower_first(rest)}?")
-        out.append(f"How long does it take until {_lower_first(rest)}?")
-        return out
-    if span.kind == "time" and re.search(r"\bfor(?:\s+(?:about|around|at least))?\s*$", pre, re.IGNORECASE):
-        inv = _invert(re.sub(r"\s*\bfor(?:\s+(?:about|around|at least))?\s*$", "", pre, flags=re.IGNORECASE))
-        if inv:
-            out.append(f"How long {inv}?")
-    if span.kind == "clock":
-        place = _EN_PLACE.search(sentence)
-        if place:
-            word = "close" if re.search(r"\b(?:to|until|till)\s*$", pre, re.IGNORECASE) else "open"
-            out += [f"What time does the {place.group(1).lower()} {word}?", f"What are the hours of the "
-                    f"{place.group(1).lower()}?"]
-            return out
+def _en_day_questions(pre: str) -> list[str]:
+    """Recycling is collected every Tuesday → Which day is recycling collected? ([] when it does not fit)."""
     aux = _EN_AUX.search(pre)
-    if aux and aux.start() > 0:
-        np = pre[: aux.start()].strip()
-        verb = aux.group(1).lower()
-        tail = re.sub(r"\b(?:about|around|approximately|up to|at least|at most|only)\s*$", "", pre[aux.end():],
-                      flags=re.IGNORECASE).strip()
-        if not tail and verb in ("is", "are"):
-            out.append(f"What {verb} {_lower_first(np)}?")
-            if span.kind == "phone":
-                out.append(f"What number do I call for {_lower_first(np)}?")
-        elif tail:
-            if span.kind == "time":  # "may stay for up to 14 nights" → "How long may guests stay?"
-                tail = re.sub(r"\s+for$", "", tail)
-            if span.kind == "ordinal":  # due on the 3rd day → when is … due
-                tail = re.sub(r"\s*\b(?:on|by|before|after|from|until)(?:\s+the)?\s*$", "", tail, flags=re.IGNORECASE)
-            out.append(f"{_en_ask(span)} {verb} {_lower_first(np)} {tail}?")
+    if not (aux and aux.start() > 0 and not re.search(EN_DAY, pre)):
+        return []
+    rest = re.sub(r"\s*\b(?:every|on|each)\s*$", "", pre[aux.end():], flags=re.IGNORECASE).strip()
+    np = _lower_first(pre[:aux.start()].strip())
+    return [f"Which day {aux.group(1).lower()} {np} {rest}?".replace("  ", " "),
+            f"When {aux.group(1).lower()} {np} {rest}?".replace("  ", " ")]
+
+
+def _en_how_often(sentence: str) -> list[str]:
+    """descale the machine every 200 shots → How often should I descale the machine?"""
+    head = re.split(r"\s+every\s+", sentence, maxsplit=1, flags=re.IGNORECASE)[0]
+    inv = _invert(_EN_LEAD.sub("", head))
+    return [f"How often {inv}?"] if inv else []
+
+
+def _en_how_long_for(pre: str) -> list[str]:
+    """soak the filter for 10 minutes → How long should I soak the filter?"""
+    if not re.search(r"\bfor(?:\s+(?:about|around|at least))?\s*$", pre, re.IGNORECASE):
+        return []
+    inv = _invert(re.sub(r"\s*\bfor(?:\s+(?:about|around|at least))?\s*$", "", pre, flags=re.IGNORECASE))
+    return [f"How long {inv}?"] if inv else []
+
+
+def _en_opening_hours(pre: str, place: str) -> list[str]:
+    """the office is open from 9:00 to 17:00 → What time does the office open (or close)? Its hours?"""
+    word = "close" if re.search(r"\b(?:to|until|till)\s*$", pre, re.IGNORECASE) else "open"
+    return [f"What time does the {place} {word}?", f"What are the hours of the {place}?"]
+
+
+def _en_aux_questions(pre: str, span: FactSpan) -> list[str]:
+    """The clause before the value asked about through its verb: "the deposit is 500 dollars" → "What is the
+    deposit?"; "guests may stay for up to 14 nights" → "How long may guests stay?"."""
+    aux = _EN_AUX.search(pre)
+    if not (aux and aux.start() > 0):
+        return []
+    np = pre[: aux.start()].strip()
+    verb = aux.group(1).lower()
+    tail = re.sub(r"\b(?:about|around|approximately|up to|at least|at most|only)\s*$", "", pre[aux.end():],
+                  flags=re.IGNORECASE).strip()
+    out: list[str] = []
+    if not tail and verb in ("is", "are"):
+        out.append(f"What {verb} {_lower_first(np)}?")
+        if span.kind == "phone":
+            out.append(f"What number do I call for {_lower_first(np)}?")
+    elif tail:
+        if span.kind == "time":  # "may stay for up to 14 nights" → "How long may guests stay?"
+            tail = re.sub(r"\s+for$", "", tail)
+        if span.kind == "ordinal":  # due on the 3rd day → when is … due
+            tail = re.sub(r"\s*\b(?:on|by|before|after|from|until)(?:\s+the)?\s*$", "", tail, flags=re.IGNORECASE)
+        out.append(f"{_en_ask(span)} {verb} {_lower_first(np)} {tail}?")
+    return out
+
+
+def _en_size_questions(pre: str, post: str, span: FactSpan) -> list[str]:
+    """"a 1.8-litre tank" → How big is the tank?; "it weighs 6.2 kg" → How much does it weigh?"""
     article = re.search(r"\b(?:a|an)\s*$", pre, re.IGNORECASE)
     noun = re.match(r"^(?P<noun>(?:[a-z]+\s+){0,2}[a-z]+?)(?P<rest>\s+(?:on|for|of)\s+[^,;]+)?$", post)
     if article and noun and span.kind in ("time", "measure", "money"):
@@ -144,35 +152,67 @@ def _en_value_questions(clause: str, span: FactSpan, sentence: str) -> list[str]
         unit = span.unit.lower()
         how = {"time": "How long", "money": "How much"}.get(span.kind) or (
             "How big" if unit in _EN_SIZE else "How heavy" if unit in _EN_WEIGHT else f"How many {span.unit}")
-        out.append(f"{how} is the {what}?")
-    elif span.kind == "measure" and span.unit.lower() in _EN_WEIGHT and re.search(r"\bweighs?\s*$", pre):
+        return [f"{how} is the {what}?"]
+    if span.kind == "measure" and span.unit.lower() in _EN_WEIGHT and re.search(r"\bweighs?\s*$", pre):
         np = re.sub(r"\s*\bweighs?\s*$", "", pre)
-        out.append(f"How much does {_lower_first(np)} weigh?")
-        out.append(f"How heavy is {_lower_first(np)}?")
-    if span.kind == "code" and post and re.search(r"\b(?:using|use|with)(?:\s+[A-Z]\w*)?\s*$", pre):
-        out.append(f"What {post} should I use?")
-        out.append(f"Which {post} do you recommend?")
-    if span.kind in ("phone", "email") and not out:
-        place = _EN_PLACE.search(sentence)
-        what = place.group(1).lower() if place else "support"
-        out.append(f"What is the {what} {'phone number' if span.kind == 'phone' else 'email address'}?")
-    ask = _en_ask(span)
-    blank = f"{pre} {ask[:1].lower() + ask[1:]} {post}".strip()
+        return [f"How much does {_lower_first(np)} weigh?", f"How heavy is {_lower_first(np)}?"]
+    return []
+
+
+def _en_contact_question(sentence: str, span: FactSpan) -> str:
+    """What is the support phone number / the office's email address?"""
+    place = _EN_PLACE.search(sentence)
+    what = place.group(1).lower() if place else "support"
+    return f"What is the {what} {'phone number' if span.kind == 'phone' else 'email address'}?"
+
+
+def _en_verb_questions(pre: str, post: str, span: FactSpan) -> list[str]:
+    """The subject's own verb asked back: "the deposit equals 6 weeks of rent" → "How many weeks of rent does
+    the deposit equal?", "How much is the deposit?"."""
     verb = re.match(r"^(?P<np>.+?)\s+(?P<verb>[a-z]+s)$", _EN_HEDGE.sub("", pre))
-    if verb and span.kind in ("measure", "count", "money", "time") and verb.group("verb") not in ("is", "was", "does"):
-        v = verb.group("verb")
-        base = "have" if v == "has" else v[:-2] if v.endswith(("shes", "ches", "xes", "sses")) else v[:-1]
-        obj = f" {post}" if post.startswith("of ") else ""
-        how = f"How many {span.unit}" if obj and span.kind == "time" else ask  # 6 weeks of rent
-        np = _lower_first(verb.group("np"))
-        out.append(f"{how}{obj} does {np} {base}?")
-        if v in ("takes", "lasts") and span.kind == "time":
-            out.append(f"How long is {np}?")
-        elif v in ("equals", "costs", "totals") or span.kind == "money":
-            out.append(f"How much is {np}?")
+    if not (verb and span.kind in ("measure", "count", "money", "time") and verb.group("verb") not in ("is", "was", "does")):
+        return []
+    v = verb.group("verb")
+    base = "have" if v == "has" else v[:-2] if v.endswith(("shes", "ches", "xes", "sses")) else v[:-1]
+    obj = f" {post}" if post.startswith("of ") else ""
+    how = f"How many {span.unit}" if obj and span.kind == "time" else _en_ask(span)  # 6 weeks of rent
+    np = _lower_first(verb.group("np"))
+    out = [f"{how}{obj} does {np} {base}?"]
+    if v in ("takes", "lasts") and span.kind == "time":
+        out.append(f"How long is {np}?")
+    elif v in ("equals", "costs", "totals") or span.kind == "money":
+        out.append(f"How much is {np}?")
+    return out
+
+
+def _en_value_questions(clause: str, span: FactSpan, sentence: str) -> list[str]:
+    """The questions one value of a clause answers, from the words around it (``pre`` before, ``post`` after)."""
+    pre = _EN_LEAD.sub("", clause[:span.start]).strip()
+    post = clause[span.end:].strip(" .")
+    out: list[str] = _en_spoken_questions(pre, post, span)
+    if span.kind == "day":
+        return _en_day_questions(pre) or out
+    if re.search(r"\bevery\s+$", pre + " ", re.IGNORECASE):
+        return _en_how_often(sentence)
+    until = re.search(r"\b(?:in|after|within)(?:\s+(?:about|around|approximately|up to))?\s*$", pre, re.IGNORECASE)
+    if span.kind == "time" and until and until.start() > 0:  # heats up in about 35 seconds → how long until …
+        rest = pre[:until.start()].strip()
+        return out + [f"How long until {_lower_first(rest)}?", f"How long does it take until {_lower_first(rest)}?"]
+    if span.kind == "time":
+        out += _en_how_long_for(pre)
+    if span.kind == "clock" and (place := _EN_PLACE.search(sentence)):
+        return out + _en_opening_hours(pre, place.group(1).lower())
+    out += _en_aux_questions(pre, span)
+    out += _en_size_questions(pre, post, span)
+    if span.kind == "code" and post and re.search(r"\b(?:using|use|with)(?:\s+[A-Z]\w*)?\s*$", pre):
+        out += [f"What {post} should I use?", f"Which {post} do you recommend?"]
+    if span.kind in ("phone", "email") and not out:
+        out.append(_en_contact_question(sentence, span))
+    out += _en_verb_questions(pre, post, span)
     if (len(pre.split()) >= 2 and not re.match(r"^(?:if|when)\b", pre, re.IGNORECASE)
             and span.kind != "ordinal"):
-        out.append(_upper_first(blank) + "?")
+        ask = _en_ask(span)
+        out.append(_upper_first(f"{pre} {ask[:1].lower() + ask[1:]} {post}".strip()) + "?")
     if span.kind == "time" and span.unit.lower().endswith("s") and span.unit.lower() != "working":
         # "How long may guests stay?" is also asked as "How many nights may guests stay?"
         out += [f"How many {span.unit.lower()}{q[8:]}" for q in out

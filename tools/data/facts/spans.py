@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.data.text import CJK
+from tools.core.cjk import HAN_RE
 
 _ZH_NUM = r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万半]+)"
 _ZH_TIME_UNITS = ("个工作日", "工作日", "个小时", "个月", "小时", "分钟", "周", "星期", "年", "天", "日", "秒", "月")
@@ -113,7 +113,6 @@ _EN_STOP_UNITS = {"and", "or", "of", "in", "on", "at", "to", "the", "a", "an", "
 
 _ZH_SENT = re.compile(r"[^。！？；!?\n]+[。！？；!?]?")
 _EN_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
-_CJK_RE = re.compile(f"[{CJK}]")
 _DOC_WORDS_ZH = re.compile(r"(?:使用|用户|操作|安装|维修|产品)?(?:说明书|手册|指南|须知|说明|介绍|规定|制度|政策|条款)$")
 _DOC_WORDS_EN = re.compile(
     r"\s*[-–—:|]?\s*(?:(?:the\s+)?(?:user|owner'?s?|operating|instruction|installation|quick[- ]start|product|"
@@ -134,9 +133,9 @@ class Subject:
 def subject_of(title: str) -> Subject:
     """The document's subject from its title: the title without "使用说明书", "User Manual" and the like."""
     t = title.strip()
-    zh = bool(_CJK_RE.search(t))
+    zh = bool(HAN_RE.search(t))
     name = (_DOC_WORDS_ZH.sub("", t) if zh else _DOC_WORDS_EN.sub("", t)).strip(" -–—:|") or t
-    if zh and len(_CJK_RE.findall(name)) + len(re.findall(r"[A-Za-z0-9]", name)) < 2:
+    if zh and len(HAN_RE.findall(name)) + len(re.findall(r"[A-Za-z0-9]", name)) < 2:
         name = t
     m = _MODEL.search(name)
     short = m.group(0) if m else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tools.core.cjk import HAN
 from tools.data.facts.spans import CODE, FactSpan, Subject, find_facts, first_angles, timetable
 
 _ZH_CLAUSE = re.compile(r"[^，,；;。！？!?]+")
@@ -72,7 +73,7 @@ def _zh_value_questions(clause: str, span: FactSpan, then: str = "", to: FactSpa
         lead = _ZH_LEAD.sub("", re.sub(r"每(?:隔)?$", "", pre)).strip()
         out = [f"{lead}多久{post}？", f"{lead}多长时间{post}？"]
         return [q for q in out if len(q) > 6]
-    if span.kind == "number" and re.search(r"每[\u4e00-\u9fff]{0,3}$", pre):  # 每骑行1000公里 → 骑行多少公里
+    if span.kind == "number" and re.search(f"每[{HAN}]{{0,3}}$", pre):  # 每骑行1000公里 → 骑行多少公里
         return [f"{_ZH_LEAD.sub('', pre)}{ask[0]}{post}？"]
     if then:
         return [f"{pre}{ask[0]}{post}，{then}？", f"{pre}{ask[-1]}{post}，{then}？"]
@@ -229,5 +230,5 @@ def well_formed_zh(question: str) -> bool:
     """No doubled question words ("的多少钱是多少", "有多重是多少公斤"; a range "几点到几点" is one), no stray
     "的的", no "为什么" made of "为" + "什么"."""
     asks = len(_ZH_ASKS.findall(question))
-    echo = re.search(r"([\u4e00-\u9fff]{2,})是\1", question)  # "服务时间是服务时间？"
+    echo = re.search(rf"([{HAN}]{{2,}})是\1", question)  # "服务时间是服务时间？"
     return not _ZH_BAD.search(question) and not echo and len(question) >= 5 and (asks <= 1 or "到" in question)

@@ -1,0 +1,80 @@
+"""The train step: the approved plan started in its own process; where it stands; stopping it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.nodes.reply import error_reply, reply
+from agent.nodes.runs import ensure_run
+from agent.replies import word
+from agent.state import AgentState, overrides_of, plan_of
+
+
+def _env_int(name: str) -> int | None:
+    import os
+
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def train(state: AgentState) -> dict[str, Any]:
+    from tools.core.runs import RunIndex
+    from tools.train.launch import launch_training, settings_from_plan, write_config
+
+    try:
+        run_id, run_dir, update = ensure_run(state)
+        if not state.get("data_dir"):
+            return {**update, **reply(state, "ask_files")}
+        from tools.plan.record import parse_plan
+
+        approved = plan_of(state) or parse_plan({})  # none shown yet: the plan reader's own refusal
+        settings = settings_from_plan(approved, Path(state["data_dir"]))  # type: ignore[arg-type]
+        write_config(run_dir, settings)
+        max_steps = overrides_of(state).max_steps or _env_int("TUNEPILOT_MAX_STEPS")
+        pid = launch_training(run_dir, max_steps=max_steps)
+        RunIndex().update(run_id, stage="train", state="running")
+    except Exception as exc:  # noqa: BLE001
+        return error_reply(state, exc)
+    return {**update, "stage": "train", **reply(state, "train_started", run_id=run_id, pid=pid)}
+
+
+def status(state: AgentState) -> dict[str, Any]:
+    from tools.core.events import read_events
+    from tools.core.runs import training_state
+
+    run_dir = state.get("run_dir")
+    if not run_dir:
+        return reply(state, "no_run")
+    st = training_state(Path(run_dir))
+    progress = [e for e in read_events(Path(run_dir)) if e.stage == "train" and e.kind == "progress"]
+    last = progress[-1] if progress else None
+    update: dict[str, Any] = {"outcome": f"train_{st}"}
+    train_events = [e for e in read_events(Path(run_dir)) if e.stage == "train"]
+    queued = train_events[-1].data.get("queued") if train_events and train_events[-1].kind == "info" else None
+    if st == "running" and queued:
+        update.update(reply(state, "train_queued", pos=queued))
+    elif st == "running":
+        if last:
+            update.update(reply(state, "train_progress", step=last.step, total=last.total,
+                                loss=f"{last.data.get('loss', 0):.4f}", eta=int(last.data.get("eta_s") or 0)))
+        else:
+            update.update(reply(state, "train_starting"))
+    elif st == "done":
+        update.update(reply(state, "train_done", steps=last.step if last else "?",
+                            loss=f"{last.data.get('loss', 0):.4f}" if last else "?"))
+    elif st == "failed" and train_events and train_events[-1].said is not None:  # why, in their language
+        update.update(reply(state, "train_failed_why", why=train_events[-1].said.text(state.get("lang", "en"))))
+    else:
+        update.update(reply(state, "train_state", state=word(st, state.get("lang", "en"))))
+    return update
+
+
+def cancel(state: AgentState) -> dict[str, Any]:
+    from tools.train.launch import cancel_training
+
+    run_dir = state.get("run_dir")
+    if not run_dir:
+        return reply(state, "no_run")
+    stopped = cancel_training(Path(run_dir))
+    return reply(state, "cancelled" if stopped else "nothing_to_cancel")

@@ -1,0 +1,59 @@
+"""What a training trains on: the run's examples, rewordings for a knowledge task, the learning check's questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tools.core.events import EventWriter
+from tools.core.messages import said
+from tools.data.examples import load_examples
+from tools.train.launch import TrainSettings
+
+
+def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:
+    """The configured LLM's rewordings of the trained questions; templates alone when it fails (said so)."""
+    from tools.core.secrets import redact
+    from tools.data.knowledge import llm_rewordings, single_turn
+    from tools.data.llm import llm_settings
+
+    if llm_settings() is None:
+        return {}
+    pairs = list({t[1]: t[2] for t in map(single_turn, rows) if t is not None}.items())
+    try:
+        found = llm_rewordings(pairs, settings.paraphrases)
+    except Exception as exc:  # noqa: BLE001 - the templates still reword every question
+        events.emit("train", "warning", f"the LLM could not reword the questions ({type(exc).__name__}: "
+                    f"{redact(str(exc))[:200]}); using the built-in rewordings only")
+        return {}
+    events.emit("train", "info", f"the LLM reworded {len(found)} of {len(pairs)} questions", llm_reworded=len(found))
+    return found
+
+
+
+
+def training_examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], list[Any], list[Any]] | None:
+    """Training and eval examples, rewordings added for a knowledge task, and the learning check's questions;
+    None (with an error event) when there is nothing to train on."""
+    data_dir = Path(settings.data_dir)
+    train_rows = load_examples(data_dir / "train.jsonl", settings.system_prompt)
+    eval_rows = load_examples(data_dir / "eval.jsonl", settings.system_prompt)
+    if not train_rows:
+        events.emit("train", "error", said=said("train.no_examples", path=str(data_dir / "train.jsonl")))
+        return None
+    from tools.data.knowledge import augment_counted, check_items, held_words
+
+    items = (check_items(train_rows, settings.check_size, settings.seed, by_words=settings.paraphrases >= 2)
+             if settings.learning_check else [])
+    if settings.paraphrases:
+        train_rows, c = augment_counted(train_rows, settings.paraphrases, settings.seed,
+                                        _llm_rewordings(train_rows, settings, events), held_words(items))
+        events.emit("train", "info", said=said("train.reworded", added=c.added, examples=c.examples,
+                                               template=c.template, answer=c.answer, words=c.words, llm=c.llm,
+                                               shared=c.shared),
+                    paraphrased=c.added, **c.model_dump())
+    if items:
+        words = sum(it.by_words for it in items)
+        events.emit("train", "info", said=said("train.check_asked", n=len(items), words=words,
+                                               templates=len(items) - words), check=len(items), check_by_words=words)
+    return train_rows, eval_rows, items
