@@ -13,7 +13,7 @@ import re
 
 from agent.goal import Goal
 from agent.intent import parse_message
-from agent.replies import t
+from tools.core.messages import say
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +66,4 @@ def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, 
         from tools.core.secrets import redact
 
         log.info("LLM understanding failed: %s", redact(str(exc)))
-        return fallback, t("llm_fallback", lang)
+        return fallback, say("agent.llm_fallback", lang)

@@ -1,6 +1,7 @@
 """What the agent says, in English and Chinese: short, concrete, with the numbers.
 
-``t(key, lang, **vars)`` renders one message with :meth:`str.format`; a
+Every message is a catalog code, rendered with the one lookup the house has,
+``tools.core.messages.say("agent.<key>", lang, **vars)``; a
 variable the message names but the caller did not pass raises ``KeyError``
 (a test renders every message in both languages). ``lang`` is the person's
 language from :class:`agent.goal.Goal`: "zh" (and "mixed", a Chinese speaker
@@ -20,19 +21,9 @@ MESSAGES: dict[str, dict[str, str]] = section("agent")  # the catalog's agent.* 
 WORDS: dict[str, dict[str, str]] = section("word")
 
 
-def word(key: str, lang: str) -> str:
+def word(key: str, lang: str) -> str:  # not a second lookup: a word from a tool's result may have no code
     """A state, stage or label word from :data:`WORDS` in ``lang``; a word not listed is returned as it is."""
     entry = WORDS.get(key)
     if entry is None:
         return key
     return say(f"word.{key}", lang)
-
-
-def t(key: str, lang: str, **vars: object) -> str:
-    """The message ``key`` in ``lang`` ("zh"/"mixed" → Chinese, else English), formatted with ``vars``.
-
-    Raises ``KeyError`` for an unknown key or a variable the message needs but was not given.
-    """
-    if key not in MESSAGES:
-        raise KeyError(f"no reply named {key!r}")
-    return say(f"agent.{key}", lang, **vars)

@@ -128,9 +128,7 @@ class AgentSession:
         if self.pending() is None:
             if action == "edit" and text.strip():
                 return self.send(text)
-            from agent.replies import t
-
-            return Turn(replies=[t("nothing_pending", self.values().get("lang") or "en")])
+            return Turn(replies=[say("agent.nothing_pending", self.values().get("lang") or "en")])
         return self._turn(Command(resume={ACTION: action, "text": text}))
 
     def carry_on(self) -> Turn:
@@ -191,9 +189,7 @@ class AgentSession:
         rec = self._run(run_id)
         lang = self.values().get("lang") or "en"
         if self.pending() is not None:
-            from agent.replies import t
-
-            return Turn(replies=[t("answer_first", lang)], pending=None)
+            return Turn(replies=[say("agent.answer_first", lang)], pending=None)
         self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
         pressed = HumanMessage(content=say("page.retrain", lang), additional_kwargs={META_KEY: {ACTION: "follow_up"}})
         return self._turn({"messages": [pressed], ACTION: "follow_up", "owner": self.thread_id,

@@ -96,7 +96,7 @@ def _cli(args: list[str], runs: Path, stdin: str = "", timeout: int = 300) -> su
 
 
 def test_run_without_yes_stops_at_the_plan_and_the_agent_carries_on(tmp_path: Path, demo_model: Path) -> None:
-    from agent.replies import t
+    from tools.core.messages import say
 
     faq = warranty_faq(tmp_path / "售后FAQ.txt", 12)
     runs = tmp_path / "runs"
@@ -108,15 +108,15 @@ def test_run_without_yes_stops_at_the_plan_and_the_agent_carries_on(tmp_path: Pa
     later = _cli(["agent", "--thread", "客服-1"], runs, stdin="不要\n")
     assert later.returncode == 0, later.stderr[-2000:]
     assert "you: 用这些 FAQ 微调模型，回答要简短" in later.stdout  # the conversation, found again
-    assert t("declined", "zh") in later.stdout
+    assert say("agent.declined", "zh") in later.stdout
     assert not list(runs.glob("*/config.yaml"))
 
 
 @pytest.mark.slow
 def test_cancel_through_the_agent_stops_the_training(runs_dir: Path, tmp_path: Path, tiny_model: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.replies import t
     from agent.session import AgentSession
+    from tools.core.messages import say
     from tools.train.launch import training_state
 
     monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", str(tiny_model))
@@ -131,11 +131,11 @@ def test_cancel_through_the_agent_stops_the_training(runs_dir: Path, tmp_path: P
         time.sleep(0.5)
     assert training_state(run) == "running"
     turn = s.send("停止训练")
-    assert turn.replies[-1] == t("cancelled", "zh")
+    assert turn.replies[-1] == say("agent.cancelled", "zh")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and training_state(run) == "running":
         time.sleep(0.5)
     assert training_state(run) == "cancelled"
     last = max(e.step or 0 for e in read_events(run) if e.kind == "progress")
     assert last < 5000
-    assert s.send("停止训练").replies[-1] == t("nothing_to_cancel", "zh")
+    assert s.send("停止训练").replies[-1] == say("agent.nothing_to_cancel", "zh")

@@ -15,12 +15,12 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from tools.core.paths import runs_root
 from tools.core.secrets import redact
 from ui import pairs as pair_table
 from ui import view
 from ui.conversations import get_session, new_thread_id, run_dir_of, thread_lock
-from ui.i18n import L
 from ui.run_panel import outputs as panel_outputs
 from ui.run_panel import refresh_panel
 from ui.uploads import sanitize_name, store_uploads
@@ -56,14 +56,14 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
     return msgs
 
 
-def on_load(thread_id: str, lg: str) -> list[Any]:
+def on_load(thread_id: str, lang: str) -> list[Any]:
     session = get_session(thread_id)
     pending = session.pending()
     return [_chat_view(session, pending), gr.update(visible=pending is not None),
-            *refresh_panel(thread_id, lg)]
+            *refresh_panel(thread_id, lang)]
 
 
-def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
+def send(message: dict[str, Any] | str, thread_id: str, lang: str):  # type: ignore[no-untyped-def]
     """One message (text and files) to the agent; yields the chat while it works."""
     thread_id = new_thread_id(thread_id)
     session = get_session(thread_id)
@@ -75,14 +75,14 @@ def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignor
         yield history, gr.update(), gr.update(), ""
         return
     history.append({"role": "user", "content": view.safe_markdown(shown)})
-    history.append({"role": "assistant", "content": L("working", lg)})
+    history.append({"role": "assistant", "content": say("page.working", lang)})
     # the confirmation buttons hide while the agent works, so a second click cannot resend
     yield history, gr.update(value=None, interactive=False), gr.update(visible=False), ""
     stored: list[str] = []
     problems: list[str] = []
     if paths:
         dest = runs_root() / "uploads" / thread_id
-        stored, problems = store_uploads(paths, dest, lg)
+        stored, problems = store_uploads(paths, dest, lang)
     if problems and not stored:
         history[-1] = {"role": "assistant", "content": view.safe_markdown("\n".join(problems))}
         yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
@@ -102,12 +102,12 @@ def send(message: dict[str, Any] | str, thread_id: str, lg: str):  # type: ignor
 
 def pressed(action: str):  # type: ignore[no-untyped-def]
     """A confirmation button: a typed answer to the agent's question (the box's text goes with Edit)."""
-    def handler(message: Any, thread_id: str, lg: str):  # type: ignore[no-untyped-def]
+    def handler(message: Any, thread_id: str, lang: str):  # type: ignore[no-untyped-def]
         thread_id = new_thread_id(thread_id)
         session = get_session(thread_id)
         text = message.get("text", "") if isinstance(message, dict) else str(message or "")
         history = _chat_view(session)
-        history.append({"role": "assistant", "content": L("working", lg)})
+        history.append({"role": "assistant", "content": say("page.working", lang)})
         yield history, gr.update(interactive=False), gr.update(visible=False), ""
         try:
             with thread_lock(thread_id):
@@ -126,12 +126,12 @@ def pressed(action: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-def tick(thread_id: str, lg: str) -> list[Any]:
+def tick(thread_id: str, lang: str) -> list[Any]:
     """Live panel; when a journey's training has finished, carry the journey on."""
     chat_update: Any = gr.update()
     confirm_update: Any = gr.update()
     if not thread_id:
-        return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
+        return [chat_update, confirm_update, *refresh_panel(thread_id, lang)]
     session = get_session(thread_id)
     lock = thread_lock(thread_id)
     if lock.acquire(blocking=False):  # a turn in progress carries the journey itself
@@ -153,7 +153,7 @@ def tick(thread_id: str, lg: str) -> list[Any]:
                     confirm_update = gr.update(visible=pending is not None)
         finally:
             lock.release()
-    return [chat_update, confirm_update, *refresh_panel(thread_id, lg)]
+    return [chat_update, confirm_update, *refresh_panel(thread_id, lang)]
 
 
 def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:

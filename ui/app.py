@@ -12,9 +12,9 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from ui import agent_chat, language, layout, model_chat, runs_tab
 from ui import corrections as correction_ui
-from ui.i18n import L
 from ui.uploads import MAX_FILE_MB
 
 
@@ -23,11 +23,11 @@ def create_app() -> gr.Blocks:
     with gr.Blocks(title="tunepilot") as demo:
         parts = layout.header()
         with gr.Tabs():
-            with gr.Tab(L("chat", "en"), id="chat") as tab_chat:
+            with gr.Tab(say("page.chat", "en"), id="chat") as tab_chat:
                 parts |= layout.chat_tab()
-            with gr.Tab(L("model_chat", "en"), id="model") as tab_model:
+            with gr.Tab(say("page.model_chat", "en"), id="model") as tab_model:
                 parts |= model_chat.build()
-            with gr.Tab(L("runs", "en"), id="runs") as tab_runs:
+            with gr.Tab(say("page.runs", "en"), id="runs") as tab_runs:
                 parts |= runs_tab.build()
                 parts |= correction_ui.build_list()
         timer = gr.Timer(2.0)

@@ -14,10 +14,10 @@ from typing import Any
 import gradio as gr
 
 from tools.core.errors import TunepilotError
+from tools.core.messages import say
 from tools.core.paths import runs_root
 from tools.data.corrections import add_correction, load_corrections, remove_correction
 from ui.conversations import get_session, message_text, new_thread_id, owns
-from ui.i18n import L
 
 SIDES = ("base", "tuned")
 
@@ -26,8 +26,8 @@ def build_box() -> dict[str, Any]:
     """Under the model chat: the right answer to the last 👎, and a button to keep it."""
     pending = gr.State({})
     with gr.Row(visible=False, elem_id="tp-correct-row") as row:
-        answer = gr.Textbox(label=L("correct_label", "en"), scale=4, elem_id="tp-correct")
-        save = gr.Button(L("correct_save", "en"), scale=1, elem_id="tp-correct-save")
+        answer = gr.Textbox(label=say("page.correct_label", "en"), scale=4, elem_id="tp-correct")
+        save = gr.Button(say("page.correct_save", "en"), scale=1, elem_id="tp-correct-save")
     msg = gr.Markdown(elem_id="tp-correct-msg")
     return {"correct_pending": pending, "correct_row": row, "correct_answer": answer, "correct_save": save,
             "correct_msg": msg}
@@ -35,13 +35,13 @@ def build_box() -> dict[str, Any]:
 
 def build_list() -> dict[str, Any]:
     """On the runs tab: the chosen run's corrections, removing one, and training again with them."""
-    with gr.Accordion(L("corrections", "en"), open=True) as acc:
-        table = gr.Dataframe(headers=L("corrections_cols", "en").split(","), interactive=False, wrap=True,
+    with gr.Accordion(say("page.corrections", "en"), open=True) as acc:
+        table = gr.Dataframe(headers=say("page.corrections_cols", "en").split(","), interactive=False, wrap=True,
                              elem_id="tp-corrections")
         with gr.Row():
-            remove_id = gr.Textbox(label=L("correction_id", "en"), scale=2, elem_id="tp-correction-id")
-            remove = gr.Button(L("correction_remove", "en"), scale=1, elem_id="tp-correction-remove")
-            retrain = gr.Button(L("retrain", "en"), variant="primary", scale=2, elem_id="tp-retrain")
+            remove_id = gr.Textbox(label=say("page.correction_id", "en"), scale=2, elem_id="tp-correction-id")
+            remove = gr.Button(say("page.correction_remove", "en"), scale=1, elem_id="tp-correction-remove")
+            retrain = gr.Button(say("page.retrain", "en"), variant="primary", scale=2, elem_id="tp-retrain")
         list_msg = gr.Markdown(elem_id="tp-corrections-msg")
     return {"corr_acc": acc, "corr_table": table, "corr_remove_id": remove_id, "corr_remove": remove,
             "corr_retrain": retrain, "corr_msg": list_msg}
@@ -58,7 +58,7 @@ def labels(p: SimpleNamespace) -> list[tuple[Any, dict[str, str]]]:
 
 
 def on_vote(data: gr.LikeData, run_id: str | None, side: str | None, history: list, thread_id: str,
-            lg: str) -> tuple[Any, ...]:
+            lang: str) -> tuple[Any, ...]:
     """A 👎 opens the box for the right answer to that question (kept for the run that answered); a 👍 closes it."""
     hide: tuple[Any, ...] = ({}, gr.update(visible=False), gr.update(), "")
     if data.liked or not run_id or not side or not owns(thread_id, run_id):
@@ -69,24 +69,24 @@ def on_vote(data: gr.LikeData, run_id: str | None, side: str | None, history: li
         return hide
     question, wrong = message_text(history[idx - 1]), message_text(history[idx])
     pending = {"run": target, "question": question, "wrong": wrong, "model": model}
-    return pending, gr.update(visible=True), gr.update(value=""), L("correct_hint", lg, question=question[:200])
+    return pending, gr.update(visible=True), gr.update(value=""), say("page.correct_hint", lang, question=question[:200])
 
 
-def save(pending: dict[str, Any], answer: str, thread_id: str, lg: str) -> tuple[Any, ...]:
+def save(pending: dict[str, Any], answer: str, thread_id: str, lang: str) -> tuple[Any, ...]:
     """Keep the right answer in the run that answered wrong; the box closes and says how many the run has."""
     run = (pending or {}).get("run")
     if not run or not owns(thread_id, run):
-        return pending, gr.update(visible=False), L("correct_nothing", lg)
+        return pending, gr.update(visible=False), say("page.correct_nothing", lang)
     try:
         add_correction(runs_root() / run, pending["question"], answer, wrong=pending.get("wrong", ""),
                        model=pending.get("model", "tuned"))
     except TunepilotError as err:
-        return pending, gr.update(visible=True), f"⚠️ {L('run_problem', lg)} {err}"
+        return pending, gr.update(visible=True), f"⚠️ {say('page.run_problem', lang)} {err}"
     n = len(load_corrections(runs_root() / run))
-    return {}, gr.update(visible=False), L("correct_saved", lg, n=n, run=run)
+    return {}, gr.update(visible=False), say("page.correct_saved", lang, n=n, run=run)
 
 
-def corrections_frame(run_id: str, thread_id: str, lg: str) -> Any:
+def corrections_frame(run_id: str, thread_id: str, lang: str) -> Any:
     """The run's corrections (id, question, right answer); none for a run this conversation does not own."""
     import pandas as pd
 
@@ -97,32 +97,32 @@ def corrections_frame(run_id: str, thread_id: str, lg: str) -> Any:
             rows = [[c.id, c.question, c.answer] for c in load_corrections(runs_root() / run_id)]
         except TunepilotError:
             rows = []
-    return pd.DataFrame(rows, columns=L("corrections_cols", lg).split(","))
+    return pd.DataFrame(rows, columns=say("page.corrections_cols", lang).split(","))
 
 
-def remove(run_id: str, correction_id: str, thread_id: str, lg: str) -> tuple[Any, str]:
+def remove(run_id: str, correction_id: str, thread_id: str, lang: str) -> tuple[Any, str]:
     run_id = (run_id or "").strip()
     if not run_id or not owns(thread_id, run_id):
-        return corrections_frame(run_id, thread_id, lg), L("correct_pick_run", lg)
+        return corrections_frame(run_id, thread_id, lang), say("page.correct_pick_run", lang)
     try:
         gone = remove_correction(runs_root() / run_id, (correction_id or "").strip())
     except TunepilotError as err:
-        return corrections_frame(run_id, thread_id, lg), f"⚠️ {L('run_problem', lg)} {err}"
-    return corrections_frame(run_id, thread_id, lg), L("correction_removed", lg, question=gone.question[:200])
+        return corrections_frame(run_id, thread_id, lang), f"⚠️ {say('page.run_problem', lang)} {err}"
+    return corrections_frame(run_id, thread_id, lang), say("page.correction_removed", lang, question=gone.question[:200])
 
 
-def retrain(run_id: str, thread_id: str, lg: str) -> str:
+def retrain(run_id: str, thread_id: str, lang: str) -> str:
     """The agent plans a follow-up of the run with its corrections; its plan waits for Approve in the chat tab."""
     run_id = (run_id or "").strip()
     if not run_id or not owns(thread_id, run_id):
-        return L("correct_pick_run", lg)
+        return say("page.correct_pick_run", lang)
     try:
         turn = get_session(new_thread_id(thread_id)).follow_up(run_id)
     except TunepilotError as err:
-        return f"⚠️ {L('run_problem', lg)} {err}"
+        return f"⚠️ {say('page.run_problem', lang)} {err}"
     if turn.pending is None:  # nothing to approve: the agent said why (no corrections, a question open)
-        return "\n\n".join(turn.replies[-1:]) or L("correct_pick_run", lg)
-    return L("retrain_planned", lg, run=Path(str(turn.state.get("run_dir") or "")).name)
+        return "\n\n".join(turn.replies[-1:]) or say("page.correct_pick_run", lang)
+    return say("page.retrain_planned", lang, run=Path(str(turn.state.get("run_dir") or "")).name)
 
 
 def wire(p: SimpleNamespace) -> None:

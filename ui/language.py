@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from ui import corrections as correction_ui
-from ui.i18n import L
 
 
 def _lang(choice: str | None) -> str:
@@ -35,9 +35,9 @@ def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:
     ]
 
     def set_lang(choice: str) -> list[Any]:
-        lg = _lang(choice)
-        return [lg, f"## {L('title', lg)}",
-                *(gr.update(**{prop: L(key, lg) for prop, key in props.items()})  # type: ignore[arg-type]
+        lang = _lang(choice)
+        return [lang, f"## {say('page.title', lang)}",
+                *(gr.update(**{prop: say(f"page.{key}", lang) for prop, key in props.items()})  # type: ignore[arg-type]
                   for _, props in labelled)]
 
     p.lang.change(set_lang, p.lang, [p.lang_state, p.title, *(c for c, _ in labelled)], api_name="set_lang")

@@ -10,8 +10,8 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from ui.conversations import browser_secret
-from ui.i18n import L
 
 CSS = """
 .tp-stages {display:flex; flex-wrap:wrap; gap:.3em; align-items:center; font-size:.95em}
@@ -39,8 +39,8 @@ def header() -> dict[str, Any]:
     # The default is empty: each browser gets its own random id on first load (see new_thread_id).
     thread = gr.BrowserState("", storage_key="tunepilot-thread", secret=browser_secret())
     lang_state = gr.State("en")
-    title = gr.Markdown(f"## {L('title', 'en')}")
-    lang = gr.Radio(["English", "中文"], value="English", label=L("language", "en"), elem_id="tp-lang")
+    title = gr.Markdown(f"## {say('page.title', 'en')}")
+    lang = gr.Radio(["English", "中文"], value="English", label=say("page.language", "en"), elem_id="tp-lang")
     return {"thread": thread, "lang_state": lang_state, "title": title, "lang": lang}
 
 
@@ -52,21 +52,21 @@ def chat_tab() -> dict[str, Any]:
         with gr.Column(scale=2, min_width=300):
             panel = _panel_column()
     # the before/after tables are wide: they get the page's full width
-    with gr.Accordion(L("eval", "en"), open=True) as acc_eval:
+    with gr.Accordion(say("page.eval", "en"), open=True) as acc_eval:
         eval_md = gr.Markdown(elem_id="tp-eval")
     return {**chat, **panel, "acc_eval": acc_eval, "eval_md": eval_md}
 
 
 def _chat_column() -> dict[str, Any]:
     """The conversation, the message box (text and files), the confirmation buttons and a notice line."""
-    chatbot = gr.Chatbot(label=L("chat", "en"), show_label=False, height=520,
+    chatbot = gr.Chatbot(label=say("page.chat", "en"), show_label=False, height=520,
                          elem_id="tp-chat", sanitize_html=True)
-    box = gr.MultimodalTextbox(file_count="multiple", placeholder=L("input", "en"),
+    box = gr.MultimodalTextbox(file_count="multiple", placeholder=say("page.input", "en"),
                                show_label=False, elem_id="tp-input")
     with gr.Row(visible=False, elem_id="tp-confirm") as confirm_row:
-        approve = gr.Button(L("approve", "en"), variant="primary", elem_id="tp-approve")
-        edit = gr.Button(L("edit", "en"), elem_id="tp-edit")
-        cancel = gr.Button(L("cancel", "en"), variant="stop", elem_id="tp-cancel")
+        approve = gr.Button(say("page.approve", "en"), variant="primary", elem_id="tp-approve")
+        edit = gr.Button(say("page.edit", "en"), elem_id="tp-edit")
+        cancel = gr.Button(say("page.cancel", "en"), variant="stop", elem_id="tp-cancel")
     notice = gr.Markdown(elem_id="tp-notice")
     return {"chatbot": chatbot, "box": box, "confirm_row": confirm_row, "approve": approve, "edit": edit,
             "cancel": cancel, "notice": notice}
@@ -75,25 +75,25 @@ def _chat_column() -> dict[str, Any]:
 def _panel_column() -> dict[str, Any]:
     """The run panel: stages, the dataset report with its editable pairs, the plan, progress and loss, downloads."""
     stages = gr.HTML(elem_id="tp-stages")
-    with gr.Accordion(L("dataset", "en"), open=True) as acc_data:
-        dataset = gr.Dataframe(headers=L("dataset_cols", "en").split(","),
+    with gr.Accordion(say("page.dataset", "en"), open=True) as acc_data:
+        dataset = gr.Dataframe(headers=say("page.dataset_cols", "en").split(","),
                                interactive=False, wrap=True, elem_id="tp-dataset")
         pairs_hint = gr.Markdown(elem_id="tp-pairs-hint")
-        pairs = gr.Dataframe(headers=L("pairs_cols", "en").split(","), interactive=True,
+        pairs = gr.Dataframe(headers=say("page.pairs_cols", "en").split(","), interactive=True,
                              wrap=True, visible=False, max_height=360, elem_id="tp-pairs",
-                             label=L("pairs", "en"))
-        pairs_save = gr.Button(L("pairs_save", "en"), visible=False, elem_id="tp-pairs-save")
+                             label=say("page.pairs", "en"))
+        pairs_save = gr.Button(say("page.pairs_save", "en"), visible=False, elem_id="tp-pairs-save")
         pairs_msg = gr.Markdown(elem_id="tp-pairs-msg")
         pairs_sig = gr.State("")
-    with gr.Accordion(L("plan", "en"), open=True) as acc_plan:
+    with gr.Accordion(say("page.plan", "en"), open=True) as acc_plan:
         plan_md = gr.Markdown(elem_id="tp-plan")
-    with gr.Accordion(L("progress", "en"), open=True) as acc_prog:
+    with gr.Accordion(say("page.progress", "en"), open=True) as acc_prog:
         progress = gr.HTML(elem_id="tp-progress")
         # the series names are the legend (train / held-out, in the page language): no title
         loss = gr.LinePlot(x="step", y="loss", color="series", color_title="", height=220,
-                           x_title=L("plot_step", "en"), y_title=L("plot_loss", "en"),
-                           elem_id="tp-loss", label=L("loss", "en"))
-    files_out = gr.File(label=L("downloads", "en"), file_count="multiple", interactive=False,
+                           x_title=say("page.plot_step", "en"), y_title=say("page.plot_loss", "en"),
+                           elem_id="tp-loss", label=say("page.loss", "en"))
+    files_out = gr.File(label=say("page.downloads", "en"), file_count="multiple", interactive=False,
                         visible=False, elem_id="tp-downloads")
     return {"stages": stages, "acc_data": acc_data, "dataset": dataset, "pairs_hint": pairs_hint, "pairs": pairs,
             "pairs_save": pairs_save, "pairs_msg": pairs_msg, "pairs_sig": pairs_sig, "acc_plan": acc_plan,

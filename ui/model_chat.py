@@ -13,12 +13,12 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from tools.core.paths import runs_root
 from tools.core.secrets import redact
 from ui import corrections as correction_ui
 from ui import view
 from ui.conversations import message_text, new_thread_id, owns
-from ui.i18n import L
 
 SIDES = ("base", "tuned")  # what the two columns show until the person picks another run
 
@@ -34,23 +34,23 @@ def deployed_runs(thread_id: str) -> Any:
     return gr.update(choices=choices, value=choices[0] if choices else None)
 
 
-def side_choices(run_id: str | None, thread_id: str, lg: str) -> list[Any]:
+def side_choices(run_id: str | None, thread_id: str, lang: str) -> list[Any]:
     """What each column of the model chat can show: the base, this run, or another run of this conversation
     trained from the same base (its adapter joins the running server when asked); the columns' labels follow."""
     from tools.core.runs import RunIndex
     from tools.serve.adapters import same_base_runs
 
-    choices = [(L("base", lg), "base"), (L("tuned", lg), "tuned")]
+    choices = [(say("page.base", lang), "base"), (say("page.tuned", lang), "tuned")]
     if run_id and owns(thread_id, run_id):
         others = [Path(r.path) for r in RunIndex().list(owner=new_thread_id(thread_id)) if r.id != run_id]
-        choices += [(L("other_run", lg, run=o.name), f"run-{o.name}")
+        choices += [(say("page.other_run", lang, run=o.name), f"run-{o.name}")
                     for o in same_base_runs(runs_root() / run_id, others)]
     return [gr.update(choices=choices, value=v) for v in SIDES] + \
-        [gr.update(label=L(v, lg)) for v in SIDES]
+        [gr.update(label=say(f"page.{v}", lang)) for v in SIDES]
 
 
-def side_label(side: str | None, lg: str) -> Any:
-    return gr.update(label=L(side, lg) if side in SIDES else L("other_run", lg, run=str(side or "")[4:]))
+def side_label(side: str | None, lang: str) -> Any:
+    return gr.update(label=say(f"page.{side}", lang) if side in SIDES else say("page.other_run", lang, run=str(side or "")[4:]))
 
 
 def _side_model(dep: Any, side: str, thread_id: str) -> str:
@@ -67,7 +67,7 @@ def _side_model(dep: Any, side: str, thread_id: str) -> str:
 
 
 def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | None,  # type: ignore[no-untyped-def]
-             hb: list, ht: list, lg: str, thread_id: str = ""):
+             hb: list, ht: list, lang: str, thread_id: str = ""):
     """Both columns answer the same question, streamed side by side."""
     from tools.core.errors import TunepilotError
     from tools.serve.chat import ChatError, stream_chat
@@ -82,7 +82,7 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
     for h in (hb, ht):
         h += [{"role": "user", "content": view.safe_text(text)}, {"role": "assistant", "content": ""}]
     if dep is None:
-        hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error="no serve.json")
+        hb[-1]["content"] = ht[-1]["content"] = say("page.server_down", lang, error="no serve.json")
         yield hb, ht, ""
         return
     msgs = [{"role": "user", "content": text}]
@@ -92,7 +92,7 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
         try:  # another run's adapter joins a LoRA server: the pair of plain servers makes way for one (once)
             dep = deploy_model(DeployRequest(run_dir=runs_root() / run_id, mode="lora"))
         except TunepilotError as exc:
-            hb[-1]["content"] = ht[-1]["content"] = L("server_down", lg, error=redact(str(exc)))
+            hb[-1]["content"] = ht[-1]["content"] = say("page.server_down", lang, error=redact(str(exc)))
             yield hb, ht, ""
             return
     for i, side in enumerate(sides):
@@ -103,7 +103,7 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
             streams[i] = stream_chat(dep, _side_model(dep, side, thread_id), msgs)
             active.add(i)
         except TunepilotError as exc:
-            texts[i] = L("server_down", lg, error=redact(str(exc)))
+            texts[i] = say("page.server_down", lang, error=redact(str(exc)))
     while True:
         for i in list(active):
             try:
@@ -111,10 +111,10 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
             except StopIteration:
                 active.discard(i)
             except ChatError as exc:
-                texts[i] = L("server_down", lg, error=redact(str(exc)))
+                texts[i] = say("page.server_down", lang, error=redact(str(exc)))
                 active.discard(i)
         for i, h in enumerate((hb, ht)):
-            h[-1]["content"] = view.answer_text(texts[i], lg, done=i not in active) if i in streams else texts[i]
+            h[-1]["content"] = view.answer_text(texts[i], lang, done=i not in active) if i in streams else texts[i]
         yield hb, ht, ""
         if not active:
             return
@@ -140,20 +140,20 @@ def like(data: gr.LikeData, run_id: str | None, side: str | None, history: list,
 def build() -> dict[str, Any]:
     """The model chat tab's parts: which run, what each column shows, the two columns and the question box."""
     with gr.Row():
-        run_pick = gr.Dropdown(label=L("pick_run", "en"), choices=[], elem_id="tp-run-pick")
-        side_a = gr.Dropdown(label=L("left", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+        run_pick = gr.Dropdown(label=say("page.pick_run", "en"), choices=[], elem_id="tp-run-pick")
+        side_a = gr.Dropdown(label=say("page.left", "en"), choices=[(say(f"page.{v}", "en"), v) for v in SIDES],
                              value="base", elem_id="tp-side-a")
-        side_b = gr.Dropdown(label=L("right", "en"), choices=[(L(v, "en"), v) for v in SIDES],
+        side_b = gr.Dropdown(label=say("page.right", "en"), choices=[(say(f"page.{v}", "en"), v) for v in SIDES],
                              value="tuned", elem_id="tp-side-b")
-        refresh = gr.Button(L("refresh", "en"), size="sm")
+        refresh = gr.Button(say("page.refresh", "en"), size="sm")
     with gr.Row():
-        chat_base = gr.Chatbot(label=L("base", "en"), height=380, elem_id="tp-chat-base",
+        chat_base = gr.Chatbot(label=say("page.base", "en"), height=380, elem_id="tp-chat-base",
                                feedback_options=("Like", "Dislike"))
-        chat_tuned = gr.Chatbot(label=L("tuned", "en"), height=380, elem_id="tp-chat-tuned",
+        chat_tuned = gr.Chatbot(label=say("page.tuned", "en"), height=380, elem_id="tp-chat-tuned",
                                 feedback_options=("Like", "Dislike"))
     with gr.Row():
-        ask = gr.Textbox(show_label=False, placeholder=L("ask", "en"), scale=4, elem_id="tp-ask")
-        ask_btn = gr.Button(L("send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
+        ask = gr.Textbox(show_label=False, placeholder=say("page.ask", "en"), scale=4, elem_id="tp-ask")
+        ask_btn = gr.Button(say("page.send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
     return {"run_pick": run_pick, "side_a": side_a, "side_b": side_b, "refresh": refresh, "chat_base": chat_base,
             "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn, **correction_ui.build_box()}
 

@@ -12,9 +12,9 @@ from typing import Any
 import gradio as gr
 
 from tools.core.errors import TunepilotError
+from tools.core.messages import say
 from tools.core.runs import standing
 from tools.data.edits import apply_pair_edits, dataset_pairs
-from ui.i18n import L
 
 SHOWN = 500  # pairs shown at most (the rest are trained as they are)
 
@@ -39,7 +39,7 @@ def pairs_frame(run_dir: Path | None, lang: str) -> Any:
     import pandas as pd
 
     rows = dataset_pairs(run_dir / "data", SHOWN) if run_dir else []
-    return pd.DataFrame([list(r) for r in rows], columns=L("pairs_cols", lang).split(","))
+    return pd.DataFrame([list(r) for r in rows], columns=say("page.pairs_cols", lang).split(","))
 
 
 def pairs_tick(run_dir_of: Callable[[str], Path | None]) -> Callable[..., list[Any]]:
@@ -52,7 +52,7 @@ def pairs_tick(run_dir_of: Callable[[str], Path | None]) -> Callable[..., list[A
         can = editable(rd)
         visible = bool(sig)
         return [gr.update(value=pairs_frame(rd, lang), visible=visible, interactive=can),
-                gr.update(visible=visible and can), gr.update(value=L("pairs_hint", lang) if can and visible else ""),
+                gr.update(visible=visible and can), gr.update(value=say("page.pairs_hint", lang) if can and visible else ""),
                 sig]
     return tick
 
@@ -62,7 +62,7 @@ def save_pairs(run_dir_of: Callable[[str], Path | None]) -> Callable[..., list[A
     def save(thread_id: str, lang: str, table: Any) -> list[Any]:
         rd = run_dir_of(thread_id) if thread_id else None
         if not editable(rd):
-            return [gr.update(), L("pairs_locked", lang), gr.update()]
+            return [gr.update(), say("page.pairs_locked", lang), gr.update()]
         assert rd is not None
         current = {i: a for i, _, a in dataset_pairs(rd / "data", SHOWN)}
         edits: dict[int, str] = {}
@@ -75,15 +75,15 @@ def save_pairs(run_dir_of: Callable[[str], Path | None]) -> Callable[..., list[A
             if line in current and answer.strip() != current[line].strip():
                 edits[line] = answer
         if not edits:
-            return [gr.update(), L("pairs_nothing", lang), gr.update()]
+            return [gr.update(), say("page.pairs_nothing", lang), gr.update()]
         if all(not edits.get(line, current[line]).strip() for line in current):
-            return [gr.update(), L("pairs_all_removed", lang), gr.update()]
+            return [gr.update(), say("page.pairs_all_removed", lang), gr.update()]
         try:
             result = apply_pair_edits(rd / "data", edits)
         except TunepilotError as exc:
-            return [gr.update(), L("pairs_failed", lang, detail=exc.message), gr.update()]
+            return [gr.update(), say("page.pairs_failed", lang, detail=exc.message), gr.update()]
         return [gr.update(value=pairs_frame(rd, lang)),
-                L("pairs_saved", lang, edited=result.edited, records=result.records_changed, removed=result.removed,
+                say("page.pairs_saved", lang, edited=result.edited, records=result.records_changed, removed=result.removed,
                   train=result.train),
                 signature(rd, lang)]
     return save

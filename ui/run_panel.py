@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.messages import say
 from ui import view
 from ui.conversations import run_dir_of
-from ui.i18n import L
 
 
 def outputs(p: SimpleNamespace) -> list[Any]:
@@ -32,11 +32,11 @@ def loss_frame(rows: list[dict[str, Any]]) -> Any:
     return df.astype({"step": "int64", "loss": "float64", "series": "object"})
 
 
-def refresh_panel(thread_id: str, lg: str) -> list[Any]:
+def refresh_panel(thread_id: str, lang: str) -> list[Any]:
     rd = run_dir_of(thread_id) if thread_id else None
-    p = view.panel(rd, lg)
+    p = view.panel(rd, lang)
     import pandas as pd
 
-    table = pd.DataFrame(p["dataset"], columns=L("dataset_cols", lg).split(","))
+    table = pd.DataFrame(p["dataset"], columns=say("page.dataset_cols", lang).split(","))
     return [p["stages"], table, p["plan"], p["progress"], loss_frame(p["loss"]), p["eval"],
             gr.update(value=p["downloads"] or None, visible=bool(p["downloads"]))]

@@ -15,40 +15,39 @@ import gradio as gr
 from tools.core.messages import say
 from ui import view
 from ui.conversations import get_session, new_thread_id
-from ui.i18n import L
 from ui.run_panel import outputs as panel_outputs
 from ui.run_panel import refresh_panel
 
 
 def build() -> dict[str, Any]:
     """The runs tab's parts: the table, the chosen run's id, its buttons, and the line that answers them."""
-    runs_table = gr.Dataframe(headers=L("runs_cols", "en").split(","), interactive=False,
+    runs_table = gr.Dataframe(headers=say("page.runs_cols", "en").split(","), interactive=False,
                               elem_id="tp-runs")
     with gr.Row():
-        run_id_box = gr.Textbox(label=L("run_id", "en"), scale=3, elem_id="tp-run-id")
-        open_btn = gr.Button(L("open", "en"))
-        resume_btn = gr.Button(L("resume", "en"))
-        redeploy_btn = gr.Button(L("redeploy", "en"))
-        export_btn = gr.Button(L("export", "en"), elem_id="tp-export")
+        run_id_box = gr.Textbox(label=say("page.run_id", "en"), scale=3, elem_id="tp-run-id")
+        open_btn = gr.Button(say("page.open", "en"))
+        resume_btn = gr.Button(say("page.resume", "en"))
+        redeploy_btn = gr.Button(say("page.redeploy", "en"))
+        export_btn = gr.Button(say("page.export", "en"), elem_id="tp-export")
     with gr.Row():
-        confirm_del = gr.Checkbox(label=L("confirm_delete", "en"), value=False)
-        delete_btn = gr.Button(L("delete", "en"), variant="stop")
+        confirm_del = gr.Checkbox(label=say("page.confirm_delete", "en"), value=False)
+        delete_btn = gr.Button(say("page.delete", "en"), variant="stop")
     runs_msg = gr.Markdown(elem_id="tp-runs-msg")
     return {"runs_table": runs_table, "run_id_box": run_id_box, "open_btn": open_btn, "resume_btn": resume_btn,
             "redeploy_btn": redeploy_btn, "export_btn": export_btn, "confirm_del": confirm_del,
             "delete_btn": delete_btn, "runs_msg": runs_msg}
 
 
-def list_runs(lg: str = "en", thread_id: str = "") -> Any:
+def list_runs(lang: str = "en", thread_id: str = "") -> Any:
     """This conversation's runs with where each stands now (read from its folder, not a stale index row);
     other conversations' runs are not shown."""
     import pandas as pd
 
     from tools.core.runs import RunIndex
 
-    rows = [[r.id, *view.run_standing(Path(r.path), lg), r.goal[:80]]
+    rows = [[r.id, *view.run_standing(Path(r.path), lang), r.goal[:80]]
             for r in RunIndex().list(owner=new_thread_id(thread_id))]
-    return pd.DataFrame(rows, columns=L("runs_cols", lg).split(","))
+    return pd.DataFrame(rows, columns=say("page.runs_cols", lang).split(","))
 
 
 def pick_row(evt: gr.SelectData, rows: Any) -> str:
@@ -58,27 +57,27 @@ def pick_row(evt: gr.SelectData, rows: Any) -> str:
         return ""
 
 
-def open_run(run_id: str, thread_id: str, lg: str) -> str:
-    return get_session(new_thread_id(thread_id)).open_run(run_id).text(lg)
+def open_run(run_id: str, thread_id: str, lang: str) -> str:
+    return get_session(new_thread_id(thread_id)).open_run(run_id).text(lang)
 
 
-def resume_run(run_id: str, thread_id: str, lg: str) -> str:
-    return get_session(new_thread_id(thread_id)).resume_run(run_id).text(lg)
+def resume_run(run_id: str, thread_id: str, lang: str) -> str:
+    return get_session(new_thread_id(thread_id)).resume_run(run_id).text(lang)
 
 
-def redeploy(run_id: str, thread_id: str, lg: str) -> str:
-    return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lg)
+def redeploy(run_id: str, thread_id: str, lang: str) -> str:
+    return get_session(new_thread_id(thread_id)).redeploy(run_id).text(lang)
 
 
-def export_run(run_id: str, thread_id: str, lg: str) -> str:
-    return get_session(new_thread_id(thread_id)).export_run(run_id).text(lg)
+def export_run(run_id: str, thread_id: str, lang: str) -> str:
+    return get_session(new_thread_id(thread_id)).export_run(run_id).text(lang)
 
 
-def delete_run(run_id: str, sure: bool, thread_id: str, lg: str) -> tuple[str, Any, bool]:
+def delete_run(run_id: str, sure: bool, thread_id: str, lang: str) -> tuple[str, Any, bool]:
     if not sure:
-        return say("runs.tick_first", lg), list_runs(lg, thread_id), False
+        return say("runs.tick_first", lang), list_runs(lang, thread_id), False
     said = get_session(new_thread_id(thread_id)).delete_run(run_id)
-    return said.text(lg), list_runs(lg, thread_id), False
+    return said.text(lang), list_runs(lang, thread_id), False
 
 
 def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
@@ -89,7 +88,7 @@ def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
         try:
             return fn(*args)
         except TunepilotError as err:
-            msg = f"⚠️ {L('run_problem', args[-1] if args else 'en')} {err}"
+            msg = f"⚠️ {say('page.run_problem', args[-1] if args else 'en')} {err}"
             return (msg, *(gr.update() for _ in range(n_extra))) if n_extra else msg
     return inner
 

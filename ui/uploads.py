@@ -8,7 +8,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from ui.i18n import L
+from tools.core.messages import say
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def store_uploads(paths: list[str], dest: Path, lang: str) -> tuple[list[str], l
     if len(paths) > MAX_FILES:
         for p in paths:
             _discard_upload(Path(p))
-        return [], [L("too_many_files", lang, n=len(paths), limit=MAX_FILES)]
+        return [], [say("page.too_many_files", lang, n=len(paths), limit=MAX_FILES)]
     dest.mkdir(parents=True, exist_ok=True)
     stored = []
     for p in paths:
@@ -60,7 +60,7 @@ def store_uploads(paths: list[str], dest: Path, lang: str) -> tuple[list[str], l
         size_mb = src.stat().st_size / 1e6
         name = sanitize_name(getattr(p, "orig_name", None) or src.name)
         if size_mb > MAX_FILE_MB:
-            problems.append(L("file_too_big", lang, name=name, mb=size_mb, limit=MAX_FILE_MB))
+            problems.append(say("page.file_too_big", lang, name=name, mb=size_mb, limit=MAX_FILE_MB))
             _discard_upload(src)
             continue
         target = dest / name

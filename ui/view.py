@@ -15,7 +15,6 @@ from tools.core.messages import lang_of, say
 from tools.core.runs import STAGES, standing
 from tools.core.said import in_language
 from tools.data.schema import DatasetReport
-from ui.i18n import L
 
 
 def safe_text(text: str) -> str:
@@ -48,13 +47,13 @@ _STATE_INDEX = {"created": 0, "running": 1, "done": 2, "failed": 3, "cancelled":
 def run_standing(run_dir: Path, lang: str) -> tuple[str, str]:
     """(stage, state) of a run as words in ``lang`` (:func:`tools.core.runs.standing`)."""
     stage, state = standing(run_dir)
-    stages = dict(zip(STAGES, L("stages", lang).split(","), strict=True))
-    states = L("states", lang).split(",")
+    stages = dict(zip(STAGES, say("page.stages", lang).split(","), strict=True))
+    states = say("page.states", lang).split(",")
     return stages.get(stage, stage), states[_STATE_INDEX.get(state, 1)]
 
 
 def stage_tracker_html(stage: str, state: str, lang: str) -> str:
-    names = L("stages", lang).split(",")
+    names = say("page.stages", lang).split(",")
     cur = STAGES.index(stage) if stage in STAGES else 0
     parts = []
     for i, (key, name) in enumerate(zip(STAGES, names, strict=True)):
@@ -83,13 +82,13 @@ def server_html(run_dir: Path | None, lang: str) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     if all(pid_alive(p) for p in pids):
-        return f'<div class="tp-server tp-server-up">{html.escape(L("server_up", lang, url=url))}</div>'
-    return f'<div class="tp-server tp-server-down">{html.escape(L("server_gone", lang))}</div>'
+        return f'<div class="tp-server tp-server-up">{html.escape(say("page.server_up", lang, url=url))}</div>'
+    return f'<div class="tp-server tp-server-down">{html.escape(say("page.server_gone", lang))}</div>'
 
 
 def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
     """The loss plot's points; the series names are the legend, in the page's language."""
-    train, held_out = L("train_loss", lang), L("eval_loss", lang)
+    train, held_out = say("page.train_loss", lang), say("page.eval_loss", lang)
     rows = []
     for e in events:
         if e.stage != "train" or e.step is None:
@@ -100,7 +99,7 @@ def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
             rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": held_out})
         elif e.kind == "metric" and e.data.get("asked"):
             rows.append({"step": e.step, "loss": float(e.data["known"]) / float(e.data["asked"]),
-                         "series": L("knows_share", lang)})
+                         "series": say("page.knows_share", lang)})
     return rows
 
 
@@ -110,10 +109,10 @@ def knows_line(events: list[Event], lang: str) -> str:
     if not checks:
         return ""
     last = checks[-1]
-    text = L("knows_line", lang, known=last.data.get("known", 0), asked=last.data["asked"])
+    text = say("page.knows_line", lang, known=last.data.get("known", 0), asked=last.data["asked"])
     verdict = last.data.get("verdict")
     if verdict in ("target", "stalled"):
-        text += L(f"knows_{verdict}", lang)
+        text += say(f"page.knows_{verdict}", lang)
     return f'<div class="tp-progress-text tp-knows">{html.escape(text)}</div>'
 
 
@@ -124,16 +123,16 @@ def _final_note(final: Event, last_step: int | None, lang: str) -> str:
         steps = final.step if final.step is not None else last_step
         loss = final.data.get("train_loss")
         if isinstance(loss, (int, float)) and not isinstance(loss, bool):
-            return L("train_done_note", lang, steps=steps, loss=float(loss))
-        return L("train_done_steps", lang, steps=steps)
+            return say("page.train_done_note", lang, steps=steps, loss=float(loss))
+        return say("page.train_done_steps", lang, steps=steps)
     if final.kind == "cancelled":
         if final.step is not None:
-            return L("train_cancelled_at", lang, step=final.step)
-        return L("train_interrupted", lang)
+            return say("page.train_cancelled_at", lang, step=final.step)
+        return say("page.train_interrupted", lang)
     if final.said is not None:  # why it stopped, by code, in the page's language
         text = final.said.text(lang)
         return text[:1].upper() + text[1:]
-    return L("train_failed", lang, message=final.message.strip()).rstrip()  # an event written before codes
+    return say("page.train_failed", lang, message=final.message.strip()).rstrip()  # an event written before codes
 
 
 def progress_html(events: list[Event], lang: str) -> str:
@@ -142,7 +141,7 @@ def progress_html(events: list[Event], lang: str) -> str:
     latest = next((e for e in reversed(events) if e.stage == "train" and e.kind != "warning"), None)
     if latest is not None and latest.kind == "info" and latest.data.get("queued"):
         # another training holds the machine: say so instead of an empty bar
-        return f'<div class="tp-progress-text">{html.escape(L("train_queued", lang, n=latest.data["queued"]))}</div>'
+        return f'<div class="tp-progress-text">{html.escape(say("page.train_queued", lang, n=latest.data["queued"]))}</div>'
     if not prog:
         return ""
     last = prog[-1]
@@ -155,7 +154,7 @@ def progress_html(events: list[Event], lang: str) -> str:
     return (
         f'<div class="tp-progress"><div class="tp-bar" style="width:{pct}%"></div></div>'
         f'<div class="tp-progress-text">{last.step}/{total} · loss {last.data.get("loss", 0):.4f} · '
-        f'{last.data.get("tokens_per_s") or 0:.0f} tok/s · {html.escape(L("eta", lang))} {eta // 60}:{eta % 60:02d} '
+        f'{last.data.get("tokens_per_s") or 0:.0f} tok/s · {html.escape(say("page.eta", lang))} {eta // 60}:{eta % 60:02d} '
         f'{note}</div>' + knows_line(events, lang)
     )
 
@@ -183,7 +182,7 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
         return ""
     p = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
     def w(key: str, **kw: float) -> str:  # the header line's words: page.plan_* in the catalogs
-        return L(f"plan_{key}", lang, **kw)
+        return say(f"page.plan_{key}", lang, **kw)
 
     mem = p.get("memory", {})
     gib = 1024**3
@@ -260,5 +259,5 @@ def step_metadata(step: str, lang: str, failed: bool = False) -> dict[str, str]:
     """Gradio's collapsible "thought" box for a tool step: a title with its status (``failed``: the agent marked
     the step's message as an error)."""
     # the train step starts a detached training: its message says it started, the progress panel follows it
-    status = L("step_failed", lang) if failed else L("step_started" if step == "train" else "step_done", lang)
-    return {"title": f"{STEP_ICONS.get(step, '🔧')} {L('step_' + step, lang)} · {status}", "status": "done"}
+    status = say("page.step_failed" if failed else "page.step_started" if step == "train" else "page.step_done", lang)
+    return {"title": f"{STEP_ICONS.get(step, '🔧')} {say(f'page.step_{step}', lang)} · {status}", "status": "done"}

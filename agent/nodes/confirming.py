@@ -8,7 +8,6 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import interrupt
 
 from agent.intent import parse_message
-from agent.replies import t
 from agent.state import ACTION, META_KEY, SET_ASIDE, AgentState, overrides_of
 from tools.core.messages import say
 
@@ -18,7 +17,7 @@ def confirm_train(state: AgentState) -> dict[str, Any]:
     lang = state.get("lang", "en")
     if state.get("auto_approve"):
         return {"outcome": "approved"}
-    answer = interrupt({"kind": "confirm_train", "question": t("confirm_train", lang),
+    answer = interrupt({"kind": "confirm_train", "question": say("agent.confirm_train", lang),
                         "plan": state.get("plan"), "run_id": state.get("run_id")})
     return _confirmation(state, answer, "train")
 
@@ -27,20 +26,20 @@ def confirm_deploy(state: AgentState) -> dict[str, Any]:
     lang = state.get("lang", "en")
     if state.get("auto_approve"):
         return {"outcome": "approved"}
-    answer = interrupt({"kind": "confirm_deploy", "question": t("confirm_deploy", lang), "run_id": state.get("run_id")})
+    answer = interrupt({"kind": "confirm_deploy", "question": say("agent.confirm_deploy", lang), "run_id": state.get("run_id")})
     return _confirmation(state, answer, "deploy")
 
 
 def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
     lang = state.get("lang", "en")
     if isinstance(raw, dict) and raw.get(SET_ASIDE):
-        return {"outcome": "declined", "messages": [AIMessage(content=t("set_aside_for_files", lang))]}
+        return {"outcome": "declined", "messages": [AIMessage(content=say("agent.set_aside_for_files", lang))]}
     if isinstance(raw, dict) and raw.get(ACTION) in ("approve", "decline"):  # a button: typed, not parsed
         pressed = HumanMessage(content=say(f"page.{'approve' if raw[ACTION] == 'approve' else 'cancel'}", lang),
                                additional_kwargs={META_KEY: {ACTION: raw[ACTION]}})
         if raw[ACTION] == "approve":
             return {"outcome": "approved", "messages": [pressed]}
-        return {"outcome": "declined", "messages": [pressed, AIMessage(content=t("declined", lang))]}
+        return {"outcome": "declined", "messages": [pressed, AIMessage(content=say("agent.declined", lang))]}
     answer = str(raw.get("text", "")) if isinstance(raw, dict) else str(raw)  # an edit, or typed words
     goal = parse_message(answer, awaiting_confirmation=True)
     intent = goal.intents[0] if goal.intents else "unknown"
@@ -48,7 +47,7 @@ def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
     if intent == "confirm_yes":
         return {"outcome": "approved", "messages": [human]}
     if intent in ("confirm_no", "cancel"):
-        return {"outcome": "declined", "messages": [human, AIMessage(content=t("declined", state.get("lang", "en")))]}
+        return {"outcome": "declined", "messages": [human, AIMessage(content=say("agent.declined", state.get("lang", "en")))]}
     if goal.overrides():
         return {"outcome": "edit", "overrides": overrides_of(state).edited(goal).record(), "messages": [human]}
-    return {"outcome": "reask", "messages": [human, AIMessage(content=t("confirm_unclear", state.get("lang", "en")))]}
+    return {"outcome": "reask", "messages": [human, AIMessage(content=say("agent.confirm_unclear", state.get("lang", "en")))]}

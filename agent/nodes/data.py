@@ -10,8 +10,9 @@ from langchain_core.messages import AIMessage
 from agent.nodes.reply import error_reply, shown
 from agent.nodes.runs import ensure_run
 from agent.nodes.understanding import ask_missing
-from agent.replies import t, word
+from agent.replies import word
 from agent.state import AgentState, goal_of
+from tools.core.messages import say
 
 
 def convert(state: AgentState) -> dict[str, Any]:
@@ -32,10 +33,10 @@ def convert(state: AgentState) -> dict[str, Any]:
     lang = state.get("lang", "en")
     problems = [i.shown(lang, fr.source) for fr in result.files for i in fr.errors]
     dropped = ", ".join(f"{word(k, lang)} {v}" for k, v in result.dropped.items()) or "0"
-    msg = t("data_done", lang, train=result.train_records, eval=result.eval_records,
+    msg = say("agent.data_done", lang, train=result.train_records, eval=result.eval_records,
             dropped=dropped, files=len(result.files), p95=result.tokens.p95)
     if problems:
-        msg += "\n" + t("data_problems", lang, problems="\n".join(f"- {p}" for p in problems[:10]))
+        msg += "\n" + say("agent.data_problems", lang, problems="\n".join(f"- {p}" for p in problems[:10]))
     msg = shown(msg, state, run_dir, run_id)
     update.update(messages=[AIMessage(content=msg)], data_dir=str(run_dir / "data"), stage="data", files=[])
     return update

@@ -8,8 +8,8 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.nodes.reply import error_reply, last_human, reply, shown
-from agent.replies import t
 from agent.state import AgentState, goal_of, hardware_hint_of, overrides_of, plan_of
+from tools.core.messages import say
 
 
 def _hardware(state: AgentState) -> Any:
@@ -60,14 +60,14 @@ def plan_card(plan: Any, lang: str) -> str:
 
     mem = plan.memory
     gib = 1024**3
-    lines = [t("plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
+    lines = [say("agent.plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
                r=plan.lora.r, batch=plan.micro_batch_size, accum=plan.grad_accum, length=plan.max_length,
                epochs=plan.num_epochs, est=f"{mem.total_bytes / gib:.1f}", avail=f"{mem.available_bytes / gib:.1f}",
-               mem=t("plan_mem_gpu" if plan.num_gpus else "plan_mem_ram", lang))]
+               mem=say("agent.plan_mem_gpu" if plan.num_gpus else "agent.plan_mem_ram", lang))]
     est = plan.cpu_estimate
     if est and (est.total_seconds or est.seconds_per_epoch):
         minutes = (est.total_seconds or (est.seconds_per_epoch or 0) * plan.num_epochs) / 60
-        lines.append(t("plan_time", lang, minutes=f"{minutes:.0f}" if minutes >= 1 else "<1"))
+        lines.append(say("agent.plan_time", lang, minutes=f"{minutes:.0f}" if minutes >= 1 else "<1"))
     text = card(plan, lang)
     source = plan.model_facts.source
     if Path(source).is_absolute():  # the model's config.json on this server: its folder and file name
@@ -88,7 +88,7 @@ def plan(state: AgentState) -> dict[str, Any]:
     update: dict[str, Any] = {"plan": p.model_dump(mode="json"), "stage": "plan"}
     text = shown(plan_card(p, lang), state)
     if not p.fits:
-        text += "\n\n" + t("plan_refused", lang, why=p.refusal_in(lang) or "")
+        text += "\n\n" + say("agent.plan_refused", lang, why=p.refusal_in(lang) or "")
     update["messages"] = [AIMessage(content=text)]
     if not p.fits:
         update["outcome"] = "refused"
@@ -114,7 +114,7 @@ def follow_up(state: AgentState) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
     lang = state.get("lang", "en")
-    text = t("follow_up_ready", lang, run_id=rec.id, previous=Path(previous).name, n=n) + "\n\n" + plan_card(
+    text = say("agent.follow_up_ready", lang, run_id=rec.id, previous=Path(previous).name, n=n) + "\n\n" + plan_card(
         prep.plan, lang)
     return {"run_id": rec.id, "run_dir": rec.path, "data_dir": str(prep.data_dir), "journey": True, "stage": "plan",
             "outcome": "planned", "plan": prep.plan.model_dump(mode="json"),

@@ -8,13 +8,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from agent.replies import t
 from agent.state import META_KEY, AgentState
 from tools.core.errors import TunepilotError
+from tools.core.messages import say
 
 
 def reply(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
-    return {"messages": [AIMessage(content=t(key, state.get("lang", "en"), **kw))]}
+    return {"messages": [AIMessage(content=say(f"agent.{key}", state.get("lang", "en"), **kw))]}
 
 
 def error_reply(state: AgentState, err: Exception) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def error_reply(state: AgentState, err: Exception) -> dict[str, Any]:
     from tools.core.secrets import redact
 
     text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
-    said = t("error", state.get("lang", "en"), error=shown(text, state))
+    said = say("agent.error", state.get("lang", "en"), error=shown(text, state))
     return {"messages": [AIMessage(content=said, additional_kwargs={META_KEY: {"failed": True}})], "outcome": "error"}
 
 

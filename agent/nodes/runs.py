@@ -8,8 +8,9 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.nodes.reply import last_human, reply
-from agent.replies import t, word
+from agent.replies import word
 from agent.state import AgentState
+from tools.core.messages import say
 
 
 def ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
@@ -30,7 +31,7 @@ def list_runs(state: AgentState) -> dict[str, Any]:
         return reply(state, "no_runs")
     lang = state.get("lang", "en")
     lines = [f"- `{r.id}` {word(r.stage, lang)}/{word(r.state, lang)} — {r.goal[:60]}" for r in runs]
-    return {"messages": [AIMessage(content=t("runs_header", lang, n=len(runs)) + "\n" + "\n".join(lines))]}
+    return {"messages": [AIMessage(content=say("agent.runs_header", lang, n=len(runs)) + "\n" + "\n".join(lines))]}
 
 
 def report(state: AgentState) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.nodes.reply import error_reply, last_human, reply, shown
-from agent.replies import t, word
+from agent.replies import word
 from agent.state import AgentState, goal_of, overrides_of
+from tools.core.messages import say
 
 
 def merge(state: AgentState) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def evaluate(state: AgentState) -> dict[str, Any]:
 
     lang = state.get("lang", "en")
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
-    text = t("eval_done", lang, n=result.samples) + "\n\n" + table + _against_previous(state, Path(state["run_dir"]))  # type: ignore[arg-type]
+    text = say("agent.eval_done", lang, n=result.samples) + "\n\n" + table + _against_previous(state, Path(state["run_dir"]))  # type: ignore[arg-type]
     return {"stage": "eval", "files": [], "questions_file": questions, "messages": [AIMessage(content=text)]}
 
 
@@ -113,9 +114,9 @@ def _against_previous(state: AgentState, run_dir: Path) -> str:
         vs = evaluate_model(EvalRequest(run_dir=Path(follow.previous_run), against=run_dir,
                                         max_samples=overrides_of(state).eval_samples))
     except Exception as exc:  # noqa: BLE001 - the run's own table stands; say why the comparison is missing
-        return "\n\n" + t("error", lang, error=shown(str(exc), state))
+        return "\n\n" + say("agent.error", lang, error=shown(str(exc), state))
     table = render_saved(Path(vs.files["json"]).parent, lang) or vs.table_md
-    return "\n\n" + t("follow_up_compared", lang, previous=Path(follow.previous_run).name,
+    return "\n\n" + say("agent.follow_up_compared", lang, previous=Path(follow.previous_run).name,
                         run_id=run_dir.name) + "\n\n" + table
 
 

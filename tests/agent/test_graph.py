@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.replies import t
 from agent.session import AgentSession
+from tools.core.messages import say
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_goal_in_chinese_runs_data_and_plan_then_waits(runs_dir: Path, faq_files
     turn = s2.send("不要了")
     assert turn.pending is None
     assert not (run_dir / "config.yaml").exists()
-    assert turn.replies[-1] == t("declined", "zh")
+    assert turn.replies[-1] == say("agent.declined", "zh")
 
 
 def test_plan_question_for_a_named_gpu_needs_no_files(runs_dir: Path) -> None:
@@ -70,9 +70,9 @@ def test_finetune_without_files_asks_for_them(runs_dir: Path) -> None:
 
 def test_status_and_runs_without_a_run(runs_dir: Path) -> None:
     s = AgentSession("en-3", db_path=runs_dir / "conv.sqlite")
-    assert s.send("status").replies == [t("no_run", "en")]
-    assert s.send("list my runs").replies == [t("no_runs", "en")]
-    assert s.send("我的运行记录").replies == [t("no_runs", "zh")]
+    assert s.send("status").replies == [say("agent.no_run", "en")]
+    assert s.send("list my runs").replies == [say("agent.no_runs", "en")]
+    assert s.send("我的运行记录").replies == [say("agent.no_runs", "zh")]
 
 
 def test_bad_file_is_reported_in_plain_words(runs_dir: Path, tmp_path: Path, faq_files) -> None:
@@ -150,13 +150,13 @@ def test_the_pages_buttons_are_typed_answers_not_words(runs_dir: Path, faq_files
     started: list[Path] = []
     monkeypatch.setattr(tools.train.launch, "launch_training", lambda run_dir, **kw: started.append(run_dir) or 4242)
     s = AgentSession("buttons-zh", db_path=runs_dir / "conv.sqlite")
-    assert s.answer("approve").replies == [t("nothing_pending", "en")]  # nothing asked yet: nothing happens
+    assert s.answer("approve").replies == [say("agent.nothing_pending", "en")]  # nothing asked yet: nothing happens
     assert s.history() == []
     s.send("用我们的客服 FAQ 微调一个小模型，回答要简短", files=faq_files)
     turn = s.answer("edit", "换成 QLoRA，r=8")  # Edit sends the box's words as the answer
     assert "QLORA" in "\n".join(turn.replies) and turn.pending is not None
     turn = s.answer("decline")
-    assert turn.pending is None and turn.replies[-1] == t("declined", "zh") and not started
+    assert turn.pending is None and turn.replies[-1] == say("agent.declined", "zh") and not started
     assert s.messages()[-2][1] == "取消" and s.messages()[-2][3] == {"action": "decline"}  # shown as the button
 
     s.send("开始训练")
@@ -172,7 +172,7 @@ def test_the_timer_carries_the_journey_on_without_a_message(runs_dir: Path) -> N
     s.send("你好")
     people = [m for m in s.messages() if m[0] == "user"]
     turn = s.carry_on()
-    assert turn.replies == [t("no_run", "zh")]  # the status step ran, in the conversation's language
+    assert turn.replies == [say("agent.no_run", "zh")]  # the status step ran, in the conversation's language
     assert [m for m in s.messages() if m[0] == "user"] == people  # no words were put in the person's mouth
 
 
@@ -188,7 +188,7 @@ def test_retrain_with_my_corrections_plans_a_follow_up_from_the_run(runs_dir: Pa
     run = trained_run(Path(rec.path))
     s.open_run(rec.id)
     turn = s.send("把我改的也训练进去")
-    assert turn.pending is None and t("no_corrections", "zh", run_id=rec.id) in turn.replies[-1]
+    assert turn.pending is None and say("agent.no_corrections", "zh", run_id=rec.id) in turn.replies[-1]
     add_correction(run, "云岚E5的保修期是多久？", "整车保修3年。")
     turn = s.send("把我改的也训练进去")
     text = "\n".join(turn.replies)
@@ -210,4 +210,4 @@ def test_retrain_with_my_corrections_plans_a_follow_up_from_the_run(runs_dir: Pa
     turn = e.follow_up(rec_en.id)
     assert turn.pending is not None and "will continue run" in "\n".join(turn.replies)
     assert turn.state["plan"]["init_adapter"] == str((Path(rec_en.path) / "adapter").resolve())
-    assert e.follow_up(rec_en.id).replies == [t("answer_first", "en")]  # the plan's question is open
+    assert e.follow_up(rec_en.id).replies == [say("agent.answer_first", "en")]  # the plan's question is open

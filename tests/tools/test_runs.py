@@ -100,9 +100,9 @@ def test_an_index_from_before_owners_gains_the_column_and_keeps_its_runs(runs_di
 
 
 def test_the_agent_lists_and_opens_only_its_own_runs(runs_dir: Path, tmp_path: Path) -> None:
-    from agent.replies import t
     from agent.session import AgentSession
     from tests.fixtures.faq import warranty_faq
+    from tools.core.messages import say
 
     faq = warranty_faq(tmp_path / "faq.txt", 12)
     a = AgentSession("thread-aaaaaaaa", db_path=runs_dir / "conv.sqlite")
@@ -110,7 +110,7 @@ def test_the_agent_lists_and_opens_only_its_own_runs(runs_dir: Path, tmp_path: P
     run_id = a.values()["run_id"]
     assert run_id in a.send("我的运行记录").replies[-1]
     b = AgentSession("thread-bbbbbbbb", db_path=runs_dir / "conv.sqlite")
-    assert b.send("我的运行记录").replies == [t("no_runs", "zh")]
+    assert b.send("我的运行记录").replies == [say("agent.no_runs", "zh")]
     b.send(f"部署运行 {run_id}")
     assert b.values().get("run_id") != run_id
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tools.core.events import EventWriter, read_events
-from tools.core.messages import said
+from tools.core.messages import said, say
 from tunepilot.cli import main
 from ui.cli import parse_auth
-from ui.i18n import LABELS, L
+from ui.i18n import LABELS
 from ui.uploads import sanitize_name, store_uploads
 from ui.view import answer_text, loss_rows, panel, progress_html, safe_text, stage_tracker_html
 
@@ -19,9 +19,9 @@ from ui.view import answer_text, loss_rows, panel, progress_html, safe_text, sta
 def test_every_label_has_both_languages() -> None:
     for key, entry in LABELS.items():
         assert entry.get("en") and entry.get("zh"), key
-    assert L("too_many_files", "zh", n=30, limit=20).startswith("一次上传")
-    assert len(L("stages", "zh").split(",")) == len(L("stages", "en").split(",")) == 6
-    assert len(L("dataset_cols", "zh").split(",")) == len(L("dataset_cols", "en").split(",")) == 7
+    assert say("page.too_many_files", "zh", n=30, limit=20).startswith("一次上传")
+    assert len(say("page.stages", "zh").split(",")) == len(say("page.stages", "en").split(",")) == 6
+    assert len(say("page.dataset_cols", "zh").split(",")) == len(say("page.dataset_cols", "en").split(",")) == 7
 
 
 def test_html_in_documents_and_answers_is_text() -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text
 from tools.core.messages import DEFAULT_LANG, has, lang_of, say, section, shown
 from tools.evaluate.sets import render_sets
-from tools.evaluate.sets import word as set_word
 from tools.evaluate.table import EvalTable, MetricRow, table_notes
 
 _DIGITS = {"bleu": 2, "chrf": 2, "length_ratio": 2, "perplexity": 2, "eval_loss": 4}
@@ -57,10 +56,6 @@ MD_WORDS: dict[str, dict[str, str]] = section("table")  # the catalog's table.* 
 
 # The metric rows' labels in Chinese, by row name (a row not listed keeps its label).
 
-def md_word(key: str, lang: str = "en", **kw: object) -> str:
-    """A word of the Markdown table from :data:`MD_WORDS` in ``lang`` ("zh"/"mixed" → Chinese)."""
-    return say(f"table.{key}", lang, **kw)
-
 
 def metric_label(row: MetricRow, lang: str = "en") -> str:
     return say(f"metric.{row.name}", lang) if has(f"metric.{row.name}") else row.label
@@ -70,7 +65,7 @@ def _model_name(name: str | None, default: str, lang: str) -> str:
     """A model's name for the header: the usual names ("base", "fine-tuned") are words and read in ``lang``."""
     key = {"base": "base", "tuned": "tuned", "fine-tuned": "tuned"}.get(name or default)
     if key is not None and (lang_of(lang) != DEFAULT_LANG or not name):
-        return md_word(key, lang)
+        return say(f"table.{key}", lang)
     return name or default
 
 
@@ -96,23 +91,22 @@ def render_saved(eval_dir: Path, lang: str = "en") -> str:
 
 def render_markdown(table: EvalTable, lang: str = "en") -> str:
     """The table as Markdown; ``lang`` "zh" words every label in Chinese (numbers and samples unchanged)."""
-    out = ["# " + md_word("title", lang), ""]
+    out = ["# " + say("table.title", lang), ""]
     limit_line = None
     if table.length_limit and table.limit_base and table.limit_tuned:
-        limit_line = set_word("limit", lang, base=f"{table.limit_base.right}/{table.limit_base.n}",
+        limit_line = say("sets.limit", lang, base=f"{table.limit_base.right}/{table.limit_base.n}",
                               tuned=f"{table.limit_tuned.right}/{table.limit_tuned.n}",
                               limit=table.length_limit.words(lang))
     runs = None if (table.base_name or "base") == "base" else (table.base_name or "", table.tuned_name or "")
     out += render_sets(table.sets, lang, limit_line, table.system_prompt, runs)
-    who = md_word("samples", lang, n=table.n_samples)
+    who = say("table.samples", lang, n=table.n_samples)
     if table.base_name or table.tuned_name:
-        who += md_word(
-            "names",
+        who += say("table.names",
             lang,
             base=_model_name(table.base_name, "base", lang),
             tuned=_model_name(table.tuned_name, "tuned", lang),
         )
-    out += [who, "", md_word("header", lang), "|---|---:|---:|---:|---|"]
+    out += [who, "", say("table.header", lang), "|---|---:|---:|---:|---|"]
     for r in table.rows:
         before = format_value(r.name, r.before) + (
             f" ({shown(r.before_said, r.before_detail, lang)})" if r.before_detail else ""
@@ -125,16 +119,16 @@ def render_markdown(table: EvalTable, lang: str = "en") -> str:
     out.append("")
     if table.judge:
         j = table.judge
-        out.append(md_word("judge", lang, model=j.model, win=j.win, tie=j.tie, loss=j.loss))
+        out.append(say("table.judge", lang, model=j.model, win=j.win, tie=j.tie, loss=j.loss))
         out.append("")
     out += [f"- {md_cell(n.text(lang), None)}" for n in table_notes(table)]
     out.append("")
     for title, rows in (("improved", table.improved), ("regressed", table.regressed)):
-        out += ["## " + md_word(title, lang), ""]
+        out += ["## " + say(f"table.{title}", lang), ""]
         if not rows:
-            out += [md_word("none", lang), ""]
+            out += [say("table.none", lang), ""]
             continue
-        out += [md_word("sample_header", lang), "|---|---|---|---|---|---|"]
+        out += [say("table.sample_header", lang), "|---|---|---|---|---|---|"]
         for s in rows:
             score = f"{s.rouge_l_before:.3f} → {s.rouge_l_after:.3f}"
             answers = [md_cell(x) if x.strip() else f"*{say('answer.empty', lang)}*" for x in (s.before, s.after)]

@@ -160,12 +160,9 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
 
 
 
-def word(key: str, lang: str, **kw: Any) -> str:
-    return say(f"sets.{key}", lang, **kw)
-
 
 def _score_cell(s: SetScore, lang: str) -> str:
-    return word("right", lang, k=s.right, n=s.n, p=s.right / s.n if s.n else 0.0, lo=s.low, hi=s.high)
+    return say("sets.right", lang, k=s.right, n=s.n, p=s.right / s.n if s.n else 0.0, lo=s.low, hi=s.high)
 
 
 def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | None = None,
@@ -175,23 +172,23 @@ def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | N
     if not sets:
         return []
     names = {"before": runs[0], "after": runs[1]} if runs else {}
-    header = word("header_runs", lang, **names) if runs else word("header", lang)
-    out = ["## " + word("title", lang), "", header, "|---|---:|---:|---:|---|"]
+    header = say("sets.header_runs", lang, **names) if runs else say("sets.header", lang)
+    out = ["## " + say("sets.title", lang), "", header, "|---|---:|---:|---:|---|"]
     for s in sets:
-        label = word("learnt_file", lang, source=s.source) if s.name == "learnt" and s.source != "generated" \
-            else word(s.name, lang)
+        label = say("sets.learnt_file", lang, source=s.source) if s.name == "learnt" and s.source != "generated" \
+            else say(f"sets.{s.name}", lang)
         notes = []
         if s.too_few:
-            notes.append(word("too_few", lang, n=s.n))
+            notes.append(say("sets.too_few", lang, n=s.n))
         if s.name == "kept" or (runs and s.name != "corrected"):  # two runs: what the first knew and the second lost
-            lost = word("lost_runs", lang, lost=s.lost, **names) if runs else word("lost", lang, lost=s.lost)
-            notes.append(lost if s.lost else word("none_lost_runs", lang, **names) if runs else word("none_lost", lang))
+            lost = say("sets.lost_runs", lang, lost=s.lost, **names) if runs else say("sets.lost", lang, lost=s.lost)
+            notes.append(lost if s.lost else say("sets.none_lost_runs", lang, **names) if runs else say("sets.none_lost", lang))
         out.append(f"| {label} | {s.n} | {_score_cell(s.base, lang)} | {_score_cell(s.tuned, lang)} | "
                    f"{'; '.join(notes)} |")
-    out += ["", word("how", lang)]
+    out += ["", say("sets.how", lang)]
     if limit_line:
         out += ["", limit_line]
     if system_prompt:
-        out += ["", word("system", lang, text=system_prompt.replace("\n", " "))]
+        out += ["", say("sets.system", lang, text=system_prompt.replace("\n", " "))]
     out.append("")
     return out
