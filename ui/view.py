@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from agent.replies import word
 from tools.core.events import Event, read_events
 from tools.core.messages import lang_of, say
 from tools.core.runs import STAGES, standing
-from tools.core.said import in_language
 from tools.data.schema import DatasetReport
 
 
@@ -75,12 +73,17 @@ def server_html(run_dir: Path | None, lang: str) -> str:
 
     if run_dir is None:
         return ""
+    from tools.core.errors import InputError
+    from tools.serve.record import load_deployment
+
     try:
-        serve = json.loads((run_dir / "serve.json").read_text(encoding="utf-8"))
-        pids = [int(serve["pid"])] + ([int(serve["peer"]["pid"])] if serve.get("peer") else [])  # pair mode: two
-        url = str(serve["base_url"])
-    except (OSError, ValueError, KeyError, TypeError):
+        dep = load_deployment(run_dir)
+    except (InputError, OSError, ValueError):
         return ""
+    if dep is None:
+        return ""
+    pids = [dep.pid] + ([dep.peer.pid] if dep.peer is not None else [])  # pair mode: two servers
+    url = dep.base_url
     if all(pid_alive(p) for p in pids):
         return f'<div class="tp-server tp-server-up">{html.escape(say("page.server_up", lang, url=url))}</div>'
     return f'<div class="tp-server tp-server-down">{html.escape(say("page.server_gone", lang))}</div>'
@@ -178,22 +181,27 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
 
     A plan.json written before the planner gave its reasons in Chinese shows them in English.
     """
+    from tools.core.errors import InputError
+    from tools.plan.record import load_plan
+
     if run_dir is None or not (run_dir / "plan.json").exists():
         return ""
-    p = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    try:
+        p = load_plan(run_dir / "plan.json")
+    except (InputError, OSError):
+        return ""
+
     def w(key: str, **kw: float) -> str:  # the header line's words: page.plan_* in the catalogs
         return say(f"page.plan_{key}", lang, **kw)
 
-    mem = p.get("memory", {})
     gib = 1024**3
     lines = [
-        f"**{p.get('method', '').upper()}** · r={p.get('lora', {}).get('r')} · {w('batch')} {p.get('micro_batch_size')}"
-        f"×{p.get('grad_accum')} · {w('length')} {p.get('max_length')} · {w('lr')} {p.get('learning_rate') or 0:g} · "
-        f"{p.get('num_epochs')} {w('epochs')} · {p.get('device')}",
-        w("memory", est=mem.get("total_bytes", 0) / gib, avail=mem.get("available_bytes", 0) / gib),
+        f"**{p.method.upper()}** · r={p.lora.r} · {w('batch')} {p.micro_batch_size}"
+        f"×{p.grad_accum} · {w('length')} {p.max_length} · {w('lr')} {p.learning_rate or 0:g} · "
+        f"{p.num_epochs} {w('epochs')} · {p.device}",
+        w("memory", est=p.memory.total_bytes / gib, avail=p.memory.available_bytes / gib),
     ]
-    reasons = in_language(p.get("reasons") or [], p.get("reasons_zh"), lang, p.get("said_reasons"))
-    lines += [f"- {safe_text(r)}" for r in reasons[:10]]
+    lines += [f"- {safe_text(r)}" for r in p.reasons_in(lang)[:10]]
     return "\n".join(lines)
 
 

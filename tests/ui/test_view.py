@@ -180,26 +180,38 @@ def test_restarted_page_shows_attachments_and_hides_what_it_sent_itself(runs_dir
 
 
 def test_the_panel_says_when_the_model_server_died(tmp_path: Path) -> None:
-    import json
     import os
     import subprocess
 
+    from tools.serve.record import Deployment, Peer
     from ui.view import server_html
 
     assert server_html(tmp_path, "zh") == ""  # never deployed, or stopped on purpose (serve.json removed)
     serve = tmp_path / "serve.json"
-    serve.write_text(json.dumps({"pid": os.getpid(), "base_url": "http://127.0.0.1:8011/v1", "api_key": "sk-x"}))
+
+    def deployed(pid: int, peer: int | None = None, key: str | None = None) -> None:
+        dep = Deployment(run_dir=str(tmp_path), pid=pid, host="127.0.0.1", port=8011,
+                         base_url="http://127.0.0.1:8011/v1", mode="pair" if peer else "lora",
+                         models={"base": "b", "tuned": "t"}, base_model="demo", log="vllm.log", command=["vllm"],
+                         started=0.0, api_key=key,
+                         peer=Peer(pid=peer, port=8012, base_url="http://127.0.0.1:8012/v1", log="b.log",
+                                   command=["vllm"])
+                         if peer else None)
+        serve.write_text(dep.model_dump_json(), encoding="utf-8")
+
+    deployed(os.getpid(), key="sk-xyz-secret")
     up = server_html(tmp_path, "zh")
-    assert "运行中" in up and "http://127.0.0.1:8011/v1" in up and "sk-x" not in up
+    assert "运行中" in up and "http://127.0.0.1:8011/v1" in up and "sk-xyz-secret" not in up
     gone = subprocess.Popen(["true"])
     gone.wait()
-    serve.write_text(json.dumps({"pid": gone.pid, "base_url": "http://127.0.0.1:8011/v1"}))
+    deployed(gone.pid)
     assert "意外停止" in server_html(tmp_path, "zh") and "重新部署" in server_html(tmp_path, "zh")
     # pair mode: the base model's own server gone is the deployment gone too
-    serve.write_text(json.dumps({"pid": os.getpid(), "base_url": "http://127.0.0.1:8011/v1",
-                                 "peer": {"pid": gone.pid}}))
+    deployed(os.getpid(), peer=gone.pid)
     assert "意外停止" in server_html(tmp_path, "zh")
     assert "stopped unexpectedly" in panel(tmp_path, "en")["stages"]
+    serve.write_text("{not json", encoding="utf-8")
+    assert server_html(tmp_path, "zh") == ""  # a broken record says nothing rather than break the panel
     serve.write_text("{torn")
     assert server_html(tmp_path, "en") == ""
 
