@@ -11,6 +11,7 @@ from typing import Any
 from agent.replies import word
 from tools.core.events import Event, read_events
 from tools.core.messages import lang_of, say
+from tools.core.payloads import Check, Done, EvalLoss, Progress, Queued
 from tools.core.runs import STAGES, standing
 from tools.data.schema import DatasetReport
 
@@ -96,26 +97,24 @@ def loss_rows(events: list[Event], lang: str = "en") -> list[dict[str, Any]]:
     for e in events:
         if e.stage != "train" or e.step is None:
             continue
-        if e.kind == "progress" and "loss" in e.data:
-            rows.append({"step": e.step, "loss": float(e.data["loss"]), "series": train})
-        elif e.kind == "metric" and "eval_loss" in e.data:
-            rows.append({"step": e.step, "loss": float(e.data["eval_loss"]), "series": held_out})
-        elif e.kind == "metric" and e.data.get("asked"):
-            rows.append({"step": e.step, "loss": float(e.data["known"]) / float(e.data["asked"]),
-                         "series": say("page.knows_share", lang)})
+        if (prog := Progress.of(e)) is not None:
+            rows.append({"step": e.step, "loss": prog.loss, "series": train})
+        elif (ev := EvalLoss.of(e)) is not None:
+            rows.append({"step": e.step, "loss": ev.eval_loss, "series": held_out})
+        elif (check := Check.of(e)) is not None and check.asked:
+            rows.append({"step": e.step, "loss": check.known / check.asked, "series": say("page.knows_share", lang)})
     return rows
 
 
 def knows_line(events: list[Event], lang: str) -> str:
     """The learning check's latest count ("knows 17 of 22"), and why training stopped when it did."""
-    checks = [e for e in events if e.stage == "train" and e.kind == "metric" and e.data.get("asked")]
+    checks = [c for e in events if (c := Check.of(e)) is not None and c.asked]
     if not checks:
         return ""
     last = checks[-1]
-    text = say("page.knows_line", lang, known=last.data.get("known", 0), asked=last.data["asked"])
-    verdict = last.data.get("verdict")
-    if verdict in ("target", "stalled"):
-        text += say(f"page.knows_{verdict}", lang)
+    text = say("page.knows_line", lang, known=last.known, asked=last.asked)
+    if last.verdict in ("target", "stalled"):
+        text += say(f"page.knows_{last.verdict}", lang)
     return f'<div class="tp-progress-text tp-knows">{html.escape(text)}</div>'
 
 
@@ -124,9 +123,9 @@ def _final_note(final: Event, last_step: int | None, lang: str) -> str:
     """The train stage's last word (done, cancelled, error) in the page's language, from its data fields."""
     if final.kind == "done":
         steps = final.step if final.step is not None else last_step
-        loss = final.data.get("train_loss")
-        if isinstance(loss, (int, float)) and not isinstance(loss, bool):
-            return say("page.train_done_note", lang, steps=steps, loss=float(loss))
+        done = Done.of(final)
+        if done is not None and done.train_loss is not None:
+            return say("page.train_done_note", lang, steps=steps, loss=done.train_loss)
         return say("page.train_done_steps", lang, steps=steps)
     if final.kind == "cancelled":
         if final.step is not None:
@@ -142,22 +141,23 @@ def progress_html(events: list[Event], lang: str) -> str:
     prog = [e for e in events if e.stage == "train" and e.kind == "progress"]
     finals = [e for e in events if e.stage == "train" and e.kind in ("done", "error", "cancelled")]
     latest = next((e for e in reversed(events) if e.stage == "train" and e.kind != "warning"), None)
-    if latest is not None and latest.kind == "info" and latest.data.get("queued"):
-        # another training holds the machine: say so instead of an empty bar
-        return f'<div class="tp-progress-text">{html.escape(say("page.train_queued", lang, n=latest.data["queued"]))}</div>'
+    queued = Queued.of(latest) if latest is not None else None
+    if queued is not None and queued.queued:  # another training holds the machine: say so, not an empty bar
+        return f'<div class="tp-progress-text">{html.escape(say("page.train_queued", lang, n=queued.queued))}</div>'
     if not prog:
         return ""
     last = prog[-1]
+    data = Progress.of(last) or Progress(loss=0.0)
     total = last.total or 1
     pct = min(100, int(100 * (last.step or 0) / total))
-    eta = int(last.data.get("eta_s") or 0)
+    eta = int(data.eta_s or 0)
     note = ""
     if finals and finals[-1].ts >= last.ts:
         note = safe_text(_final_note(finals[-1], last.step, lang))
     return (
         f'<div class="tp-progress"><div class="tp-bar" style="width:{pct}%"></div></div>'
-        f'<div class="tp-progress-text">{last.step}/{total} · loss {last.data.get("loss", 0):.4f} · '
-        f'{last.data.get("tokens_per_s") or 0:.0f} tok/s · {html.escape(say("page.eta", lang))} {eta // 60}:{eta % 60:02d} '
+        f'<div class="tp-progress-text">{last.step}/{total} · loss {data.loss:.4f} · '
+        f'{data.tokens_per_s or 0:.0f} tok/s · {html.escape(say("page.eta", lang))} {eta // 60}:{eta % 60:02d} '
         f'{note}</div>' + knows_line(events, lang)
     )
 

@@ -9,6 +9,7 @@ from agent.nodes.reply import error_reply, reply
 from agent.nodes.runs import ensure_run
 from agent.replies import word
 from agent.state import AgentState, overrides_of, plan_of
+from tools.core.payloads import Progress, Queued
 
 
 def _env_int(name: str) -> int | None:
@@ -51,13 +52,14 @@ def status(state: AgentState) -> dict[str, Any]:
     last = progress[-1] if progress else None
     update: dict[str, Any] = {"outcome": f"train_{st}"}
     train_events = [e for e in read_events(Path(run_dir)) if e.stage == "train"]
-    queued = train_events[-1].data.get("queued") if train_events and train_events[-1].kind == "info" else None
-    if st == "running" and queued:
-        update.update(reply(state, "train_queued", pos=queued))
+    queued = Queued.of(train_events[-1]) if train_events else None
+    if st == "running" and queued is not None and queued.queued:
+        update.update(reply(state, "train_queued", pos=queued.queued))
     elif st == "running":
         if last:
+            data = Progress.of(last) or Progress(loss=0.0)
             update.update(reply(state, "train_progress", step=last.step, total=last.total,
-                                loss=f"{last.data.get('loss', 0):.4f}", eta=int(last.data.get("eta_s") or 0)))
+                                loss=f"{data.loss:.4f}", eta=int(data.eta_s or 0)))
         else:
             update.update(reply(state, "train_starting"))
     elif st == "done":

@@ -30,6 +30,7 @@ from tools.core.errors import InputError
 from tools.core.events import Event, EventReader, EventWriter
 from tools.core.jsonio import atomic_write_text
 from tools.core.paths import REPO_ROOT
+from tools.core.payloads import Done, Failed
 from tools.core.procs import local_rank, pid_alive, world_rank
 from tools.core.runs import (  # noqa: F401 - where a run's training stands is the run folder's to say
     CONFIG_FILE,
@@ -338,12 +339,13 @@ def _train_result(run_dir: Path, code: int, last: Event | None, retries: int) ->
         return TrainResult(status="done" if code == 0 else "failed", oom_retries=retries,
                            message=f"process {world_rank()} of the training exited with code {code}")
     adapter = run_dir / "adapter"
-    if code == 0 and last is not None and last.kind == "done":
+    done = Done.of(last) if last is not None else None
+    if code == 0 and last is not None and done is not None:
         return TrainResult(
             status="done",
-            adapter_dir=adapter if last.data.get("adapter") else None,  # another machine saved it
+            adapter_dir=adapter if done.adapter else None,  # another machine saved it
             steps=last.step or 0,
-            final_loss=last.data.get("train_loss"),
+            final_loss=done.train_loss,
             message=last.message,
             oom_retries=retries,
         )
@@ -351,7 +353,8 @@ def _train_result(run_dir: Path, code: int, last: Event | None, retries: int) ->
         return TrainResult(status="cancelled", steps=last.step or 0, message=last.message, oom_retries=retries)
     msg = last.message if last is not None and last.kind == "error" else f"training process exited with code {code}"
     tail = _log_tail(run_dir / "logs" / "train.log")
-    if _disk_nearly_full(run_dir) and not (last is not None and last.data.get("disk_full")):
+    failed = Failed.of(last) if last is not None else None
+    if _disk_nearly_full(run_dir) and not (failed is not None and failed.disk_full):
         msg = ("no space left on the device while training: free some disk space, then resume with --resume "
                "(the last complete checkpoint is kept)")
         tail = ""  # the sentence says it all; the traceback stays in logs/train.log

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.events import EventWriter
+from tools.core.payloads import Check
 from tools.train.generate import generate_greedy
 from tools.train.launch import TrainSettings
 
@@ -88,9 +89,9 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
                     model.save_pretrained(str(tmp))
             events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
-                        step=step, total=state.max_steps, known=known, asked=total,
-                        check_s=round(time.time() - t0, 2), verdict=verdict,
-                        sample={"question": items[0].messages[-1]["content"], "answer": outputs[0]})
+                        step=step, total=state.max_steps, **Check(
+                            known=known, asked=total, check_s=round(time.time() - t0, 2), verdict=verdict,
+                            sample={"question": items[0].messages[-1]["content"], "answer": outputs[0]}).fields())
             if verdict and step < state.max_steps:
                 _stop_early(events, settings, self.progress, verdict, state, control, known, total)
             return control

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.events import EventWriter
+from tools.core.payloads import EvalLoss, Progress
 from tools.train.launch import TrainSettings
 from tools.train.speed import Timing
 from tools.train.stopping import Stop
@@ -17,10 +18,11 @@ def _emit_progress(events: EventWriter, state: Any, logs: dict[str, Any], elapse
     """One ``progress`` event: loss, learning rate, speed and the time left."""
     step, total = state.global_step, state.max_steps
     per_step = elapsed / max(steps_done, 1)
-    events.emit("train", "progress", f"step {step}/{total} loss {logs['loss']:.4f}", step=step, total=total,
-                loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
-                tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None, s_per_step=round(per_step, 3),
-                eta_s=round(per_step * (total - step), 1), epoch=round(float(state.epoch or 0), 3))
+    data = Progress(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
+                    tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None, s_per_step=round(per_step, 3),
+                    eta_s=round(per_step * (total - step), 1), epoch=round(float(state.epoch or 0), 3))
+    events.emit("train", "progress", f"step {step}/{total} loss {data.loss:.4f}", step=step, total=total,
+                **data.fields())
 
 
 def _overfitting(eval_losses: list[float], train_losses: list[float]) -> bool:
@@ -48,7 +50,7 @@ def _emit_eval(events: EventWriter, settings: TrainSettings, state: Any, control
     """The eval loss just measured (the last of ``eval_losses``); a warning, and the optional stop, on overfitting."""
     step, total = state.global_step, state.max_steps
     loss = eval_losses[-1]
-    events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, eval_loss=loss)
+    events.emit("train", "metric", f"eval loss {loss:.4f}", step=step, total=total, **EvalLoss(eval_loss=loss).fields())
     if _overfitting(eval_losses, train_losses):
         events.emit("train", "warning", "eval loss rose at two evaluations in a row while train loss "
                     "fell: the model may be overfitting (fewer epochs or more data would help)",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tools.core.events import Event, EventReader, EventWriter
+from tools.core.payloads import Queued
 from tools.core.procs import pid_alive
 
 
@@ -40,7 +41,7 @@ def machine_slot(run_dir: Path, events: EventWriter, on_event: Callable[[Event],
                 pos = _queue_position(queue, ticket)
                 if pos != last_pos:
                     events.emit("train", "info", f"another training is running on this machine; queued at "
-                                f"position {pos}", queued=pos)
+                                f"position {pos}", **Queued(queued=pos).fields())
                     last_pos = pos
                     for ev in reader.read_new():
                         if on_event:

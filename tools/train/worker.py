@@ -28,6 +28,7 @@ import yaml
 
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
+from tools.core.payloads import Done
 from tools.core.procs import world_rank, world_size
 from tools.train.archive import archive_adapter, save_adapter
 from tools.train.checkpoints import incomplete_checkpoints, last_checkpoint
@@ -139,11 +140,10 @@ def _finish(trainer: Any, result: Any, check: Any, tok: Any, run_dir: Path, even
         + ("" if saves else f" (process {world_rank()} of {world_size()}: the first machine saved the adapter)"),
         step=state.global_step,
         total=state.max_steps,
-        train_loss=float(result.training_loss),
-        adapter=str(run_dir / "adapter") if saves else None,
-        peak_rss_mb=round(_peak_rss_mb(), 1),
-        train_runtime_s=round(float(result.metrics.get("train_runtime", 0.0)), 2),
-        tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0),
+        **Done(train_loss=float(result.training_loss), adapter=str(run_dir / "adapter") if saves else None,
+               peak_rss_mb=round(_peak_rss_mb(), 1),
+               train_runtime_s=round(float(result.metrics.get("train_runtime", 0.0)), 2),
+               tokens_seen=int(getattr(state, "num_input_tokens_seen", 0) or 0)).fields(),
     )
     if saves and world_size() == 1:  # a speed measured on one process is what the next plan can use
         measured(int(getattr(state, "num_input_tokens_seen", 0) or 0))

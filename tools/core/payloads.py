@@ -1,0 +1,95 @@
+"""The data of the training's events, typed: what the trainer writes into an event and every reader reads back."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tools.core.events import Event
+
+P = TypeVar("P", bound="Payload")
+
+
+class Payload(BaseModel):
+    """One kind of event's data. Readers get ``None`` for an event of another kind (or one written before a
+    field existed); unknown keys are ignored, so an older reader still reads a newer line."""
+
+    model_config = ConfigDict(extra="ignore")
+    KIND: ClassVar[str]
+
+    @classmethod
+    def of(cls: type[P], event: Event) -> P | None:
+        if event.stage != "train" or event.kind != cls.KIND:
+            return None
+        try:
+            return cls.model_validate(event.data)
+        except ValidationError:
+            return None
+
+    def fields(self) -> dict[str, Any]:
+        """The keyword arguments of ``EventWriter.emit`` that write this payload."""
+        return self.model_dump()
+
+
+class Progress(Payload):
+    """A training step (kind ``progress``)."""
+
+    KIND = "progress"
+
+    loss: float
+    learning_rate: float = 0.0
+    tokens_per_s: float | None = None
+    s_per_step: float | None = None
+    eta_s: float | None = None
+    epoch: float | None = None
+
+
+class EvalLoss(Payload):
+    """An evaluation of the held-out loss (kind ``metric``)."""
+
+    KIND = "metric"
+
+    eval_loss: float
+
+
+class Check(Payload):
+    """The learning check: trained questions asked in other words (kind ``metric``)."""
+
+    KIND = "metric"
+
+    known: int = 0
+    asked: int
+    check_s: float | None = None
+    verdict: str | None = None
+    sample: dict[str, str] | None = None
+
+
+class Queued(Payload):
+    """Another training holds the machine (kind ``info``): this one waits at ``queued``."""
+
+    KIND = "info"
+
+    queued: int
+
+
+class Done(Payload):
+    """The training finished (kind ``done``)."""
+
+    KIND = "done"
+
+    train_loss: float | None = None
+    adapter: str | None = None
+    peak_rss_mb: float | None = None
+    train_runtime_s: float | None = None
+    tokens_seen: int | None = None
+
+
+class Failed(Payload):
+    """The training stopped on an error (kind ``error``)."""
+
+    KIND = "error"
+
+    disk_full: bool = False
+    saving: str | None = None
+    oom: bool = False
