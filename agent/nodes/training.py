@@ -25,12 +25,13 @@ def train(state: AgentState) -> dict[str, Any]:
 
     try:
         run_id, run_dir, update = ensure_run(state)
-        if not state.get("data_dir"):
+        data_dir = state.get("data_dir")
+        if not data_dir:
             return {**update, **reply(state, "ask_files")}
         from tools.plan.record import parse_plan
 
         approved = plan_of(state) or parse_plan({})  # none shown yet: the plan reader's own refusal
-        settings = settings_from_plan(approved, Path(state["data_dir"]))  # type: ignore[arg-type]
+        settings = settings_from_plan(approved, Path(data_dir))
         write_config(run_dir, settings)
         max_steps = overrides_of(state).max_steps or _env_int("TUNEPILOT_MAX_STEPS")
         pid = launch_training(run_dir, max_steps=max_steps)

@@ -148,7 +148,9 @@ def test_plan_json_feeds_the_trainer(demo_model: Path, tmp_path: Path, capsys: p
     capsys.readouterr()
     raw = json.loads((tmp_path / "run" / "plan.json").read_text())
     plan = TrainingPlan.model_validate(raw)
-    s = settings_from_plan(raw, data)
+    from tools.plan.record import parse_plan
+
+    s = settings_from_plan(parse_plan(raw), data)
     assert Path(s.model) == demo_model
     assert (s.method, s.precision, s.lora_r, s.lora_alpha, s.max_length, s.micro_batch_size, s.grad_accum) == (
         plan.method, plan.precision, plan.lora.r, plan.lora.alpha, plan.max_length, plan.micro_batch_size,

@@ -54,7 +54,7 @@ def test_settings_are_the_plans_own_and_a_hand_written_plan_names_what_it_lacks(
                                                                                   tmp_path: Path) -> None:
     from tools.core.errors import InputError
     from tools.plan.gather import make_plan
-    from tools.plan.record import PlanOverrides
+    from tools.plan.record import PlanOverrides, parse_plan
 
     plan = make_plan(model=str(tiny_model), method="qlora", overrides=PlanOverrides(rank=8, max_length=256))
     s = settings_from_plan(plan, tmp_path)
@@ -64,9 +64,9 @@ def test_settings_are_the_plans_own_and_a_hand_written_plan_names_what_it_lacks(
     assert (s.warmup_ratio, s.save_steps, s.eval_steps, s.learning_rate, s.num_epochs) == (
         plan.warmup_ratio, plan.save_steps, plan.eval_steps, plan.learning_rate, plan.num_epochs)
     assert s.logging_steps == 1  # every step is a progress event on the page
-    assert settings_from_plan(plan.model_dump(mode="json"), tmp_path) == s  # plan.json read back: the same
+    assert settings_from_plan(parse_plan(plan.model_dump(mode="json")), tmp_path) == s  # plan.json read back
     with pytest.raises(InputError, match="not a plan written by `tunepilot plan`.*model_facts"):
-        settings_from_plan({"model": str(tiny_model), "method": "qlora", "lora": {"r": 8}}, tmp_path)
+        parse_plan({"model": str(tiny_model), "method": "qlora", "lora": {"r": 8}})
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path: Path, tiny_model: Path, capsys) -> None:

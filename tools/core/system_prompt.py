@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from tools.core.cjk import HAN
 from tools.core.messages import has, say
 
-# style phrases (agent.intent's vocabulary) → a sentence of the system prompt: ``style.<key>`` in the catalogs
+# style phrases (the goal parser's vocabulary, agent/words/style.py) → a sentence of the system prompt: ``style.<key>`` in the catalogs
 _PHRASES: dict[str, str] = {
     "concise": "concise",
     "detailed": "detailed",

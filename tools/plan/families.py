@@ -1,7 +1,7 @@
 """The model families tunepilot knows, in one catalog: how a person names each one, the hub id that name
 means, and the shapes of its published sizes.
 
-The goal parser (``agent/intent.py``) reads family names from a message with :data:`FAMILIES`; the model
+The goal parser (``agent/words/models.py``) reads family names from a message with :data:`FAMILIES`; the model
 facts (``tools/plan/model_facts.py``) shape a size-only estimate like the nearest published model of
 :data:`REFERENCE_SHAPES`. Architecture traits by ``model_type`` (gated MLP, biases, LoRA module names) are
 here too, since a family's name and its architecture go together. Adding a family is adding an entry here.

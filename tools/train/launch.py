@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -143,16 +143,13 @@ def run_settings(run_dir: Path) -> TrainSettings | None:
         return None
 
 
-def settings_from_plan(plan: TrainingPlan | dict[str, Any], data_dir: Path) -> TrainSettings:
+def settings_from_plan(plan: TrainingPlan, data_dir: Path) -> TrainSettings:
     """The worker's settings, derived from the plan record: every value is the plan's own, none guessed.
 
-    A plan given as JSON is read as a :class:`TrainingPlan` first; a hand-written one that lacks a field is
-    refused with the field's name rather than filled with a default the planner did not choose."""
+    A plan from JSON is read with :func:`tools.plan.record.parse_plan` first (a hand-written one that lacks a
+    field is refused there with the field's name rather than filled with a default the planner did not choose)."""
     from tools.core.models import resolve_model
-    from tools.plan.record import parse_plan
 
-    if not isinstance(plan, TrainingPlan):
-        plan = parse_plan(plan)
     if not plan.fits:
         raise InputError("this plan does not fit the machine, so it cannot be trained",
                          hint=plan.refusal or "Make a new plan with a smaller model or shorter sequences")
