@@ -311,6 +311,7 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
             losses_seen.append(sig)
             if len(losses_seen) == 1:
                 shot(page, artifacts, "03-training-1280")
+                shot(page, artifacts, "readme-page", full_page=False)  # shrunk to 256 colours: the README's docs/page.png
         return len(progress_seen) >= 1 and re.search(r"\b10/10\b", progress_seen[-1]) is not None
 
     wait_until(training_moved, 400, "training to reach step 10/10", ui_app, every_s=0.5)
@@ -334,7 +335,6 @@ def test_whole_journey_in_the_browser(browser: Any, ui_app: App, artifacts: Path
     wait_until(lambda: page.locator("#tp-input textarea").is_enabled(), 120, "the chat box to come back")
     assert not approve.is_visible()
     shot(page, artifacts, "05-eval-1280")
-    shot(page, artifacts, "readme-page", full_page=False)  # shrunk to 256 colours, it is the README's docs/page.png
     page.set_viewport_size(MOBILE)
     page.wait_for_timeout(800)
     assert no_horizontal_overflow(page)
