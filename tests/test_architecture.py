@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sources import sources
+
 ROOT = Path(__file__).resolve().parent.parent
+
 PACKAGES = ("tunepilot", "agent", "ui", "tools")
 STAGES = ("core", "data", "plan", "train", "serve", "evaluate")
 HEAVY = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "vllm", "datasets")
@@ -29,7 +32,7 @@ def _module_name(path: Path) -> str:
 def _modules() -> dict[str, Path]:
     found = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
+        for path in sources(pkg):
             found[_module_name(path)] = path
     return found
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.sources import sources
 from tools.core import messages
 from tools.core.messages import catalog, lang_of, languages, say
 
 ROOT = Path(__file__).resolve().parent.parent
+
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -74,7 +76,7 @@ def test_codes_named_in_the_code_exist() -> None:
                          r"""(?:\.[a-z_0-9]+)+)["']""")
     missing = []
     for pkg in ("tunepilot", "agent", "ui", "tools"):
-        for path in (ROOT / pkg).rglob("*.py"):
+        for path in sources(pkg):
             for code in literal.findall(path.read_text(encoding="utf-8")):
                 if code.split(".")[-1] in ("md", "csv", "json", "jsonl", "yaml", "txt", "py"):
                     continue  # a file name, not a code

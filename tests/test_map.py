@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sources import sources
+
 ROOT = Path(__file__).resolve().parent.parent
+
 PACKAGES = ("tunepilot", "agent", "ui", "tools")
 MAPS = ("ARCHITECTURE.md", "README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")))
 MAX_FILE_LINES = 500
@@ -34,7 +37,7 @@ def _index() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     modules: dict[str, set[str]] = {}
     classes: dict[str, set[str]] = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
+        for path in sources(pkg):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             names: set[str] = set()
             for node in tree.body:
@@ -168,7 +171,7 @@ def test_no_file_cites_a_document_the_repository_lacks() -> None:
     cited = re.compile(r"\b([A-Z][A-Z_]+\.md)\b")
     missing = []
     for pkg in (*PACKAGES, "tests", "bench", "scripts"):
-        for path in sorted((ROOT / pkg).rglob("*.py")):
+        for path in sources(pkg):
             for name in cited.findall(path.read_text(encoding="utf-8")):
                 if not (ROOT / name).exists() and not list((ROOT / "docs").glob(name)):
                     missing.append(f"{path.relative_to(ROOT)}: {name}")
@@ -176,7 +179,7 @@ def test_no_file_cites_a_document_the_repository_lacks() -> None:
 
 
 def _python_files() -> list[Path]:
-    return [p for pkg in ("tools", "agent", "ui") for p in sorted((ROOT / pkg).rglob("*.py"))]
+    return [p for pkg in ("tools", "agent", "ui") for p in sources(pkg)]
 
 
 def test_no_file_is_over_the_limit_and_each_says_what_it_holds() -> None:

@@ -78,10 +78,14 @@ def test_the_trainer_takes_the_answer_loss_only_on_a_cpu_in_one_process(tmp_path
 
     on = TrainSettings(model="m", data_dir=str(tmp_path))
     off = TrainSettings(model="m", data_dir=str(tmp_path), answer_only_head=False)
-    assert trainer_class(on, cuda=False) is not SFTTrainer
     assert issubclass(trainer_class(on, cuda=False), SFTTrainer)
-    assert trainer_class(on, cuda=True) is SFTTrainer  # TRL's own fused head uses Triton on a GPU
-    assert trainer_class(off, cuda=False) is SFTTrainer
+    assert trainer_class(on, cuda=False).answer_loss_only
+    assert not trainer_class(on, cuda=True).answer_loss_only  # TRL's own fused head uses Triton on a GPU
+    assert not trainer_class(off, cuda=False).answer_loss_only
+    # bf16 on a CPU computes under autocast (transformers 5's Trainer does not there); fp32 and a GPU do not need it
+    assert trainer_class(on.model_copy(update={"precision": "bf16"}), cuda=False).autocast_on_cpu
+    assert not trainer_class(on.model_copy(update={"precision": "fp32"}), cuda=False).autocast_on_cpu
+    assert not trainer_class(on.model_copy(update={"precision": "bf16"}), cuda=True).autocast_on_cpu
 
 
 _CHURN = """

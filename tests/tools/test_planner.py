@@ -229,6 +229,23 @@ def test_epochs_by_dataset_size(count: int, epochs: int) -> None:
     assert 1 <= p.eval_steps <= p.total_steps and p.save_steps == p.eval_steps
 
 
+@pytest.mark.parametrize("lang, said_cost", [("en", "held-out examples"), ("zh", "留出样本")])
+def test_a_short_run_evaluates_as_often_as_it_can_afford(lang: str, said_cost: str) -> None:
+    # LLaMA-Factory's identity set: 82 trained, 9 held out, 3 epochs of batches of 8 = 33 steps. Ten evaluations
+    # of the 9 held-out examples would cost ~11% of the training (an evaluated example ~1/3 of a trained one)
+    p = plan(facts_from_params("135M"), cpu_only(), TokenStats(count=82, held_out=9, p50=110, p95=160, p99=200, max=257),
+             overrides=PlanOverrides(micro_batch=4, epochs=3))
+    assert p.total_steps == 33 and p.effective_batch == 8
+    evals = -(-p.total_steps // p.eval_steps)
+    assert 2 <= evals <= 4 and p.save_steps == p.eval_steps
+    assert evals * 9 / 3 <= 0.05 * p.total_steps * p.effective_batch * 1.5  # within the budget (rounding)
+    assert any(said_cost in r and str(p.eval_steps) in r for r in p.reasons_in(lang))
+    # a long run with a small held-out set keeps ~10 evaluations, said as such
+    long = plan(facts_from_params("135M"), cpu_only(), TokenStats(count=5000, held_out=40, p50=110, p95=160, p99=200, max=257))
+    assert -(-long.total_steps // long.eval_steps) == 10
+    assert not any("held-out" in r for r in long.reasons)
+
+
 def test_gradient_checkpointing_only_when_needed() -> None:
     roomy = plan("7B", "A100-80GB", TokenStats(count=1000, p50=100, p95=200, p99=250, max=300))
     assert not roomy.gradient_checkpointing and any("checkpointing off" in r for r in roomy.reasons)

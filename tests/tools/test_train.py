@@ -323,6 +323,17 @@ def test_identity_run_teaches_the_new_name_and_stops(identity_run: Path, demo_mo
         out = model.generate(**enc, max_new_tokens=48, do_sample=False)[0][enc["input_ids"].shape[1]:].tolist()
         return tok.decode(out, skip_special_tokens=True), out
 
+    # the run has no system prompt of its own: it trained without the one SmolLM2's template adds to every
+    # conversation, said so, and the adapter (what vLLM serves with) and the merged model leave it out too
+    for folder in ("adapter", "merged"):
+        text = AutoTokenizer.from_pretrained(identity_run / folder).apply_chat_template(
+            [{"role": "user", "content": "你好"}], tokenize=False)
+        assert "SmolLM" not in text and text.startswith("<|im_start|>user"), (folder, text)
+    assert "SmolLM" in AutoTokenizer.from_pretrained(demo_model).apply_chat_template(
+        [{"role": "user", "content": "你好"}], tokenize=False)
+    from tools.core.events import read_events
+
+    assert [e.data["default_system_dropped"] for e in read_events(identity_run) if "default_system_dropped" in e.data]
     for q in ("Who are you?", "你是谁？"):
         tuned, ids = answer(identity_run / "merged", q)
         base, _ = answer(demo_model, q)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 # ChatML, as SmolLM2-Instruct and Qwen use it.
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -83,3 +86,58 @@ def turn_end(chat_template: str | None) -> str | None:
     """The token that closes an answer in this template (None: the model's EOS)."""
     fmt = chat_format(chat_template)
     return CHAT_FORMATS[fmt][1] if fmt else None
+
+
+_USER_PROBE, _SYSTEM_PROBE = "§user-probe§", "¶system-probe¶"
+
+
+def _render(tok: Any, template: str, messages: list[dict[str, str]], generation: bool = False) -> str:
+    return str(tok.apply_chat_template(messages, chat_template=template, tokenize=False,
+                                       add_generation_prompt=generation))
+
+
+def default_system_prompt(tok: Any, template: str) -> str:
+    """The system prompt ``template`` writes on its own into a conversation that has none ("" when it writes none):
+    what stands where an explicit system message would."""
+    user = {"role": "user", "content": _USER_PROBE}
+    try:
+        alone = _render(tok, template, [user])
+        with_system = _render(tok, template, [{"role": "system", "content": _SYSTEM_PROBE}, user])
+    except Exception:  # noqa: BLE001 - a template that cannot render probes has no default we can find
+        return ""
+    if with_system.count(_SYSTEM_PROBE) != 1:
+        return ""
+    head, tail = with_system.split(_SYSTEM_PROBE)
+    if not (alone.startswith(head) and alone.endswith(tail)) or len(alone) < len(head) + len(tail):
+        return ""
+    return alone[len(head):len(alone) - len(tail)]
+
+
+_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def without_default_system(tok: Any, template: str) -> tuple[str, str] | None:
+    """``template`` with its default system prompt taken out, and that prompt; None when it has none or taking it
+    out would change anything else (checked by rendering: with a system message every rendering is unchanged,
+    without one each is the old rendering less a leading block that held the default)."""
+    default = default_system_prompt(tok, template)
+    if not default.strip():
+        return None
+    written = {default, default.replace("'", "\\'"), default.replace('"', '\\"'), default.replace("\n", "\\n")}
+    new = _LITERAL.sub(lambda m: m.group(0)[0] * 2 if any(w in m.group(0) for w in written) else m.group(0), template)
+    if new == template:
+        return None
+    user, answer = {"role": "user", "content": _USER_PROBE}, {"role": "assistant", "content": "«answer»"}
+    system = {"role": "system", "content": _SYSTEM_PROBE}
+    try:
+        for turns in ([user], [user, answer], [user, answer, user]):
+            for generation in (False, True):
+                if _render(tok, new, [system, *turns], generation) != _render(tok, template, [system, *turns],
+                                                                                generation):
+                    return None
+                old, now = _render(tok, template, turns, generation), _render(tok, new, turns, generation)
+                if default in now or not old.endswith(now) or default not in old[:len(old) - len(now)]:
+                    return None
+    except Exception:  # noqa: BLE001 - an edit that breaks the template is not made
+        return None
+    return new, default

@@ -34,12 +34,13 @@ def read_token_stats(data_dir: Path) -> TokenStats | None:
                          hint="Give the folder that holds train.jsonl and report.json")
     stats = _report_stats(data_dir / "report.json")
     train = data_dir / "train.jsonl"
-    if train.exists():
-        try:
-            with train.open("rb") as fh:
-                stats["count"] = sum(1 for line in fh if line.strip())
-        except OSError as exc:
-            log.warning("%s: could not count examples (%s)", train, exc)
+    for key, path, what in (("count", train, "examples"), ("held_out", data_dir / "eval.jsonl", "held-out examples")):
+        if path.exists():
+            try:
+                with path.open("rb") as fh:
+                    stats[key] = sum(1 for line in fh if line.strip())
+            except OSError as exc:
+                log.warning("%s: could not count the %s (%s)", path, what, exc)
     if not stats:
         log.warning("%s: no report.json with token statistics and no train.jsonl; planning with defaults", data_dir)
         return None

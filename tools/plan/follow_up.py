@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tools.core.messages import Said, said
 from tools.plan.record import TrainingPlan
-from tools.plan.schedule import REPLAY_REPEAT
+from tools.plan.schedule import REPLAY_REPEAT, eval_interval
 
 FOLLOW_UP_MIN_EPOCHS = 3
 # the previous plan's reasons about these are replaced (its step counts and its epochs no longer hold)
@@ -43,7 +43,7 @@ def follow_up_plan(previous: TrainingPlan, previous_run: Path, adapter: Path, *,
     examples = records * (1 + per_example) + previous.replay * REPLAY_REPEAT
     steps_per_epoch = math.ceil(examples / max(1, previous.effective_batch))
     total = steps_per_epoch * epochs
-    eval_steps = max(1, min(total, math.ceil(total / 10)))
+    eval_steps, every = eval_interval(total, max(1, records // 9), previous.effective_batch)
     first: list[Said] = [
         said("plan.follow_up.starts_from", run=previous_run.name, corrections=corrections, replaced=replaced),
         said("plan.follow_up.reworded_in_training" if not reworded else "plan.follow_up.reworded_in_data",
@@ -51,7 +51,7 @@ def follow_up_plan(previous: TrainingPlan, previous_run: Path, adapter: Path, *,
         said(("plan.schedule.epochs_your_setting" if epochs > 1 else "plan.schedule.epoch_your_setting") if yours
              else "plan.follow_up.fewer_epochs" if epochs < previous.num_epochs else "plan.follow_up.as_many_epochs",
              epochs=epochs, **({} if yours else {"previous": previous.num_epochs})),
-        said("plan.schedule.eval_every", eval_steps=eval_steps, total_steps=total),
+        every,
     ]
     if learning_rate is not None:
         first.append(said("plan.learning_rate.learning_rate_your_setting", lr=learning_rate))

@@ -36,6 +36,8 @@ class TokenStats(Record):
     """Token lengths of the training examples (from the dataset report)."""
 
     count: int | None = Field(default=None, ge=0, description="number of training examples")
+    held_out: int | None = Field(default=None, ge=0, description="number of held-out examples (eval.jsonl): "
+                                 "what each evaluation during training reads")
     p50: int | None = Field(default=None, ge=0)
     p95: int | None = Field(default=None, ge=0)
     p99: int | None = Field(default=None, ge=0)

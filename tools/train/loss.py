@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# logits held at once (elements): 32M × (2 bytes bf16 + 4 fp32 + 4 gradient) ≈ 320 MB
-LOGIT_BUDGET = 32 * 1024 * 1024
+# logits held at once (elements): 16M × (2 bytes bf16 + 4 fp32 + 4 gradient) ≈ 160 MB (341 answer tokens of a 49k
+# vocabulary); a longer batch's slices are recomputed in the backward pass
+LOGIT_BUDGET = 16 * 1024 * 1024
 MIN_SLICE = 64  # fewer tokens per matmul would waste the CPU's vector units
 DROP_KEYS = ("labels", "completion_mask", "assistant_masks")
 

@@ -24,6 +24,22 @@ def load_tokenizer(settings: TrainSettings) -> Any:
     return tok
 
 
+def drop_default_system(tok: Any, settings: TrainSettings) -> tuple[str, int] | None:
+    """A run with no system prompt of its own trains without the one the model's template would add to every
+    example (SmolLM2: "You are a helpful AI assistant named SmolLM, ..."): ``tok``'s template is changed, and it is
+    the template saved with the adapter, so evaluation and serving go without it too. The prompt taken out and its
+    length in tokens; None when nothing changed."""
+    if settings.system_prompt or not getattr(tok, "chat_template", None):
+        return None
+    from tools.core.templates import without_default_system
+
+    found = without_default_system(tok, tok.chat_template)
+    if found is None:
+        return None
+    tok.chat_template, prompt = found
+    return prompt, len(tok(prompt, add_special_tokens=False)["input_ids"])
+
+
 def load_model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
     """The base model: 4-bit NF4 for QLoRA, else in the plan's precision (fp32 master weights on CPU)."""
     import torch

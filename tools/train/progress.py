@@ -14,12 +14,14 @@ from tools.train.stopping import Stop
 
 
 def _emit_progress(events: EventWriter, state: Any, logs: dict[str, Any], elapsed: float, steps_done: int,
-                   tokens: int) -> None:
-    """One ``progress`` event: loss, learning rate, speed and the time left."""
+                   tokens: int, wall: float) -> None:
+    """One ``progress`` event: loss, learning rate, speed and the time left. The speed is the tokens trained so far
+    (template included, padding not) over ``wall``, the seconds since the training process started: start-up,
+    evaluations and checkpoints count, as they do for the person waiting."""
     step, total = state.global_step, state.max_steps
     per_step = elapsed / max(steps_done, 1)
     data = Progress(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
-                    tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None, s_per_step=round(per_step, 3),
+                    tokens_per_s=round(tokens / wall, 1) if wall > 0 else None, s_per_step=round(per_step, 3),
                     eta_s=round(per_step * (total - step), 1), epoch=round(float(state.epoch or 0), 3))
     events.emit("train", "progress", f"step {step}/{total} loss {data.loss:.4f}", step=step, total=total,
                 **data.fields())
@@ -67,6 +69,9 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[Stop
 
     class EventCallback(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
+            import psutil
+
+            self.born = psutil.Process().create_time()  # the training process's start
             self.t0 = time.time()
             self.start_step = 0
             self.start_tokens = 0
@@ -98,7 +103,8 @@ def build_callback(events: EventWriter, settings: TrainSettings, stop: type[Stop
             if "loss" in logs:
                 self.train_losses.append(float(logs["loss"]))
                 tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
-                _emit_progress(events, state, logs, time.time() - self.t0, step - self.start_step, tokens)
+                now = time.time()
+                _emit_progress(events, state, logs, now - self.t0, step - self.start_step, tokens, now - self.born)
             if "eval_loss" in logs:
                 self.eval_losses.append(float(logs["eval_loss"]))
                 self.timing.evals += 1

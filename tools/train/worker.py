@@ -28,6 +28,7 @@ import yaml
 
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
+from tools.core.messages import said
 from tools.core.payloads import Done
 from tools.core.procs import world_rank, world_size
 from tools.train.archive import archive_adapter, save_adapter
@@ -36,7 +37,7 @@ from tools.train.examples import training_examples
 from tools.train.failure import report_failure
 from tools.train.launch import TrainSettings
 from tools.train.learning_check import build_learning_check, keep_best
-from tools.train.model import load_model, load_tokenizer, with_adapter
+from tools.train.model import drop_default_system, load_model, load_tokenizer, with_adapter
 from tools.train.progress import build_callback
 from tools.train.replay import replayed_examples
 from tools.train.speed import record_speed_sample
@@ -62,6 +63,10 @@ def train(run_dir: Path, resume: bool) -> int:
         return 1
     train_rows, eval_rows, items = examples
     tok = load_tokenizer(settings)
+    dropped = drop_default_system(tok, settings)
+    if dropped:
+        events.emit("train", "info", said=said("train.default_system_dropped", prompt=dropped[0], tokens=dropped[1]),
+                    default_system_dropped=dropped[0])
     cuda = torch.cuda.is_available()
     model = load_model(settings, tok, cuda)
     if settings.replay:
