@@ -246,6 +246,17 @@ def test_a_short_run_evaluates_as_often_as_it_can_afford(lang: str, said_cost: s
     assert not any("held-out" in r for r in long.reasons)
 
 
+@pytest.mark.parametrize("lang, word", [("en", "plain matmuls"), ("zh", "普通矩阵乘法")])
+def test_short_examples_on_a_cpu_train_with_plain_attention(lang: str, word: str) -> None:
+    short = plan(facts_from_params("135M"), cpu_only(), TokenStats(count=82, p50=110, p95=160, p99=200, max=257))
+    assert short.max_length <= 256 and short.attn_implementation == "eager"
+    assert any(word in r for r in short.reasons_in(lang))
+    long = plan(facts_from_params("135M"), cpu_only(), TokenStats(count=82, p50=600, p95=900, p99=1000, max=1100))
+    assert long.attn_implementation == "sdpa"
+    gpu = plan("7B", "A100-80GB", TokenStats(count=82, p50=110, p95=160, p99=200, max=257))
+    assert gpu.attn_implementation != "eager"
+
+
 def test_gradient_checkpointing_only_when_needed() -> None:
     roomy = plan("7B", "A100-80GB", TokenStats(count=1000, p50=100, p95=200, p99=250, max=300))
     assert not roomy.gradient_checkpointing and any("checkpointing off" in r for r in roomy.reasons)

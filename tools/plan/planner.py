@@ -55,7 +55,7 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     s = est.settings
     accum, effective = _accumulation(c, s.micro_batch, eff)
     sched = plan_schedule(request, facts, c.count, effective, c.reasons)
-    attn = _attention(c)
+    attn = _attention(c, s.max_length)
     packing = _packing(c, attn, s.max_length)
     bnb = _quantisation(c, s)
     lora = LoraSettings(r=r, alpha=alpha, dropout=dropout,
@@ -287,7 +287,12 @@ def _accumulation(c: PlanContext, mb: int, eff: int) -> tuple[int, int]:
     return accum, effective
 
 
-def _attention(c: PlanContext) -> Literal["sdpa", "flash_attention_2", "eager"]:
+# on a CPU, examples at most this long train with plain-matmul attention (tools/train/short_attention.py): its
+# weights (heads × length per token and layer) stay small, and PyTorch's fused attention is slow for them
+SHORT_ATTENTION_MAX_LENGTH = 256
+
+
+def _attention(c: PlanContext, max_length: int) -> Literal["sdpa", "flash_attention_2", "eager"]:
     hw = c.hw
     if c.device == "cuda" and _flash_attn_installed(hw) and min(g.compute_capability for g in hw.gpus) >= (8, 0):
         c.reasons.add("plan.attention.attention_flash_attention_installed")
@@ -295,6 +300,9 @@ def _attention(c: PlanContext) -> Literal["sdpa", "flash_attention_2", "eager"]:
     if c.device == "cuda":
         why = said("plan.word.no_flash_attn" if not _flash_attn_installed(hw) else "plan.word.old_gpu")
         c.reasons.add("plan.attention.sdpa_because", why=why)
+    elif max_length <= SHORT_ATTENTION_MAX_LENGTH:
+        c.reasons.add("plan.attention.eager_short_cpu", length=max_length)
+        return "eager"
     else:
         c.reasons.add("plan.attention.attention_sdpa_pytorch_s")
     return "sdpa"

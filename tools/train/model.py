@@ -47,7 +47,12 @@ def load_model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
     from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings.precision]
-    load_kwargs: dict[str, Any] = {"attn_implementation": settings.attn_implementation}
+    attention = settings.attn_implementation
+    if attention == "eager" and not cuda:  # the plan's short CPU examples: eager's work, lighter on memory
+        from tools.train.short_attention import register
+
+        attention = register()
+    load_kwargs: dict[str, Any] = {"attn_implementation": attention}
     if settings.method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -69,6 +74,10 @@ def load_model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
     if settings.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model.config.pad_token_id = tok.pad_token_id
+    if not cuda and not settings.gradient_checkpointing:
+        from tools.train.short_attention import recompute_norms
+
+        recompute_norms(model)
     return model
 
 
