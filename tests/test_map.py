@@ -118,6 +118,11 @@ def _test_names() -> set[str]:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
 
 
+def _ignored_folders() -> tuple[str, ...]:
+    lines = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip().lstrip("/") for line in lines if line.strip().endswith("/") and "/" in line.strip()[:-1])
+
+
 def _problem(span: str) -> str | None:
     plain = re.sub(r"\(.*\)$", "", span)  # `say(code, lang)` names `say`
     if re.fullmatch(r"test_\w+", plain):  # a test a document says checks a promise
@@ -128,6 +133,8 @@ def _problem(span: str) -> str | None:
         return None  # a folder of a stage the map's row is about (`facts/` of tools/data)
     if " " in plain or any(c in plain for c in "{}|=<>*\"'"):
         return None  # a command line, a record's shape, a value
+    if "/" in plain and plain.startswith(_ignored_folders()):
+        return None  # made on a machine, ignored by git (`bench/.peers/`: the peer bench installs into it)
     if "/" in plain or plain.endswith((".py", ".md")):
         if plain.startswith(REPO_DIRS) or "/" not in plain.rstrip("/"):
             if (ROOT / plain).exists() or (ROOT / "tools" / plain).exists():

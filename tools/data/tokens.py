@@ -35,6 +35,12 @@ class TokenCounter:
     def __init__(self, model: str) -> None:
         self.model = model
         self.tok = load_tokenizer(model)
+        if getattr(self.tok, "chat_template", None):  # counted as training renders examples: without a
+            from tools.core.templates import without_default_system  # template's own default system prompt
+
+            found = without_default_system(self.tok, self.tok.chat_template)
+            if found is not None:
+                self.tok.chat_template = found[0]
         self._overhead: dict[tuple[str, ...], int] = {}
 
     def count(self, texts: list[str]) -> list[int]:
@@ -53,7 +59,8 @@ class TokenCounter:
         return out
 
     def overhead(self, roles: tuple[str, ...]) -> int:
-        """Tokens the chat template adds around messages with these roles (default system prompt included)."""
+        """Tokens the chat template adds around messages with these roles (as trained: no default system prompt
+        of the template's own, ``tools.train.model.drop_default_system``)."""
         if roles in self._overhead:
             return self._overhead[roles]
         value = 0
