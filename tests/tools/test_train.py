@@ -96,7 +96,8 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
     result = run_training(TrainRequest(run_dir=run, settings=_settings(tiny_model, data)), on_event=seen.append)
     assert result.status == "done" and result.steps == 6
     kinds = [e.kind for e in seen]
-    assert kinds[0] == "start" and kinds[-1] == "done"
+    # said before training starts: the template's own system prompt is left out (the run has none of its own)
+    assert kinds[:2] == ["info", "start"] and "default_system_dropped" in seen[0].data and kinds[-1] == "done"
     progress = [e for e in seen if e.kind == "progress"]
     assert [e.step for e in progress] == [1, 2, 3, 4, 5, 6]
     for key in ("loss", "learning_rate", "tokens_per_s", "eta_s"):
@@ -116,8 +117,15 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
     from ui.view import downloads
 
     assert str(run / "adapter.zip") in downloads(run)
-    # the template given to vLLM later is the model's own, byte for byte
-    assert (run / "adapter/chat_template.jinja").read_text() == (tiny_model / "chat_template.jinja").read_text()
+    # the template given to vLLM later is the model's own, byte for byte, less its default system prompt (the run
+    # has none of its own, so it trained without it)
+    from transformers import AutoTokenizer
+
+    from tools.core.templates import without_default_system
+
+    own = (tiny_model / "chat_template.jinja").read_text()
+    stripped = without_default_system(AutoTokenizer.from_pretrained(tiny_model), own)
+    assert stripped is not None and (run / "adapter/chat_template.jinja").read_text() == stripped[0] != own
     merged = merge_adapter(MergeRequest(run_dir=run))
     assert merged.identical and merged.checked_prompts == 3
     gen = json.loads((run / "merged/generation_config.json").read_text())
