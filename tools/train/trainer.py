@@ -17,8 +17,9 @@ def trainer_class(settings: TrainSettings, cuda: bool) -> Any:
     the loss is taken on the answer tokens only (``tools/train/loss.py``: TRL's CPU path scores every position)."""
     from trl import SFTTrainer
 
-    mixed = settings.precision in ("bf16", "fp16")
     cpu_bf16 = not cuda and settings.precision == "bf16"
+    # the LoRA inputs stay 16-bit only where autocast runs: accelerate's on a GPU, ours for bf16 on a CPU
+    mixed = settings.precision in ("bf16", "fp16") and (cuda or cpu_bf16)
     answer_only = not cuda and world_size() == 1 and settings.answer_only_head
     if answer_only:
         from tools.train.loss import answer_loss, plain_head
