@@ -342,3 +342,28 @@ def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_
     assert any("从你的文档里写出来的" in r for r in plan.reasons_in("zh"))
     # the epoch is the data and the replayed answers, nothing more
     assert plan.steps_per_epoch == -(-(stats.count + 48 * 2) // plan.effective_batch)  # type: ignore[operator]
+
+
+def test_the_runs_system_prompt_is_counted_in_the_max_length(tmp_path: Path) -> None:
+    """The dataset's lengths are counted without the run's system prompt, which training puts before every
+    example: the plan's max length covers the examples as training renders them, and says the prompt is in it.
+    (Short Chinese FAQ answers and a Chinese style prompt: without it the answers were cut off and dropped.)"""
+    from tools.data import ConvertRequest, convert_documents
+    from tools.data.examples import load_examples
+    from tools.data.tokens import load_tokenizer
+    from tools.plan.gather import make_plan
+
+    faq = tmp_path / "保修FAQ.txt"
+    faq.write_text("".join(f"问：{i}号机器保修几年？\n答：{i}号机器保修{i}年，凭发票到门店办理。\n\n"
+                           for i in range(1, 21)), encoding="utf-8")
+    convert_documents(ConvertRequest(inputs=[faq], out_dir=tmp_path / "data", model="demo"))
+    prompt = "你是一个乐于助人的助手。回答要简短，直接给出要点，不要寒暄，也不要重复问题。"
+    plain = make_plan(model="demo", data_dir=tmp_path / "data")
+    plan = make_plan(model="demo", data_dir=tmp_path / "data", system_prompt=prompt)
+    tok = load_tokenizer("demo")
+    rendered = [len(tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=True, return_dict=False))
+                for r in load_examples(tmp_path / "data" / "train.jsonl", prompt)]
+    assert plan.tokens is not None and plan.tokens.system_tokens
+    assert plan.max_length >= max(rendered) > plain.max_length >= max(rendered) - plan.tokens.system_tokens
+    assert any(f"the system prompt's {plan.tokens.system_tokens} included" in r for r in plan.reasons)
+    assert any(f"含系统提示的 {plan.tokens.system_tokens} 个" in r for r in plan.reasons_in("zh"))

@@ -227,6 +227,32 @@ def test_out_of_memory_backs_off(tiny_model: Path, tmp_path: Path, monkeypatch) 
 
 
 @pytest.mark.slow
+def test_held_out_examples_all_cut_off_train_on_without_the_held_out_loss_and_say_so(tiny_model: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Held-out answers that start past the max length are cut off and dropped by TRL; with none left, training
+    still runs to its end (it used to stop at the first evaluation with an IndexError) and says why there is no
+    held-out loss."""
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def pair(q: str, a: str) -> str:
+        return json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+                          ensure_ascii=False) + "\n"
+
+    (data / "train.jsonl").write_text("".join(pair(f"{i}号?", f"{i}年") for i in range(12)), encoding="utf-8")
+    long_question = "我的发票丢了，" * 40 + "保修多久？"  # the answer starts past the max length
+    (data / "eval.jsonl").write_text(pair(long_question, "3年") * 2, encoding="utf-8")
+    seen: list[Any] = []
+    result = run_training(TrainRequest(run_dir=tmp_path / "run", settings=_settings(
+        tiny_model, data, max_length=48, max_steps=4, eval_steps=2, save_steps=2)), on_event=seen.append)
+    assert result.status == "done" and result.steps == 4
+    warned = [e for e in seen if e.kind == "warning" and "held-out" in e.message]
+    assert len(warned) == 1 and "48" in warned[0].message
+    assert warned[0].said is not None and "留出样本" in warned[0].said.text("zh")
+    assert not any(e.kind == "metric" and "eval_loss" in e.data for e in seen)
+
+
+@pytest.mark.slow
 def test_out_of_memory_gives_up_after_three_retries(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     """Every micro-batch above 1 runs out of memory and training starts at 16: 8, 4, 2 are tried, then it stops
     with a message that says so and what to do, instead of retrying without end."""

@@ -76,6 +76,11 @@ class TokenCounter:
         self._overhead[roles] = value
         return value
 
+    def system_tokens(self, prompt: str) -> int:
+        """Tokens a system message of ``prompt`` adds to an example: its words and the template's frame for it."""
+        frame = self.overhead(("system", "user", "assistant")) - self.overhead(("user", "assistant"))
+        return self.count([prompt])[0] + max(0, frame)
+
     def count_records(self, records: list[Record]) -> None:
         """Set ``rec.tokens`` for every record."""
         texts: list[str] = []

@@ -51,6 +51,20 @@ def model_for_data(data_dir: Path | None, task: str = "auto") -> tuple[str, Said
     return "demo", None
 
 
+def system_prompt_tokens(model: str | None, prompt: str) -> int:
+    """Tokens the run's system prompt adds to every example as training renders it (the dataset's lengths were
+    counted without it). Without the model's tokenizer, its characters: no tokenizer here spends fewer than
+    one token on a Chinese character, and the plan must leave the answers room."""
+    from tools.data.tokens import TokenCounter
+
+    if model:
+        try:
+            return TokenCounter(model).system_tokens(prompt)
+        except InputError as exc:
+            log.info("counting the system prompt by characters: %s", exc)
+    return len(prompt)
+
+
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:
     """Facts from the model's config.json; ``params`` alone (or when the config cannot be read) estimates by size."""
     from tools.core.errors import ModelNotFoundError
@@ -99,6 +113,8 @@ def make_plan(
     else:
         hw = detect_hardware()
     tokens = read_token_stats(data_dir) if data_dir is not None else None
+    if tokens is not None and system_prompt:
+        tokens = tokens.with_system(system_prompt_tokens(facts.name or model, system_prompt))
     if method not in ("auto", "lora", "qlora"):
         raise InputError(f"unknown method {method!r}", where="--method", hint="Use auto, lora or qlora")
     request = PlanRequest(

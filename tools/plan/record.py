@@ -53,10 +53,20 @@ class TokenStats(Record):
                                "entries with different answers")
     written_share: float | None = Field(default=None, ge=0, le=1, description="share of the examples whose "
                                         "question tunepilot wrote from a document's fact (tools/data/facts/)")
+    system_tokens: int | None = Field(default=None, ge=0, description="tokens the run's system prompt adds to "
+                                      "every example as training renders it (included in the lengths above)")
 
     @property
     def empty(self) -> bool:
         return all(v is None for v in (self.p50, self.p95, self.p99, self.max))
+
+    def with_system(self, tokens: int) -> TokenStats:
+        """These lengths as training renders them once a system prompt of ``tokens`` tokens heads every example."""
+        if tokens <= 0 or self.empty:
+            return self
+        grown = {k: v + tokens for k in ("p50", "p95", "p99", "max") if (v := getattr(self, k)) is not None}
+        mean = None if self.mean is None else self.mean + tokens
+        return self.model_copy(update={**grown, "mean": mean, "system_tokens": tokens})
 
 
 class PlanOverrides(Record):

@@ -45,7 +45,8 @@ def length_ladder(req: PlanRequest) -> list[tuple[int, Said]]:
             n = min(round_up(v), cap)
             code = "plan.length.covers_capped" if round_up(v) > cap else "plan.length.covers"
             if n not in [x for x, _ in ladder]:
-                ladder.append((n, said(code, n=n, share=said(f"plan.word.share_{key}"), key=key, v=v)))
+                extra = said("plan.length.system_part", n=st.system_tokens) if st.system_tokens else ""
+                ladder.append((n, said(code, n=n, share=said(f"plan.word.share_{key}"), key=key, v=v, extra=extra)))
         return ladder
     first = min(DEFAULT_MAX_LENGTH, cap)
     ladder = [(first, said("plan.length.common", n=first))]

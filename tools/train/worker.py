@@ -85,6 +85,11 @@ def train(run_dir: Path, resume: bool) -> int:
         peft_config=peft_config,
         callbacks=[callback := build_callback(events, settings, Stop)] + ([check] if check is not None else []),
     )
+    if trainer.eval_dataset is not None and len(trainer.eval_dataset) == 0:  # TRL dropped every one: cut off
+        from transformers.trainer_utils import IntervalStrategy
+
+        trainer.eval_dataset, trainer.args.eval_strategy = None, IntervalStrategy.NO
+        events.emit("train", "warning", said=said("train.held_out_too_long", max_length=settings.max_length))
     _fault_injection(settings)
     ckpt = _resume_point(run_dir, resume, events)
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
