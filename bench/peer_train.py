@@ -94,6 +94,7 @@ class PeakRSS:
 
         self.proc, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
         self.timeline: list[tuple[float, int]] = []  # (time, summed RSS) of every sample
+        self.at_peak: list[tuple[str, int]] = []  # (command line, RSS) of each process at the peak
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -101,16 +102,19 @@ class PeakRSS:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
+            total, each = 0, []
             try:
                 for p in [self.proc, *self.proc.children(recursive=True)]:
                     try:
-                        total += p.memory_info().rss
+                        rss = p.memory_info().rss
+                        total += rss
+                        each.append((" ".join(p.cmdline())[:120], rss))
                     except psutil.Error:
                         pass
             except psutil.Error:
                 pass
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                self.peak, self.at_peak = total, each
             self.timeline.append((time.time(), total))
             self._stop.wait(0.1)
 
@@ -129,7 +133,8 @@ def timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple
         code = proc.wait()
         wall = time.time() - t0
         peak = rss.stop()
-    log.with_suffix(".rss").write_text("".join(f"{t:.2f} {b / 2**20:.0f}\n" for t, b in rss.timeline))
+    log.with_suffix(".rss").write_text("".join(f"{t:.2f} {b / 2**20:.0f}\n" for t, b in rss.timeline)
+                                       + "".join(f"# at the peak: {b / 2**20:.0f} MB {c}\n" for c, b in rss.at_peak))
     if code != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({code}):\n" + "".join(log.read_text().splitlines(True)[-30:]))
     return wall, peak
