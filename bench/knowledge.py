@@ -145,10 +145,13 @@ def _recall_by_lang(outputs: list[str], asked: list[tuple[str, str, str]]) -> di
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lang", choices=["zh", "en"], default="zh")
-    ap.add_argument("--faq", choices=["default", "clinic", "rental"], default="default",
+    ap.add_argument("--grounded", action="store_true", help="answers from the documents (bench/grounded.py): "
+                    "--doc SET [--faq DOMAIN] through the default CLI path, then `tunepilot ask` four ways")
+    ap.add_argument("--keep", help="--grounded: work in this folder and keep it")
+    ap.add_argument("--faq", choices=["default", "clinic", "rental", "driving"], default="default",
                     help="which FAQ: the project's own (per --lang), or a Chinese one of another domain")
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
-    ap.add_argument("--doc", choices=["dev", "held", "fresh"], help="prose manuals instead of an FAQ (recall per language)")
+    ap.add_argument("--doc", choices=["dev", "held", "fresh", "unseen"], help="prose manuals instead of an FAQ (recall per language)")
     ap.add_argument("--only", choices=["default", "seeds"], help="train one recipe only")
     ap.add_argument("--doc-lang", choices=["both", "zh", "en"], default="both", help="--doc: one manual only")
     ap.add_argument("--show", action="store_true", help="print each question and the final answer")
@@ -157,6 +160,8 @@ def main() -> None:
     ap.add_argument("--with-text", action="store_true",
                     help="--doc: train the manuals' whole sections beside the fact questions (QA + document text)")
     args = ap.parse_args()
+    if args.grounded:
+        return grounded_main(args)
     if args.doc:
         if args.with_text:
             import tools.data.facts
@@ -200,6 +205,19 @@ def main() -> None:
         t_to = f"{r['first'][0] * r['s_per_step']:.0f} s" if r["first"] else "—"
         ratio = f"{final / base_final:.1f}×" if base_final else "∞" if final else "—"
         print(f"| {r['name']} | {r['steps']} | {final:.0%} | {to} | {t_to} | {ratio} |")
+
+
+def grounded_main(args: argparse.Namespace) -> None:
+    from bench import grounded
+
+    faq_name = args.faq if args.faq != "default" else None
+    if args.keep:
+        root = Path(args.keep)
+        root.mkdir(parents=True, exist_ok=True)
+        grounded.report(grounded.run(args.doc or "unseen", faq_name, root), args.show)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        grounded.report(grounded.run(args.doc or "unseen", faq_name, Path(tmp)), args.show)
 
 
 def doc_main(args: argparse.Namespace) -> None:

@@ -47,7 +47,9 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
         if role == "user" and meta.get(ATTACHED):
             text += "".join(f"\n📎 {name}" for name in meta[ATTACHED])
         msg: dict[str, Any] = {"role": role, "content": view.safe_markdown(text)}
-        if step:
+        if step and meta.get("failed"):  # a failure is read open: its reason and what to do, under the step's title
+            msg["content"] = f"**{view.step_metadata(step, lang, failed=True)['title']}**\n\n{msg['content']}"
+        elif step:
             msg["metadata"] = view.step_metadata(step, lang, failed=bool(meta.get("failed")))
         msgs.append(msg)
     pending = session.pending() if pending is None else pending

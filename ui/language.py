@@ -29,7 +29,7 @@ def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:
         (p.chat_base, {"label": "base"}), (p.chat_tuned, {"label": "tuned"}), (p.ask, {"placeholder": "ask"}),
         (p.ask_btn, {"value": "send"}), (p.run_id_box, {"label": "run_id"}), (p.open_btn, {"value": "open"}),
         (p.resume_btn, {"value": "resume"}), (p.redeploy_btn, {"value": "redeploy"}), (p.export_btn, {"value": "export"}),
-        (p.side_a, {"label": "left"}), (p.side_b, {"label": "right"}),
+        (p.side_a, {"label": "left"}), (p.side_b, {"label": "right"}), (p.closed_book, {"label": "closed_book"}),
         (p.confirm_del, {"label": "confirm_delete"}), (p.delete_btn, {"value": "delete"}),
         *correction_ui.labels(p),
     ]

@@ -66,9 +66,44 @@ def _side_model(dep: Any, side: str, thread_id: str) -> str:
     return serve_other_run(dep, runs_root() / other)
 
 
+def _reading(run_id: str, text: str, closed_book: bool) -> tuple[list[dict[str, str]], Any, Any]:
+    """The question as the product answers it: with the passages found for it when the run has documents
+    (``tools.read``), else alone; the prepared question and the passages, for the guard at the end."""
+    from tools.read.answer import prepare
+    from tools.read.ask import run_reading
+
+    index, _, k, _ = run_reading(runs_root() / run_id)
+    if index is None or closed_book:
+        return [{"role": "user", "content": text}], None, None
+    prep = prepare(text, index, None, k)
+    return prep.messages, prep, index
+
+
+def sources_html(answer: Any, lang: str) -> str:
+    """The passages an answer read, under it: each one's document and section, opened to its text on a click."""
+    import html as h
+
+    if not answer.sources:
+        return ""
+    items = "".join(f"<details><summary>{h.escape(s.where)} [{h.escape(s.id)}]</summary>{h.escape(s.text)}</details>"
+                    for s in answer.sources)
+    return f'\n\n<div class="tp-sources"><b>{h.escape(say("page.sources", lang))}</b>{items}</div>'
+
+
+def _finished(text: str, prep: Any, index: Any, lang: str) -> str:
+    """A finished answer as the person reads it: checked against the passages, with its sources."""
+    from tools.read.answer import finish
+
+    if prep is None:
+        return view.answer_text(text, lang)
+    done = finish(prep, text, index.passages)
+    return view.safe_text(done.answer) + sources_html(done, lang)
+
+
 def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | None,  # type: ignore[no-untyped-def]
-             hb: list, ht: list, lang: str, thread_id: str = ""):
-    """Both columns answer the same question, streamed side by side."""
+             hb: list, ht: list, lang: str, thread_id: str = "", closed_book: bool = False):
+    """Both columns answer the same question, streamed side by side; a run with documents answers by reading
+    them (each answer checked against its passages, its sources under it) unless ``closed_book``."""
     from tools.core.errors import TunepilotError
     from tools.serve.chat import ChatError, stream_chat
     from tools.serve.deploy import DeployRequest, deploy_model
@@ -85,7 +120,7 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
         hb[-1]["content"] = ht[-1]["content"] = say("page.server_down", lang, error="no serve.json")
         yield hb, ht, ""
         return
-    msgs = [{"role": "user", "content": text}]
+    msgs, prep, index = _reading(run_id, text, closed_book)
     texts, streams, active = ["", ""], {}, set()
     sides = (side_a or "base", side_b or "tuned")
     if any(s not in SIDES for s in sides) and dep.mode != "lora":
@@ -114,7 +149,8 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
                 texts[i] = say("page.server_down", lang, error=redact(str(exc)))
                 active.discard(i)
         for i, h in enumerate((hb, ht)):
-            h[-1]["content"] = view.answer_text(texts[i], lang, done=i not in active) if i in streams else texts[i]
+            h[-1]["content"] = (view.answer_text(texts[i], lang, done=False) if i in active else
+                                _finished(texts[i], prep, index, lang)) if i in streams else texts[i]
         yield hb, ht, ""
         if not active:
             return
@@ -154,8 +190,10 @@ def build() -> dict[str, Any]:
     with gr.Row():
         ask = gr.Textbox(show_label=False, placeholder=say("page.ask", "en"), scale=4, elem_id="tp-ask")
         ask_btn = gr.Button(say("page.send", "en"), variant="primary", scale=1, elem_id="tp-ask-btn")
+        closed_book = gr.Checkbox(label=say("page.closed_book", "en"), value=False, scale=1, elem_id="tp-closed-book")
     return {"run_pick": run_pick, "side_a": side_a, "side_b": side_b, "refresh": refresh, "chat_base": chat_base,
-            "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn, **correction_ui.build_box()}
+            "chat_tuned": chat_tuned, "ask": ask, "ask_btn": ask_btn, "closed_book": closed_book,
+            **correction_ui.build_box()}
 
 
 def wire(p: SimpleNamespace) -> None:
@@ -167,7 +205,8 @@ def wire(p: SimpleNamespace) -> None:
     p.side_a.change(side_label, [p.side_a, p.lang_state], p.chat_base, api_visibility="private")
     p.side_b.change(side_label, [p.side_b, p.lang_state], p.chat_tuned, api_visibility="private")
 
-    asked = [p.ask, p.run_pick, p.side_a, p.side_b, p.chat_base, p.chat_tuned, p.lang_state, p.thread]
+    asked = [p.ask, p.run_pick, p.side_a, p.side_b, p.chat_base, p.chat_tuned, p.lang_state, p.thread,
+             p.closed_book]
     p.ask_btn.click(ask_both, asked, [p.chat_base, p.chat_tuned, p.ask], api_name="ask_both")
     p.ask.submit(ask_both, asked, [p.chat_base, p.chat_tuned, p.ask], api_visibility="private")
 

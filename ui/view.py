@@ -112,7 +112,8 @@ def knows_line(events: list[Event], lang: str) -> str:
     if not checks:
         return ""
     last = checks[-1]
-    text = say("page.knows_line", lang, known=last.known, asked=last.asked)
+    text = say("page.knows_line", lang, known=last.known, asked=last.asked) if last.closed_known is None else say(
+        "page.knows_line_read", lang, known=last.known, asked=last.asked, closed=last.closed_known)
     if last.verdict in ("target", "stalled"):
         text += say(f"page.knows_{last.verdict}", lang)
     return f'<div class="tp-progress-text tp-knows">{html.escape(text)}</div>'
@@ -199,7 +200,8 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
         f"**{p.method.upper()}** · r={p.lora.r} · {w('batch')} {p.micro_batch_size}"
         f"×{p.grad_accum} · {w('length')} {p.max_length} · {w('lr')} {p.learning_rate or 0:g} · "
         f"{p.num_epochs} {w('epochs')} · {p.device}",
-        w("memory", est=p.memory.total_bytes / gib, avail=p.memory.available_bytes / gib),
+        w("memory_gpu" if p.device == "cuda" else "memory", est=p.memory.total_bytes / gib,
+          avail=p.memory.available_bytes / gib),
     ]
     lines += [f"- {safe_text(r)}" for r in p.reasons_in(lang)[:10]]
     return "\n".join(lines)

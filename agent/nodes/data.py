@@ -15,6 +15,29 @@ from agent.state import AgentState, goal_of
 from tools.core.messages import say
 
 
+def _files_failed(state: AgentState, exc: Exception, run_dir: Path | None) -> dict[str, Any] | None:
+    """No file gave a record: each file's problem in the person's language and what to do, from the report the
+    converter wrote (None when there is no such report: the failure was elsewhere)."""
+    from langchain_core.messages import AIMessage as Message
+
+    from agent.state import META_KEY
+    from tools.core.errors import InputError
+    from tools.data.schema import DatasetReport
+
+    report = DatasetReport.read(run_dir / "data" / "report.json") if run_dir else None
+    if not isinstance(exc, InputError) or report is None:
+        return None
+    stale = run_dir / "plan.json" if run_dir else None
+    if stale is not None and stale.exists():  # a plan for earlier files: kept aside, no longer on the panel
+        stale.replace(stale.with_name("plan.before-these-files.json"))
+    lang = state.get("lang", "en")
+    problems = [i.shown(lang, fr.source) for fr in report.files for i in fr.errors] or [
+        f"{fr.source}: {', '.join(f'{word(k, lang)} {v}' for k, v in fr.dropped.items())}" for fr in report.files]
+    text = say("agent.data_failed", lang, problems="\n".join(f"- {p}" for p in problems[:10]))
+    return {"messages": [Message(content=shown(text, state, run_dir), additional_kwargs={META_KEY: {"failed": True}})],
+            "outcome": "error", "files": []}
+
+
 def convert(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
     from tools.data import ConvertRequest, convert_documents
@@ -22,6 +45,7 @@ def convert(state: AgentState) -> dict[str, Any]:
     files = [Path(f) for f in state.get("files") or []]
     if not files:
         return ask_missing(state)
+    run_dir, update = None, {}
     try:
         run_id, run_dir, update = ensure_run(state)
         result = convert_documents(
@@ -29,7 +53,9 @@ def convert(state: AgentState) -> dict[str, Any]:
         )
         RunIndex().update(run_id, stage="data", state="created")
     except Exception as exc:  # noqa: BLE001
-        return error_reply(state, exc)
+        failed = _files_failed(state, exc, run_dir)
+        # the page's panel follows the run the files went to: an earlier plan no longer applies to them
+        return {**update, **failed} if failed is not None else error_reply(state, exc)
     lang = state.get("lang", "en")
     problems = [i.shown(lang, fr.source) for fr in result.files for i in fr.errors]
     dropped = ", ".join(f"{word(k, lang)} {v}" for k, v in result.dropped.items()) or "0"

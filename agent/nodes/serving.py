@@ -121,17 +121,22 @@ def _against_previous(state: AgentState, run_dir: Path) -> str:
 
 
 def chat(state: AgentState) -> dict[str, Any]:
-    from tools.serve.chat import complete
+    from tools.read.answer import sources_line
+    from tools.read.deployed import answer_deployed
     from tools.serve.record import load_deployment
 
     text = goal_of(state).chat_message or last_human(state)
     dep = load_deployment(Path(state["run_dir"])) if state.get("run_dir") else None  # type: ignore[arg-type]
     if dep is None:
         return reply(state, "not_deployed")
-    try:
-        answers = {w: complete(dep, w, [{"role": "user", "content": text}], max_tokens=200)
+    lang = state.get("lang", "en")
+    try:  # a run with documents answers by reading them, as the page and the endpoint do
+        answers = {w: answer_deployed(dep, Path(str(state["run_dir"])), w, text, max_tokens=200)
                    for w in ("base", "tuned") if w in dep.models}
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
-    body = "\n\n".join(f"**{word(w, state.get('lang', 'en'))}**: {a}" for w, a in answers.items())
+    body = "\n\n".join(f"**{word(w, lang)}**: {a.answer}" for w, a in answers.items())
+    tuned = answers.get("tuned")
+    if tuned is not None and tuned.sources:
+        body += "\n\n" + sources_line(tuned, lang)
     return {"messages": [AIMessage(content=body)]}

@@ -198,3 +198,34 @@ def test_a_chinese_goal_keeps_chinese_through_the_journeys_status_polls(runs_dir
     assert poll.get("lang", "zh") == "zh"
     english = understanding.understand({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"})  # type: ignore[typeddict-item]
     assert english["lang"] == "en"  # a real English sentence still switches
+
+
+def test_files_that_give_no_example_are_said_with_the_reason_and_what_to_do_and_the_old_plan_leaves_the_panel(
+        runs_dir: Path, tmp_path: Path) -> None:
+    from ui.agent_chat import _chat_view
+
+    broken = tmp_path / "说明书.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not a real pdf")
+    run_id, run = _run(runs_dir)
+    (run / "plan.json").write_text("{}", encoding="utf-8")  # the plan of an earlier, cancelled request
+    state: dict[str, Any] = {"files": [str(broken)], "lang": "zh", "messages": [], "run_id": run_id,
+                             "run_dir": str(run)}
+    update = data.convert(state)  # type: ignore[arg-type]
+    text = _reply(update)
+    assert update["outcome"] == "error" and "说明书.pdf" in text and "怎么办" in text and "Traceback" not in text
+    assert not (run / "plan.json").exists() and (run / "plan.before-these-files.json").exists()
+
+    class Session:
+        thread_id = "t"
+
+        def values(self) -> dict[str, str]:
+            return {"lang": "zh"}
+
+        def messages(self) -> list[tuple[str, str, str, dict[str, bool]]]:
+            return [("assistant", text, "convert", {"failed": True})]
+
+        def pending(self) -> None:
+            return None
+
+    shown = _chat_view(Session())
+    assert "metadata" not in shown[0] and "怎么办" in shown[0]["content"] and "失败" in shown[0]["content"]

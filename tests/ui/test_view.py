@@ -265,6 +265,12 @@ def test_plan_panel_in_the_page_language_and_for_an_old_plan_json(tmp_path: Path
     zh, en = panel(tmp_path, "zh")["plan"], panel(tmp_path, "en")["plan"]
     assert "批大小" in zh and "显存：估算" in zh and f"- {plan.reasons_in('zh')[0]}" in zh and "batch" not in zh
     assert "batch" in en and "memory:" in en and f"- {plan.reasons[0]}" in en and not re.search(r"[\u4e00-\u9fff]", en)
+    from tests.tools.planner_fixtures.machines import cpu_only
+    from tools.plan.model_facts import facts_from_params
+
+    cpu_plan = plan_training(PlanRequest(model=facts_from_params("135M"), hardware=cpu_only()))
+    (tmp_path / "plan.json").write_text(cpu_plan.model_dump_json(), encoding="utf-8")
+    assert "内存：估算" in panel(tmp_path, "zh")["plan"] and "显存" not in panel(tmp_path, "zh")["plan"].split("\n")[1]
     del data["said_reasons"]  # a plan.json written before the reasons were in Chinese
     (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
     old = plan_markdown(tmp_path, "zh")
@@ -425,8 +431,8 @@ def test_a_failed_step_is_marked_by_the_agent_not_guessed_from_its_words(runs_di
 
     session = AgentSession("failed-step", db_path=runs_dir / "conversations.sqlite")
     session.send("只把这些文件转换成数据集", files=[str(tmp_path / "不存在.pdf")])
-    steps = [m for m in _chat_view(session) if m.get("metadata")]
-    assert steps and steps[-1]["metadata"]["title"] == "📄 数据集 · 失败"
+    last = _chat_view(session)[-1]  # a failure is shown open, under its step's title, not folded away
+    assert "metadata" not in last and last["content"].startswith("**📄 数据集 · 失败**")
     session.send("我的运行记录")
     assert not _chat_view(session)[-1].get("metadata", {}).get("title", "").endswith("失败")
 

@@ -60,6 +60,7 @@ class Check(Payload):
 
     known: int = 0
     asked: int
+    closed_known: int | None = None  # a run that reads its documents: the same questions without them
     check_s: float | None = None
     verdict: str | None = None
     sample: dict[str, str] | None = None

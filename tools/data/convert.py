@@ -45,6 +45,8 @@ from tools.data.sources import Source, expand_inputs, zip_sources
 from tools.data.split import split_records
 from tools.data.text import person_chars
 from tools.data.tokens import TokenCounter, percentile
+from tools.read.build import build_passages
+from tools.read.passages import Passage, paragraph_passages
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class _Run:
                 hint="Set TUNEPILOT_LLM_BASE_URL, TUNEPILOT_LLM_API_KEY and TUNEPILOT_LLM_MODEL",
             )
         self._counter: TokenCounter | None = None
+        self.passages: list[Passage] = []
 
     @property
     def counter(self) -> TokenCounter:
@@ -195,6 +198,8 @@ class _Run:
                 flog.drop(C.DROP_SHORT)
             else:
                 kept_sections.append(sec)
+        for sec in kept_sections:
+            self.passages.extend(paragraph_passages(src.name, title, sec.path, sec.paragraphs))
         if kept_sections:
             budget = min(self.req.section_budget, REPLY_TOKENS)
             facts, remainders = fact_records(kept_sections, title, meta, language)
@@ -400,6 +405,10 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
         for k, v in f.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
     stats = _token_stats(run, kept)
+    passage_stats = build_passages(out_dir, run.passages, kept, run.counter) if kept else None
+    if passage_stats is not None:
+        reasons.append(f"{passage_stats.passages} passages kept for answering from the documents "
+                       f"({passage_stats.faq} FAQ entries, {passage_stats.paragraphs} paragraphs)")
     if run.llm is None:
         reasons.append("LLM Q/A generation off (set TUNEPILOT_LLM_BASE_URL and TUNEPILOT_LLM_MODEL to turn it on)"
                        if req.use_llm is not False else "LLM Q/A generation off (not asked for)")
@@ -411,7 +420,9 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
                           records_found=len(found), records_kept=len(kept), train=len(train), eval=len(held),
                           dropped=dict(sorted(dropped.items())))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_path, _report(req, totals, stats, reasons, files).model_dump(mode="json"))
+    report = _report(req, totals, stats, reasons, files)
+    report.passages = passage_stats
+    write_json(report_path, report.model_dump(mode="json"))
     if not kept:
         for stale in (train_path, eval_path):
             stale.unlink(missing_ok=True)
@@ -427,5 +438,5 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
     return ConvertResult(
         out_dir=out_dir, train_path=train_path, eval_path=eval_path, report_path=report_path,
         schema=req.schema_name, train_records=len(train), eval_records=len(held), files=files, dropped=dropped,
-        tokens=stats, reasons=reasons, seconds=round(time.perf_counter() - t0, 3),
+        tokens=stats, reasons=reasons, seconds=round(time.perf_counter() - t0, 3), passages=passage_stats,
     )

@@ -43,6 +43,7 @@ class CheckItem(BaseModel):
     reference: str
     by_words: bool = False  # asked by a word of the answer that tells the entry apart (Chinese), not a template
     word: str | None = None  # that word: training does not ask this entry by it
+    closed: list[dict[str, str]] | None = None  # a reading check's item: the same question without the passages
 
 
 def knows(output: str, reference: str) -> bool:

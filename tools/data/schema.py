@@ -145,6 +145,21 @@ class ReportTotals(BaseModel):
     dropped: dict[str, int] = Field(default_factory=dict)
 
 
+class PassageStats(BaseModel):
+    """The documents kept as passages for reading (``passages.jsonl``, :mod:`tools.read`) and how well the index
+    finds each generated question's own passage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passages: int
+    faq: int = 0
+    paragraphs: int = 0
+    asked: int = Field(default=0, description="generated questions reworded (never indexed) and looked up")
+    recall: dict[str, float] = Field(default_factory=dict, description="share with their passage in the top k")
+    reading_tokens: dict[str, int] = Field(default_factory=dict, description="p95 tokens of a reading example "
+                                           "with 1, 2, 3 passages (tools/read/raft.py)")
+
+
 class DatasetReport(BaseModel):
     """``data/report.json``: the data stage's record, read by the planner (token lengths, example count),
     the page (every file and its problems) and the agent (the inputs it was built from)."""
@@ -159,6 +174,7 @@ class DatasetReport(BaseModel):
     files: list[FileReport] = Field(default_factory=list)
     edited: int = Field(default=0, description="answers the person edited before training (the page)")
     removed: int = Field(default=0, description="pairs the person removed before training (the page)")
+    passages: PassageStats | None = None
 
     @classmethod
     def read(cls, path: Path) -> DatasetReport | None:
@@ -186,6 +202,7 @@ class ConvertResult(BaseModel):
     tokens: TokenStats
     reasons: list[str] = Field(default_factory=list)
     seconds: float = 0.0
+    passages: PassageStats | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

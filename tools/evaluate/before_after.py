@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_jsonl
+from tools.evaluate.grounded import grounded_ask, grounded_sets
 from tools.evaluate.human import HUMAN_SCORES
 from tools.evaluate.loss import eval_losses
 
@@ -40,6 +41,7 @@ class EvalRequest(BaseModel):
     questions: Path | None = None  # the person's own questions with expected answers (JSONL/CSV/XLSX)
     learnt_limit: int = 100  # trained questions asked in other words, at most
     against: Path | None = None  # another run of the same base: its adapter joins this run's server, one table
+    out_of_scope: Path | None = None  # questions the documents do not answer (one a line); default: general ones
 
 
 class EvalResult(BaseModel):
@@ -190,10 +192,17 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
     dep = _side_by_side(run_dir, req, events)
     asked = _questions(run_dir, req, examples, learnt, learnt_source, events)
     sides = _sides(run_dir, dep, req)
-    before, after = _answer_both(dep, sides, asked.prompts(), req, events)
+    grounded = grounded_ask(run_dir, learnt, learnt_source, req.out_of_scope, [q for q, _ in asked.kept]) \
+        if req.against is None else None
+    extra = grounded.prompts() if grounded is not None else []
+    before, after = _answer_both(dep, sides, asked.prompts() + extra, req, events)
     out_dir = sides.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    sets = _all_sets(out_dir, asked, before, after)
+    cut = len(before) - len(extra)
+    sets = _all_sets(out_dir, asked, before[:cut], after[:cut])
+    if grounded is not None:
+        sets[1:1] = grounded_sets(out_dir, grounded, before[cut:], after[cut:])
+        before, after = before[:cut], after[:cut]
     _write_answers(out_dir, examples, before[:len(examples)], after[:len(examples)], dep, sides)
     table = _scored_table(run_dir, req, sides, examples, events)
     table = table.model_copy(update={"sets": sets, "system_prompt": asked.system, **_length_adherence(

@@ -16,7 +16,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
                                         max_tokens=args.max_tokens, with_loss=not args.no_loss,
                                         questions=Path(args.questions) if args.questions else None,
-                                        against=Path(args.against) if args.against else None))
+                                        against=Path(args.against) if args.against else None,
+                                        out_of_scope=Path(args.out_of_scope) if args.out_of_scope else None))
     if args.json:
         print_json(result)
         return 0
@@ -38,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--against", metavar="RUN_B",
                    help="another run of the same base model: its adapter joins this run's server and the table "
                         "puts this run before it (written to RUN/eval/against-RUN_B/)")
+    p.add_argument("--out-of-scope", metavar="FILE",
+                   help="questions your documents do not answer, one a line: the table's 'not in your documents' "
+                        "row (default: general questions)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--no-loss", action="store_true", help="skip eval loss / perplexity (saves a model load)")
     p.add_argument("--json", action="store_true")

@@ -26,7 +26,7 @@ from tools.core.messages import say
 from tools.data.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
-SetName = Literal["learnt", "held_out", "kept", "corrected"]
+SetName = Literal["learnt", "held_out", "kept", "corrected", "learnt_documents", "out_of_scope"]
 
 # (prompt, any of these in the answer is right). Numbers match as whole numbers.
 KEPT: list[tuple[str, tuple[str, ...]]] = [
@@ -176,7 +176,8 @@ def render_sets(sets: Sequence[SetResult], lang: str = "en", limit_line: str | N
     out = ["## " + say("sets.title", lang), "", header, "|---|---:|---:|---:|---|"]
     for s in sets:
         label = say("sets.learnt_file", lang, source=s.source) if s.name == "learnt" and s.source != "generated" \
-            else say(f"sets.{s.name}", lang)
+            else say("sets.documents_file", lang, source=s.source) if s.name == "learnt_documents" \
+            and s.source != "generated" else say(f"sets.{s.name}", lang)
         notes = []
         if s.too_few:
             notes.append(say("sets.too_few", lang, n=s.n))

@@ -72,6 +72,8 @@ def _card_settings(c: _Card, plan: TrainingPlan) -> list[str]:
                                        optimizer=plan.optimizer, seed=plan.seed)))
     lines.append(c.row("task", say("task_knowledge", p=plan.paraphrases, target=plan.check_target)
                        if plan.task == "knowledge" else say("task_style")))
+    if plan.reading_k:
+        lines.append(c.row("reading", catalog_say("read.card", c.lang, k=plan.reading_k)))
     if plan.system_prompt:
         lines.append(c.row("system", plan.system_prompt))
     if plan.cpu_estimate:

@@ -66,6 +66,8 @@ def _report_stats(report_path: Path) -> dict[str, Any]:
     if typed is not None:  # the data stage's own record
         t = typed.tokens
         stats.update(p50=t.p50, p95=t.p95, max=t.max, mean=float(t.mean), count=typed.totals.train)
+        if typed.passages is not None:
+            stats.update(passages=typed.passages.passages, reading_tokens=typed.passages.reading_tokens)
     elif isinstance(report, dict):  # a report some other tool wrote: whatever it holds, read defensively
         stats.update(_other_report_stats(report))
     return stats

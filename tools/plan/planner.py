@@ -24,6 +24,7 @@ from tools.plan.hardware import HardwareFacts
 from tools.plan.kinds import Method, Precision, Strategy
 from tools.plan.launch_files import DistributedPlan, distributed_files
 from tools.plan.memory import MemoryEstimate, MemorySettings, estimate_memory, gib
+from tools.plan.reading import plan_reading
 from tools.plan.record import BnbSettings, LoraSettings, PlanRequest, TrainingPlan
 from tools.plan.refusal import nothing_fits, too_large_for_cpu
 from tools.plan.schedule import KNOWLEDGE_BATCH, KNOWLEDGE_MIN_EPOCHS, KNOWLEDGE_RANK, Schedule, plan_schedule
@@ -40,6 +41,9 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     """Choose method, precision, LoRA, batch, length, strategy and serving settings that fit, with reasons.
 
     One small function per decision, each returning its value and adding its reason; this one composes them."""
+    reading = plan_reading(request, "cuda" if request.hardware.gpus else "cpu", SaidList())
+    if reading.k and request.tokens is not None:
+        request = request.model_copy(update={"tokens": request.tokens.for_reading(reading.tokens)})
     c = PlanContext(request)
     facts = c.facts
     _quantised_warning(c)
@@ -54,7 +58,11 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
     est, refusal = _chosen_or_smallest(c, shape, found, cpu_refusal, methods, strategies, available, max_mb)
     s = est.settings
     accum, effective = _accumulation(c, s.micro_batch, eff)
-    sched = plan_schedule(request, facts, c.count, effective, c.reasons)
+    repeats = (request.tokens.answer_repeats if request.tokens is not None else None) or 1.0
+    sched = plan_schedule(request, facts, c.count, effective, c.reasons,
+                          reading.per_question / repeats if reading.k else 0.0)
+    if reading.k:
+        plan_reading(request, c.device, c.reasons)
     attn = _attention(c, s.max_length)
     packing = _packing(c, attn, s.max_length)
     bnb = _quantisation(c, s)
@@ -75,7 +83,8 @@ def plan_training(request: PlanRequest) -> TrainingPlan:
         attn_implementation=attn, seed=c.ov.seed if c.ov.seed is not None else 42, **_schedule_fields(sched),
         memory=est, alternatives=alternatives, distributed=distributed, cpu_estimate=cpu_estimate,
         serving=serving_plan(facts, c.hw, r, s.max_length, precision), tokens=c.st, overrides=c.ov,
-        system_prompt=request.system_prompt, style=request.style,
+        system_prompt=request.system_prompt, style=request.style, reading_k=reading.k,
+        reading_share=reading.share, reading_per_question=reading.per_question,
     )
 
 

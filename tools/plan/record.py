@@ -55,6 +55,10 @@ class TokenStats(Record):
                                         "question tunepilot wrote from a document's fact (tools/data/facts/)")
     system_tokens: int | None = Field(default=None, ge=0, description="tokens the run's system prompt adds to "
                                       "every example as training renders it (included in the lengths above)")
+    passages: int | None = Field(default=None, ge=0, description="passages of the person's documents "
+                                 "(passages.jsonl): the run answers by reading them")
+    reading_tokens: dict[str, int] = Field(default_factory=dict, description="p95 tokens of a reading example with "
+                                           "1, 2, 3 passages, without the system prompt")
 
     @property
     def empty(self) -> bool:
@@ -67,6 +71,11 @@ class TokenStats(Record):
         grown = {k: v + tokens for k in ("p50", "p95", "p99", "max") if (v := getattr(self, k)) is not None}
         mean = None if self.mean is None else self.mean + tokens
         return self.model_copy(update={**grown, "mean": mean, "system_tokens": tokens})
+
+    def for_reading(self, tokens: int) -> TokenStats:
+        """These lengths once reading examples of ``tokens`` tokens (system prompt included) join the data."""
+        grown = {k: max(v, tokens) for k in ("p95", "p99", "max") if (v := getattr(self, k)) is not None}
+        return self.model_copy(update=grown)
 
 
 class PlanOverrides(Record):
@@ -206,6 +215,9 @@ class TrainingPlan(Record):
     system_prompt: str | None = None
     style: list[str] = Field(default_factory=list)
     paraphrases: int = Field(default=0, description="rewordings of each question added in training")
+    reading_k: int = Field(default=0, description="passages a reading example carries; 0: closed-book only")
+    reading_share: float = Field(default=0.8, description="reading examples that hold their own passage")
+    reading_per_question: int = Field(default=3, description="reading examples per distinct answer")
     learning_check: bool = Field(default=False, description="ask trained questions in other words while training")
     replay: int = Field(default=0, description="general questions answered by the base model, trained beside the data")
     check_target: float = 0.9

@@ -90,7 +90,8 @@ def paraphrases_for(answer_repeats: float | None) -> int:
     return KNOWLEDGE_PARAPHRASES
 
 
-def plan_schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: SaidList) -> Schedule:
+def plan_schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effective: int, reasons: SaidList,
+                  reading: float = 0.0) -> Schedule:
     """Epochs, learning rate, warmup, rewordings and the learning check: one decision, its reasons said."""
     task, why = training_task(req)
     knowledge = task == "knowledge"
@@ -104,6 +105,8 @@ def plan_schedule(req: PlanRequest, facts: ModelFacts, count: int | None, effect
     if replay:
         reasons.add("plan.schedule.replay", n=replay)
     examples = _examples(req, count, paraphrases, replay)
+    if examples and reading:  # reading examples per trained question (tools/plan/reading.py)
+        examples += round((count or 0) * reading)
     epochs = _epochs(req, count, knowledge, small_set, paraphrases, reasons)
     lr = _learning_rate(req.overrides, facts, knowledge, reasons)
     steps_per_epoch = int(math.ceil(examples / effective)) if examples else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from tools.core.errors import InputError
 from tools.core.runs import run_folder
@@ -111,6 +112,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     dep = load_deployment(Path(args.run).resolve())
     if dep is None:
         raise InputError("this run is not deployed", where=args.run, hint="Run `tunepilot deploy --run RUN_DIR` first")
+    run_dir = Path(args.run).resolve()
+    from tools.read.passages import load_passages
+    from tools.train.launch import run_settings
+
+    settings = run_settings(run_dir)
+    if settings is not None and load_passages(Path(settings.data_dir)) and not args.closed_book:
+        return _chat_reading(dep, run_dir, args)  # a run with documents answers by reading them
     messages = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
@@ -126,6 +134,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
         sys.stdout.write(say("answer.empty", "zh" if is_chinese(args.message) else "en"))
     sys.stdout.write("\n")
+    return 0
+
+
+def _chat_reading(dep: Any, run_dir: Path, args: argparse.Namespace) -> int:
+    """The question with the passages found for it, the answer checked against them, and its sources."""
+    from tools.read.answer import sources_line
+    from tools.read.deployed import answer_deployed
+
+    answer = answer_deployed(dep, run_dir, args.model, args.message, system=args.system, max_tokens=args.max_tokens)
+    sys.stdout.write(answer.answer + "\n")
+    line = sources_line(answer, "zh" if any("\u4e00" <= c <= "\u9fff" for c in args.message) else "en")
+    if line:
+        sys.stdout.write(line + "\n")
     return 0
 
 
@@ -155,5 +176,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", default="tuned", help="base | tuned | a hot-loaded adapter name")
     p.add_argument("--system")
     p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--closed-book", action="store_true",
+                   help="ask without your documents (a run with documents reads them by default)")
     p.add_argument("message")
     p.set_defaults(func=cmd_chat)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import time
 from pathlib import Path
@@ -170,9 +171,41 @@ def deploy_model(req: DeployRequest) -> Deployment:
         except DeployError:
             stop_deployment(run_dir)
             raise
-    events.emit("deploy", "done", f"serving {', '.join(dep.models.values())} at {dep.base_url}",
-                base_url=dep.base_url, mode=server.mode)
+    _start_reading(dep, run_dir, req, events)
+    events.emit("deploy", "done", f"serving {', '.join(dep.models.values())} at {dep.base_url}"
+                + (f"; answering from your documents at {dep.reading.base_url}" if dep.reading else ""),
+                base_url=dep.base_url, mode=server.mode, reading_url=dep.reading.base_url if dep.reading else None)
     return dep
+
+
+def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: EventWriter) -> None:
+    """A run with documents: the endpoint that answers by reading them (tools/read/endpoint.py), in front of
+    vLLM, on the next free port, with the deployment's host and API key."""
+    import sys
+
+    from tools.read.passages import load_passages
+    from tools.train.launch import run_settings
+
+    settings = run_settings(run_dir)
+    if settings is None or not load_passages(Path(settings.data_dir)):
+        return
+    taken = {dep.port} | ({dep.peer.port} if dep.peer else set())
+    port = next((p for p in range(dep.port + 2, dep.port + 12) if p not in taken and port_free(req.host, p)),
+                None) or free_port(req.host)
+    cmd = [sys.executable, "-m", "tools.read.endpoint", str(run_dir), "--host", req.host, "--port", str(port)]
+    env = dict(os.environ)
+    env.pop("TUNEPILOT_ENDPOINT_KEY", None)
+    if req.api_key:
+        env["TUNEPILOT_ENDPOINT_KEY"] = req.api_key
+    log = Path(dep.log).with_name("reading.log")
+    proc = start_server(cmd, env, log)
+    dep.reading = Peer(pid=proc.pid, port=port, base_url=f"http://{_url_host(req.host)}:{port}/v1", log=str(log),
+                       command=cmd)
+    dep.reasons.append(f"your documents' passages are read for every answer at {dep.reading.base_url} "
+                       "(an OpenAI-compatible endpoint in front of vLLM)")
+    write_json(run_dir / SERVE_FILE, dep.model_dump(mode="json"), mode=0o600)
+    wait_healthy(proc, dep.reading.base_url, log, run_dir=run_dir, timeout_s=req.timeout_s,
+                 max_len=0, events=events)
 
 
 def _running(run_dir: Path, req: DeployRequest) -> Deployment | None:

@@ -147,6 +147,8 @@ def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
     alive = end_group(dep.pid, timeout_s)
     if dep.peer is not None:
         end_group(dep.peer.pid, timeout_s)
+    if dep.reading is not None:
+        end_group(dep.reading.pid, timeout_s)
     (run_dir / SERVE_FILE).unlink(missing_ok=True)
     EventWriter(run_dir).emit("deploy", "info", "server stopped", pid=dep.pid)
     return alive

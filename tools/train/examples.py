@@ -32,6 +32,32 @@ def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events:
 
 
 
+def _reading(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter,
+             items: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Reading examples (:mod:`tools.read.raft`) when the plan trains to read and the data has passages, and the
+    learning check asked the way the product answers: each question with the passages found for it (its
+    closed-book wording kept beside, asked too)."""
+    if not settings.reading_k:
+        return [], items
+    from tools.read.answer import prepare
+    from tools.read.index import PassageIndex
+    from tools.read.passages import load_passages
+    from tools.read.raft import reading_examples
+
+    data_dir = Path(settings.data_dir)
+    if not load_passages(data_dir):
+        return [], items
+    index = PassageIndex.load(data_dir)
+    examples, c = reading_examples(rows, index, settings.reading_k, settings.reading_share,
+                                   settings.reading_per_question, settings.seed)
+    events.emit("train", "info", said=said("read.trained_to_read", examples=c.examples, questions=c.questions,
+                                           k=settings.reading_k, with_own=c.with_own, without=c.without),
+                reading_examples=c.examples)
+    read_items = [it.model_copy(update={"closed": it.messages, "messages": prepare(
+        it.messages[-1]["content"], index, settings.system_prompt, settings.reading_k).messages}) for it in items]
+    return examples, read_items
+
+
 def training_examples(settings: TrainSettings, events: EventWriter) -> tuple[list[Any], list[Any], list[Any]] | None:
     """Training and eval examples, rewordings added for a knowledge task, and the learning check's questions;
     None (with an error event) when there is nothing to train on."""
@@ -45,6 +71,7 @@ def training_examples(settings: TrainSettings, events: EventWriter) -> tuple[lis
 
     items = (check_items(train_rows, settings.check_size, settings.seed, by_words=settings.paraphrases >= 2)
              if settings.learning_check else [])
+    reading, items = _reading(train_rows, settings, events, items)
     if settings.paraphrases:
         train_rows, c = augment_counted(train_rows, settings.paraphrases, settings.seed,
                                         _llm_rewordings(train_rows, settings, events), held_words(items))
@@ -52,6 +79,7 @@ def training_examples(settings: TrainSettings, events: EventWriter) -> tuple[lis
                                                template=c.template, answer=c.answer, words=c.words, llm=c.llm,
                                                shared=c.shared),
                     paraphrased=c.added, **c.model_dump())
+    train_rows = train_rows + reading
     if items:
         words = sum(it.by_words for it in items)
         events.emit("train", "info", said=said("train.check_asked", n=len(items), words=words,

@@ -92,6 +92,10 @@ class TrainSettings(BaseModel):
     style: list[str] = Field(default_factory=list, description="the goal's style phrases (length limits are measured)")
     # knowledge: rewordings of each question mixed into training, and the learning check (tools/data/knowledge.py)
     paraphrases: int = Field(default=0, ge=0, le=20, description="extra rewordings per trained question")
+    # reading: questions trained with the passages found for them (RAFT; tools/read/raft.py), 0 = closed-book only
+    reading_k: int = Field(default=0, ge=0, le=8, description="passages a reading example carries")
+    reading_share: float = Field(default=0.8, ge=0, le=1, description="reading examples that hold their own passage")
+    reading_per_question: int = Field(default=3, ge=1, le=8, description="reading examples per distinct answer")
     learning_check: bool = False
     replay: int = Field(default=0, ge=0, le=48, description="general questions answered by the base model, trained "
                         "beside the data (tools/data/replay.py)")
@@ -165,7 +169,8 @@ def settings_from_plan(plan: TrainingPlan, data_dir: Path) -> TrainSettings:
         bnb_compute_dtype=plan.bnb.bnb_4bit_compute_dtype if plan.bnb else "bfloat16",
         system_prompt=plan.system_prompt, style=list(plan.style), paraphrases=plan.paraphrases,
         learning_check=plan.learning_check, replay=plan.replay, check_target=plan.check_target,
-        check_min_epochs=plan.check_min_epochs, init_adapter=plan.init_adapter,
+        check_min_epochs=plan.check_min_epochs, init_adapter=plan.init_adapter, reading_k=plan.reading_k,
+        reading_share=plan.reading_share, reading_per_question=plan.reading_per_question,
     )
 
 

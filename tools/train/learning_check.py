@@ -78,6 +78,9 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             t0 = time.time()
             outputs = generate_greedy(model, tok, [it.messages for it in items], max_new_tokens=self.max_new_tokens)
             known, total = count_known(outputs, items), len(items)
+            closed = [it for it in items if it.closed]  # a reading run: the same questions without documents
+            closed_known = count_known(generate_greedy(
+                model, tok, [it.closed for it in closed], max_new_tokens=self.max_new_tokens), closed) if closed else None
             verdict = self.progress.add(step, known, total)
             self.last = known
             # the adapter kept at the end is the best check's from the minimum epochs on (earlier ones look better
@@ -88,9 +91,11 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
                 self.best, self.best_step = known, step
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
                     model.save_pretrained(str(tmp))
-            events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words",
+            events.emit("train", "metric", f"knows {known} of {total} trained questions asked in other words"
+                        + (f" with the documents, {closed_known} without them" if closed_known is not None else ""),
                         step=step, total=state.max_steps, **Check(
-                            known=known, asked=total, check_s=round(time.time() - t0, 2), verdict=verdict,
+                            known=known, asked=total, closed_known=closed_known, check_s=round(time.time() - t0, 2),
+                            verdict=verdict,
                             sample={"question": items[0].messages[-1]["content"], "answer": outputs[0]}).fields())
             if verdict and step < state.max_steps:
                 _stop_early(events, settings, self.progress, verdict, state, control, known, total)

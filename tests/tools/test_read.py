@@ -1,0 +1,272 @@
+"""Answers from the person's documents: passages, finding them, the guard, training to read, the plan, ``ask``.
+
+No model runs here (the index's embedder is a 4-bit encoder in a C engine: seconds); the trained reader is
+measured by ``bench/knowledge.py --grounded`` and the slow journey test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import faq_zh, manuals
+from tools.core.errors import InputError
+from tools.core.messages import say
+from tools.data import ConvertRequest, convert_documents
+from tools.read.answer import finish, prepare, sources_line
+from tools.read.ask import read_questions
+from tools.read.guard import best_sentence, is_decline, unsupported
+from tools.read.index import PassageIndex, words
+from tools.read.passages import load_passages
+from tools.read.raft import reading_examples
+
+
+def _convert(tmp: Path, *docs: manuals.Manual, faq: str | None = None) -> Path:
+    files = []
+    for m in docs:
+        path = tmp / f"{m.name}.md"
+        path.write_text(m.markdown(), encoding="utf-8")
+        files.append(path)
+    if faq:
+        files.append(faq_zh.write_domain(faq, tmp))
+    convert_documents(ConvertRequest(inputs=files, out_dir=tmp / "data"))
+    return tmp / "data"
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two manual pairs (a Chinese water heater and door lock, an English tenant handbook and gym terms) and a
+    Chinese clinic FAQ, in one dataset: each manual's passages among the others'."""
+    return _convert(tmp_path_factory.mktemp("held"), *manuals.HELD, *manuals.FRESH, faq="clinic")
+
+
+def test_the_data_stage_keeps_faq_entries_and_paragraphs_with_their_title_and_section(held: Path) -> None:
+    passages = load_passages(held)
+    kinds = {p.kind for p in passages}
+    assert kinds == {"faq", "paragraph"}
+    heater = [p for p in passages if p.title == manuals.HEATER_ZH.title]
+    assert heater and all(p.section for p in heater)
+    assert {h for h, _ in manuals.HEATER_ZH.sections} >= {p.section for p in heater}
+    clinic = [p for p in passages if p.kind == "faq"]
+    assert len(clinic) == len(faq_zh.CLINIC)
+    assert any("028-8566-3021" in p.text for p in clinic)  # an entry keeps its question and its answer
+    report = json.loads((held / "report.json").read_text(encoding="utf-8"))
+    stats = report["passages"]
+    assert stats["passages"] == len(passages) and stats["faq"] == len(clinic)
+    assert stats["recall"]["@3"] >= 0.9 and set(stats["reading_tokens"]) == {"1", "2", "3"}
+    assert (held / "index" / "tunepilot.json").exists()
+
+
+def test_a_ready_dataset_keeps_no_passages(tmp_path: Path) -> None:
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("\n".join(json.dumps({"instruction": f"问题{i}？", "output": f"答案是{i}。"}, ensure_ascii=False)
+                             for i in range(12)), encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "passages.jsonl").write_text("{}\n")  # a stale file from an earlier conversion
+    result = convert_documents(ConvertRequest(inputs=[src], out_dir=tmp_path / "data"))
+    assert result.passages is None and load_passages(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("which", [m.name for m in manuals.HELD + manuals.FRESH])
+def test_customers_questions_in_other_words_find_their_passage_in_the_top_two(which: str, held: Path) -> None:
+    manual = manuals.ALL[which]
+    index = PassageIndex.load(held)
+    found = [any(fact in h.passage.text for h in index.search(q, 2)) for q, fact in manual.asked]
+    assert sum(found) / len(found) >= 0.9, [q for (q, _), ok in zip(manual.asked, found, strict=True) if not ok]
+
+
+def test_the_saved_index_is_used_and_rebuilt_when_the_passages_change(held: Path, tmp_path: Path) -> None:
+    index = PassageIndex.load(held)
+    question = "热水器的热交换器保修多久？"
+    assert [h.passage.id for h in index.search(question, 2)] == [h.passage.id for h in PassageIndex(
+        index.passages).search(question, 2)]
+    copy = tmp_path / "data"
+    copy.mkdir()
+    lines = (held / "passages.jsonl").read_text(encoding="utf-8").splitlines()
+    (copy / "passages.jsonl").write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
+    import shutil
+
+    shutil.copytree(held / "index", copy / "index")
+    assert len(PassageIndex.load(copy)) == 5  # stale index: built again from the passages
+
+
+def test_words_split_chinese_and_stem_english() -> None:
+    assert "电池" in words("电池充满要多久？") and "e21" in words("仪表显示E21")
+    assert words("charging batteries")[0] == words("charges")[0]
+
+
+# --- the guard -------------------------------------------------------------------------------------
+
+
+def _prep(held: Path, question: str) -> object:
+    return prepare(question, PassageIndex.load(held), None, 2)
+
+
+def test_an_invented_phone_number_is_replaced_by_the_documents_sentence(held: Path) -> None:
+    prep = _prep(held, "预约挂号打什么电话？")
+    answer = finish(prep, "请拨打400-123-4567预约。")
+    assert answer.guard_fired and answer.mode == "quoted" and any("4567" in u for u in answer.unsupported)
+    assert "028-8566-3021" in answer.answer and answer.answer.startswith("资料原文")
+    assert sources_line(answer, "zh").startswith("来源：")
+
+
+def test_an_answer_whose_facts_the_passages_hold_is_kept(held: Path) -> None:
+    prep = _prep(held, "预约挂号打什么电话？")
+    answer = finish(prep, "预约电话是028-8566-3021。")
+    assert answer.mode == "model" and not answer.guard_fired and answer.answer == "预约电话是028-8566-3021。"
+    assert answer.sources and answer.sources[0].source.endswith(".md")
+
+
+@pytest.mark.parametrize(("question", "said", "lang"), [
+    ("你们支持分期付款吗？", "资料里没有提到。", "zh"), ("Do you take pets on the moon?", "The documents do not say.", "en")])
+def test_a_decline_says_what_the_documents_cover_in_the_questions_language(held: Path, question: str, said: str,
+                                                                           lang: str) -> None:
+    covered = PassageIndex.load(held).passages
+    answer = finish(_prep(held, question), said, covered)
+    assert answer.mode == "declined" and is_decline(said)
+    assert answer.answer.startswith(say("read.declined", lang, topics="").split("：")[0].split(":")[0])
+    names = [m.title for m in manuals.HELD + manuals.FRESH] + ["暖爪宠物医院常见问题"]
+    assert sum(n in answer.answer for n in names) >= 3  # what the documents do cover
+
+
+def test_unsupported_reads_numbers_and_codes_whole() -> None:
+    from tools.read.passages import Passage
+
+    ps = [Passage(id="p1", kind="paragraph", source="m.md", text="显示E21时检查电机。热线400-615-3828，重量23.5公斤。")]
+    assert unsupported("热线是400-615-3828，E21是电机故障", ps) == []
+    assert unsupported("重量是3.5公斤，显示E2", ps) == ["E2", "3.5"]
+    assert best_sentence("重量是多少？", ps) is not None
+
+
+def test_closed_book_asks_the_question_alone_and_leaves_the_answer_as_it_is(held: Path) -> None:
+    prep = prepare("热交换器保修几年？", PassageIndex.load(held), "简短回答。", closed_book=True)
+    assert prep.messages == [{"role": "system", "content": "简短回答。"}, {"role": "user", "content": "热交换器保修几年？"}]
+    assert finish(prep, "保修99年").answer == "保修99年"
+
+
+# --- training to read --------------------------------------------------------------------------------
+
+
+def test_reading_examples_carry_k_passages_their_own_in_most_and_decline_without_it(held: Path) -> None:
+    from tools.data.examples import load_examples
+
+    rows = load_examples(held / "train.jsonl", None)
+    examples, count = reading_examples(rows, PassageIndex.load(held), k=2, share=0.8, per_question=2, seed=1)
+    assert count.examples == len(examples) > 20 and count.with_own + count.without == count.examples
+    assert 0.6 <= count.with_own / count.examples <= 0.95
+    declines = [e for e in examples if is_decline(e["completion"][0]["content"])]
+    assert len(declines) == count.without
+    for e in examples:
+        turn = e["prompt"][-1]["content"]
+        assert turn.count("\n[") == 2 and "[1]" in turn and "[2]" in turn and "[3]" not in turn
+    zh = [e for e in declines if "问题：" in e["prompt"][-1]["content"]]
+    assert zh and all(e["completion"][0]["content"] == say("read.not_in_documents", "zh") for e in zh)
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+
+
+def _plan(data: Path, lang: str = "en") -> object:
+    from tools.plan.gather import make_plan
+
+    return make_plan(model="demo", data_dir=data)
+
+
+def test_a_plan_for_documents_trains_to_read_and_says_why_in_both_languages(held: Path) -> None:
+    from tools.plan.card import plan_card
+
+    plan = _plan(held)
+    assert plan.reading_k in (1, 2, 3) and 0.5 <= plan.reading_share < 1
+    assert plan.max_length >= plan.tokens.reading_tokens[str(plan.reading_k)]
+    assert any("answers from your documents" in r for r in plan.reasons_in("en"))
+    assert any("读资料回答" in r for r in plan.reasons_in("zh"))
+    assert "answers from your documents" in plan_card(plan, "en") and "读您的资料回答" in plan_card(plan, "zh")
+
+
+def test_a_plan_for_ready_pairs_does_not_read(tmp_path: Path) -> None:
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("\n".join(json.dumps({"instruction": f"Who made model {i}?", "output": f"Acme made {i}."})
+                             for i in range(30)), encoding="utf-8")
+    convert_documents(ConvertRequest(inputs=[src], out_dir=tmp_path / "data"))
+    assert _plan(tmp_path / "data").reading_k == 0
+
+
+# --- ask ------------------------------------------------------------------------------------------------
+
+
+def test_a_questions_file_reads_lines_and_json_lines_and_names_a_bad_line(tmp_path: Path) -> None:
+    good = tmp_path / "q.txt"
+    good.write_text("热水器保修几年？\n\n" + json.dumps({"question": "How long is the lease?"}) + "\n", encoding="utf-8")
+    assert read_questions(good) == ["热水器保修几年？", "How long is the lease?"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok?"}\n{"q": 1}\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_questions(bad)
+    assert f"{bad}:2" in str(err.value)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no questions"):
+        read_questions(empty)
+
+
+def test_ask_on_a_run_without_a_merged_model_says_to_merge_first(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "q.txt").write_text("保修几年？\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "tunepilot", "ask", "--run", str(tmp_path), "--questions",
+                          str(tmp_path / "q.txt"), "--out", str(tmp_path / "a.jsonl")], capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "merged" in out.stderr and "tunepilot merge --run" in out.stderr
+
+
+# --- the endpoint in front of vLLM -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def reading_endpoint(held: Path, tmp_path: Path, llm: object) -> object:
+    """A deployed run with documents (its model server scripted) and its reading endpoint, with an API key."""
+    import os
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    import yaml
+
+    from tools.core.jsonio import write_json
+    from tools.read.endpoint import ReadingApp, _handler
+    from tools.serve.record import SERVE_FILE
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": "demo", "data_dir": str(held), "reading_k": 2}))
+    upstream = os.environ["TUNEPILOT_LLM_BASE_URL"]
+    write_json(run / SERVE_FILE, {"run_dir": str(run), "pid": os.getpid(), "host": "127.0.0.1", "port": 1,
+                                  "base_url": upstream, "mode": "merged", "models": {"tuned": "tuned", "base": "base"},
+                                  "base_model": "demo", "log": str(run / "vllm.log"), "command": [], "started": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ReadingApp(run), "sekrit"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_the_endpoint_answers_an_openai_client_from_the_documents_with_sources(reading_endpoint: str, llm: object
+                                                                                ) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=reading_endpoint, api_key="sekrit")
+    llm.answers = ["请拨打400-123-4567预约。", "预约电话是028-8566-3021。", "请拨打400-123-4567预约。"]
+    r = client.chat.completions.create(model="tuned", messages=[{"role": "user", "content": "预约挂号打什么电话？"}])
+    assert "028-8566-3021" in r.choices[0].message.content and "4567" not in r.choices[0].message.content
+    assert r.model_extra["sources"] and r.model_extra["tunepilot"]["guard_fired"]
+    sent = llm.requests[-1]["messages"][-1]["content"]
+    assert sent.startswith("资料：") and "问题：预约挂号打什么电话？" in sent  # the model read the passages
+    r = client.chat.completions.create(model="tuned", messages=[{"role": "user", "content": "预约挂号打什么电话？"}])
+    assert r.choices[0].message.content == "预约电话是028-8566-3021。"
+    r = client.chat.completions.create(model="tuned", messages=[{"role": "user", "content": "预约挂号打什么电话？"}],
+                                       extra_body={"closed_book": True})
+    assert r.choices[0].message.content == "请拨打400-123-4567预约。" and not r.model_extra["sources"]
+    assert llm.requests[-1]["messages"][-1]["content"] == "预约挂号打什么电话？"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=reading_endpoint, api_key="wrong", max_retries=0).models.list()
+    assert sorted(m.id for m in client.models.list()) == ["base", "tuned"]
