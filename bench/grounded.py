@@ -53,7 +53,7 @@ def holds(answer: str, fact: str) -> bool:
 
 
 def run(doc: str, faq: str | None, root: Path) -> dict[str, Any]:
-    from tools.read.index import PassageIndex
+    from tools.data.read.index import PassageIndex
 
     files, asked, scope = inputs(doc, faq, root)
     times = {"data": _tp("data", *map(str, files), "--out", str(root / "data"))}

@@ -30,12 +30,11 @@ def _verb_modules() -> tuple[Any, ...]:
     from tools.data import cli as data_cli
     from tools.evaluate import cli as evaluate_cli
     from tools.plan import cli as plan_cli
-    from tools.read import cli as read_cli
     from tools.serve import cli as serve_cli
     from tools.train import cli as train_cli
     from ui import cli as ui_cli
 
-    return (sys.modules[__name__], data_cli, plan_cli, train_cli, serve_cli, read_cli, evaluate_cli, agent_cli, ui_cli)
+    return (sys.modules[__name__], data_cli, plan_cli, train_cli, serve_cli, evaluate_cli, agent_cli, ui_cli)
 
 
 QUIET_ENV = {

@@ -68,9 +68,9 @@ def _side_model(dep: Any, side: str, thread_id: str) -> str:
 
 def _reading(run_id: str, text: str, closed_book: bool) -> tuple[list[dict[str, str]], Any, Any]:
     """The question as the product answers it: with the passages found for it when the run has documents
-    (``tools.read``), else alone; the prepared question and the passages, for the guard at the end."""
-    from tools.read.answer import prepare
-    from tools.read.ask import run_reading
+    (``tools.data.read``), else alone; the prepared question and the passages, for the guard at the end."""
+    from tools.data.read.answer import prepare
+    from tools.serve.ask import run_reading
 
     index, _, k, _ = run_reading(runs_root() / run_id)
     if index is None or closed_book:
@@ -92,7 +92,7 @@ def sources_html(answer: Any, lang: str) -> str:
 
 def _finished(text: str, prep: Any, index: Any, lang: str) -> str:
     """A finished answer as the person reads it: checked against the passages, with its sources."""
-    from tools.read.answer import finish
+    from tools.data.read.answer import finish
 
     if prep is None:
         return view.answer_text(text, lang)

@@ -121,8 +121,8 @@ def _against_previous(state: AgentState, run_dir: Path) -> str:
 
 
 def chat(state: AgentState) -> dict[str, Any]:
-    from tools.read.answer import sources_line
-    from tools.read.deployed import answer_deployed
+    from tools.data.read.answer import sources_line
+    from tools.serve.ask import answer_deployed
     from tools.serve.record import load_deployment
 
     text = goal_of(state).chat_message or last_human(state)

@@ -16,7 +16,7 @@ from tools.core.prompts import PROMPTS_DIR, list_prompts, prompt_variables, rend
 from tools.evaluate.judge import judge_prompt_vars
 
 EXAMPLES: dict[str, dict[str, Any]] = {
-    # tools/read/prompt.py: reading_turn
+    # tools/data/read/prompt.py: reading_turn
     "reading": {"zh": True, "passages": ["电池与充电: 充满电约需6小时。"], "decline": "资料里没有提到。",
                 "question": "电池充满要多久？"},
     # agent/llm.py: parse_with_llm

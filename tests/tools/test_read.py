@@ -14,12 +14,12 @@ from tests.fixtures import faq_zh, manuals
 from tools.core.errors import InputError
 from tools.core.messages import say
 from tools.data import ConvertRequest, convert_documents
-from tools.read.answer import finish, prepare, sources_line
-from tools.read.ask import read_questions
-from tools.read.guard import best_sentence, is_decline, unsupported
-from tools.read.index import PassageIndex, words
-from tools.read.passages import load_passages
-from tools.read.raft import reading_examples
+from tools.data.read.answer import finish, prepare, sources_line
+from tools.data.read.guard import best_sentence, is_decline, unsupported
+from tools.data.read.index import PassageIndex, words
+from tools.data.read.passages import load_passages
+from tools.data.read.raft import reading_examples
+from tools.serve.ask import read_questions
 
 
 def _convert(tmp: Path, *docs: manuals.Manual, faq: str | None = None) -> Path:
@@ -131,7 +131,7 @@ def test_a_decline_says_what_the_documents_cover_in_the_questions_language(held:
 
 
 def test_unsupported_reads_numbers_and_codes_whole() -> None:
-    from tools.read.passages import Passage
+    from tools.data.read.passages import Passage
 
     ps = [Passage(id="p1", kind="paragraph", source="m.md", text="显示E21时检查电机。热线400-615-3828，重量23.5公斤。")]
     assert unsupported("热线是400-615-3828，E21是电机故障", ps) == []
@@ -234,7 +234,7 @@ def reading_endpoint(held: Path, tmp_path: Path, llm: object) -> object:
     import yaml
 
     from tools.core.jsonio import write_json
-    from tools.read.endpoint import ReadingApp, _handler
+    from tools.serve.reading import ReadingApp, _handler
     from tools.serve.record import SERVE_FILE
 
     run = tmp_path / "run"

@@ -22,6 +22,8 @@ from tools.data.document import Block, FileLog, Problem, Record, issue
 from tools.data.facts import fact_records
 from tools.data.faq import scan_blocks, table_pairs
 from tools.data.llm import Chunk, generate, llm_settings
+from tools.data.read.build import build_passages
+from tools.data.read.passages import Passage, paragraph_passages
 from tools.data.readers import READERS
 from tools.data.schema import (
     SUPPORTED_SUFFIXES,
@@ -45,8 +47,6 @@ from tools.data.sources import Source, expand_inputs, zip_sources
 from tools.data.split import split_records
 from tools.data.text import person_chars
 from tools.data.tokens import TokenCounter, percentile
-from tools.read.build import build_passages
-from tools.read.passages import Passage, paragraph_passages
 
 log = logging.getLogger(__name__)
 
@@ -198,23 +198,26 @@ class _Run:
                 flog.drop(C.DROP_SHORT)
             else:
                 kept_sections.append(sec)
-        for sec in kept_sections:
-            self.passages.extend(paragraph_passages(src.name, title, sec.path, sec.paragraphs))
         if kept_sections:
-            budget = min(self.req.section_budget, REPLY_TOKENS)
-            facts, remainders = fact_records(kept_sections, title, meta, language)
-            records.extend(facts)
-            records.extend(section_records(remainders, meta, budget, self.counter.count))
-            if self.llm is not None:
-                budget = self.req.section_budget
-                for sec in kept_sections:
-                    lang = language(sec.text)
-                    for chunk in split_to_budget(sec.paragraphs, budget, self.counter.count):
-                        m = dict(meta)
-                        m.update(sec.loc)
-                        if sec.path:
-                            m["section"] = " / ".join(sec.path)
-                        self.chunks.append(Chunk(chunk, lang, m))
+            records.extend(self.prose(kept_sections, title, src.name, meta))
+        return records
+
+    def prose(self, kept_sections: list[Any], title: str, name: str, meta: dict[str, Any]) -> list[Record]:
+        """A document's sections: kept as passages; their facts as questions (and chunks for the LLM)."""
+        self.passages.extend(p for sec in kept_sections for p in paragraph_passages(name, title, sec.path, sec.paragraphs))
+        budget = min(self.req.section_budget, REPLY_TOKENS)
+        facts, remainders = fact_records(kept_sections, title, meta, language)
+        records = facts + section_records(remainders, meta, budget, self.counter.count)
+        if self.llm is not None:
+            budget = self.req.section_budget
+            for sec in kept_sections:
+                lang = language(sec.text)
+                for chunk in split_to_budget(sec.paragraphs, budget, self.counter.count):
+                    m = dict(meta)
+                    m.update(sec.loc)
+                    if sec.path:
+                        m["section"] = " / ".join(sec.path)
+                    self.chunks.append(Chunk(chunk, lang, m))
         return records
 
     # --- cleaning -----------------------------------------------------------------------------------
@@ -379,6 +382,15 @@ def _report(req: ConvertRequest, totals: ReportTotals, stats: TokenStats, reason
     )
 
 
+def _passages(out_dir: Path, run: _Run, kept: list[Record], reasons: list[str]) -> Any:
+    """The documents kept as passages for answering from them (``tools.data.read.build``), said in the reasons."""
+    stats = build_passages(out_dir, run.passages, kept, run.counter) if kept else None
+    if stats is not None:
+        reasons.append(f"{stats.passages} passages kept for answering from the documents "
+                       f"({stats.faq} FAQ entries, {stats.paragraphs} paragraphs)")
+    return stats
+
+
 def convert_documents(request: ConvertRequest) -> ConvertResult:
     """Turn files, folders and zips into a cleaned, split SFT dataset with a report (see module doc)."""
     t0 = time.perf_counter()
@@ -405,10 +417,7 @@ def convert_documents(request: ConvertRequest) -> ConvertResult:
         for k, v in f.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
     stats = _token_stats(run, kept)
-    passage_stats = build_passages(out_dir, run.passages, kept, run.counter) if kept else None
-    if passage_stats is not None:
-        reasons.append(f"{passage_stats.passages} passages kept for answering from the documents "
-                       f"({passage_stats.faq} FAQ entries, {passage_stats.paragraphs} paragraphs)")
+    passage_stats = _passages(out_dir, run, kept, reasons)
     if run.llm is None:
         reasons.append("LLM Q/A generation off (set TUNEPILOT_LLM_BASE_URL and TUNEPILOT_LLM_MODEL to turn it on)"
                        if req.use_llm is not False else "LLM Q/A generation off (not asked for)")

@@ -146,7 +146,7 @@ class ReportTotals(BaseModel):
 
 
 class PassageStats(BaseModel):
-    """The documents kept as passages for reading (``passages.jsonl``, :mod:`tools.read`) and how well the index
+    """The documents kept as passages for reading (``passages.jsonl``, :mod:`tools.data.read`) and how well the index
     finds each generated question's own passage."""
 
     model_config = ConfigDict(extra="forbid")
@@ -157,7 +157,7 @@ class PassageStats(BaseModel):
     asked: int = Field(default=0, description="generated questions reworded (never indexed) and looked up")
     recall: dict[str, float] = Field(default_factory=dict, description="share with their passage in the top k")
     reading_tokens: dict[str, int] = Field(default_factory=dict, description="p95 tokens of a reading example "
-                                           "with 1, 2, 3 passages (tools/read/raft.py)")
+                                           "with 1, 2, 3 passages (tools/data/read/raft.py)")
 
 
 class DatasetReport(BaseModel):

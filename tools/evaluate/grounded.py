@@ -2,7 +2,7 @@
 for each in the prompt, the guard on the answer), and questions the documents do not answer.
 
 Both models answer through the same server as the closed-book rows; each answer is finished by
-:func:`tools.read.answer.finish` (what the person would read) and kept in ``documents.jsonl`` and
+:func:`tools.data.read.answer.finish` (what the person would read) and kept in ``documents.jsonl`` and
 ``out_of_scope.jsonl``. Out of scope: the person's file (``--out-of-scope``), else the general questions of the
 kept set, which no product manual answers.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tools.core.jsonio import write_jsonl
-from tools.read.answer import GroundedAnswer, Prepared, finish, prepare
-from tools.read.ask import read_questions, run_reading
+from tools.data.read.answer import GroundedAnswer, Prepared, finish, prepare
+from tools.serve.ask import read_questions, run_reading
 
 
 class GroundedAsk(NamedTuple):

@@ -1,6 +1,6 @@
 """Whether and how the run trains to read: passages a reading example carries, the share holding its own.
 
-A run whose data has passages (the person's documents) answers by reading them (:mod:`tools.read`), so training
+A run whose data has passages (the person's documents) answers by reading them (:mod:`tools.data.read`), so training
 asks each question with the passages found for it too (RAFT). More passages find the answer more often but make
 each example longer: the most that keep a reading example within :data:`READING_MAX_TOKENS` (fewer on a CPU,
 where time grows with every token).

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
+from tools.core.jsonio import print_json
 from tools.core.runs import run_folder
 
 
@@ -113,7 +114,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if dep is None:
         raise InputError("this run is not deployed", where=args.run, hint="Run `tunepilot deploy --run RUN_DIR` first")
     run_dir = Path(args.run).resolve()
-    from tools.read.passages import load_passages
+    from tools.data.read.passages import load_passages
     from tools.train.launch import run_settings
 
     settings = run_settings(run_dir)
@@ -139,14 +140,31 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def _chat_reading(dep: Any, run_dir: Path, args: argparse.Namespace) -> int:
     """The question with the passages found for it, the answer checked against them, and its sources."""
-    from tools.read.answer import sources_line
-    from tools.read.deployed import answer_deployed
+    from tools.data.read.answer import sources_line
+    from tools.serve.ask import answer_deployed
 
     answer = answer_deployed(dep, run_dir, args.model, args.message, system=args.system, max_tokens=args.max_tokens)
     sys.stdout.write(answer.answer + "\n")
     line = sources_line(answer, "zh" if any("\u4e00" <= c <= "\u9fff" for c in args.message) else "en")
     if line:
         sys.stdout.write(line + "\n")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from tools.serve.ask import AskRequest, ask_questions
+
+    result = ask_questions(AskRequest(run_dir=Path(args.run), questions=Path(args.questions), out=Path(args.out),
+                                      closed_book=args.closed_book, base=args.base, k=args.k,
+                                      max_new_tokens=args.max_tokens, lang=args.lang))
+    if args.json:
+        print_json(result)
+        return 0
+    for a in result.answers:
+        print(f"Q: {a.question}\nA: {a.answer}")
+        if a.sources:
+            print("   [" + "; ".join(f"{s.id} {s.where}" for s in a.sources) + "]")
+    print(result.summary(args.lang))
     return 0
 
 
@@ -180,3 +198,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="ask without your documents (a run with documents reads them by default)")
     p.add_argument("message")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("ask", help="answer a file of questions with a run's merged model, in this process, each "
+                       "answer with the passages of your documents it read")
+    p.add_argument("--run", required=True, help="run directory (merged with `tunepilot merge`)")
+    p.add_argument("--questions", required=True, metavar="FILE",
+                   help="one question a line, or JSON lines with a \"question\" field")
+    p.add_argument("--out", required=True, metavar="FILE", help="answers as JSON lines (answer, sources, guard)")
+    p.add_argument("--closed-book", action="store_true", help="ask without the documents")
+    p.add_argument("--base", action="store_true", help="the base model instead of the tuned one")
+    p.add_argument("--k", type=int, help="passages a question (default: the run's plan)")
+    p.add_argument("--max-tokens", type=int, default=96)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the summary")
+    p.set_defaults(func=cmd_ask)

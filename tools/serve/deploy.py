@@ -179,11 +179,11 @@ def deploy_model(req: DeployRequest) -> Deployment:
 
 
 def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: EventWriter) -> None:
-    """A run with documents: the endpoint that answers by reading them (tools/read/endpoint.py), in front of
+    """A run with documents: the endpoint that answers by reading them (tools/serve/reading.py), in front of
     vLLM, on the next free port, with the deployment's host and API key."""
     import sys
 
-    from tools.read.passages import load_passages
+    from tools.data.read.passages import load_passages
     from tools.train.launch import run_settings
 
     settings = run_settings(run_dir)
@@ -192,7 +192,7 @@ def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: E
     taken = {dep.port} | ({dep.peer.port} if dep.peer else set())
     port = next((p for p in range(dep.port + 2, dep.port + 12) if p not in taken and port_free(req.host, p)),
                 None) or free_port(req.host)
-    cmd = [sys.executable, "-m", "tools.read.endpoint", str(run_dir), "--host", req.host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "tools.serve.reading", str(run_dir), "--host", req.host, "--port", str(port)]
     env = dict(os.environ)
     env.pop("TUNEPILOT_ENDPOINT_KEY", None)
     if req.api_key:

@@ -55,7 +55,7 @@ class Deployment(BaseModel):
     system_prompt: str | None = Field(default=None, description="the run's system prompt, sent with every chat")
     peer: Peer | None = Field(default=None, description="pair mode: the base model's own server")
     reading: Peer | None = Field(default=None, description="a run with documents: the endpoint that answers by "
-                                 "reading them, in front of vLLM (tools/read/endpoint.py)")
+                                 "reading them, in front of vLLM (tools/serve/reading.py)")
 
     def url_for(self, which: str) -> str:
         """The server that answers as ``which``: in pair mode the base has its own."""

@@ -34,15 +34,15 @@ def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events:
 
 def _reading(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter,
              items: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Reading examples (:mod:`tools.read.raft`) when the plan trains to read and the data has passages, and the
+    """Reading examples (:mod:`tools.data.read.raft`) when the plan trains to read and the data has passages, and the
     learning check asked the way the product answers: each question with the passages found for it (its
     closed-book wording kept beside, asked too)."""
     if not settings.reading_k:
         return [], items
-    from tools.read.answer import prepare
-    from tools.read.index import PassageIndex
-    from tools.read.passages import load_passages
-    from tools.read.raft import reading_examples
+    from tools.data.read.answer import prepare
+    from tools.data.read.index import PassageIndex
+    from tools.data.read.passages import load_passages
+    from tools.data.read.raft import reading_examples
 
     data_dir = Path(settings.data_dir)
     if not load_passages(data_dir):

@@ -92,7 +92,7 @@ class TrainSettings(BaseModel):
     style: list[str] = Field(default_factory=list, description="the goal's style phrases (length limits are measured)")
     # knowledge: rewordings of each question mixed into training, and the learning check (tools/data/knowledge.py)
     paraphrases: int = Field(default=0, ge=0, le=20, description="extra rewordings per trained question")
-    # reading: questions trained with the passages found for them (RAFT; tools/read/raft.py), 0 = closed-book only
+    # reading: questions trained with the passages found for them (RAFT; tools/data/read/raft.py), 0 = closed-book only
     reading_k: int = Field(default=0, ge=0, le=8, description="passages a reading example carries")
     reading_share: float = Field(default=0.8, ge=0, le=1, description="reading examples that hold their own passage")
     reading_per_question: int = Field(default=3, ge=1, le=8, description="reading examples per distinct answer")

@@ -40,6 +40,16 @@ def _stop_early(events: EventWriter, settings: TrainSettings, progress: Any, ver
     control.should_save = True
 
 
+def _closed_book(model: Any, tok: Any, items: list[Any], max_new_tokens: int) -> int | None:
+    """A reading run's check: how many of the same questions it knows without the documents (None otherwise)."""
+    from tools.data.knowledge import count_known
+
+    closed = [it for it in items if it.closed]
+    if not closed:
+        return None
+    return count_known(generate_greedy(model, tok, [it.closed for it in closed], max_new_tokens=max_new_tokens), closed)
+
+
 def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any, items: list[Any],
                          n_examples: int, run_dir: Path) -> Any:
     """Every few steps: ask the trained questions in other words (greedy) and report "knows N of M".
@@ -78,9 +88,7 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             t0 = time.time()
             outputs = generate_greedy(model, tok, [it.messages for it in items], max_new_tokens=self.max_new_tokens)
             known, total = count_known(outputs, items), len(items)
-            closed = [it for it in items if it.closed]  # a reading run: the same questions without documents
-            closed_known = count_known(generate_greedy(
-                model, tok, [it.closed for it in closed], max_new_tokens=self.max_new_tokens), closed) if closed else None
+            closed_known = _closed_book(model, tok, items, self.max_new_tokens)
             verdict = self.progress.add(step, known, total)
             self.last = known
             # the adapter kept at the end is the best check's from the minimum epochs on (earlier ones look better

@@ -1,8 +1,8 @@
 """The deployed assistant, answering the way the page does: an OpenAI-compatible endpoint in front of vLLM.
 
-``python -m tools.read.endpoint RUN_DIR --port N`` (``tunepilot deploy`` starts it for a run with documents). A
+``python -m tools.serve.reading RUN_DIR --port N`` (``tunepilot deploy`` starts it for a run with documents). A
 ``POST /v1/chat/completions`` has its last user message answered with the passages found for it, the answer
-checked by the guard (:mod:`tools.read.answer`, the same code as ``tunepilot ask`` and the page); the reply is an
+checked by the guard (:mod:`tools.data.read.answer`, the same code as ``tunepilot ask`` and the page); the reply is an
 ordinary chat completion (streamed as one chunk when ``stream`` is asked) with a ``sources`` list beside the
 message. ``"closed_book": true`` in the request body (``extra_body`` in the OpenAI SDK) asks without them.
 ``GET /v1/models`` and ``/health`` answer as vLLM's do. The API key rule is the deployment's: with a key, every
@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tools.read.answer import finish, prepare
-from tools.read.ask import run_reading
+from tools.data.read.answer import finish, prepare
+from tools.serve.ask import run_reading
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,22 @@ class ReadingApp:
         }
 
 
+def _send_json(handler: BaseHTTPRequestHandler, code: int, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(app: ReadingApp, api_key: str | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *args: Any) -> None:
             log.info("%s " + fmt, self.address_string(), *args)
 
         def _send(self, code: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, code, payload)
 
         def _error(self, code: int, message: str) -> None:
             self._send(code, {"error": {"message": message, "type": "invalid_request_error", "code": code}})
@@ -128,13 +132,18 @@ def _handler(app: ReadingApp, api_key: str | None) -> type[BaseHTTPRequestHandle
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            msg = reply["choices"][0]["message"]
-            chunk = {**{k: reply[k] for k in ("id", "created", "model", "sources")}, "object": "chat.completion.chunk",
-                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg["content"]},
-                                  "finish_reason": "stop"}]}
-            self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.write(_one_chunk(reply))
 
     return Handler
+
+
+def _one_chunk(reply: dict[str, Any]) -> bytes:
+    """A checked answer as a stream: one chunk with the whole answer, then the end."""
+    msg = reply["choices"][0]["message"]
+    chunk = {**{k: reply[k] for k in ("id", "created", "model", "sources")}, "object": "chat.completion.chunk",
+             "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg["content"]},
+                          "finish_reason": "stop"}]}
+    return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\ndata: [DONE]\n\n".encode()
 
 
 def serve(run_dir: Path, host: str, port: int, api_key: str | None) -> None:
@@ -147,7 +156,7 @@ def serve(run_dir: Path, host: str, port: int, api_key: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    parser = argparse.ArgumentParser(prog="python -m tools.read.endpoint")
+    parser = argparse.ArgumentParser(prog="python -m tools.serve.reading")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from tools.core.messages import say
 from tools.core.prompts import render_prompt
 from tools.data.paraphrase import is_chinese
-from tools.read.passages import Passage
+from tools.data.read.passages import Passage
 
 
 def lang_of(question: str) -> str:

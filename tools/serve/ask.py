@@ -2,7 +2,7 @@
 
 For scripts and checks: ``tunepilot ask --run RUN --questions FILE --out answers.jsonl [--closed-book] [--base]``.
 With documents (the default for a run that has passages) each question is answered the way the product answers
-everywhere (:mod:`tools.read.answer`): the passages found for it, the model, the guard.
+everywhere (:mod:`tools.data.read.answer`): the passages found for it, the model, the guard.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.core.errors import InputError
 from tools.core.jsonio import write_jsonl
 from tools.core.messages import say
-from tools.read.answer import READ_K, GroundedAnswer, finish, prepare
-from tools.read.index import PassageIndex
-from tools.read.passages import load_passages
+from tools.data.read.answer import READ_K, GroundedAnswer, finish, prepare
+from tools.data.read.index import PassageIndex
+from tools.data.read.passages import load_passages
 
 
 class AskRequest(BaseModel):
@@ -130,3 +130,17 @@ def ask_questions(req: AskRequest) -> AskResult:
     write_jsonl(Path(req.out), (a.model_dump(mode="json") for a in answers))
     return AskResult(out=Path(req.out), answers=answers, model="base" if req.base else "tuned",
                      seconds=round(time.perf_counter() - t0, 2))
+
+
+def answer_deployed(dep: Any, run_dir: Path, which: str, question: str, *, system: str | None = None,
+                    closed_book: bool = False, max_tokens: int = 256) -> GroundedAnswer:
+    """``which`` (base or tuned) on the run's server answers ``question`` with the passages found for it when
+    the run has documents (alone when it has none, or ``closed_book``); the deployment adds the run's system
+    prompt unless ``system`` is given."""
+    from tools.serve.chat import complete
+
+    index, _, k, _ = run_reading(run_dir)
+    prep = prepare(question, index, None, k, closed_book=closed_book)
+    messages = ([{"role": "system", "content": system}] if system else []) + prep.messages
+    raw = complete(dep, which, messages, max_tokens=max_tokens)
+    return finish(prep, raw, index.passages if index is not None else [])

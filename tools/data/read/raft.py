@@ -16,9 +16,9 @@ from typing import Any
 
 from tools.data.knowledge import single_turn
 from tools.data.paraphrase import paraphrase_question
-from tools.read.index import PassageIndex
-from tools.read.passages import Passage, home_of
-from tools.read.prompt import decline_words, lang_of, reading_messages
+from tools.data.read.index import PassageIndex
+from tools.data.read.passages import Passage, home_of
+from tools.data.read.prompt import decline_words, lang_of, reading_messages
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.cjk import HAN_RE
-from tools.read.passages import Passage, load_passages
+from tools.data.read.passages import Passage, load_passages
 
 log = logging.getLogger(__name__)
 

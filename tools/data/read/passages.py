@@ -2,7 +2,7 @@
 
 An FAQ entry is one passage (its question and answer); a manual's paragraph is one passage, with the document's
 title and the section headings above it. The text is what the readers already cleaned. ``tunepilot data`` writes
-them to ``passages.jsonl`` in the dataset folder, beside ``train.jsonl``; :mod:`tools.read.index` indexes them.
+them to ``passages.jsonl`` in the dataset folder, beside ``train.jsonl``; :mod:`tools.data.read.index` indexes them.
 """
 
 from __future__ import annotations

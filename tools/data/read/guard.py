@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 
 from tools.core.cjk import HAN_RE
-from tools.read.index import words
-from tools.read.passages import Passage
+from tools.data.read.index import words
+from tools.data.read.passages import Passage
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z]{1,4}-?\d+[A-Za-z0-9]*|[A-Z]{2,}\d*)(?![A-Za-z0-9])")

@@ -2,7 +2,7 @@
 
 :func:`prepare` finds the passages for a question and writes the prompt; the caller has the model answer it
 (in-process, through vLLM, in a batch); :func:`finish` checks the answer against the passages
-(:mod:`tools.read.guard`) and returns it with its sources. Closed-book asks the question alone, unchecked.
+(:mod:`tools.data.read.guard`) and returns it with its sources. Closed-book asks the question alone, unchecked.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.messages import say
-from tools.read.guard import best_sentence, is_decline, unsupported
-from tools.read.index import PassageIndex
-from tools.read.passages import Passage
-from tools.read.prompt import lang_of, reading_messages
+from tools.data.read.guard import best_sentence, is_decline, unsupported
+from tools.data.read.index import PassageIndex
+from tools.data.read.passages import Passage
+from tools.data.read.prompt import lang_of, reading_messages
 
 READ_K = 2  # passages in a prompt when the plan names none (dense + BM25 found the right one in the top 2 for every question of the project's manuals)
 
