@@ -66,7 +66,11 @@ def test_a_chinese_faq_and_a_style_run_on_the_planners_model_to_a_chinese_three_
         assert any(e["stage"] == "deploy" and e["message"].startswith("canary") for e in events)
         table = json.loads((run_dir / "eval" / "table.json").read_text(encoding="utf-8"))
         sets = {s["name"]: s for s in table["sets"]}
-        assert {k: s["n"] for k, s in sets.items()} == {"learnt": 8, "held_out": 2, "kept": 8}  # --eval-samples 8
+        # --eval-samples 8; the FAQ is a document: its questions asked with the passages too, and questions it
+        # does not answer (the general ones) should be declined
+        assert {k: s["n"] for k, s in sets.items()} == {"learnt": 8, "learnt_documents": 8, "out_of_scope": 8,
+                                                         "held_out": 2, "kept": 8}
+        assert plan["reading_k"] >= 1 and "读您的资料回答" in out
         assert table["system_prompt"] == plan["system_prompt"]
         train = (run_dir / "data" / "train.jsonl").read_text(encoding="utf-8")
         assert "，" in train and "？" in train  # the person's punctuation, as written
@@ -80,11 +84,34 @@ def test_a_chinese_faq_and_a_style_run_on_the_planners_model_to_a_chinese_three_
         line = next(x for x in listed.splitlines() if x.startswith(run_dir.name))
         assert " eval " in line and " done " in line, line
         _both_models_answer_and_stop_at_gemmas_end_of_turn(run_dir)
+        _the_endpoint_reads_like_ask(run_dir, tmp_path, env)
     finally:
         from tools.serve.process import stop_deployment
 
         for serve_file in runs.glob("*/serve.json"):
             stop_deployment(serve_file.parent)
+
+
+def _the_endpoint_reads_like_ask(run_dir: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """The deployed assistant (the reading endpoint in front of vLLM) answers an OpenAI client from the same
+    passages as `tunepilot ask` in-process, with its sources; a question the FAQ does not hold gets no invented
+    number."""
+    from tools.serve.record import load_deployment
+
+    dep = load_deployment(run_dir)
+    assert dep is not None and dep.reading is not None
+    question = "晚上几点以后就不能打电话了？"
+    client = OpenAI(base_url=dep.reading.base_url, api_key=dep.api_key or "EMPTY", timeout=120)
+    reply = client.chat.completions.create(model="tuned", messages=[{"role": "user", "content": question}])
+    assert reply.choices[0].message.content and reply.model_extra["sources"]
+    (tmp_path / "q.txt").write_text(question + "\n", encoding="utf-8")
+    asked = subprocess.run([sys.executable, "-m", "tunepilot.cli", "ask", "--run", str(run_dir), "--questions",
+                            str(tmp_path / "q.txt"), "--out", str(tmp_path / "a.jsonl")], capture_output=True,
+                           text=True, timeout=600, env=env)
+    assert asked.returncode == 0, asked.stderr[-2000:]
+    answer = json.loads((tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert [s["id"] for s in answer["sources"]] == [s["id"] for s in reply.model_extra["sources"]]
+    assert answer["mode"] in ("model", "quoted", "declined") and answer["answer"]
 
 
 def _both_models_answer_and_stop_at_gemmas_end_of_turn(run_dir: Path) -> None:
