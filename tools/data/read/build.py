@@ -23,7 +23,8 @@ from tools.data.schema import PassageStats
 PASSAGE_METHODS = ("faq", "table")  # records that are an entry of the person's FAQ
 QUESTION_METHODS = ("fact", "section", "llm")  # questions the product wrote about a passage
 RECALL_KS = (1, 3, 5)
-RECALL_SAMPLE = 100
+RECALL_SAMPLE = 60
+MAX_PASSAGES = 20_000  # beyond this a file is not a manual (the index and its report stay quick)
 
 
 def _clear(out_dir: Path) -> None:
@@ -32,7 +33,7 @@ def _clear(out_dir: Path) -> None:
 
 
 READING_KS = (1, 2, 3)
-LENGTH_SAMPLE = 40
+LENGTH_SAMPLE = 30
 
 
 def reading_lengths(index: PassageIndex, asked: Sequence[tuple[str, str, str]],
@@ -63,7 +64,7 @@ def build_passages(out_dir: Path, section_passages: Sequence[Passage], kept: Seq
     out_dir.mkdir(parents=True, exist_ok=True)
     faq = [faq_passage(r.source, r.first("user"), r.last("assistant"), title=PurePosixPath(r.source).stem)
            for r in kept if r.method in PASSAGE_METHODS]
-    passages = numbered([*faq, *section_passages])
+    passages = numbered([*faq, *section_passages])[:MAX_PASSAGES]
     if not passages:
         _clear(out_dir)
         return None
@@ -72,7 +73,7 @@ def build_passages(out_dir: Path, section_passages: Sequence[Passage], kept: Seq
     for r in kept:
         if r.method not in QUESTION_METHODS:
             continue
-        home = home_of(r.last("assistant"), passages, r.source)
+        home = home_of(r.last("assistant"), passages, r.source, str(r.meta.get("section") or "") or None)
         if home is not None:
             question = r.last("user")
             if question not in home.questions:

@@ -47,12 +47,18 @@ class Passage(BaseModel):
         return f"{head}: {self.text}" if head else self.text
 
 
+HARD_CHARS = 1200  # no passage is longer, sentence ends or not (a file of one endless line stays readable)
+FIELD_CHARS = 160  # a title or section heading kept with a passage
+
+
 def _weight(text: str) -> int:
     return len(text) + len(HAN_RE.findall(text))
 
 
 def _cut(text: str, limit: int = MAX_WEIGHT) -> list[str]:
     """A long paragraph as parts of whole sentences, each under ``limit`` (a sentence longer stays whole)."""
+    if len(text) > HARD_CHARS * 4 and not _SENTENCE_END.search(text[:HARD_CHARS * 4]):
+        return [text[i:i + HARD_CHARS] for i in range(0, min(len(text), HARD_CHARS * 50), HARD_CHARS)]
     if _weight(text) <= limit:
         return [text]
     parts: list[str] = []
@@ -66,18 +72,19 @@ def _cut(text: str, limit: int = MAX_WEIGHT) -> list[str]:
             current = current + joiner + sentence if current else sentence
     if current.strip():
         parts.append(current.strip())
-    return parts
+    return [c for p in parts for c in (p[i:i + HARD_CHARS] for i in range(0, len(p), HARD_CHARS))]
 
 
 def paragraph_passages(source: str, title: str, path: Sequence[str], paragraphs: Iterable[str]) -> list[Passage]:
     """A section's paragraphs (long ones cut at sentence ends); ids are given by :func:`numbered`."""
-    section = " / ".join(h for h in path if h.strip() and h.strip() != title.strip())
-    return [Passage(id="", kind="paragraph", source=source, title=title, section=section, text=part)
+    section = " / ".join(h for h in path if h.strip() and h.strip() != title.strip())[:FIELD_CHARS]
+    return [Passage(id="", kind="paragraph", source=source, title=title[:FIELD_CHARS], section=section, text=part)
             for p in paragraphs if p.strip() for part in _cut(p.strip())]
 
 
 def faq_passage(source: str, question: str, answer: str, title: str = "") -> Passage:
-    return Passage(id="", kind="faq", source=source, title=title, text=f"{question.strip()}\n{answer.strip()}")
+    return Passage(id="", kind="faq", source=source, title=title[:FIELD_CHARS],
+                   text=f"{question.strip()}\n{answer.strip()}"[:HARD_CHARS * 4])
 
 
 def numbered(passages: Iterable[Passage]) -> list[Passage]:
@@ -113,16 +120,32 @@ def _grams(text: str) -> set[str]:
     return {a + b for a, b in zip(chars, chars[1:], strict=False)}
 
 
-def home_of(answer: str, passages: Sequence[Passage], source: str | None = None) -> Passage | None:
+_GRAMS: dict[str, set[str]] = {}
+
+
+def _grams_of(text: str) -> set[str]:
+    """:func:`_grams`, kept for the passages' texts (each is compared with many answers)."""
+    found = _GRAMS.get(text)
+    if found is None:
+        if len(_GRAMS) > 50_000:
+            _GRAMS.clear()
+        found = _GRAMS[text] = _grams(text)
+    return found
+
+
+def home_of(answer: str, passages: Sequence[Passage], source: str | None = None,
+            section: str | None = None) -> Passage | None:
     """The passage an answer was written from: the one whose text holds most of the answer's bigrams (same
-    source first); ``None`` when no passage holds at least half of them."""
+    source and section first); ``None`` when no passage holds at least half of them."""
     want = _grams(answer)
     if not want:
         return None
     pool = [p for p in passages if source is None or p.source == source] or list(passages)
+    if section:
+        pool = [p for p in pool if p.section and section.endswith(p.section)] or pool
     best, best_share = None, 0.0
     for p in pool:
-        share = len(want & _grams(p.text)) / len(want)
+        share = len(want & _grams_of(p.text)) / len(want)
         if share > best_share:
             best, best_share = p, share
     return best if best_share >= 0.5 else None
