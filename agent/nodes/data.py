@@ -33,7 +33,8 @@ def _files_failed(state: AgentState, exc: Exception, run_dir: Path | None) -> di
     lang = state.get("lang", "en")
     problems = [i.shown(lang, fr.source) for fr in report.files for i in fr.errors] or [
         f"{fr.source}: {', '.join(f'{word(k, lang)} {v}' for k, v in fr.dropped.items())}" for fr in report.files]
-    text = say("agent.data_failed", lang, problems="\n".join(f"- {p}" for p in problems[:10]))
+    text = say("agent.data_failed", lang, problems="\n".join(f"- {p}" for p in problems[:10]),
+               report=str(run_dir / "data" / "report.json") if run_dir else "report.json")
     return {"messages": [Message(content=shown(text, state, run_dir), additional_kwargs={META_KEY: {"failed": True}})],
             "outcome": "error", "files": []}
 

@@ -341,7 +341,9 @@ def test_a_document_whose_questions_tunepilot_wrote_gets_no_more_rewordings(tmp_
     assert any("written from your documents" in r for r in plan.reasons)
     assert any("从你的文档里写出来的" in r for r in plan.reasons_in("zh"))
     # the epoch is the data and the replayed answers, nothing more
-    assert plan.steps_per_epoch == -(-(stats.count + 48 * 2) // plan.effective_batch)  # type: ignore[operator]
+    # each example, the replayed answers twice, and the reading examples (two per distinct answer)
+    reading = round(stats.count * plan.reading_per_question / stats.answer_repeats)  # type: ignore[operator]
+    assert plan.steps_per_epoch == -(-(stats.count + 48 * 2 + reading) // plan.effective_batch)  # type: ignore[operator]
 
 
 def test_the_runs_system_prompt_is_counted_in_the_max_length(tmp_path: Path) -> None:
@@ -364,6 +366,9 @@ def test_the_runs_system_prompt_is_counted_in_the_max_length(tmp_path: Path) -> 
     rendered = [len(tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=True, return_dict=False))
                 for r in load_examples(tmp_path / "data" / "train.jsonl", prompt)]
     assert plan.tokens is not None and plan.tokens.system_tokens
-    assert plan.max_length >= max(rendered) > plain.max_length >= max(rendered) - plan.tokens.system_tokens
+    assert plan.max_length >= max(rendered) > max(rendered) - plan.tokens.system_tokens
+    # the FAQ is a document: its reading examples (passages + question + answer) fit with the prompt too
+    assert plan.reading_k and plain.reading_k == plan.reading_k
+    assert plan.max_length >= plan.tokens.reading_tokens[str(plan.reading_k)] + plan.tokens.system_tokens
     assert any(f"the system prompt's {plan.tokens.system_tokens} included" in r for r in plan.reasons)
     assert any(f"含系统提示的 {plan.tokens.system_tokens} 个" in r for r in plan.reasons_in("zh"))
