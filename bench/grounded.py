@@ -52,7 +52,9 @@ def holds(answer: str, fact: str) -> bool:
     return fact.casefold() in answer.casefold()
 
 
-def run(doc: str, faq: str | None, root: Path) -> dict[str, Any]:
+def run(doc: str, faq: str | None, root: Path, ask_again: bool = False) -> dict[str, Any]:
+    """``ask_again``: the run in ``root`` is trained and merged already; the data (passages, index) is built again
+    and the questions asked again (for a change of how answers are read, not of how the model is trained)."""
     from tools.data.read.index import PassageIndex
 
     files, asked, scope = inputs(doc, faq, root)
@@ -62,10 +64,12 @@ def run(doc: str, faq: str | None, root: Path) -> dict[str, Any]:
     hits = [[h.passage.text for h in index.search(q, 5)] for q, _, _ in asked]
     per_q_ms = (time.perf_counter() - t0) / len(asked) * 1000
     recall = {k: sum(any(f in t for t in h[:k]) for h, (_, f, _) in zip(hits, asked, strict=True)) for k in (1, 2, 3, 5)}
-    times["plan"] = _tp("plan", "--data", str(root / "data"), "--out", str(root / "plan.json"))
+    if not ask_again:
+        times["plan"] = _tp("plan", "--data", str(root / "data"), "--out", str(root / "plan.json"))
+        times["train"] = _tp("train", "--plan", str(root / "plan.json"), "--data", str(root / "data"), "--run",
+                             str(root / "run"))
+        times["merge"] = _tp("merge", "--run", str(root / "run"))
     plan = json.loads((root / "plan.json").read_text())
-    times["train"] = _tp("train", "--plan", str(root / "plan.json"), "--data", str(root / "data"), "--run", str(root / "run"))
-    times["merge"] = _tp("merge", "--run", str(root / "run"))
     (root / "asked.txt").write_text("\n".join(q for q, _, _ in asked) + "\n", encoding="utf-8")
     (root / "scope.txt").write_text("\n".join(scope) + "\n", encoding="utf-8")
     answers = {}
@@ -81,6 +85,11 @@ def run(doc: str, faq: str | None, root: Path) -> dict[str, Any]:
             "passages": len(index)}
 
 
+def _modes(answers: list[dict[str, Any]]) -> str:
+    """How the answers the person reads came: the model's words, a quoted sentence, "the closest sentence"."""
+    return " / ".join(str(sum(a["mode"] == m for a in answers)) for m in ("model", "quoted", "closest"))
+
+
 def report(r: dict[str, Any], show: bool) -> None:
     asked, n = r["asked"], len(r["asked"])
     langs = sorted({lang for _, _, lang in asked})
@@ -88,8 +97,8 @@ def report(r: dict[str, Any], show: bool) -> None:
           + ", ".join(f"{k} {v:.0f}" for k, v in r["times"].items()))
     print(f"retrieval ({r['ms']:.0f} ms a question): " + ", ".join(
         f"top {k}: {v}/{n}" for k, v in r["recall"].items()))
-    print("\n| answers | " + " | ".join(langs) + " | all | guard fired | declined |")
-    print("|---|" + "---:|" * (len(langs) + 3))
+    print("\n| answers | " + " | ".join(langs) + " | all | guard fired | declined | model / quoted / closest |")
+    print("|---|" + "---:|" * (len(langs) + 4))
     for name in ("tuned, with documents", "base, with documents", "tuned, closed-book"):
         ans = r["answers"][name]
         cells = []
@@ -98,11 +107,11 @@ def report(r: dict[str, Any], show: bool) -> None:
             cells.append(f"{sum(holds(a['answer'], f) for a, f in pairs)}/{len(pairs)}")
         right = sum(holds(a["answer"], f) for a, (_, f, _) in zip(ans, asked, strict=True))
         print(f"| {name} | " + " | ".join(cells) + f" | {right}/{n} ({right / n:.0%}) | "
-              f"{sum(a['guard_fired'] for a in ans)} | {sum(a['mode'] == 'declined' for a in ans)} |")
+              f"{sum(a['guard_fired'] for a in ans)} | {sum(a['mode'] == 'declined' for a in ans)} | {_modes(ans)} |")
     for name in ("tuned, out of scope", "base, out of scope"):
         ans = r["answers"][name]
         d = sum(a["mode"] == "declined" for a in ans)
-        print(f"| {name} | | | {d}/{len(ans)} declined | {sum(a['guard_fired'] for a in ans)} | {d} |")
+        print(f"| {name} | | | {d}/{len(ans)} declined | {sum(a['guard_fired'] for a in ans)} | {d} | {_modes(ans)} |")
     if show:
         for a, (_, f, lg) in zip(r["answers"]["tuned, with documents"], asked, strict=True):
             print(f"{'OK ' if holds(a['answer'], f) else 'MISS'} [{lg}] {a['question']} ({f}) -> {a['mode']}: "

@@ -148,6 +148,8 @@ def main() -> None:
     ap.add_argument("--grounded", action="store_true", help="answers from the documents (bench/grounded.py): "
                     "--doc SET [--faq DOMAIN] through the default CLI path, then `tunepilot ask` four ways")
     ap.add_argument("--keep", help="--grounded: work in this folder and keep it")
+    ap.add_argument("--ask-again", action="store_true",
+                    help="--grounded --keep: the run in the folder is trained already: rebuild the data, ask again")
     ap.add_argument("--faq", choices=["default", "clinic", "rental", "driving"], default="default",
                     help="which FAQ: the project's own (per --lang), or a Chinese one of another domain")
     ap.add_argument("--every", type=int, default=15, help="steps between measured checkpoints")
@@ -214,7 +216,7 @@ def grounded_main(args: argparse.Namespace) -> None:
     if args.keep:
         root = Path(args.keep)
         root.mkdir(parents=True, exist_ok=True)
-        grounded.report(grounded.run(args.doc or "unseen", faq_name, root), args.show)
+        grounded.report(grounded.run(args.doc or "unseen", faq_name, root, args.ask_again), args.show)
         return
     with tempfile.TemporaryDirectory() as tmp:
         grounded.report(grounded.run(args.doc or "unseen", faq_name, Path(tmp)), args.show)

@@ -15,9 +15,10 @@ from tools.core.errors import InputError
 from tools.core.messages import say
 from tools.data import ConvertRequest, convert_documents
 from tools.data.read.answer import finish, prepare, sources_line
-from tools.data.read.guard import best_sentence, is_decline, unsupported
+from tools.data.read.extract import answer_kind, cannot_answer, choose_sentence
+from tools.data.read.guard import is_decline, unsupported
 from tools.data.read.index import PassageIndex, words
-from tools.data.read.passages import load_passages
+from tools.data.read.passages import Passage, load_passages, paragraph_passages
 from tools.data.read.raft import reading_examples
 from tools.serve.ask import read_questions
 
@@ -119,7 +120,7 @@ def test_an_answer_whose_facts_the_passages_hold_is_kept(held: Path) -> None:
 
 
 @pytest.mark.parametrize(("question", "said", "lang"), [
-    ("你们支持分期付款吗？", "资料里没有提到。", "zh"), ("Do you take pets on the moon?", "The documents do not say.", "en")])
+    ("这把门锁有多重？", "资料里没有提到。", "zh"), ("How heavy is the smart lock?", "The documents do not say.", "en")])
 def test_a_decline_says_what_the_documents_cover_in_the_questions_language(held: Path, question: str, said: str,
                                                                            lang: str) -> None:
     covered = PassageIndex.load(held).passages
@@ -130,13 +131,79 @@ def test_a_decline_says_what_the_documents_cover_in_the_questions_language(held:
     assert sum(n in answer.answer for n in names) >= 3  # what the documents do cover
 
 
+@pytest.mark.parametrize(("question", "said", "fact"), [
+    ("你们支持分期付款吗？", "资料里没有提到。", "支付宝"), ("Can I pay my deposit later?", "The documents do not say.", "deposit")])
+def test_a_model_decline_beside_a_close_sentence_says_both(held: Path, question: str, said: str, fact: str) -> None:
+    """The reader declines, a sentence shares much with the question: the person reads that the documents may not
+    answer it directly, and the closest sentence with where it is (they judge; nothing is invented)."""
+    answer = finish(_prep(held, question), said)
+    lang = "zh" if "资料" in said else "en"
+    assert answer.mode == "closest" and fact in answer.answer and not answer.guard_fired
+    assert answer.answer.startswith(say("read.closest", lang, where="", sentence="")[:8])
+
+
 def test_unsupported_reads_numbers_and_codes_whole() -> None:
     from tools.data.read.passages import Passage
 
     ps = [Passage(id="p1", kind="paragraph", source="m.md", text="显示E21时检查电机。热线400-615-3828，重量23.5公斤。")]
     assert unsupported("热线是400-615-3828，E21是电机故障", ps) == []
     assert unsupported("重量是3.5公斤，显示E2", ps) == ["E2", "3.5"]
-    assert best_sentence("重量是多少？", ps) is not None
+
+
+# --- the sentence that answers ----------------------------------------------------------------------
+
+
+_BIKE = ("感谢您选择云帆X3折叠车。该车整车重量为14.6公斤，最高时速为25公里/小时。车架保修3年，客服电话400-615-3828。"
+         "雨天骑行后请擦干链条。")
+_KETTLE = ("Thank you for choosing the Aster K7 kettle. The K7 holds 1.7 litres and weighs 1.2 kg. It boils a full jug in "
+           "4 minutes; the base switches off by itself after 30 seconds. Write to care@aster.example for help.")
+
+
+def _p(text: str, pid: str = "p1") -> Passage:
+    return Passage(id=pid, kind="paragraph", source="m.md", title="手册", text=text)
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("这车有多重？", "14.6公斤"), ("骑起来最快多快？", "25公里"), ("坏了打哪个电话？", "400-615-3828"),
+    ("车架能保修多久？", "3年"), ("How heavy is the kettle?", "1.2 kg"), ("How much water does it hold?", "1.7"),
+    ("How long until the water boils?", "4 minutes"), ("Which email do I write to?", "care@aster.example")])
+def test_the_sentence_picked_holds_the_kind_of_value_the_question_asks_for(question: str, fact: str) -> None:
+    """Not the sentence that shares the product's name ("感谢您选择…"): the one with a weight for "多重"."""
+    chosen = choose_sentence(question, [_p(_BIKE), _p(_KETTLE, "p2")])
+    assert chosen is not None and fact in chosen.sentence
+
+
+def test_a_question_word_outweighs_a_topic_word_and_decimals_stay_in_their_sentence() -> None:
+    price = answer_kind("家里水压不够要加个泵，得多花多少钱？")
+    assert price is not None and price.name == "price"
+    duration = answer_kind("How long until the steam wand is at full pressure?")
+    assert duration is not None and duration.name == "duration"
+    assert answer_kind("能装在浴室里吗？") is None and answer_kind("Can I bring my dog?") is None
+    parts = paragraph_passages("m.md", "T", ["S"], ["额定流量为1.58升/分钟，进水压力须在0.1至0.4兆帕之间。" * 6])
+    assert all("1.58升" in p.text and "0.1至0.4" in p.text for p in parts)  # "1.58" and "0.4" are not sentence ends
+
+
+def test_a_question_for_a_value_no_passage_holds_is_declined_whatever_the_model_says(held: Path) -> None:
+    """None of these documents gives a weight: "有多重" is declined even when the model makes one up."""
+    index = PassageIndex.load(held)
+    prep = prepare("这把门锁有多重？", index, None, 2)
+    assert prep.unanswerable and cannot_answer(prep.question, prep.passages)
+    answer = finish(prep, "门锁重2.5公斤。")
+    assert answer.mode == "declined" and "2.5" not in answer.answer
+    assert not prepare("这台热水器功率是多少瓦？", index, None, 2).unanswerable  # 32千瓦 is a power in 瓦
+
+
+def test_a_model_that_declines_or_echoes_with_the_answer_in_front_of_it_gets_the_sentence_quoted(held: Path) -> None:
+    index = PassageIndex.load(held)
+    prep = prepare("How long do I have to give notice before I cancel?", index, None, 2)
+    for said, mode in (("The documents do not say.", "closest"),
+                       ("How long do I have to give notice before I cancel?", "quoted")):
+        answer = finish(prep, said)
+        assert answer.mode == mode and "30 days" in answer.answer, said
+    kept = finish(prep, "You give 30 days of notice in writing.")
+    assert kept.mode == "model"
+    wrong = finish(prep, "You give 48 hours of notice.")  # a number the passages hold, of another sentence
+    assert wrong.mode == "quoted" and "30 days" in wrong.answer
 
 
 def test_closed_book_asks_the_question_alone_and_leaves_the_answer_as_it_is(held: Path) -> None:

@@ -7,20 +7,31 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.messages import say
-from tools.data.read.guard import best_sentence, is_decline, unsupported
+from tools.data.read.extract import (
+    WEAK,
+    Rarity,
+    answer_kind,
+    cannot_answer,
+    choose_sentence,
+    grams,
+    holds_kind,
+)
+from tools.data.read.guard import facts_in, is_decline, unsupported
 from tools.data.read.index import PassageIndex
 from tools.data.read.passages import Passage
 from tools.data.read.prompt import lang_of, reading_messages
 
+WIDE = 5  # passages looked at for a value of the kind asked for when the top k hold none
 READ_K = 2  # passages in a prompt when the plan names none (dense + BM25 found the right one in the top 2 for every question of the project's manuals)
 
-Mode = Literal["model", "quoted", "declined", "closed_book"]
+Mode = Literal["model", "quoted", "closest", "declined", "closed_book"]
 
 
 class SourceRef(BaseModel):
@@ -44,6 +55,11 @@ class Prepared(BaseModel):
     passages: list[Passage] = Field(default_factory=list)
     scores: list[float] = Field(default_factory=list)
     closed_book: bool = False
+    pick: str = ""  # the passages' sentence that answers the question (:mod:`tools.data.read.extract`)
+    pick_id: str = ""  # its passage
+    pick_strength: float = 0.0  # how much of the question it shares (0–1)
+    pick_kind: bool = False  # it holds the kind of value asked for (a weight for "多重")
+    unanswerable: bool = False  # the question asks for a kind of value (a price, a weight) no passage holds
 
 
 class GroundedAnswer(BaseModel):
@@ -67,10 +83,43 @@ def prepare(question: str, index: PassageIndex | None, system: str | None = None
         sys_msg = [{"role": "system", "content": system}] if system else []
         return Prepared(question=question, lang=lang, messages=[*sys_msg, {"role": "user", "content": question}],
                         closed_book=True)
-    hits = index.search(question, k)
-    return Prepared(question=question, lang=lang, passages=[h.passage for h in hits],
-                    scores=[h.score for h in hits],
-                    messages=reading_messages(question, [h.passage for h in hits], system))
+    hits = index.search(question, max(k, WIDE))
+    passages = [h.passage for h in hits[:k]]
+    scores = [h.score for h in hits[:k]]
+    kind = answer_kind(question)
+    if kind is not None and passages and not any(holds_kind(p.text, kind) for p in passages):
+        extra = next((h for h in hits[k:] if holds_kind(h.passage.text, kind)), None)
+        if extra is not None:  # "几点开门" and no time of day in the top k: the best-ranked passage with one
+            passages[-1], scores[-1] = extra.passage, extra.score
+    rarity = _RARITY.get(index)
+    if rarity is None:
+        rarity = _RARITY[index] = Rarity(index.passages)
+    chosen = choose_sentence(question, passages, rarity)
+    return Prepared(question=question, lang=lang, passages=passages, scores=scores,
+                    messages=reading_messages(question, passages, system),
+                    pick=chosen.sentence if chosen else "", pick_id=chosen.passage.id if chosen else "",
+                    pick_strength=chosen.strength if chosen else 0.0, pick_kind=chosen.kind if chosen else False,
+                    unanswerable=cannot_answer(question, passages))
+
+
+_RARITY: weakref.WeakKeyDictionary[PassageIndex, Rarity] = weakref.WeakKeyDictionary()
+
+
+def agrees(answer: str, prep: Prepared) -> bool:
+    """The model's answer says what the picked sentence says: the numbers and codes it adds to the question are
+    the sentence's (at least one, when the sentence has any); without any, most of what it adds is the passage's
+    words (with no sentence picked, the passages' words). An answer that only repeats the question adds nothing
+    and does not agree."""
+    if len(grams(answer) - grams(prep.question)) < 2:
+        return False
+    asked = set(facts_in(prep.question))
+    pick_facts = set(facts_in(prep.pick)) - asked
+    said = set(facts_in(answer)) - asked
+    if pick_facts:
+        return bool(said) and said <= pick_facts
+    new = grams(answer) - grams(prep.question)
+    home = next((p.text for p in prep.passages if p.id == prep.pick_id), " ".join(p.text for p in prep.passages))
+    return len(new & grams(home)) >= 0.5 * len(new)
 
 
 def topics(passages: Sequence[Passage], lang: str, limit: int = 4) -> str:
@@ -84,26 +133,37 @@ def topics(passages: Sequence[Passage], lang: str, limit: int = 4) -> str:
 
 
 def finish(prep: Prepared, raw: str, covered: Sequence[Passage] = ()) -> GroundedAnswer:
-    """The answer the person reads: the model's when it holds up, else a quote or a decline (see the module)."""
+    """The answer the person reads. With documents:
+
+    - a decline when the passages cannot hold the answer (none found, none holds the kind of value asked for, or
+      the model says the documents do not say it and no sentence shares much with the question);
+    - the model's own answer when it states nothing the passages lack and says what the picked sentence says;
+    - when the model declines but a sentence is close to the question: "may not answer this directly; the closest
+      passage says …" (a small reader declines at random, with the answer in front of it);
+    - else the picked sentence, quoted with where it is (the guard fired)."""
     text = raw.strip()
     if prep.closed_book:
         return GroundedAnswer(question=prep.question, answer=text, model_answer=raw, mode="closed_book")
     sources = [SourceRef(id=p.id, source=p.source, where=p.where, text=p.text, score=round(s, 3))
                for p, s in zip(prep.passages, prep.scores, strict=True)]
-    base = {"question": prep.question, "model_answer": raw, "sources": sources}
     about = topics(list(covered) or prep.passages, prep.lang)
-    if not prep.passages or (text and is_decline(text)):
-        return GroundedAnswer(answer=say("read.declined", prep.lang, topics=about), mode="declined", **base)
+    declined = GroundedAnswer(question=prep.question, answer=say("read.declined", prep.lang, topics=about),
+                              model_answer=raw, mode="declined", sources=sources)
+    if not prep.passages or prep.unanswerable:
+        return declined
     missing = unsupported(text, prep.passages, prep.question)
-    if text and not missing:
-        return GroundedAnswer(answer=text, mode="model", **base)
-    found = best_sentence(prep.question, prep.passages)
-    if found is None:
-        return GroundedAnswer(answer=say("read.declined", prep.lang, topics=about), mode="declined",
-                              guard_fired=True, unsupported=missing, **base)
-    sentence, passage = found
-    return GroundedAnswer(answer=say("read.quoted", prep.lang, where=passage.where, sentence=sentence), mode="quoted",
-                          guard_fired=True, unsupported=missing, **base)
+    model_declined = bool(text) and is_decline(text)
+    if text and not model_declined and not missing and agrees(text, prep):
+        return declined.model_copy(update={"answer": text, "mode": "model"})
+    if not prep.pick or (model_declined and prep.pick_strength < WEAK and not prep.pick_kind):
+        return declined.model_copy(update={"guard_fired": bool(missing), "unsupported": missing})
+    passage = next(p for p in prep.passages if p.id == prep.pick_id)
+    if model_declined:  # the model found no answer, the passages hold a sentence close to the question: say both
+        return declined.model_copy(update={
+            "answer": say("read.closest", prep.lang, where=passage.where, sentence=prep.pick), "mode": "closest"})
+    return declined.model_copy(update={
+        "answer": say("read.quoted", prep.lang, where=passage.where, sentence=prep.pick), "mode": "quoted",
+        "guard_fired": True, "unsupported": missing})
 
 
 def sources_line(answer: GroundedAnswer, lang: str) -> str:

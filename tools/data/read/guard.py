@@ -2,8 +2,8 @@
 
 Every number (a phone number's groups, a price, a duration) and every code (E21, IPX5, CM-40) of the answer that
 is not in the question is looked up in the passages the model read. Where one is missing, the model's answer is
-replaced by the passage sentence that best matches the question, quoted, with where it is. An answer that says
-the documents do not hold it is a decline; the product then says what the documents do cover.
+replaced by the passage sentence that answers the question (:mod:`tools.data.read.extract`), quoted, with where
+it is (:func:`tools.data.read.answer.finish`). An answer that says the documents do not hold it is a decline.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tools.core.cjk import HAN_RE
-from tools.data.read.index import words
 from tools.data.read.passages import Passage
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z]{1,4}-?\d+[A-Za-z0-9]*|[A-Z]{2,}\d*)(?![A-Za-z0-9])")
-_SENTENCE = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]|$)|[^.\n]+(?:\.(?!\d)|$)")
 _DECLINE_MARKS = ("没有提到", "没有说明", "没有相关", "未提及", "没有涉及", "do not say", "don't say", "does not say",
                   "not covered", "do not cover", "don't cover", "not mentioned", "not in the documents")
 
@@ -52,28 +49,3 @@ def unsupported(answer: str, passages: Sequence[Passage], question: str = "") ->
 def is_decline(answer: str) -> bool:
     low = answer.casefold()
     return any(m in low for m in _DECLINE_MARKS)
-
-
-def sentences_of(passage: Passage) -> list[str]:
-    text = passage.text.split("\n", 1)[1] if passage.kind == "faq" and "\n" in passage.text else passage.text
-    chinese = bool(HAN_RE.search(text))
-    pattern = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?") if chinese else _SENTENCE
-    return [s.strip() for s in pattern.findall(text) if len(s.strip()) > 1]
-
-
-def _grams(text: str) -> set[str]:
-    chars = [c for c in text.casefold() if c.isalnum()]
-    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
-
-
-def best_sentence(question: str, passages: Sequence[Passage]) -> tuple[str, Passage] | None:
-    """The sentence of the passages that shares most with the question (its words, then its character pairs),
-    the better-ranked passage first on a tie."""
-    q_words, q_grams = set(words(question)), _grams(question)
-    best: tuple[float, str, Passage] | None = None
-    for rank, p in enumerate(passages):
-        for s in sentences_of(p):
-            score = len(q_words & set(words(s))) + 0.3 * len(q_grams & _grams(s)) - 0.01 * rank
-            if best is None or score > best[0]:
-                best = (score, s, p)
-    return (best[1], best[2]) if best is not None and best[0] > 0 else None

@@ -20,7 +20,20 @@ from tools.core.jsonio import iter_jsonl, write_jsonl
 PASSAGES_FILE = "passages.jsonl"
 MAX_WEIGHT = 160  # a paragraph heavier than this (a Chinese character counts twice) is cut at sentence ends: a
 # small model reads short passages best, and on a CPU every token of a reading example costs training time
-_SENTENCE_END = re.compile(r"(?<=[。！？；.!?;])\s*")
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])\s*|(?<=\.)(?!\d)\s*")  # "1.58" and "0.1" are not sentence ends
+
+
+def _sentences(text: str) -> list[str]:
+    """The text's sentences, each with the spaces after it: joined, they give the text back unchanged."""
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > start:
+            out.append(text[start:m.end()])
+            start = m.end()
+    if start < len(text):
+        out.append(text[start:])
+    return [s for s in out if s.strip()]
 
 
 class Passage(BaseModel):
@@ -63,13 +76,12 @@ def _cut(text: str, limit: int = MAX_WEIGHT) -> list[str]:
         return [text]
     parts: list[str] = []
     current = ""
-    for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
-        joiner = "" if HAN_RE.search(sentence[:1] or "x") or not current else " "
-        if current and _weight(current) + _weight(sentence) > limit:
+    for sentence in _sentences(text):
+        if current.strip() and _weight(current.strip()) + _weight(sentence.strip()) > limit:
             parts.append(current.strip())
             current = sentence
         else:
-            current = current + joiner + sentence if current else sentence
+            current += sentence
     if current.strip():
         parts.append(current.strip())
     return [c for p in parts for c in (p[i:i + HARD_CHARS] for i in range(0, len(p), HARD_CHARS))]
