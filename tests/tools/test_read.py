@@ -173,6 +173,15 @@ def test_the_sentence_picked_holds_the_kind_of_value_the_question_asks_for(quest
     assert chosen is not None and fact in chosen.sentence
 
 
+def test_an_faq_entry_is_picked_by_its_own_question_too_and_given_whole() -> None:
+    hours = Passage(id="p1", kind="faq", source="faq.md", text="门诊营业时间是什么？\n每天9:00到21:00营业。急诊全天接诊。")
+    price = Passage(id="p2", kind="faq", source="faq.md", text="狂犬疫苗多少钱？\n每针80元，打完发免疫证。")
+    chosen = choose_sentence("门诊什么时候营业？", [price, hours])  # the entry's question shares, its answer not
+    assert chosen is not None and chosen.sentence == "每天9:00到21:00营业。急诊全天接诊。"
+    chosen = choose_sentence("打一针狂犬疫苗要多少钱？", [hours, price])
+    assert chosen is not None and chosen.passage.id == "p2" and "80元" in chosen.sentence
+
+
 def test_a_question_word_outweighs_a_topic_word_and_decimals_stay_in_their_sentence() -> None:
     price = answer_kind("家里水压不够要加个泵，得多花多少钱？")
     assert price is not None and price.name == "price"

@@ -145,6 +145,7 @@ KIND_BONUS = 100.0  # a sentence with the asked kind of value beats every senten
 NUMBER_BONUS = 1.5  # "how many" / "多少" of no known unit: a sentence with a number
 _COUNT = re.compile(r"多少|几|\bhow (?:many|much)\b|\bwhat (?:number|percentage)\b", re.I)
 RANK_STEP = 0.5  # the next-ranked passage's sentence needs this much more to win
+FAQ_WHOLE = 160  # characters: an FAQ answer this short is quoted whole, not one of its sentences
 WEAK = 0.12  # a pick sharing less than this with the question: a decline of the model's is believed (on the
 # project's manuals, most out-of-scope Chinese questions' picks fall under it, and few answerable ones)
 
@@ -159,8 +160,8 @@ class Chosen:
 
 
 def choose_sentence(question: str, passages: Sequence[Passage], rarity: Rarity | None = None) -> Chosen | None:
-    """The sentence of ``passages`` (best-ranked first) that best answers ``question``; None when none shares
-    anything with it."""
+    """The sentence of ``passages`` (best-ranked first) that best answers ``question``; where none shares anything
+    with it, the best-ranked passage's first (strength 0); None without passages."""
     rarity = rarity or Rarity(passages)
     kind = answer_kind(question)
     counting = kind is None and bool(_COUNT.search(question))
@@ -168,12 +169,14 @@ def choose_sentence(question: str, passages: Sequence[Passage], rarity: Rarity |
     whole = sum(rarity.word(w) for w in q_words) + 0.3 * sum(rarity.gram(g) for g in q_grams) or 1.0
     best: Chosen | None = None
     for rank, p in enumerate(passages):
+        # an FAQ entry's own question speaks for each sentence of its answer
+        asked = p.text.split("\n", 1)[0] if p.kind == "faq" and "\n" in p.text else ""
         for s in sentences_of(p):
-            shared = sum(rarity.word(w) for w in q_words & set(words(s)))
-            shared += 0.3 * sum(rarity.gram(g) for g in q_grams & grams(s))
+            shared = sum(rarity.word(w) for w in q_words & set(words(s + " " + asked)))
+            shared += 0.3 * sum(rarity.gram(g) for g in q_grams & (grams(s) | grams(asked)))
             lexical = shared
             has_kind = kind is not None and holds_kind(s, kind)
-            if shared <= 0 and not (has_kind and rank == 0):
+            if shared <= 0 and not has_kind:
                 continue
             if has_kind:
                 shared += KIND_BONUS
@@ -182,6 +185,13 @@ def choose_sentence(question: str, passages: Sequence[Passage], rarity: Rarity |
             score = shared - RANK_STEP * rank
             if best is None or score > best.score:
                 best = Chosen(s, p, score, round(lexical / whole, 3), has_kind)
+    if best is not None and best.passage.kind == "faq":  # a short FAQ answer is one answer: give it whole
+        whole_answer = best.passage.text.split("\n", 1)[-1].strip()
+        if len(whole_answer) <= FAQ_WHOLE:
+            best = Chosen(whole_answer, best.passage, best.score, best.strength, best.kind)
+    if best is None and passages and (first := sentences_of(passages[0])):
+        # nothing shared word for word (the embedder found it by meaning): the best-ranked passage's first sentence
+        return Chosen(first[0], passages[0], 0.0)
     return best
 
 
