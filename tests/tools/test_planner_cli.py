@@ -223,7 +223,7 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`plan --out plan.json` writes that file (it once made a folder named plan.json, and `train --plan
     plan.json` then crashed on IsADirectoryError); `train --plan` takes the file or the folder."""
-    from tools.train.launch import TrainRequest, _resolve_settings
+    from tools.train.launch import TrainRequest, _resolve_settings, keep_plan
 
     data = tmp_path / "数据"
     data.mkdir()
@@ -234,9 +234,16 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
     assert (tmp_path / "plan.json").is_file() and f"wrote {tmp_path / 'plan.json'}" in capsys.readouterr().out
     assert main(["plan", "--model", "demo", "--data", str(data), "--out", str(tmp_path / "dir")]) == 0
     capsys.readouterr()
-    for given in (tmp_path / "plan.json", tmp_path / "dir", tmp_path / "dir" / "plan.json"):
+    for i, given in enumerate((tmp_path / "plan.json", tmp_path / "dir", tmp_path / "dir" / "plan.json")):
         s = _resolve_settings(TrainRequest(run_dir=tmp_path / "run", plan_path=given, data_dir=data))
         assert Path(s.model) == demo_model and s.data_dir == str(data.resolve())
+        run = tmp_path / f"run{i}"  # the run folder keeps the plan it was trained with (train --continue reads it)
+        run.mkdir()
+        keep_plan(given, run)
+        source = (given / "plan.json" if given.is_dir() else given).read_bytes()
+        assert (run / "plan.json").read_bytes() == source
+        keep_plan(run / "plan.json", run)  # the run's own plan given back: kept as it is
+        assert (run / "plan.json").read_bytes() == source
     # a folder without a plan, a plan named as a folder: one clear line each, no traceback
     (tmp_path / "empty").mkdir()
     assert main(["train", "--plan", str(tmp_path / "empty"), "--data", str(data), "--run", str(tmp_path / "r")]) == 2

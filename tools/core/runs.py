@@ -2,7 +2,7 @@
 
 A run directory holds everything one run made (ARCHITECTURE.md, "The run folder"):
 
-    runs/<id>/ request.json plan.json config.yaml data/ checkpoints/ adapter/ merged/
+    runs/<id>/ plan.json config.yaml data/ checkpoints/ adapter/ merged/
                serve.json logs/ eval/ events.jsonl
 
 The index lists runs with their goal, stage and state so the page and the CLI

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,12 +262,26 @@ def cancel_training(run_dir: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def keep_plan(plan_path: Path | None, run_dir: Path) -> None:
+    """A run folder holds the plan it was trained with (``train --continue`` and ``runs`` read it there), also when
+    the plan file given lives elsewhere."""
+    from tools.plan.record import PLAN_FILE
+
+    if plan_path is None or world_rank() != 0:
+        return
+    source = plan_path / PLAN_FILE if plan_path.is_dir() else plan_path
+    kept = run_dir / PLAN_FILE
+    if source.is_file() and not (kept.exists() and os.path.samefile(source, kept)):
+        shutil.copyfile(source, kept)
+
+
 def run_training(req: TrainRequest, on_event: Callable[[Event], None] | None = None) -> TrainResult:
     """Train in a child process and wait for it, relaying events; retries on out-of-memory."""
     run_dir = req.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = _resolve_settings(req)
     write_config(run_dir, settings)
+    keep_plan(req.plan_path, run_dir)
     events = EventWriter(run_dir)
     reader = EventReader(run_dir, offset=(run_dir / "events.jsonl").stat().st_size
                          if (run_dir / "events.jsonl").exists() else 0)
