@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.messages import say
 from tools.data.read.extract import (
+    HEDGE,
     WEAK,
     Rarity,
     answer_kind,
@@ -139,7 +140,8 @@ def finish(prep: Prepared, raw: str, covered: Sequence[Passage] = ()) -> Grounde
       the model says the documents do not say it and no sentence shares much with the question);
     - the model's own answer when it states nothing the passages lack and says what the picked sentence says;
     - when the model declines but a sentence is close to the question: "may not answer this directly; the closest
-      passage says …" (a small reader declines at random, with the answer in front of it);
+      passage says …" (a small reader declines at random, with the answer in front of it); the same words when
+      the model's answer does not hold up and the picked sentence shares little with the question;
     - else the picked sentence, quoted with where it is (the guard fired)."""
     text = raw.strip()
     if prep.closed_book:
@@ -158,9 +160,11 @@ def finish(prep: Prepared, raw: str, covered: Sequence[Passage] = ()) -> Grounde
     if not prep.pick or (model_declined and prep.pick_strength < WEAK and not prep.pick_kind):
         return declined.model_copy(update={"guard_fired": bool(missing), "unsupported": missing})
     passage = next(p for p in prep.passages if p.id == prep.pick_id)
-    if model_declined:  # the model found no answer, the passages hold a sentence close to the question: say both
+    if model_declined or (prep.pick_strength < HEDGE and not prep.pick_kind):
+        # the model found no answer, or the sentence shares little with the question: it may not answer it
         return declined.model_copy(update={
-            "answer": say("read.closest", prep.lang, where=passage.where, sentence=prep.pick), "mode": "closest"})
+            "answer": say("read.closest", prep.lang, where=passage.where, sentence=prep.pick), "mode": "closest",
+            "guard_fired": not model_declined, "unsupported": missing})
     return declined.model_copy(update={
         "answer": say("read.quoted", prep.lang, where=passage.where, sentence=prep.pick), "mode": "quoted",
         "guard_fired": True, "unsupported": missing})
