@@ -5,7 +5,8 @@
 Time: the project's manuals (tests/fixtures/manuals.py, every set) as passages, padded to ``--passages`` with
 the same paragraphs under other product names, each manual's customer questions asked against it; milliseconds a
 question (median, 2 cores) and the ratio to BM25 alone (the baseline), in one run. Recall@1/2/3: the same questions
-against the manuals' own passages only (the padded copies are near-duplicates no question can tell apart).
+against the manuals' own passages only (the padded copies are near-duplicates no question can tell apart). The last
+row adds what an answer does before the model runs: the sentence that answers picked (tools/data/read/extract.py).
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def main() -> None:
                 found[k] += any(fact in h.passage.text and h.passage.title == title for h in hits[:k])
         big._dense, real._dense = saved
         rows[name] = (statistics.median(times) * 1000, found)
+    from tools.data.read.answer import prepare
+
+    t = time.perf_counter()
+    prepare(asked[0][0], big)  # the documents' word rarity, counted once an index
+    rarity_s = time.perf_counter() - t
+    times, picked = [], 0
+    for q, fact, title in asked:
+        t = time.perf_counter()
+        prepare(q, big)
+        times.append(time.perf_counter() - t)
+        prep = prepare(q, real)
+        picked += fact in prep.pick and any(p.title == title for p in prep.passages)
+    pick_ms = statistics.median(times) * 1000
     base = rows["BM25 alone (baseline)"][0]
     print(f"{len(passages)} passages indexed in {built:.1f} s; {len(asked)} customer questions in other words")
     print("| ranking | ms a question (median) | × baseline | top 1 | top 2 | top 3 |")
@@ -68,6 +82,9 @@ def main() -> None:
     for name, (ms, found) in rows.items():
         print(f"| {name} | {ms:.1f} | {ms / base:.1f}× | " + " | ".join(f"{found[k]}/{len(asked)}" for k in (1, 2, 3))
               + " |")
+    print(f"| fused, then the sentence that answers picked (`prepare`, k=2) | {pick_ms:.1f} | {pick_ms / base:.1f}× | "
+          f"pick holds the fact: {picked}/{len(asked)} | | |")
+    print(f"(the documents' word rarity, counted once an index: {rarity_s * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":
