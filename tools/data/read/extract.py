@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tools.core.cjk import HAN_RE
 from tools.data.read.index import words
-from tools.data.read.passages import Passage
+from tools.data.read.passages import Passage, grams
 
 _NUM = r"\d+(?:[.,]\d+)?"
 
@@ -112,11 +112,6 @@ def sentences_of(passage: Passage) -> list[str]:
     text = passage.text.split("\n", 1)[1] if passage.kind == "faq" and "\n" in passage.text else passage.text
     pattern = _CJK_SENTENCE if HAN_RE.search(text) else _SENTENCE
     return [s.strip() for s in pattern.findall(text) if len(s.strip()) > 1]
-
-
-def grams(text: str) -> set[str]:
-    chars = [c for c in text.casefold() if c.isalnum()]
-    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
 
 
 class Rarity:

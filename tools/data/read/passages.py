@@ -126,7 +126,7 @@ def load_passages(folder: Path) -> list[Passage]:
     return [Passage.model_validate(rec) for _, rec in iter_jsonl(path) if isinstance(rec, dict)]
 
 
-def _grams(text: str) -> set[str]:
+def grams(text: str) -> set[str]:
     """Character bigrams of letters and digits, case folded: an overlap measure that needs no word splitting."""
     chars = [c for c in text.casefold() if c.isalnum()]
     return {a + b for a, b in zip(chars, chars[1:], strict=False)}
@@ -136,12 +136,12 @@ _GRAMS: dict[str, set[str]] = {}
 
 
 def _grams_of(text: str) -> set[str]:
-    """:func:`_grams`, kept for the passages' texts (each is compared with many answers)."""
+    """:func:`grams`, kept for the passages' texts (each is compared with many answers)."""
     found = _GRAMS.get(text)
     if found is None:
         if len(_GRAMS) > 50_000:
             _GRAMS.clear()
-        found = _GRAMS[text] = _grams(text)
+        found = _GRAMS[text] = grams(text)
     return found
 
 
@@ -149,7 +149,7 @@ def home_of(answer: str, passages: Sequence[Passage], source: str | None = None,
             section: str | None = None) -> Passage | None:
     """The passage an answer was written from: the one whose text holds most of the answer's bigrams (same
     source and section first); ``None`` when no passage holds at least half of them."""
-    want = _grams(answer)
+    want = grams(answer)
     if not want:
         return None
     pool = [p for p in passages if source is None or p.source == source] or list(passages)
