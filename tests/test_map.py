@@ -262,10 +262,18 @@ LANDING = {"tools/train/record.py": "tools/train/launch.py"}
 
 @cache
 def _tracked() -> tuple[frozenset[str], frozenset[str]]:
+    """The repository's files (`git ls-files`; without git, what lies outside hidden and ignored folders) and
+    their folders."""
     import subprocess
 
-    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    files = frozenset(f for f in out.splitlines() if (ROOT / f).exists()) | frozenset(LANDING)
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        names = out.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()
+                 and not any(part.startswith(".") or part in ("runs", "__pycache__") or part.endswith(".egg-info")
+                             for part in p.relative_to(ROOT).parts[:-1])]
+    files = frozenset(f for f in names if (ROOT / f).exists()) | frozenset(LANDING)
     dirs = frozenset(str(Path(f).parents[i]) + "/" for f in files for i in range(len(Path(f).parts) - 1))
     return files, dirs
 
