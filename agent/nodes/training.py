@@ -21,7 +21,8 @@ def _env_int(name: str) -> int | None:
 
 def train(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
-    from tools.train.launch import launch_training, settings_from_plan, write_config
+    from tools.train.launch import launch_training
+    from tools.train.record import settings_from_plan, write_config
 
     try:
         run_id, run_dir, update = ensure_run(state)

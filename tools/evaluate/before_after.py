@@ -55,8 +55,8 @@ class EvalResult(BaseModel):
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    """The run's training settings (:func:`tools.train.launch.run_settings`) as fields; empty before training."""
-    from tools.train.launch import run_settings
+    """The run's training settings (:func:`tools.train.record.run_settings`) as fields; empty before training."""
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     return settings.model_dump() if settings is not None else {}

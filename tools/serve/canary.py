@@ -13,7 +13,7 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     """Greedy answers of base and adapter to a training prompt must differ."""
     from tools.data.examples import load_examples
     from tools.serve.chat import complete
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     examples = load_examples(Path(settings.data_dir if settings else run_dir / "data") / "train.jsonl", None)

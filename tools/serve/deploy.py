@@ -64,7 +64,7 @@ class DeployRequest(BaseModel):
 
 def run_system_prompt(run_dir: Path) -> str | None:
     """The system prompt the run was trained with (``config.yaml``), if any."""
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     value = settings.system_prompt if settings is not None else None
@@ -122,7 +122,7 @@ def serve_options(run_dir: Path, req: DeployRequest, *, model: str, adapter_r: i
 
 
 def _default_max_len(run_dir: Path, model: str) -> int:
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     want = max(512, settings.max_length * 2) if settings is not None else 1024
@@ -184,7 +184,7 @@ def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: E
     import sys
 
     from tools.data.read.passages import load_passages
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     if settings is None or not load_passages(Path(settings.data_dir)):

@@ -28,7 +28,8 @@ def _follow_up(args: argparse.Namespace) -> int:
     from tools.core.messages import say
     from tools.core.runs import run_folder
     from tools.train.follow_up import FollowUpRequest, prepare_follow_up
-    from tools.train.launch import TrainRequest, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
 
     prep = prepare_follow_up(FollowUpRequest(previous_run=run_folder(args.continue_run), run_dir=Path(args.run),
                                              plan_path=Path(args.plan) if args.plan else None))
@@ -47,7 +48,8 @@ def _follow_up(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tools.train.launch import TrainRequest, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
 
     if args.continue_run:
         return _follow_up(args)

@@ -117,7 +117,7 @@ def _adapter_on_base(base: str, adapter_dir: Path, tok: Any, reasons: list[str])
 
 def _check_prompts(run_dir: Path, n: int) -> list[Any]:
     """The self-check's prompts: the first ``n`` training prompts (a greeting when there are none)."""
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     data_dir = Path(settings.data_dir) if settings else run_dir / "data"
