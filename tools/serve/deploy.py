@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict
 
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
-from tools.core.jsonio import read_json, write_json
+from tools.core.jsonio import write_json
 from tools.core.secrets import register as register_secret
+from tools.plan.record import PLAN_FILE, load_plan
 from tools.plan.serving import VLLM_LORA_RANKS, ServingPlan, vllm_lora_rank
 from tools.serve.canary import run_canary
 from tools.serve.command import EAGER_REASON, ServeOptions, build_command, server_env
@@ -84,13 +85,14 @@ def max_lora_rank_for(r: int) -> int:
 
 
 def planned_serving(run_dir: Path) -> ServingPlan | None:
-    """The serving settings of the run's ``plan.json`` (None: no plan, or one without readable settings)."""
-    path = run_dir / "plan.json"
+    """The serving settings of the run's ``plan.json``, read as the plan record (None: no plan, or a file that is
+    not a plan record)."""
+    path = run_dir / PLAN_FILE
     if not path.is_file():
         return None
     try:
-        return ServingPlan.model_validate(read_json(path).get("serving"))
-    except (InputError, ValueError, AttributeError):
+        return load_plan(path).serving
+    except InputError:
         return None
 
 
