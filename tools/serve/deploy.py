@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
+from tools.core.payloads import Deployed, ServerStarting
 from tools.core.secrets import register as register_secret
 from tools.plan.record import PLAN_FILE, load_plan
 from tools.plan.serving import VLLM_LORA_RANKS, ServingPlan, vllm_lora_rank
@@ -176,7 +177,8 @@ def deploy_model(req: DeployRequest) -> Deployment:
     _start_reading(dep, run_dir, req, events)
     events.emit("deploy", "done", f"serving {', '.join(dep.models.values())} at {dep.base_url}"
                 + (f"; answering from your documents at {dep.reading.base_url}" if dep.reading else ""),
-                base_url=dep.base_url, mode=server.mode, reading_url=dep.reading.base_url if dep.reading else None)
+                **Deployed(base_url=dep.base_url, mode=server.mode,
+                           reading_url=dep.reading.base_url if dep.reading else None).fields())
     return dep
 
 
@@ -277,7 +279,8 @@ def _start_main(run_dir: Path, req: DeployRequest, server: _Server, cmd: list[st
     models = {"base": BASE_NAME, "tuned": TUNED_NAME} if mode in ("lora", "pair") else {"tuned": TUNED_NAME}
     log_path = run_dir / "logs" / "vllm.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}", mode=mode, port=port)
+    events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}",
+                **ServerStarting(mode=mode, port=port).fields())
     proc = start_server(cmd, env, log_path)
     dep = Deployment(
         run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port,

@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 
 from tools.core.events import Event
+from tools.core.payloads import Progress
 
 
 def _print_event(ev: Event) -> None:
     if ev.kind == "progress":
-        d = ev.data
-        eta = d.get("eta_s")
+        p = Progress.of(ev) or Progress(loss=float("nan"))  # another stage's step: no loss to show
         sys.stdout.write(
-            f"  step {ev.step}/{ev.total}  loss {d.get('loss', float('nan')):.4f}  "
-            f"lr {d.get('learning_rate', 0):.2e}  {d.get('tokens_per_s') or 0:.0f} tok/s  "
-            f"ETA {int(eta) if eta is not None else '?'} s\n"
+            f"  step {ev.step}/{ev.total}  loss {p.loss:.4f}  "
+            f"lr {p.learning_rate:.2e}  {p.tokens_per_s or 0:.0f} tok/s  "
+            f"ETA {int(p.eta_s) if p.eta_s is not None else '?'} s\n"
         )
     elif ev.kind in ("start", "metric", "checkpoint", "warning", "error", "cancelled", "done"):
         sys.stdout.write(f"[{ev.stage} {ev.kind}] {ev.message}\n")
