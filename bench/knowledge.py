@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures import faq  # noqa: E402
 from tools.core.events import read_events  # noqa: E402
-from tools.train.launch import TrainRequest, TrainSettings, run_training, settings_from_plan  # noqa: E402
+from tools.train.launch import run_training  # noqa: E402
+from tools.train.record import TrainRequest, TrainSettings, settings_from_plan  # noqa: E402
 
 TARGET = 0.8
 

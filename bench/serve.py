@@ -155,7 +155,8 @@ def side_by_side_run(dep: Any, work: list[dict[str, Any]]) -> dict[str, float]:
 def make_run(root: Path) -> Path:
     from tests.fixtures.identity import write_identity_dataset
     from tools.core.models import prepare_demo_model
-    from tools.train.launch import TrainRequest, TrainSettings, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, TrainSettings
 
     run = root / "bench-run"
     data = write_identity_dataset(run / "data")

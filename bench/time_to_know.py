@@ -65,7 +65,7 @@ def prepare(name: str, model: str, work: Path) -> tuple[Path, Path, list[Any], A
     from tools.data.examples import load_examples
     from tools.data.knowledge import check_items
     from tools.plan.record import load_plan
-    from tools.train.launch import settings_from_plan
+    from tools.train.record import settings_from_plan
 
     data, plan_path = work / "data", work / "plan.json"
     subprocess.run([_tp(), "data", str(source_file(name, work)), "--out", str(data), "--model", model], check=True,

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fixtures.identity import write_identity_dataset  # noqa: E402
 from tools.core.events import read_events  # noqa: E402
 from tools.core.models import resolve_model  # noqa: E402
-from tools.train.launch import TrainRequest, TrainSettings, run_training  # noqa: E402
+from tools.train.launch import run_training  # noqa: E402
+from tools.train.record import TrainRequest, TrainSettings  # noqa: E402
 
 BASELINE = "seeds' recipe (baseline)"
 OLD = dict(answer_only_head=False, give_back_memory=False)

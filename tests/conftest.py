@@ -76,7 +76,8 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory, demo_model: Path) -> 
     Shared by the slow tests of training, deployment and evaluation.
     """
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import TrainRequest, TrainSettings, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, TrainSettings
 
     run = tmp_path_factory.mktemp("identity") / "run"
     data = write_identity_dataset(run / "data")

@@ -72,7 +72,7 @@ def test_train_resume_from_the_cli(tiny_model: Path, tmp_path: Path, capsys: pyt
     import yaml
 
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import TrainSettings
+    from tools.train.record import TrainSettings
 
     data = write_identity_dataset(tmp_path / "data")
     cfg = tmp_path / "config.yaml"
@@ -117,7 +117,7 @@ def test_cancel_through_the_agent_stops_the_training(runs_dir: Path, tmp_path: P
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.session import AgentSession
     from tools.core.messages import say
-    from tools.train.launch import training_state
+    from tools.core.runs import training_state
 
     monkeypatch.setenv("TUNEPILOT_DEFAULT_MODEL", str(tiny_model))
     monkeypatch.setenv("TUNEPILOT_MAX_STEPS", "5000")

@@ -27,7 +27,7 @@ from tunepilot.cli import main
 
 
 def _train_kill_settings(model: Path, data: Path) -> Any:
-    from tools.train.launch import TrainSettings
+    from tools.train.record import TrainSettings
 
     return TrainSettings(model=str(model), data_dir=str(data), micro_batch_size=4, grad_accum=1, max_steps=14,
                          save_steps=3, eval_steps=5, learning_rate=2e-3, save_total_limit=2)
@@ -98,8 +98,10 @@ def test_training_killed_twice_resumes_to_the_same_adapter_as_an_uninterrupted_r
     from safetensors.torch import load_file
 
     from tests.fixtures.identity import write_identity_dataset
+    from tools.core.runs import training_state
     from tools.train.checkpoints import last_checkpoint
-    from tools.train.launch import TrainRequest, run_training, training_state, write_config
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, write_config
 
     data = write_identity_dataset(tmp_path / "data")
     # the kill points differ on every run of this drill; they are in the failure message
@@ -202,8 +204,10 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
     """The disk fills (another program) while training runs: the next save fails with a clear error, the
     earlier checkpoint stays whole, and once space is freed the run resumes from it and finishes."""
     from tests.fixtures.identity import write_identity_dataset
+    from tools.core.runs import training_state
     from tools.train.checkpoints import checkpoint_complete, last_checkpoint
-    from tools.train.launch import TrainRequest, TrainSettings, run_training, training_state
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, TrainSettings
 
     data = write_identity_dataset(tmp_path / "data")
     run = small_disk / "run"
@@ -246,7 +250,8 @@ def test_disk_fills_up_after_a_checkpoint_the_checkpoint_survives_and_resumes(
 def test_disk_full_during_checkpoint_save(tmp_path: Path, tiny_disk: Path, tiny_model: Path) -> None:
     from tests.fixtures.identity import write_identity_dataset
     from tools.train.checkpoints import last_checkpoint
-    from tools.train.launch import TrainRequest, TrainSettings, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, TrainSettings
 
     data = write_identity_dataset(tmp_path / "data")
     run = tiny_disk / "run"
@@ -483,7 +488,9 @@ def test_fifty_concurrent_chats_all_answered_or_cleanly_refused(tmp_path: Path) 
 @pytest.mark.slow
 def test_two_trainings_at_once_one_queued_neither_corrupted(tmp_path: Path, tiny_model: Path) -> None:
     from tests.fixtures.identity import write_identity_dataset
-    from tools.train.launch import TrainSettings, launch_training, training_state
+    from tools.core.runs import training_state
+    from tools.train.launch import launch_training
+    from tools.train.record import TrainSettings
 
     data = write_identity_dataset(tmp_path / "data")
     runs = [tmp_path / "a", tmp_path / "b"]
@@ -532,7 +539,7 @@ def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversa
     assert page.stdout.strip().endswith("train")
     # the page process is gone; a new one finds the conversation and the training
     from agent.session import AgentSession
-    from tools.train.launch import training_state
+    from tools.core.runs import training_state
 
     s = AgentSession("page", db_path=db)
     run_dir = Path(s.values()["run_dir"])

@@ -125,8 +125,6 @@ def _ignored_folders() -> tuple[str, ...]:
 
 def _problem(span: str) -> str | None:
     plain = re.sub(r"\(.*\)$", "", span)  # `say(code, lang)` names `say`
-    if plain in LANDING or _landing_symbol(plain):
-        return None  # named at its new home, which lands with the move (LANDING below)
     if re.fullmatch(r"test_\w+", plain):  # a test a document says checks a promise
         return None if plain in _test_names() else f"no test {plain}"
     if plain in _catalog_codes():
@@ -255,9 +253,6 @@ OTHER_WRITTEN = {
     "identity.json": "LLaMA-Factory's identity set, from its package (bench/peer_train.py fetches it)",
     "data/identity.json": "the same, as LLaMA-Factory's source tree names it",
 }
-# a move in flight: the documents already name the new home; accepted only while it does not exist yet and only
-# for names the old home still defines (the train records leave tools/train/launch.py for tools/train/record.py)
-LANDING = {"tools/train/record.py": "tools/train/launch.py"}
 
 
 @cache
@@ -273,7 +268,7 @@ def _tracked() -> tuple[frozenset[str], frozenset[str]]:
         names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()
                  and not any(part.startswith(".") or part in ("runs", "__pycache__") or part.endswith(".egg-info")
                              for part in p.relative_to(ROOT).parts[:-1])]
-    files = frozenset(f for f in names if (ROOT / f).exists()) | frozenset(LANDING)
+    files = frozenset(f for f in names if (ROOT / f).exists())
     dirs = frozenset(str(Path(f).parents[i]) + "/" for f in files for i in range(len(Path(f).parts) - 1))
     return files, dirs
 
@@ -288,15 +283,6 @@ def _run_file(rest: str) -> bool:
     rest = rest.rstrip("/")
     names = [n.rstrip("/") for n in RUN_FOLDER]
     return not rest or any(fnmatch(rest, n) or fnmatch(rest, n.rsplit("/", 1)[-1]) for n in names)
-
-
-def _landing_symbol(dotted: str) -> bool:
-    """`tools.train.record.run_settings` while the records still live in tools/train/launch.py."""
-    for new, old in LANDING.items():
-        module = new.removesuffix(".py").replace("/", ".")
-        if not (ROOT / new).exists() and dotted.startswith(module + "."):
-            return _symbol_exists(old.removesuffix(".py").replace("/", ".") + dotted[len(module):])
-    return False
 
 
 def _path_problem(token: str, context: str | None = None) -> str | None:

@@ -21,7 +21,8 @@ def _env_int(name: str) -> int | None:
 
 def train(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
-    from tools.train.launch import launch_training, settings_from_plan, write_config
+    from tools.train.launch import launch_training
+    from tools.train.record import settings_from_plan, write_config
 
     try:
         run_id, run_dir, update = ensure_run(state)
@@ -51,21 +52,21 @@ def status(state: AgentState) -> dict[str, Any]:
     st = training_state(Path(run_dir))
     progress = [e for e in read_events(Path(run_dir)) if e.stage == "train" and e.kind == "progress"]
     last = progress[-1] if progress else None
+    data = (Progress.of(last) or Progress(loss=0.0)) if last is not None else None
     update: dict[str, Any] = {"outcome": f"train_{st}"}
     train_events = [e for e in read_events(Path(run_dir)) if e.stage == "train"]
     queued = Queued.of(train_events[-1]) if train_events else None
     if st == "running" and queued is not None and queued.queued:
         update.update(reply(state, "train_queued", pos=queued.queued))
     elif st == "running":
-        if last:
-            data = Progress.of(last) or Progress(loss=0.0)
+        if last is not None and data is not None:
             update.update(reply(state, "train_progress", step=last.step, total=last.total,
                                 loss=f"{data.loss:.4f}", eta=int(data.eta_s or 0)))
         else:
             update.update(reply(state, "train_starting"))
     elif st == "done":
         update.update(reply(state, "train_done", steps=last.step if last else "?",
-                            loss=f"{last.data.get('loss', 0):.4f}" if last else "?"))
+                            loss=f"{data.loss:.4f}" if data is not None else "?"))
     elif st == "failed" and train_events and train_events[-1].said is not None:  # why, in their language
         update.update(reply(state, "train_failed_why", why=train_events[-1].said.text(state.get("lang", "en"))))
     else:

@@ -99,9 +99,8 @@ def test_every_word_in_both_languages(key: str) -> None:
 def test_every_state_stage_and_dropped_reason_a_reply_shows_has_chinese() -> None:
     from typing import get_args, get_type_hints
 
-    from tools.core.runs import State
+    from tools.core.runs import State, training_state
     from tools.data import clean, datasets
-    from tools.train.launch import training_state
     from ui.view import STAGES
 
     states = set(get_args(get_type_hints(training_state)["return"])) | set(get_args(State))

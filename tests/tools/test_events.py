@@ -85,3 +85,37 @@ def test_follow_stops_at_run_done(tmp_path: Path) -> None:
     w.emit("train", "progress", "after the end")
     got = list(EventReader(tmp_path).follow(poll_s=0.01, timeout_s=5))
     assert [e.kind for e in got] == ["progress", "done"]
+
+
+def test_merge_deploy_and_eval_payloads_read_lines_written_before_them(tmp_path: Path) -> None:
+    """The typed payloads write the keys the free dicts wrote, in their order, and read lines written before."""
+    from tools.core.payloads import (
+        Canary,
+        Deployed,
+        EvalStarted,
+        Evaluated,
+        Merged,
+        ServerFailed,
+        ServerStarting,
+        ServerStopped,
+    )
+
+    old = [  # as merge, deploy and the evaluation wrote them with keyword arguments
+        ("merge", "done", {"path": "/r/merged", "identical": True}),
+        ("deploy", "start", {"mode": "lora", "port": 8000}),
+        ("deploy", "info", {"base": "a", "tuned": "b", "differ": True}),
+        ("deploy", "info", {"pid": 42}),
+        ("deploy", "error", {"log_tail": "boom"}),
+        ("deploy", "done", {"base_url": "http://127.0.0.1:8000/v1", "mode": "lora", "reading_url": None}),
+        ("eval", "start", {"learnt": 3, "kept": 2}),
+        ("eval", "done", {"files": {"md": "/r/eval/table.md"}, "metrics": {"bleu": {"before": 1.0, "after": 2.5}}}),
+    ]
+    w = EventWriter(tmp_path)
+    for stage, kind, data in old:
+        w.emit(stage, kind, **data)  # type: ignore[arg-type]
+    events = read_events(tmp_path)
+    kinds = (Merged, ServerStarting, Canary, ServerStopped, ServerFailed, Deployed, EvalStarted, Evaluated)
+    for ev, payload, (_, _, data) in zip(events, kinds, old, strict=True):
+        typed = payload.of(ev)
+        assert typed is not None and list(typed.fields().items()) == list(data.items()), (payload, ev)
+        assert [k for k in kinds if k.of(ev) is not None] == [payload]  # no other kind reads it

@@ -73,7 +73,7 @@ def test_answer_loss_divides_by_the_count_it_is_given(tiny_model: Path) -> None:
 def test_the_trainer_takes_the_answer_loss_only_on_a_cpu_in_one_process(tmp_path: Path) -> None:
     from trl import SFTTrainer
 
-    from tools.train.launch import TrainSettings
+    from tools.train.record import TrainSettings
     from tools.train.trainer import trainer_class
 
     on = TrainSettings(model="m", data_dir=str(tmp_path))

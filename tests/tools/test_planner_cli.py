@@ -137,8 +137,8 @@ def test_without_hardware_probes_this_machine(capsys: pytest.CaptureFixture[str]
 
 
 def test_plan_json_feeds_the_trainer(demo_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The contract with tools.train.launch: the fields it reads from plan.json are the plan's."""
-    from tools.train.launch import settings_from_plan
+    """The contract with tools.train.record: the fields it reads from plan.json are the plan's."""
+    from tools.train.record import settings_from_plan
 
     data = tmp_path / "data"
     data.mkdir()
@@ -223,7 +223,8 @@ def test_out_and_plan_take_a_file_or_a_folder(demo_model: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`plan --out plan.json` writes that file (it once made a folder named plan.json, and `train --plan
     plan.json` then crashed on IsADirectoryError); `train --plan` takes the file or the folder."""
-    from tools.train.launch import TrainRequest, _resolve_settings, keep_plan
+    from tools.train.launch import _resolve_settings, keep_plan
+    from tools.train.record import TrainRequest
 
     data = tmp_path / "数据"
     data.mkdir()
@@ -308,7 +309,7 @@ def test_a_knowledge_plan_counts_the_rewordings_its_data_will_get(tmp_path: Path
     # answers to general questions beside them
     assert stats.answer_repeats is not None and stats.answer_repeats >= 4
     assert plan.paraphrases == 1 and plan.replay == 48 and plan.steps_per_epoch is not None
-    from tools.train.launch import settings_from_plan
+    from tools.train.record import settings_from_plan
 
     repeat = settings_from_plan(plan, data).replay_repeat  # each replayed answer seen this often an epoch
     trained = len(augment(rows, plan.paraphrases)) + plan.replay * repeat  # what the worker trains on in an epoch

@@ -88,8 +88,8 @@ def test_the_worker_keeps_the_replayed_answers_so_a_resumed_run_trains_on_the_sa
     from tools.core.events import EventWriter, read_events
     from tools.core.jsonio import iter_jsonl
     from tools.train import replay
-    from tools.train.launch import TrainSettings
     from tools.train.model import load_tokenizer
+    from tools.train.record import TrainSettings
 
     asked: list[list[str]] = []
 
@@ -126,8 +126,8 @@ def test_another_process_of_the_machine_trains_on_the_first_ones_answers(
     from tools.core.events import EventWriter
     from tools.core.jsonio import write_jsonl
     from tools.train import replay
-    from tools.train.launch import TrainSettings
     from tools.train.model import load_tokenizer
+    from tools.train.record import TrainSettings
 
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setattr(replay, "generate_greedy", lambda *a, **k: pytest.fail("only the first process asks"))

@@ -99,7 +99,8 @@ def test_after_one_training_the_next_plans_time_holds_within_30_percent(demo_mod
     from tools.data.convert import convert_documents
     from tools.data.schema import ConvertRequest
     from tools.plan.gather import make_plan
-    from tools.train.launch import TrainRequest, run_training, settings_from_plan
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest, settings_from_plan
 
     raw = write_identity_dataset(tmp_path / "raw")
     data = tmp_path / "data"

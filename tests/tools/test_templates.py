@@ -86,8 +86,8 @@ def test_a_default_that_cannot_be_taken_out_cleanly_stays(tok: Any) -> None:
 
 
 def test_a_run_with_its_own_system_prompt_keeps_the_template(tok: Any, tmp_path: Path, demo_model: Path) -> None:
-    from tools.train.launch import TrainSettings
     from tools.train.model import drop_default_system
+    from tools.train.record import TrainSettings
 
     template = tok.chat_template
     own = TrainSettings(model=str(demo_model), data_dir=str(tmp_path), system_prompt="回答要简短。")

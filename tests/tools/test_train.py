@@ -18,8 +18,9 @@ from tests.fixtures.identity import identity_records, write_identity_dataset
 from tools.core.events import read_events
 from tools.data.examples import to_prompt_completion
 from tools.train.checkpoints import last_checkpoint
-from tools.train.launch import TrainRequest, TrainSettings, run_training, settings_from_plan
+from tools.train.launch import run_training
 from tools.train.merge import MergeRequest, merge_adapter
+from tools.train.record import TrainRequest, TrainSettings, settings_from_plan
 from tunepilot.cli import main
 
 
@@ -134,7 +135,7 @@ def test_train_reports_and_merge_checks_itself(tiny_model: Path, tmp_path: Path)
 
 def _configured_run(model: Path, tmp_path: Path, **kw: Any) -> Path:
     """A run folder with the identity data and a ``config.yaml`` for ``model``, ready for a worker."""
-    from tools.train.launch import write_config
+    from tools.train.record import write_config
 
     data = write_identity_dataset(tmp_path / "data")
     run = tmp_path / "run"
@@ -196,7 +197,8 @@ def test_a_killed_supervisor_takes_its_training_child_with_it(tiny_model: Path, 
     from tools.core.procs import pid_alive
 
     run = _configured_run(tiny_model, tmp_path, max_steps=400, save_steps=1000, eval_steps=1000)
-    code = ("import sys; from pathlib import Path; from tools.train.launch import TrainRequest, run_training; "
+    code = ("import sys; from pathlib import Path; from tools.train.launch import run_training; "
+            "from tools.train.record import TrainRequest; "
             "run_training(TrainRequest(run_dir=Path(sys.argv[1]), config_path=Path(sys.argv[1]) / 'config.yaml'))")
     supervisor = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=Path(__file__).resolve().parents[2])
     _wait_until(run, 120, lambda events: any(e.kind == "progress" for e in events))

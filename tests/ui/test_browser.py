@@ -384,7 +384,7 @@ def test_page_killed_during_training_comes_back_with_everything(
 
     from tests.ui.conftest import start_app, stop_app
     from tools.core.events import read_events
-    from tools.train.launch import training_state
+    from tools.core.runs import training_state
 
     env = {"TUNEPILOT_DEFAULT_MODEL": str(tiny_model), "TUNEPILOT_MAX_STEPS": "120"}
     app = start_app(tmp_path, extra_env=env)
@@ -460,7 +460,8 @@ def _interrupted_run(runs: Path, model: Path, tmp: Path) -> tuple[str, int]:
 
     from tests.fixtures.identity import write_identity_dataset
     from tools.core.runs import RunIndex
-    from tools.train.launch import TrainSettings, start_worker, write_config
+    from tools.train.launch import start_worker
+    from tools.train.record import TrainSettings, write_config
 
     rec = RunIndex(runs).create("训练被打断的运行")
     run = Path(rec.path)

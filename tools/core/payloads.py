@@ -1,8 +1,12 @@
-"""The data of the training's events, typed: what the trainer writes into an event and every reader reads back."""
+"""The data of the events, typed: what a stage writes into an event and every reader reads back.
+
+Training (stage ``train``), merge (``merge``), deploy (``deploy``) and the evaluation (``eval``): each event that
+carries data is written from one of these (``EventWriter.emit(..., **payload.fields())``) and read with ``of``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -16,11 +20,12 @@ class Payload(BaseModel):
     field existed); unknown keys are ignored, so an older reader still reads a newer line."""
 
     model_config = ConfigDict(extra="ignore")
+    STAGE: ClassVar[str] = "train"
     KIND: ClassVar[str]
 
     @classmethod
     def of(cls: type[P], event: Event) -> P | None:
-        if event.stage != "train" or event.kind != cls.KIND:
+        if event.stage != cls.STAGE or event.kind != cls.KIND:
             return None
         try:
             return cls.model_validate(event.data)
@@ -94,3 +99,100 @@ class Failed(Payload):
     disk_full: bool = False
     saving: str | None = None
     oom: bool = False
+
+
+# --- merge ------------------------------------------------------------------------------------------------------
+
+
+class Merged(Payload):
+    """The adapter was merged onto the base model (stage ``merge``, kind ``done``)."""
+
+    STAGE = "merge"
+    KIND = "done"
+
+    path: str
+    identical: bool
+
+
+# --- deploy -----------------------------------------------------------------------------------------------------
+
+
+ServeMode = Literal["lora", "merged", "pair"]
+
+
+class DeployPayload(Payload):
+    """An event of the deploy stage."""
+
+    STAGE = "deploy"
+
+
+class ServerStarting(DeployPayload):
+    """vLLM is being started (stage ``deploy``, kind ``start``)."""
+
+    KIND = "start"
+
+    mode: ServeMode
+    port: int
+
+
+class ServerFailed(DeployPayload):
+    """A server exited or never answered (stage ``deploy``, kind ``error``): its log's last lines."""
+
+    KIND = "error"
+
+    log_tail: str
+
+
+class Canary(DeployPayload):
+    """Base and adapter compared on a training prompt (stage ``deploy``, kind ``info``)."""
+
+    KIND = "info"
+
+    base: str
+    tuned: str
+    differ: bool
+
+
+class ServerStopped(DeployPayload):
+    """The run's server was stopped (stage ``deploy``, kind ``info``)."""
+
+    KIND = "info"
+
+    pid: int
+
+
+class Deployed(DeployPayload):
+    """The run's model is served (stage ``deploy``, kind ``done``)."""
+
+    KIND = "done"
+
+    base_url: str
+    mode: ServeMode
+    reading_url: str | None = None
+
+
+# --- the evaluation ---------------------------------------------------------------------------------------------
+
+
+class EvalPayload(Payload):
+    """An event of the evaluation."""
+
+    STAGE = "eval"
+
+
+class EvalStarted(EvalPayload):
+    """The evaluation's questions (stage ``eval``, kind ``start``; the held-out count is the event's ``total``)."""
+
+    KIND = "start"
+
+    learnt: int
+    kept: int
+
+
+class Evaluated(EvalPayload):
+    """The before/after table was written (stage ``eval``, kind ``done``): its files and its numbers."""
+
+    KIND = "done"
+
+    files: dict[str, str]
+    metrics: dict[str, dict[str, float | None]]

@@ -179,12 +179,27 @@ class DatasetReport(BaseModel):
     @classmethod
     def read(cls, path: Path) -> DatasetReport | None:
         """The report in ``path``; None when there is none or it is not one this version wrote."""
-        import json
-
         try:
-            return cls.model_validate(json.loads(path.read_text(encoding="utf-8-sig")))
+            return cls.parse(read_report_json(path))
         except (OSError, ValueError):
             return None
+
+    @classmethod
+    def parse(cls, data: Any) -> DatasetReport | None:
+        """The report from what a ``report.json`` holds (:func:`read_report_json`); None when it is not one this
+        version wrote."""
+        try:
+            return cls.model_validate(data)
+        except ValueError:
+            return None
+
+
+def read_report_json(path: Path) -> Any:
+    """What a ``report.json`` holds: the data stage's record or another tool's report, as JSON. Raises OSError, or
+    ValueError for a file that is not UTF-8 or not JSON."""
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8-sig"))
 
 
 class ConvertResult(BaseModel):

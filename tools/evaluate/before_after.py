@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_jsonl
+from tools.core.payloads import EvalStarted, Evaluated
 from tools.evaluate.grounded import grounded_ask, grounded_sets
 from tools.evaluate.human import HUMAN_SCORES
 from tools.evaluate.loss import eval_losses
@@ -55,8 +56,8 @@ class EvalResult(BaseModel):
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    """The run's training settings (:func:`tools.train.launch.run_settings`) as fields; empty before training."""
-    from tools.train.launch import run_settings
+    """The run's training settings (:func:`tools.train.record.run_settings`) as fields; empty before training."""
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     return settings.model_dump() if settings is not None else {}
@@ -218,7 +219,8 @@ def _questions(run_dir: Path, req: EvalRequest, examples: list[dict[str, Any]], 
     kept = KEPT[: req.max_samples] if req.max_samples else KEPT
     system = _run_config(run_dir).get("system_prompt")
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(kept)} "
-                "general questions, before and after", total=len(examples), learnt=len(learnt), kept=len(kept))
+                "general questions, before and after", total=len(examples),
+                **EvalStarted(learnt=len(learnt), kept=len(kept)).fields())
     corrected = _corrected_items(run_dir, req, system)
     return _Questions(examples, learnt, learnt_source, kept, corrected, system)
 
@@ -314,9 +316,9 @@ def _written(table: Any, out_dir: Path, samples: int, events: EventWriter, t0: f
     files = {k: str(v) for k, v in write_tables(table, out_dir).items()}
     files.update({"before": str(out_dir / "before.jsonl"), "after": str(out_dir / "after.jsonl")})
     metrics = {r.name: {"before": r.before, "after": r.after} for r in table.metrics}
-    events.emit("eval", "done", f"evaluation table written ({samples} examples)", files=files,
-                metrics={k: v for k, v in metrics.items() if not any(
-                    isinstance(x, float) and math.isnan(x) for x in v.values())})
+    events.emit("eval", "done", f"evaluation table written ({samples} examples)", **Evaluated(
+        files=files, metrics={k: v for k, v in metrics.items() if not any(
+            isinstance(x, float) and math.isnan(x) for x in v.values())}).fields())
     return EvalResult(samples=samples, table_md=render_markdown(table), files=files, metrics=metrics,
                       seconds=round(time.perf_counter() - t0, 2))
 

@@ -36,12 +36,12 @@ def refresh_human_row(eval_dir: Path) -> bool:
     from tools.evaluate.match import load_human_scores
     from tools.evaluate.render import write_tables
     from tools.evaluate.score import with_human_votes
-    from tools.evaluate.table import EvalTable
+    from tools.evaluate.table import read_table
 
     table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
     if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():
         return False
-    table = EvalTable.model_validate_json(table_path.read_bytes())
+    table = read_table(table_path)
     ids = {str(obj.get("id")) for _, obj in iter_jsonl(before) if isinstance(obj, dict)} if before.is_file() else set()
     write_tables(with_human_votes(table, load_human_scores(eval_dir / HUMAN_SCORES), ids), eval_dir)
     return True

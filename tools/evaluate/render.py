@@ -14,7 +14,7 @@ from pathlib import Path
 from tools.core.jsonio import atomic_write_bytes, atomic_write_text
 from tools.core.messages import DEFAULT_LANG, has, lang_of, say, section, shown
 from tools.evaluate.sets import render_sets
-from tools.evaluate.table import EvalTable, MetricRow, table_notes
+from tools.evaluate.table import EvalTable, MetricRow, read_table, table_notes
 
 _DIGITS = {"bleu": 2, "chrf": 2, "length_ratio": 2, "perplexity": 2, "eval_loss": 4}
 MD_CELL_MAX = 400
@@ -72,7 +72,7 @@ def _model_name(name: str | None, default: str, lang: str) -> str:
 def render_json(path: Path, lang: str = "en") -> str | None:
     """A saved ``table.json`` rendered in ``lang``; None when it is missing or invalid."""
     try:
-        return render_markdown(EvalTable.model_validate_json(Path(path).read_bytes()), lang)
+        return render_markdown(read_table(path), lang)
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
 

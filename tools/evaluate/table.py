@@ -6,6 +6,7 @@ Built by :mod:`tools.evaluate.score` from the answer files :mod:`tools.evaluate.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -116,6 +117,12 @@ class EvalTable(BaseModel):
             if r.name == name:
                 return r
         raise KeyError(name)
+
+
+def read_table(path: Path) -> EvalTable:
+    """A saved ``table.json``; raises OSError, or ValueError (pydantic's ValidationError) for a file that is not
+    a table."""
+    return EvalTable.model_validate_json(Path(path).read_bytes())
 
 
 def table_notes(table: EvalTable) -> list[Said]:

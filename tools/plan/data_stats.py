@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
-from tools.data.schema import DatasetReport
+from tools.data.schema import DatasetReport, read_report_json
 from tools.plan.record import TokenStats
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,15 @@ def read_token_stats(data_dir: Path) -> TokenStats | None:
 def _report_stats(report_path: Path) -> dict[str, Any]:
     """Token lengths and the example count of a ``report.json``: the data stage's own record, else whatever
     another tool's report holds; empty without a report."""
-    import json
-
     stats: dict[str, Any] = {}
     report: Any = None
     if report_path.exists():
         try:
-            report = json.loads(report_path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            report = read_report_json(report_path)
+        except (OSError, ValueError) as exc:
             log.warning("%s: could not read the dataset report (%s); planning without token statistics",
                         report_path, exc)
-    typed = DatasetReport.read(report_path) if report_path.exists() else None
+    typed = DatasetReport.parse(report) if report is not None else None
     if typed is not None:  # the data stage's own record
         t = typed.tokens
         stats.update(p50=t.p50, p95=t.p95, max=t.max, mean=float(t.mean), count=typed.totals.train)

@@ -82,7 +82,7 @@ def read_questions(path: Path) -> list[str]:
 
 def run_reading(run_dir: Path) -> tuple[PassageIndex | None, str | None, int, Any]:
     """The run's passage index (None without passages), system prompt, passages a question and settings."""
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     data_dir = Path(settings.data_dir) if settings is not None else run_dir / "data"

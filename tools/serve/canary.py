@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.core.events import EventWriter
+from tools.core.payloads import Canary
 from tools.serve.process import DeployError
 from tools.serve.record import Deployment
 
@@ -13,7 +14,7 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
     """Greedy answers of base and adapter to a training prompt must differ."""
     from tools.data.examples import load_examples
     from tools.serve.chat import complete
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     examples = load_examples(Path(settings.data_dir if settings else run_dir / "data") / "train.jsonl", None)
@@ -29,7 +30,7 @@ def run_canary(dep: Deployment, run_dir: Path) -> None:
         differ = la is not None and lb is not None and any(abs(x - y) > 1e-4 for x, y in zip(la, lb, strict=False))
         how = "token probabilities"
     EventWriter(run_dir).emit("deploy", "info", f"canary: base and adapter compared by {how}",
-                              base=a[:200], tuned=b[:200], differ=differ)
+                              **Canary(base=a[:200], tuned=b[:200], differ=differ).fields())
     if not differ:
         raise DeployError(
             "the adapter is not being applied: base and fine-tuned gave the same greedy answer to a training "

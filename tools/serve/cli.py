@@ -115,7 +115,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         raise InputError("this run is not deployed", where=args.run, hint="Run `tunepilot deploy --run RUN_DIR` first")
     run_dir = Path(args.run).resolve()
     from tools.data.read.passages import load_passages
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     if settings is not None and load_passages(Path(settings.data_dir)) and not args.closed_book:

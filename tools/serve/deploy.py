@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict
 
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
-from tools.core.jsonio import read_json, write_json
+from tools.core.jsonio import write_json
+from tools.core.payloads import Deployed, ServerStarting
 from tools.core.secrets import register as register_secret
+from tools.plan.record import PLAN_FILE, load_plan
 from tools.plan.serving import VLLM_LORA_RANKS, ServingPlan, vllm_lora_rank
 from tools.serve.canary import run_canary
 from tools.serve.command import EAGER_REASON, ServeOptions, build_command, server_env
@@ -64,7 +66,7 @@ class DeployRequest(BaseModel):
 
 def run_system_prompt(run_dir: Path) -> str | None:
     """The system prompt the run was trained with (``config.yaml``), if any."""
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     value = settings.system_prompt if settings is not None else None
@@ -84,13 +86,14 @@ def max_lora_rank_for(r: int) -> int:
 
 
 def planned_serving(run_dir: Path) -> ServingPlan | None:
-    """The serving settings of the run's ``plan.json`` (None: no plan, or one without readable settings)."""
-    path = run_dir / "plan.json"
+    """The serving settings of the run's ``plan.json``, read as the plan record (None: no plan, or a file that is
+    not a plan record)."""
+    path = run_dir / PLAN_FILE
     if not path.is_file():
         return None
     try:
-        return ServingPlan.model_validate(read_json(path).get("serving"))
-    except (InputError, ValueError, AttributeError):
+        return load_plan(path).serving
+    except InputError:
         return None
 
 
@@ -122,7 +125,7 @@ def serve_options(run_dir: Path, req: DeployRequest, *, model: str, adapter_r: i
 
 
 def _default_max_len(run_dir: Path, model: str) -> int:
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     want = max(512, settings.max_length * 2) if settings is not None else 1024
@@ -174,7 +177,8 @@ def deploy_model(req: DeployRequest) -> Deployment:
     _start_reading(dep, run_dir, req, events)
     events.emit("deploy", "done", f"serving {', '.join(dep.models.values())} at {dep.base_url}"
                 + (f"; answering from your documents at {dep.reading.base_url}" if dep.reading else ""),
-                base_url=dep.base_url, mode=server.mode, reading_url=dep.reading.base_url if dep.reading else None)
+                **Deployed(base_url=dep.base_url, mode=server.mode,
+                           reading_url=dep.reading.base_url if dep.reading else None).fields())
     return dep
 
 
@@ -184,7 +188,7 @@ def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: E
     import sys
 
     from tools.data.read.passages import load_passages
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     if settings is None or not load_passages(Path(settings.data_dir)):
@@ -275,7 +279,8 @@ def _start_main(run_dir: Path, req: DeployRequest, server: _Server, cmd: list[st
     models = {"base": BASE_NAME, "tuned": TUNED_NAME} if mode in ("lora", "pair") else {"tuned": TUNED_NAME}
     log_path = run_dir / "logs" / "vllm.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}", mode=mode, port=port)
+    events.emit("deploy", "start", f"starting vLLM ({mode}) on {req.host}:{port}",
+                **ServerStarting(mode=mode, port=port).fields())
     proc = start_server(cmd, env, log_path)
     dep = Deployment(
         run_dir=str(run_dir), pid=proc.pid, host=req.host, port=port,

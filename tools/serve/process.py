@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import TunepilotError
 from tools.core.events import EventWriter
+from tools.core.payloads import ServerFailed, ServerStopped
 from tools.core.procs import pid_alive
 from tools.serve.command import build_command, cpu_server_env
 from tools.serve.health import explain_failure, healthy, list_models, log_tail
@@ -75,7 +76,7 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, *, run
         if proc.poll() is not None:
             tail = log_tail(log_path)
             why = explain_failure(tail, max_len)
-            events.emit("deploy", "error", why, log_tail=tail)
+            events.emit("deploy", "error", why, **ServerFailed(log_tail=tail).fields())
             stop_deployment(run_dir)
             raise DeployError(f"{why}. Last log lines:\n{tail}")
         if healthy(url):
@@ -83,7 +84,7 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, *, run
         time.sleep(1.0)
     stop_deployment(run_dir)
     tail = log_tail(log_path)
-    events.emit("deploy", "error", "vLLM did not become healthy in time", log_tail=tail)
+    events.emit("deploy", "error", "vLLM did not become healthy in time", **ServerFailed(log_tail=tail).fields())
     raise DeployError(f"vLLM did not answer /health within {timeout_s:.0f} s. Last log lines:\n{tail}")
 
 
@@ -150,7 +151,7 @@ def stop_deployment(run_dir: Path, timeout_s: float = 20.0) -> bool:
     if dep.reading is not None:
         end_group(dep.reading.pid, timeout_s)
     (run_dir / SERVE_FILE).unlink(missing_ok=True)
-    EventWriter(run_dir).emit("deploy", "info", "server stopped", pid=dep.pid)
+    EventWriter(run_dir).emit("deploy", "info", "server stopped", **ServerStopped(pid=dep.pid).fields())
     return alive
 
 

@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 
 from tools.core.events import Event
+from tools.core.payloads import Progress
 
 
 def _print_event(ev: Event) -> None:
     if ev.kind == "progress":
-        d = ev.data
-        eta = d.get("eta_s")
+        p = Progress.of(ev) or Progress(loss=float("nan"))  # another stage's step: no loss to show
         sys.stdout.write(
-            f"  step {ev.step}/{ev.total}  loss {d.get('loss', float('nan')):.4f}  "
-            f"lr {d.get('learning_rate', 0):.2e}  {d.get('tokens_per_s') or 0:.0f} tok/s  "
-            f"ETA {int(eta) if eta is not None else '?'} s\n"
+            f"  step {ev.step}/{ev.total}  loss {p.loss:.4f}  "
+            f"lr {p.learning_rate:.2e}  {p.tokens_per_s or 0:.0f} tok/s  "
+            f"ETA {int(p.eta_s) if p.eta_s is not None else '?'} s\n"
         )
     elif ev.kind in ("start", "metric", "checkpoint", "warning", "error", "cancelled", "done"):
         sys.stdout.write(f"[{ev.stage} {ev.kind}] {ev.message}\n")
@@ -28,7 +28,8 @@ def _follow_up(args: argparse.Namespace) -> int:
     from tools.core.messages import say
     from tools.core.runs import run_folder
     from tools.train.follow_up import FollowUpRequest, prepare_follow_up
-    from tools.train.launch import TrainRequest, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
 
     prep = prepare_follow_up(FollowUpRequest(previous_run=run_folder(args.continue_run), run_dir=Path(args.run),
                                              plan_path=Path(args.plan) if args.plan else None))
@@ -47,7 +48,8 @@ def _follow_up(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tools.train.launch import TrainRequest, run_training
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
 
     if args.continue_run:
         return _follow_up(args)

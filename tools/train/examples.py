@@ -8,7 +8,7 @@ from typing import Any
 from tools.core.events import EventWriter
 from tools.core.messages import said
 from tools.data.examples import load_examples
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 
 def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:

@@ -160,7 +160,7 @@ def export_model(req: ExportRequest) -> ExportResult:
 def _write_modelfile(run_dir: Path, merged: Path, out: Path, reasons: list[str]) -> Path:
     from transformers import AutoTokenizer
 
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     tok = AutoTokenizer.from_pretrained(str(merged))
     settings = run_settings(run_dir)
@@ -184,8 +184,8 @@ def check_here(req: ExportRequest) -> _Checks:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.train.launch import run_settings
     from tools.train.merge import _greedy
+    from tools.train.record import run_settings
 
     run_dir = req.run_dir.resolve()
     merged, out = run_dir / "merged", run_dir / "export"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from tools.core.errors import InputError
@@ -25,6 +24,7 @@ from tools.data.corrections import (
 )
 from tools.plan.record import TrainingPlan
 from tools.plan.schedule import KNOWLEDGE_PARAPHRASES
+from tools.train.record import read_config
 
 
 class FollowUpRequest(BaseModel):
@@ -61,7 +61,7 @@ def _previous(req: FollowUpRequest) -> tuple[TrainingPlan, Path, Path]:
     config = prev / CONFIG_FILE
     if not config.exists():
         raise InputError(f"this run has no {CONFIG_FILE}", where=str(prev), hint="Continue a run that was trained")
-    data_dir = Path(yaml.safe_load(config.read_text(encoding="utf-8"))["data_dir"])
+    data_dir = Path(read_config(config).data_dir)
     return load_plan(plan_path), data_dir, adapter
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from tools.core.events import EventWriter
 from tools.core.payloads import Check
 from tools.train.generate import generate_greedy
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 CHECK_MAX_TOKENS = 192  # the learning check's longest answer
 BEST_ADAPTER = "best-adapter"

@@ -18,6 +18,7 @@ from tools.core.adapter import trained_base
 from tools.core.child import run_in_child
 from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_dir
+from tools.core.payloads import Merged
 from tools.data.examples import load_examples
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def merge_here(req: MergeRequest) -> MergeResult:
     out = run_dir / "merged"
     _save_merged(merged, tok, out, req.dtype)
     reasons.append(f"saved as {req.dtype} safetensors with tokenizer, chat template and EOS {tok.eos_token!r}")
-    events.emit("merge", "done", f"merged model saved to {out}", path=str(out), identical=identical)
+    events.emit("merge", "done", f"merged model saved to {out}", **Merged(path=str(out), identical=identical).fields())
     return MergeResult(
         merged_dir=out, base_model=base, identical=identical, checked_prompts=len(prompts), reasons=reasons
     )
@@ -117,7 +118,7 @@ def _adapter_on_base(base: str, adapter_dir: Path, tok: Any, reasons: list[str])
 
 def _check_prompts(run_dir: Path, n: int) -> list[Any]:
     """The self-check's prompts: the first ``n`` training prompts (a greeting when there are none)."""
-    from tools.train.launch import run_settings
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     data_dir = Path(settings.data_dir) if settings else run_dir / "data"

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from tools.core.events import EventWriter
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 
 def load_tokenizer(settings: TrainSettings) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tools.core.events import EventWriter
 from tools.core.payloads import EvalLoss, Progress
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 from tools.train.speed import Timing
 from tools.train.stopping import Stop
 

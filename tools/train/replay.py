@@ -8,7 +8,7 @@ from typing import Any
 
 from tools.core.events import EventWriter
 from tools.train.generate import generate_greedy
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 REPLAY_WAIT_S = 1800  # how long another process of the machine waits for the first one's replayed answers
 

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 log = logging.getLogger("tools.train.worker")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.procs import world_size
-from tools.train.launch import TrainSettings
+from tools.train.record import TrainSettings
 
 CPU_PAD_MULTIPLE = 16
 

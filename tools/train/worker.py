@@ -24,21 +24,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
 from tools.core.messages import said
 from tools.core.payloads import Done
 from tools.core.procs import world_rank, world_size
+from tools.core.runs import CONFIG_FILE
 from tools.train.archive import archive_adapter, save_adapter
 from tools.train.checkpoints import incomplete_checkpoints, last_checkpoint
 from tools.train.examples import training_examples
 from tools.train.failure import report_failure
-from tools.train.launch import TrainSettings
 from tools.train.learning_check import build_learning_check, keep_best
 from tools.train.model import drop_default_system, load_model, load_tokenizer, with_adapter
 from tools.train.progress import build_callback
+from tools.train.record import TrainSettings, read_config
 from tools.train.replay import replayed_examples
 from tools.train.speed import record_speed_sample
 from tools.train.stopping import Stop, stop_on_signals, stop_with_parent
@@ -47,7 +46,7 @@ from tools.train.trainer import sft_config, trainer_class
 
 def train(run_dir: Path, resume: bool) -> int:
     """The child's whole job: settings from ``config.yaml``, examples, model, TRL, then the adapter."""
-    settings = TrainSettings.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    settings = read_config(run_dir / CONFIG_FILE)
     events = EventWriter(run_dir)
     stop_on_signals()
 
