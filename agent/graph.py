@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 
 from agent.nodes import confirming, data, planning, runs, serving, training, understanding
-from agent.state import AgentState, StateError, intent_of, outcome_of
+from agent.state import AgentState, InputState, StateError, intent_of
 
 Route = Literal[
     "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "export", "confirm_deploy", "evaluate",
@@ -30,13 +30,13 @@ _HELP = ("help", "unknown", "edit", "confirm_yes", "confirm_no")
 
 def route_intent(state: AgentState) -> Route:
     intent = intent_of(state)
-    has_data = bool(state.get("data_dir"))
+    has_data = bool(state.data_dir)
     if intent == "finetune":
-        if state.get("files"):
+        if state.files:
             return "convert"
         return "plan" if has_data else "ask_missing"
     if intent == "convert":
-        return "convert" if state.get("files") else "ask_missing"
+        return "convert" if state.files else "ask_missing"
     if intent == "train":
         return "plan" if has_data else "ask_missing"
     if intent in ("status", "continue"):
@@ -51,13 +51,13 @@ def route_intent(state: AgentState) -> Route:
 
 
 def after_convert(state: AgentState) -> str:
-    if outcome_of(state) == "error" or not state.get("journey"):
+    if state.outcome == "error" or not state.journey:
         return END
     return "plan"
 
 
 def after_plan(state: AgentState) -> str:
-    outcome = outcome_of(state)
+    outcome = state.outcome
     if outcome in ("error", "refused"):
         return END
     if outcome == "edit":  # the plan asked about was edited: ask again
@@ -65,15 +65,15 @@ def after_plan(state: AgentState) -> str:
     intent = intent_of(state)
     if intent == "plan":
         return END
-    return "confirm_train" if state.get("journey") or intent == "train" else END
+    return "confirm_train" if state.journey or intent == "train" else END
 
 
 def after_follow_up(state: AgentState) -> str:
-    return "confirm_train" if outcome_of(state) == "planned" else END
+    return "confirm_train" if state.outcome == "planned" else END
 
 
 def after_confirm(state: AgentState, yes: str, edit: str, again: str) -> Any:
-    outcome = outcome_of(state)
+    outcome = state.outcome
     if outcome == "approved":
         return yes
     if outcome == "edit":
@@ -86,23 +86,23 @@ def after_confirm(state: AgentState, yes: str, edit: str, again: str) -> Any:
 
 
 def after_status(state: AgentState) -> str:
-    outcome = outcome_of(state)
-    return "merge" if state.get("journey") and outcome == "train_done" else END
+    outcome = state.outcome
+    return "merge" if state.journey and outcome == "train_done" else END
 
 
 def after_merge(state: AgentState) -> str:
-    outcome = outcome_of(state)
-    return "confirm_deploy" if state.get("journey") and outcome != "error" else END
+    outcome = state.outcome
+    return "confirm_deploy" if state.journey and outcome != "error" else END
 
 
 def after_deploy(state: AgentState) -> str:
-    outcome = outcome_of(state)
-    return "evaluate" if state.get("journey") and outcome != "error" else END
+    outcome = state.outcome
+    return "evaluate" if state.journey and outcome != "error" else END
 
 
 def after_evaluate(state: AgentState) -> str:
-    outcome = outcome_of(state)
-    return "report" if state.get("journey") and outcome != "error" else END
+    outcome = state.outcome
+    return "report" if state.journey and outcome != "error" else END
 
 
 TOOL_NODES = ("convert", "plan", "train", "status", "cancel", "merge", "export", "deploy", "evaluate", "chat",
@@ -122,7 +122,7 @@ def _tagged(name: str, fn: Any) -> Any:
 
 
 def build_graph() -> StateGraph:
-    g = StateGraph(AgentState)
+    g = StateGraph(AgentState, input_schema=InputState)
     g.add_node("understand", understanding.understand)
     g.add_node("ask_missing", understanding.ask_missing)
     g.add_node("help", understanding.help_node)
