@@ -4,6 +4,7 @@ that refuse a value they do not know, and conversations stored before the state 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,29 @@ def test_a_conversation_stored_before_the_state_was_typed_goes_on(runs_dir: Path
     turn = s.send("what would you pick for a 4090?")
     assert turn.state is not None and turn.state.intent == "plan" and turn.state.outcome is None
     assert "r=8" in turn.replies[0] and turn.state.overrides == {"rank": 8, "max_steps": 3}
+
+
+@pytest.mark.parametrize("router, outcome", [
+    (graph.after_convert, "approved"), (graph.after_plan, "train_done"), (graph.after_follow_up, "reask"),
+    (graph.after_confirm_train, "planned"), (graph.after_confirm_deploy, None), (graph.after_status, "approved"),
+    (graph.after_merge, "refused"), (graph.after_deploy, None), (graph.after_evaluate, "planned"),
+])
+def test_a_router_raises_on_an_outcome_its_step_cannot_come_to(router: Any, outcome: str | None) -> None:
+    """Each router names the outcomes its step can come to; any other is a bug, never a silent END."""
+    with pytest.raises(StateError, match="came to"):
+        router(AgentState(intent="finetune", journey=True, outcome=outcome))
+
+
+def test_routers_name_the_steps_the_graph_has() -> None:
+    """The routers' Literal return types are the graph's edges (LangGraph reads them): each names real steps."""
+    from typing import get_args, get_type_hints
+
+    steps = set(graph.build_graph().nodes) | {graph.END}
+    for router in (graph.route_intent, graph.after_convert, graph.after_plan, graph.after_follow_up,
+                   graph.after_confirm_train, graph.after_confirm_deploy, graph.after_status, graph.after_merge,
+                   graph.after_deploy, graph.after_evaluate):
+        names = set(get_args(get_type_hints(router)["return"]))
+        assert names and names <= steps, (router.__name__, names - steps)
 
 
 def test_the_state_keeps_folders_as_text_and_reads_them_as_paths(runs_dir: Path) -> None:
