@@ -7,9 +7,13 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.session import Turn
 
 
-def _print_turn(turn) -> None:  # type: ignore[no-untyped-def]
+def _print_turn(turn: Turn) -> None:
     for r in turn.replies:
         print(r)
         print()
@@ -24,9 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not Path(f).exists():
             raise InputError("file not found", where=f, hint="Check the path")
     session = AgentSession(thread_id=args.thread or f"run-{secrets.token_hex(4)}", auto_approve=args.yes)
-    quick = Overrides(max_steps=args.max_steps or None, eval_samples=args.eval_samples or None).record()
-    extra = {"overrides": quick} if quick else None
-    turn = session.send(args.goal, files=args.files, extra=extra)
+    quick = Overrides(max_steps=args.max_steps or None, eval_samples=args.eval_samples or None)
+    turn = session.send(args.goal, files=args.files, overrides=quick)
     _print_turn(turn)
     while turn.pending is not None:
         if not sys.stdin.isatty():
@@ -37,10 +40,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         turn = session.send(answer)
         _print_turn(turn)
     # training runs in its own process: follow it, then continue the journey
-    while turn.state.get("stage") == "train" and turn.state.get("journey"):
+    while turn.state is not None and turn.state.stage == "train" and turn.state.journey:
         time.sleep(args.poll)
         turn = session.send("status")
-        if turn.state.get("outcome") == "train_running":
+        if turn.state is not None and turn.state.outcome == "train_running":
             for r in turn.replies:
                 print(r)
             continue
@@ -49,8 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             turn = session.send(input("> "))
             _print_turn(turn)
         break
-    state = turn.state
-    return 0 if state.get("outcome") not in ("error", "refused") else 1
+    outcome = turn.state.outcome if turn.state is not None else None
+    return 0 if outcome not in ("error", "refused") else 1
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -60,8 +63,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     for role, text in session.history()[-6:]:
         print(f"{'you' if role == 'user' else 'tunepilot'}: {text}\n")
     pending = session.pending()
-    if pending:
-        print(pending.get("question", ""))
+    if pending is not None:
+        print(pending.question)
     print("(type a message; attach files with `@path`; Ctrl-D to leave)")
     while True:
         try:
@@ -77,7 +80,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         _print_turn(session.send(text or "convert", files=files))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="drive the whole journey from a goal in words and files (no page)")
     p.add_argument("goal", help='e.g. "用我们的客服 FAQ 微调一个小模型，回答要简短"')
     p.add_argument("files", nargs="*", help="FAQs, documents, datasets")

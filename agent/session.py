@@ -16,7 +16,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.graph import compile_graph
-from agent.state import ACTION, META_KEY, SET_ASIDE
+from agent.state import ACTION, META_KEY, SET_ASIDE, AgentState, Confirmation, InputState, Overrides, at_run
 from tools.core.messages import Said, said, say
 
 Action = Literal["approve", "decline", "edit"]
@@ -30,8 +30,8 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     replies: list[str] = Field(default_factory=list)
-    pending: dict[str, Any] | None = None  # an open confirmation: kind, question, plan
-    state: dict[str, Any] = Field(default_factory=dict)
+    pending: Confirmation | None = None  # the question left open, if any
+    state: AgentState | None = None  # the conversation after the turn, its messages left out; None: nothing ran
 
 
 class AgentSession:
@@ -44,15 +44,20 @@ class AgentSession:
         self.config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
         self.auto_approve = auto_approve
 
-    def pending(self) -> dict[str, Any] | None:
+    def pending(self) -> Confirmation | None:
         snap = self.graph.get_state(self.config)
         for task in snap.tasks or ():
             for intr in getattr(task, "interrupts", ()) or ():
-                return dict(intr.value) if isinstance(intr.value, dict) else {"question": str(intr.value)}
+                return Confirmation.of(intr.value)
         return None
 
     def values(self) -> dict[str, Any]:
+        """The checkpoint's values as stored (JSON records, folders as str)."""
         return dict(self.graph.get_state(self.config).values or {})
+
+    def state(self) -> AgentState:
+        """The conversation as the nodes read it (an empty state before the first message)."""
+        return AgentState.of(self.values())
 
     def history(self) -> list[tuple[str, str]]:
         return [(role, text) for role, text, _ in self.steps()]
@@ -79,18 +84,18 @@ class AgentSession:
         files to build the dataset from, the ones the waiting run was built from first (nothing dropped)."""
         from tools.data.schema import DatasetReport
 
-        values = self.values()
-        report = DatasetReport.read(Path(values["run_dir"]) / "data" / "report.json") if values.get("run_dir") else None
+        run_dir = self.state().run_dir
+        report = DatasetReport.read(run_dir / "data" / "report.json") if run_dir else None
         inputs = report.settings.get("inputs", []) if report is not None else []
         earlier = [str(p) for p in inputs if isinstance(p, str) and Path(p).exists()]
         self.graph.invoke(Command(resume={SET_ASIDE: True}), self.config)
         new = [str(Path(f).resolve()) for f in files]
         return [*[p for p in earlier if p not in new], *new]
 
-    def send(self, text: str, files: list[str] | None = None, extra: dict[str, Any] | None = None,
+    def send(self, text: str, files: list[str] | None = None, overrides: Overrides | None = None,
              meta: dict[str, Any] | None = None) -> Turn:
-        """One message from the person. ``extra`` seeds state fields (e.g. overrides) on a new message;
-        ``meta`` is kept with the message itself (see :meth:`messages`)."""
+        """One message from the person. ``overrides`` (``tunepilot run``'s quick-trial limits) are set with a new
+        message; ``meta`` is kept with the message itself (see :meth:`messages`)."""
         before = len(self.values().get("messages", []))
         if self.pending() is not None and files:
             files = self._set_aside_for(files)
@@ -98,13 +103,11 @@ class AgentSession:
             result_input: Any = Command(resume=text)
         else:
             kwargs = {META_KEY: dict(meta)} if meta else {}
-            update: dict[str, Any] = {"messages": [HumanMessage(content=text, additional_kwargs=kwargs)],
-                                      "auto_approve": self.auto_approve, "owner": self.thread_id}
-            if files:
-                update["files"] = [str(Path(f).resolve()) for f in files]
-            if extra:
-                update.update(extra)
-            result_input = update
+            given: dict[str, Any] = {"files": [str(Path(f).resolve()) for f in files]} if files else {}
+            if overrides is not None and overrides.record():
+                given["overrides"] = overrides.record()
+            result_input = InputState(messages=[HumanMessage(content=text, additional_kwargs=kwargs)],
+                                      auto_approve=self.auto_approve, owner=self.thread_id, **given).as_input()
         return self._turn(result_input, before)
 
     def _turn(self, graph_input: Any, before: int | None = None) -> Turn:
@@ -116,9 +119,10 @@ class AgentSession:
         msgs = values.get("messages", [])[before:]
         replies = [str(m.content) for m in msgs if isinstance(m, AIMessage)]
         pending = self.pending()
-        if pending and pending.get("question"):
-            replies.append(str(pending["question"]))
-        return Turn(replies=replies, pending=pending, state={k: v for k, v in values.items() if k != "messages"})
+        if pending and pending.question:
+            replies.append(pending.question)
+        return Turn(replies=replies, pending=pending,
+                    state=AgentState.of({k: v for k, v in values.items() if k != "messages"}))
 
     # --- what the page's buttons mean: typed calls, never words for the intent parser --------------------
 
@@ -128,7 +132,7 @@ class AgentSession:
         if self.pending() is None:
             if action == "edit" and text.strip():
                 return self.send(text)
-            return Turn(replies=[say("agent.nothing_pending", self.values().get("lang") or "en")])
+            return Turn(replies=[say("agent.nothing_pending", self.state().language)])
         return self._turn(Command(resume={ACTION: action, "text": text}))
 
     def carry_on(self) -> Turn:
@@ -136,7 +140,8 @@ class AgentSession:
         message from the person."""
         if self.pending() is not None:
             return Turn(pending=self.pending())
-        return self._turn({ACTION: "carry_on", "owner": self.thread_id, "auto_approve": self.auto_approve})
+        return self._turn(InputState(action="carry_on", owner=self.thread_id,
+                                     auto_approve=self.auto_approve).as_input())
 
     # --- the runs tab --------------------------------------------------------------------------------------
 
@@ -148,7 +153,7 @@ class AgentSession:
     def open_run(self, run_id: str) -> Said:
         """Make one of this conversation's runs the one the panel follows."""
         rec = self._run(run_id)
-        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        self.graph.update_state(self.config, at_run(rec.id, rec.path))
         return said("runs.opened", run=rec.id)
 
     def resume_run(self, run_id: str) -> Said:
@@ -163,7 +168,7 @@ class AgentSession:
                          "none": "runs.not_trained"}[now], run=rec.id)
         launch_training(Path(rec.path), resume=True)
         RunIndex().update(rec.id, stage="train", state="running")
-        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        self.graph.update_state(self.config, at_run(rec.id, rec.path))
         return said("runs.resumed", run=rec.id)
 
     def redeploy(self, run_id: str) -> Said:
@@ -187,13 +192,13 @@ class AgentSession:
         """"Train again with my corrections": the agent plans a follow-up of the run (its data plus the corrections
         given in the model chat, from its adapter) and asks for approval, as for any plan."""
         rec = self._run(run_id)
-        lang = self.values().get("lang") or "en"
+        lang = self.state().language
         if self.pending() is not None:
             return Turn(replies=[say("agent.answer_first", lang)], pending=None)
-        self.graph.update_state(self.config, {"run_id": rec.id, "run_dir": rec.path})
+        self.graph.update_state(self.config, at_run(rec.id, rec.path))
         pressed = HumanMessage(content=say("page.retrain", lang), additional_kwargs={META_KEY: {ACTION: "follow_up"}})
-        return self._turn({"messages": [pressed], ACTION: "follow_up", "owner": self.thread_id,
-                           "auto_approve": self.auto_approve})
+        return self._turn(InputState(messages=[pressed], action="follow_up", owner=self.thread_id,
+                                     auto_approve=self.auto_approve).as_input())
 
     def delete_run(self, run_id: str) -> Said:
         """Delete a run that is not training, its files and its model server."""

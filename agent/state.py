@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, get_args
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from agent.goal import OVERRIDE_FIELDS, Goal, GPUHint, Intent, Method
 
@@ -27,6 +28,15 @@ Outcome = Literal[
 ]
 ASKED: tuple[str, ...] = (*get_args(Intent), "continue")
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
+PageAction = Literal["carry_on", "follow_up"]  # the timer after training; the runs tab's "Train again"
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if value == "" else value  # "" meant "none" to the readers of the untyped state
+
+
+# A path the state keeps: stored as a str (JSON, as earlier versions stored it), read as a Path.
+Folder = Annotated[Path | None, BeforeValidator(_none_if_empty)]
 
 
 class Overrides(BaseModel):
@@ -60,68 +70,124 @@ class Overrides(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class AgentState(TypedDict, total=False):
-    """The records (goal, plan, overrides, hardware_hint) are kept as JSON dicts, which the SQLite checkpointer
-    stores as they are; nodes read them with the typed readers below, never by key."""
-
-    messages: Annotated[list[AnyMessage], add_messages]
-    lang: str  # "zh" or "en": the person's language, replies follow it
-    goal: dict[str, Any]  # Goal.model_dump(mode="json") of the latest parsed message: goal_of(state)
-    intent: Asked  # what the person (or the page) asked for in this turn: intent_of(state)
-    outcome: Outcome | None  # what the last step came to, routed on: outcome_of(state)
-    journey: bool  # the whole fine-tuning journey was asked for
-    files: list[str]  # uploaded files to convert
-    run_id: str | None
-    run_dir: str | None
-    data_dir: str | None
-    plan: dict[str, Any] | None  # TrainingPlan.model_dump(mode="json") (plan.json): plan_of(state)
-    overrides: dict[str, Any]  # Overrides.record(): overrides_of(state)
-    hardware_hint: dict[str, Any] | None  # GPUHint.model_dump(mode="json"), a GPU named in words: hardware_hint_of
-    stage: str  # data | plan | train | merge | deploy | eval | done
-    note: str | None  # a notice for the person (e.g. LLM fallback)
-    style: list[str]  # the goal's style phrases ("concise", "at most 50 words")
-    system_prompt: str | None  # from the goal's style and constraints; kept until a later goal names others
-    questions_file: str | None  # the person's own questions with expected answers, for the table's learnt set
-    owner: str  # the conversation's thread id: the runs it makes are its own
-    auto_approve: bool  # --yes: confirmations are approved without asking
-    action: str | None  # a page action that is not a message ("carry_on": the journey goes on after training)
-
-
 class StateError(RuntimeError):
     """The state holds a value the graph does not know: a bug in the agent, never the person's doing."""
 
 
+class InputState(BaseModel):
+    """What one graph input may set (``StateGraph(AgentState, input_schema=InputState)``): a message and its
+    files, who asks, ``--yes``, a page action, the quick-trial overrides of ``tunepilot run``, and the run the
+    runs tab opens. Any other key of an input is dropped by the graph (and so is any other key of an
+    ``update_state`` on a conversation that has no step yet: LangGraph applies it as the input)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: Annotated[list[AnyMessage], add_messages] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)  # uploaded files to convert
+    owner: str | None = None  # the conversation's thread id: the runs it makes are its own
+    auto_approve: bool = False  # --yes: confirmations are approved without asking
+    action: PageAction | None = None  # a page action that is not a message
+    overrides: dict[str, Any] = Field(default_factory=dict)  # Overrides.record(): overrides_of(state)
+    run_id: str | None = None  # the run the conversation works on: a step made it, or the runs tab opened it
+    run_dir: Folder = None  # its folder (at_run)
+
+    def as_input(self) -> dict[str, Any]:
+        """The graph input: only the fields given (a field left out keeps what the conversation holds)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class AgentState(InputState):
+    """What a conversation keeps between messages, as every node and router reads it.
+
+    The stored form (LangGraph's channels, which the SQLite checkpointer keeps) is plain JSON: records as dicts,
+    folders as ``str`` (see :func:`at_run`), as earlier versions stored them; reading a checkpoint validates it
+    into this model, so folders come back as ``Path``. The records (goal, plan, overrides, hardware_hint) are
+    read with the typed readers below."""
+
+    lang: str | None = None  # "zh" or "en": the person's language, replies follow it (None before any message)
+    goal: dict[str, Any] = Field(default_factory=dict)  # Goal.model_dump(mode="json") of the latest message: goal_of
+    intent: Asked | None = None  # what the person (or the page) asked for in this turn: intent_of(state)
+    outcome: Outcome | None = None  # what the last step came to, routed on; None while nothing is decided
+    journey: bool = False  # the whole fine-tuning journey was asked for
+    data_dir: Folder = None
+    plan: dict[str, Any] | None = None  # TrainingPlan.model_dump(mode="json") (plan.json): plan_of(state)
+    hardware_hint: dict[str, Any] | None = None  # GPUHint.model_dump(mode="json"), a GPU named in words
+    stage: str | None = None  # data | plan | train | merge | deploy | eval | done
+    note: str | None = None  # a notice for the person (e.g. LLM fallback)
+    style: list[str] = Field(default_factory=list)  # the goal's style phrases ("concise", "at most 50 words")
+    system_prompt: str | None = None  # from the goal's style and constraints; kept until a later goal names others
+    questions_file: Folder = None  # the person's own questions with expected answers, for the learnt set
+
+    @field_validator("intent", mode="before")
+    @classmethod
+    def _known_intent(cls, value: Any) -> Any:
+        if value is None or value in ASKED:
+            return value
+        if value in OUTCOMES:  # older versions kept a step's outcome in ``intent``: nothing asked in this turn
+            return None
+        raise StateError(f"the agent's state has no known intent: {value!r}")
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _known_outcome(cls, value: Any) -> Any:
+        if value is not None and value not in OUTCOMES:
+            raise StateError(f"the agent's state has an unknown outcome: {value!r}")
+        return value
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> AgentState:
+        """The state from a checkpoint's values (channels this version no longer has are left out)."""
+        return cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})
+
+    @property
+    def language(self) -> str:
+        """The language replies are in: the person's, English before the first message."""
+        return self.lang or "en"
+
+
 def goal_of(state: AgentState) -> Goal:
     """The latest message's goal (an empty goal before any)."""
-    return Goal.model_validate(state.get("goal") or {})
+    return Goal.model_validate(state.goal)
 
 
 def plan_of(state: AgentState) -> TrainingPlan | None:
     """The plan shown last, or None before any; a damaged one is refused with the fields it lacks."""
     from tools.plan.record import parse_plan
 
-    data = state.get("plan")
-    return parse_plan(data) if data else None
+    return parse_plan(state.plan) if state.plan else None
 
 
 def overrides_of(state: AgentState) -> Overrides:
-    return Overrides.model_validate(state.get("overrides") or {})
+    return Overrides.model_validate(state.overrides)
 
 
 def hardware_hint_of(state: AgentState) -> GPUHint | None:
-    hint = state.get("hardware_hint")
-    return GPUHint.model_validate(hint) if hint else None
+    return GPUHint.model_validate(state.hardware_hint) if state.hardware_hint else None
 
 
 def intent_of(state: AgentState) -> Asked:
-    intent = state.get("intent")
-    if intent not in ASKED:
-        raise StateError(f"the agent's state has no known intent: {intent!r}")
-    return intent  # type: ignore[return-value]
+    """What this turn handles; a state with none is a bug (every turn starts by understanding)."""
+    if state.intent is None:
+        raise StateError("the agent's state has no known intent: None")
+    return state.intent
 
 
-def outcome_of(state: AgentState) -> Outcome | None:
-    outcome = state.get("outcome")
-    if outcome is not None and outcome not in OUTCOMES:
-        raise StateError(f"the agent's state has an unknown outcome: {outcome!r}")
-    return outcome
+def at_run(run_id: str, run_dir: str | Path) -> dict[str, Any]:
+    """The state update that makes a run the conversation's current one, its folder stored as a ``str``."""
+    return {"run_id": run_id, "run_dir": str(run_dir)}
+
+
+class Confirmation(BaseModel):
+    """An open question of the journey, what ``confirm_train`` / ``confirm_deploy`` interrupt with. The
+    checkpoint keeps it as a dict (``model_dump``); :meth:`agent.session.AgentSession.pending` reads it back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["confirm_train", "confirm_deploy"] | None = None  # None: a question kept as bare words
+    question: str = ""  # in the person's language
+    plan: dict[str, Any] | None = None  # the plan asked about (TrainingPlan.model_dump(mode="json"))
+    run_id: str | None = None
+
+    @classmethod
+    def of(cls, value: Any) -> Confirmation:
+        return cls.model_validate(value) if isinstance(value, dict) else cls(question=str(value))

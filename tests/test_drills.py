@@ -531,7 +531,7 @@ def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversa
         f"s = AgentSession('page', db_path={str(db)!r})\n"
         f"t = s.send('用这些 FAQ 微调模型', files=[{str(faq)!r}])\n"
         "assert t.pending is not None, t.replies\n"
-        "t = s.send('好')\nprint(t.state.get('stage'))\n"
+        "t = s.send('好')\nprint(t.state.stage)\n"
     )
     page = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
@@ -550,7 +550,7 @@ def test_agent_process_exits_after_approve_a_new_one_finds_training_and_conversa
         time.sleep(1)
     assert training_state(run_dir) == "done"
     turn = s.send("进度怎么样了")
-    assert turn.pending is not None and turn.pending["kind"] == "confirm_deploy"  # merged, asks to deploy
+    assert turn.pending is not None and turn.pending.kind == "confirm_deploy"  # merged, asks to deploy
     assert (run_dir / "merged" / "config.json").exists()
     turn = s.send("不要")
     assert turn.pending is None
@@ -602,7 +602,7 @@ def test_an_echoed_api_key_is_written_nowhere_and_shown_nowhere(runs_dir: Path, 
         turn = s.send("用这份手册微调一个客服助手", files=[str(doc)])
         shown = "\n".join(turn.replies)
         assert KEY not in shown
-        report = (Path(turn.state["run_dir"]) / "data" / "report.json").read_text(encoding="utf-8")
+        report = (turn.state.run_dir / "data" / "report.json").read_text(encoding="utf-8")
         assert "Incorrect API key provided: ***" in report  # the server's error is kept, the key is not
         # the chat path with a deployment key the server quotes back
         written = Deployment(run_dir=str(tmp_path), pid=os.getpid(), host="127.0.0.1", port=server.server_port,

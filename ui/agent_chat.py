@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -25,7 +26,13 @@ from ui.run_panel import outputs as panel_outputs
 from ui.run_panel import refresh_panel
 from ui.uploads import sanitize_name, store_uploads
 
+if TYPE_CHECKING:
+    from agent.session import Action, AgentSession
+    from agent.state import Confirmation
+
 log = logging.getLogger(__name__)
+# what a chat handler yields: the chat, the input box, the confirmation buttons, the notice under the box
+ChatUpdate = Iterator[tuple[Any, Any, Any, str]]
 
 # What the page keeps with a message it sends (in the conversation's SQLite file, so it survives a
 # restart): the names of the files that came with it. BY_PAGE marks the words older versions of the page
@@ -34,12 +41,12 @@ ATTACHED = "files"
 BY_PAGE = "by_page"
 
 
-def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def _chat_view(session: AgentSession, pending: Confirmation | None = None) -> list[dict[str, Any]]:
     """The conversation as the Chatbot shows it: file names under the messages that brought them,
     upload folders left out, and an open confirmation's question at the end."""
     upload_dir = str(runs_root() / "uploads" / session.thread_id) + os.sep
     msgs = []
-    lang = session.values().get("lang") or "en"
+    lang = session.state().language
     for role, text, step, meta in session.messages():
         if role == "user" and meta.get(BY_PAGE):
             continue
@@ -53,8 +60,8 @@ def _chat_view(session: Any, pending: dict[str, Any] | None = None) -> list[dict
             msg["metadata"] = view.step_metadata(step, lang, failed=bool(meta.get("failed")))
         msgs.append(msg)
     pending = session.pending() if pending is None else pending
-    if pending and pending.get("question"):
-        msgs.append({"role": "assistant", "content": view.safe_markdown(str(pending["question"]))})
+    if pending and pending.question:
+        msgs.append({"role": "assistant", "content": view.safe_markdown(pending.question)})
     return msgs
 
 
@@ -65,7 +72,7 @@ def on_load(thread_id: str, lang: str) -> list[Any]:
             *refresh_panel(thread_id, lang)]
 
 
-def send(message: dict[str, Any] | str, thread_id: str, lang: str):  # type: ignore[no-untyped-def]
+def send(message: dict[str, Any] | str, thread_id: str, lang: str) -> ChatUpdate:
     """One message (text and files) to the agent; yields the chat while it works."""
     thread_id = new_thread_id(thread_id)
     session = get_session(thread_id)
@@ -102,9 +109,9 @@ def send(message: dict[str, Any] | str, thread_id: str, lang: str):  # type: ign
            gr.update(visible=turn.pending is not None), view.safe_markdown("\n".join(problems)))
 
 
-def pressed(action: str):  # type: ignore[no-untyped-def]
+def pressed(action: Action) -> Callable[[Any, str, str], ChatUpdate]:
     """A confirmation button: a typed answer to the agent's question (the box's text goes with Edit)."""
-    def handler(message: Any, thread_id: str, lang: str):  # type: ignore[no-untyped-def]
+    def handler(message: Any, thread_id: str, lang: str) -> ChatUpdate:
         thread_id = new_thread_id(thread_id)
         session = get_session(thread_id)
         text = message.get("text", "") if isinstance(message, dict) else str(message or "")
@@ -113,7 +120,7 @@ def pressed(action: str):  # type: ignore[no-untyped-def]
         yield history, gr.update(interactive=False), gr.update(visible=False), ""
         try:
             with thread_lock(thread_id):
-                turn = session.answer(action, text)  # type: ignore[arg-type]
+                turn = session.answer(action, text)
         except Exception as exc:  # noqa: BLE001 - the page never shows a traceback
             log.exception("agent failed")
             history[-1] = {"role": "assistant",
@@ -121,7 +128,7 @@ def pressed(action: str):  # type: ignore[no-untyped-def]
             yield history, gr.update(interactive=True), gr.update(visible=session.pending() is not None), ""
             return
         shown = _chat_view(session, turn.pending)
-        if turn.pending is None and not turn.state and turn.replies:  # nothing was waiting: say so here
+        if turn.pending is None and turn.state is None and turn.replies:  # nothing was waiting: say so here
             shown.append({"role": "assistant", "content": view.safe_markdown(turn.replies[-1])})
         yield (shown, gr.update(value=None, interactive=True),
                gr.update(visible=turn.pending is not None), "")
@@ -138,13 +145,12 @@ def tick(thread_id: str, lang: str) -> list[Any]:
     lock = thread_lock(thread_id)
     if lock.acquire(blocking=False):  # a turn in progress carries the journey itself
         try:
-            values = session.values()
-            rd = values.get("run_dir")
-            if (rd and values.get("journey") and values.get("stage") == "train"
+            state = session.state()
+            if (state.run_dir and state.journey and state.stage == "train"
                     and session.pending() is None):
                 from tools.core.runs import training_state
 
-                if training_state(Path(rd)) in ("done", "failed", "cancelled"):
+                if training_state(state.run_dir) in ("done", "failed", "cancelled"):
                     try:
                         turn = session.carry_on()
                         pending = turn.pending
@@ -169,8 +175,9 @@ def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:
     p.box.submit(send, [p.box, p.thread, p.lang_state], chat_outputs, api_name="send").then(
         refresh_panel, [p.thread, p.lang_state], panel, api_visibility="private", show_progress="hidden")
 
-    for button, action, name in ((p.approve, "approve", "approve"), (p.cancel, "decline", "cancel"),
-                                 (p.edit, "edit", "edit")):
+    buttons: tuple[tuple[Any, Action, str], ...] = (
+        (p.approve, "approve", "approve"), (p.cancel, "decline", "cancel"), (p.edit, "edit", "edit"))
+    for button, action, name in buttons:
         button.click(pressed(action), [p.box, p.thread, p.lang_state], chat_outputs, api_name=name).then(
             refresh_panel, [p.thread, p.lang_state], panel, api_visibility="private", show_progress="hidden")
 

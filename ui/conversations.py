@@ -12,15 +12,18 @@ import re
 import secrets
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_sessions: dict[str, Any] = {}  # most recently used last
+if TYPE_CHECKING:
+    from agent.session import AgentSession
+
+_sessions: dict[str, AgentSession] = {}  # most recently used last
 _graphs: dict[Path, Any] = {}
 _lock = threading.Lock()
 MAX_SESSIONS = 256  # conversations kept in memory; an older one is rebuilt from SQLite when it comes back
 
 
-def get_session(thread_id: str) -> Any:
+def get_session(thread_id: str) -> AgentSession:
     """The conversation's session. Every conversation shares one compiled graph (one SQLite connection to the
     conversations file), and only the :data:`MAX_SESSIONS` most recent are kept: a page that receives
     many new ids holds neither memory nor file handles for each."""
@@ -46,9 +49,7 @@ def get_session(thread_id: str) -> Any:
 
 def run_dir_of(thread_id: str) -> Path | None:
     """The run folder the conversation is working on, if any."""
-    session = get_session(thread_id)
-    rd = session.values().get("run_dir")
-    return Path(rd) if rd else None
+    return get_session(thread_id).state().run_dir
 
 
 def message_text(message: Any) -> str:

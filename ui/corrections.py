@@ -7,7 +7,6 @@ make the parts, the handlers are plain functions of (inputs) → outputs, and ``
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -120,9 +119,9 @@ def retrain(run_id: str, thread_id: str, lang: str) -> str:
         turn = get_session(new_thread_id(thread_id)).follow_up(run_id)
     except TunepilotError as err:
         return f"⚠️ {say('page.run_problem', lang)} {err}"
-    if turn.pending is None:  # nothing to approve: the agent said why (no corrections, a question open)
+    if turn.pending is None or turn.state is None:  # nothing to approve: the agent said why (no corrections, a question open)
         return "\n\n".join(turn.replies[-1:]) or say("page.correct_pick_run", lang)
-    return say("page.retrain_planned", lang, run=Path(str(turn.state.get("run_dir") or "")).name)
+    return say("page.retrain_planned", lang, run=turn.state.run_dir.name if turn.state.run_dir else "")
 
 
 def wire(p: SimpleNamespace) -> None:

@@ -15,6 +15,12 @@ def _lang(choice: str | None) -> str:
     return "zh" if choice and ("中" in choice or choice.startswith("zh")) else "en"
 
 
+def _labels(props: dict[str, str], lang: str) -> Any:
+    """One component's labels in ``lang``: {property: its words}."""
+    words: dict[str, Any] = {prop: say(f"page.{key}", lang) for prop, key in props.items()}
+    return gr.update(**words)
+
+
 def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:
     """Every label follows the language toggle; the browser's language is the first choice."""
     # component → {property: label key}: everything that follows the language toggle
@@ -36,9 +42,7 @@ def wire(p: SimpleNamespace, demo: gr.Blocks) -> None:
 
     def set_lang(choice: str) -> list[Any]:
         lang = _lang(choice)
-        return [lang, f"## {say('page.title', lang)}",
-                *(gr.update(**{prop: say(f"page.{key}", lang) for prop, key in props.items()})  # type: ignore[arg-type]
-                  for _, props in labelled)]
+        return [lang, f"## {say('page.title', lang)}", *(_labels(props, lang) for _, props in labelled)]
 
     p.lang.change(set_lang, p.lang, [p.lang_state, p.title, *(c for c, _ in labelled)], api_name="set_lang")
     demo.load(None, None, p.lang, api_visibility="private",

@@ -7,6 +7,7 @@ the correction box (``ui/corrections.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -100,8 +101,9 @@ def _finished(text: str, prep: Any, index: Any, lang: str) -> str:
     return view.safe_text(done.answer) + sources_html(done, lang)
 
 
-def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | None,  # type: ignore[no-untyped-def]
-             hb: list, ht: list, lang: str, thread_id: str = "", closed_book: bool = False):
+def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | None,
+             hb: list[Any], ht: list[Any], lang: str, thread_id: str = "",
+             closed_book: bool = False) -> Iterator[tuple[list[Any], list[Any], str]]:
     """Both columns answer the same question, streamed side by side; a run with documents answers by reading
     them (each answer checked against its passages, its sources under it) unless ``closed_book``."""
     from tools.core.errors import TunepilotError

@@ -6,6 +6,7 @@ corrections listed below them are ``ui/corrections.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -80,7 +81,7 @@ def delete_run(run_id: str, sure: bool, thread_id: str, lang: str) -> tuple[str,
     return said.text(lang), list_runs(lang, thread_id), False
 
 
-def guarded(fn, n_extra: int = 0):  # type: ignore[no-untyped-def]
+def guarded(fn: Callable[..., Any], n_extra: int = 0) -> Callable[..., Any]:
     """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
     def inner(*args: Any) -> Any:
         from tools.core.errors import TunepilotError

@@ -8,30 +8,29 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import interrupt
 
 from agent.intent import parse_message
-from agent.state import ACTION, META_KEY, SET_ASIDE, AgentState, overrides_of
+from agent.state import ACTION, META_KEY, SET_ASIDE, AgentState, Confirmation, overrides_of
 from tools.core.messages import say
 
 
 def confirm_train(state: AgentState) -> dict[str, Any]:
     """Pause for yes / no / an edit. Re-runs from the top on resume, so nothing happens before interrupt()."""
-    lang = state.get("lang", "en")
-    if state.get("auto_approve"):
+    if state.auto_approve:
         return {"outcome": "approved"}
-    answer = interrupt({"kind": "confirm_train", "question": say("agent.confirm_train", lang),
-                        "plan": state.get("plan"), "run_id": state.get("run_id")})
+    answer = interrupt(Confirmation(kind="confirm_train", question=say("agent.confirm_train", state.language),
+                                    plan=state.plan, run_id=state.run_id).model_dump(mode="json"))
     return _confirmation(state, answer, "train")
 
 
 def confirm_deploy(state: AgentState) -> dict[str, Any]:
-    lang = state.get("lang", "en")
-    if state.get("auto_approve"):
+    if state.auto_approve:
         return {"outcome": "approved"}
-    answer = interrupt({"kind": "confirm_deploy", "question": say("agent.confirm_deploy", lang), "run_id": state.get("run_id")})
+    answer = interrupt(Confirmation(kind="confirm_deploy", question=say("agent.confirm_deploy", state.language),
+                                    run_id=state.run_id).model_dump(mode="json", exclude={"plan"}))
     return _confirmation(state, answer, "deploy")
 
 
 def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
-    lang = state.get("lang", "en")
+    lang = state.language
     if isinstance(raw, dict) and raw.get(SET_ASIDE):
         return {"outcome": "declined", "messages": [AIMessage(content=say("agent.set_aside_for_files", lang))]}
     if isinstance(raw, dict) and raw.get(ACTION) in ("approve", "decline"):  # a button: typed, not parsed
@@ -47,7 +46,7 @@ def _confirmation(state: AgentState, raw: Any, what: str) -> dict[str, Any]:
     if intent == "confirm_yes":
         return {"outcome": "approved", "messages": [human]}
     if intent in ("confirm_no", "cancel"):
-        return {"outcome": "declined", "messages": [human, AIMessage(content=say("agent.declined", state.get("lang", "en")))]}
+        return {"outcome": "declined", "messages": [human, AIMessage(content=say("agent.declined", lang))]}
     if goal.overrides():
         return {"outcome": "edit", "overrides": overrides_of(state).edited(goal).record(), "messages": [human]}
-    return {"outcome": "reask", "messages": [human, AIMessage(content=say("agent.confirm_unclear", state.get("lang", "en")))]}
+    return {"outcome": "reask", "messages": [human, AIMessage(content=say("agent.confirm_unclear", lang))]}

@@ -30,7 +30,7 @@ def _files_failed(state: AgentState, exc: Exception, run_dir: Path | None) -> di
     stale = run_dir / "plan.json" if run_dir else None
     if stale is not None and stale.exists():  # a plan for earlier files: kept aside, no longer on the panel
         stale.replace(stale.with_name("plan.before-these-files.json"))
-    lang = state.get("lang", "en")
+    lang = state.language
     problems = [i.shown(lang, fr.source) for fr in report.files for i in fr.errors] or [
         f"{fr.source}: {', '.join(f'{word(k, lang)} {v}' for k, v in fr.dropped.items())}" for fr in report.files]
     text = say("agent.data_failed", lang, problems="\n".join(f"- {p}" for p in problems[:10]),
@@ -43,10 +43,11 @@ def convert(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
     from tools.data import ConvertRequest, convert_documents
 
-    files = [Path(f) for f in state.get("files") or []]
+    files = [Path(f) for f in state.files]
     if not files:
         return ask_missing(state)
-    run_dir, update = None, {}
+    run_dir: Path | None = None
+    update: dict[str, Any] = {}
     try:
         run_id, run_dir, update = ensure_run(state)
         result = convert_documents(
@@ -57,7 +58,7 @@ def convert(state: AgentState) -> dict[str, Any]:
         failed = _files_failed(state, exc, run_dir)
         # the page's panel follows the run the files went to: an earlier plan no longer applies to them
         return {**update, **failed} if failed is not None else error_reply(state, exc)
-    lang = state.get("lang", "en")
+    lang = state.language
     problems = [i.shown(lang, fr.source) for fr in result.files for i in fr.errors]
     dropped = ", ".join(f"{word(k, lang)} {v}" for k, v in result.dropped.items()) or "0"
     msg = say("agent.data_done", lang, train=result.train_records, eval=result.eval_records,

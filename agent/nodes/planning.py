@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.nodes.reply import error_reply, last_human, reply, shown
-from agent.state import AgentState, goal_of, hardware_hint_of, overrides_of, plan_of
+from agent.state import AgentState, at_run, goal_of, hardware_hint_of, overrides_of, plan_of
 from tools.core.messages import say
 
 
@@ -19,6 +19,11 @@ def _hardware(state: AgentState) -> Any:
     if hint and (hint.name or hint.memory_gb) and hint.count != 0:
         return hardware_for_gpus(hint.name, hint.memory_gb, int(hint.count or 1))
     return detect_hardware()
+
+
+def _str(folder: Path | None) -> str | None:
+    """A folder as the planner's records keep it."""
+    return str(folder) if folder else None
 
 
 def default_model() -> str:
@@ -39,20 +44,18 @@ def make_plan(state: AgentState) -> Any:
     from tools.plan.gather import make_plan as plan_for
 
     ov = overrides_of(state)
-    if state.get("run_dir") and (Path(state["run_dir"]) / "follow_up.json").exists():  # type: ignore[arg-type]
+    if state.run_dir and (state.run_dir / "follow_up.json").exists():
         from tools.train.follow_up import replan_follow_up
 
-        return replan_follow_up(Path(state["run_dir"]), epochs=ov.epochs,  # type: ignore[arg-type]
-                                learning_rate=ov.learning_rate)
+        return replan_follow_up(state.run_dir, epochs=ov.epochs, learning_rate=ov.learning_rate)
     goal = goal_of(state)
-    data_dir = state.get("data_dir")
     params = f"{goal.params_b}B" if goal.params_b else None
     # none named: the planner picks the bundled model for the data (Gemma for Chinese facts, else the demo)
     model = goal.base_model or _planned_model(state) or (default_model() if params else None)
     return plan_for(model=model, params=params, hardware=_hardware(state),
-                    data_dir=Path(data_dir) if data_dir else None,
-                    method=ov.method or "auto", overrides=ov.plan_overrides(), run_dir=state.get("run_dir"),
-                    system_prompt=state.get("system_prompt"), style=state.get("style") or [])
+                    data_dir=state.data_dir,
+                    method=ov.method or "auto", overrides=ov.plan_overrides(), run_dir=_str(state.run_dir),
+                    system_prompt=state.system_prompt, style=state.style)
 
 
 def plan_card(plan: Any, lang: str) -> str:
@@ -80,11 +83,11 @@ def plan(state: AgentState) -> dict[str, Any]:
 
     try:
         p = make_plan(state)
-        if state.get("run_dir"):  # the plan's own writer: plan.json and, for several GPUs, the launch configs
-            p, _ = write_plan(p, Path(state["run_dir"]), data_dir=state.get("data_dir"))  # type: ignore[arg-type]
+        if state.run_dir:  # the plan's own writer: plan.json and, for several GPUs, the launch configs
+            p, _ = write_plan(p, state.run_dir, data_dir=_str(state.data_dir))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
-    lang = state.get("lang", "en")
+    lang = state.language
     update: dict[str, Any] = {"plan": p.model_dump(mode="json"), "stage": "plan"}
     text = shown(plan_card(p, lang), state)
     if not p.fits:
@@ -102,20 +105,20 @@ def follow_up(state: AgentState) -> dict[str, Any]:
     from tools.data.corrections import load_corrections
     from tools.train.follow_up import FollowUpRequest, prepare_follow_up
 
-    previous = state.get("run_dir")
-    if not previous:
+    previous = state.run_dir
+    if previous is None:
         return reply(state, "no_run")
     try:
-        n = len(load_corrections(Path(previous)))
+        n = len(load_corrections(previous))
         if not n:
-            return {**reply(state, "no_corrections", run_id=Path(previous).name), "outcome": "declined"}
-        rec = RunIndex().create(goal=last_human(state)[:500], owner=state.get("owner") or "")
-        prep = prepare_follow_up(FollowUpRequest(previous_run=Path(previous), run_dir=Path(rec.path)))
+            return {**reply(state, "no_corrections", run_id=previous.name), "outcome": "declined"}
+        rec = RunIndex().create(goal=last_human(state)[:500], owner=state.owner or "")
+        prep = prepare_follow_up(FollowUpRequest(previous_run=previous, run_dir=Path(rec.path)))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
-    lang = state.get("lang", "en")
-    text = say("agent.follow_up_ready", lang, run_id=rec.id, previous=Path(previous).name, n=n) + "\n\n" + plan_card(
+    lang = state.language
+    text = say("agent.follow_up_ready", lang, run_id=rec.id, previous=previous.name, n=n) + "\n\n" + plan_card(
         prep.plan, lang)
-    return {"run_id": rec.id, "run_dir": rec.path, "data_dir": str(prep.data_dir), "journey": True, "stage": "plan",
+    return {**at_run(rec.id, rec.path), "data_dir": str(prep.data_dir), "journey": True, "stage": "plan",
             "outcome": "planned", "plan": prep.plan.model_dump(mode="json"),
             "messages": [AIMessage(content=shown(text, state))]}

@@ -14,7 +14,7 @@ from tools.core.messages import say
 
 
 def reply(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
-    return {"messages": [AIMessage(content=say(f"agent.{key}", state.get("lang", "en"), **kw))]}
+    return {"messages": [AIMessage(content=say(f"agent.{key}", state.language, **kw))]}
 
 
 def error_reply(state: AgentState, err: Exception) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def error_reply(state: AgentState, err: Exception) -> dict[str, Any]:
     from tools.core.secrets import redact
 
     text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
-    said = say("agent.error", state.get("lang", "en"), error=shown(text, state))
+    said = say("agent.error", state.language, error=shown(text, state))
     return {"messages": [AIMessage(content=said, additional_kwargs={META_KEY: {"failed": True}})], "outcome": "error"}
 
 
@@ -34,9 +34,9 @@ def shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: str
     """
     from tools.core.paths import runs_root
 
-    folder = run_dir or (Path(state["run_dir"]) if state.get("run_dir") else None)  # type: ignore[arg-type]
+    folder = run_dir or state.run_dir
     if folder is not None:
-        name = run_id or state.get("run_id") or folder.name
+        name = run_id or state.run_id or folder.name
         for path in {str(folder.resolve()), str(folder)}:
             text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _: name, text)
     # files the page stored (runs/uploads/<conversation>/NAME) by their names, other run paths from the root
@@ -46,7 +46,7 @@ def shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: str
 
 
 def last_human(state: AgentState) -> str:
-    for m in reversed(state.get("messages", [])):
+    for m in reversed(state.messages):
         if isinstance(m, HumanMessage):
             return str(m.content)
     return ""

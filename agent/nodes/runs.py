@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage
 
 from agent.nodes.reply import last_human, reply
 from agent.replies import word
-from agent.state import AgentState
+from agent.state import AgentState, at_run
 from tools.core.messages import say
 
 
@@ -17,22 +17,22 @@ def ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
     """(run id, run folder, the state update that makes it the current run: empty when it already is)."""
     from tools.core.runs import RunIndex
 
-    if state.get("run_dir") and Path(state["run_dir"]).is_dir():  # type: ignore[arg-type]
-        return state["run_id"] or Path(state["run_dir"]).name, Path(state["run_dir"]), {}  # type: ignore[arg-type]
-    rec = RunIndex().create(goal=last_human(state)[:500], owner=state.get("owner") or "")
-    return rec.id, Path(rec.path), {"run_id": rec.id, "run_dir": rec.path}
+    if state.run_dir and state.run_dir.is_dir():
+        return state.run_id or state.run_dir.name, state.run_dir, {}
+    rec = RunIndex().create(goal=last_human(state)[:500], owner=state.owner or "")
+    return rec.id, Path(rec.path), at_run(rec.id, rec.path)
 
 
 def list_runs(state: AgentState) -> dict[str, Any]:
     from tools.core.runs import RunIndex
 
-    runs = RunIndex().list(owner=state.get("owner"))[:20]
+    runs = RunIndex().list(owner=state.owner)[:20]
     if not runs:
         return reply(state, "no_runs")
-    lang = state.get("lang", "en")
+    lang = state.language
     lines = [f"- `{r.id}` {word(r.stage, lang)}/{word(r.state, lang)} — {r.goal[:60]}" for r in runs]
     return {"messages": [AIMessage(content=say("agent.runs_header", lang, n=len(runs)) + "\n" + "\n".join(lines))]}
 
 
 def report(state: AgentState) -> dict[str, Any]:
-    return {"stage": "done", **reply(state, "journey_done", run_id=state.get("run_id") or "")}
+    return {"stage": "done", **reply(state, "journey_done", run_id=state.run_id or "")}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage
 
@@ -12,66 +12,66 @@ from agent.replies import word
 from agent.state import AgentState, goal_of, overrides_of
 from tools.core.messages import say
 
+ExportTarget = Literal["gguf", "ollama"]  # the merged model as GGUF files, or GGUF and an Ollama Modelfile
+
 
 def merge(state: AgentState) -> dict[str, Any]:
     from tools.train.merge import MergeRequest, merge_adapter
 
+    if state.run_dir is None:
+        return reply(state, "no_run")
     try:
-        result = merge_adapter(MergeRequest(run_dir=Path(state["run_dir"])))  # type: ignore[arg-type]
+        result = merge_adapter(MergeRequest(run_dir=state.run_dir))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
-    lang = state.get("lang", "en")
-    return {"stage": "merge", **reply(state, "merged", path=_run_path(result.merged_dir, state),
+    lang = state.language
+    return {"stage": "merge", **reply(state, "merged", path=_run_path(result.merged_dir, state.run_dir, state.run_id),
                                       check=word("check_ok" if result.identical else "check_mismatch", lang))}
 
 
 def export(state: AgentState) -> dict[str, Any]:
     """The merged model as GGUF (and for Ollama when the message says so), read back and checked."""
-    if not state.get("run_dir"):
+    if state.run_dir is None:
         return reply(state, "no_run")
-    to = "ollama" if "ollama" in last_human(state).lower() else "gguf"
+    to: ExportTarget = "ollama" if "ollama" in last_human(state).lower() else "gguf"
     try:
-        passed, params = export_run(Path(str(state["run_dir"])), to, state.get("run_id"))
+        passed, params = export_run(state.run_dir, to, state.run_id)
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
     return reply(state, "exported" if passed else "exported_differs", **params)
 
 
-def export_run(run_dir: Path, to: str, run_id: str | None = None) -> tuple[bool, dict[str, str]]:
+def export_run(run_dir: Path, to: ExportTarget, run_id: str | None = None) -> tuple[bool, dict[str, str]]:
     """Export a run (GGUF, or GGUF + Modelfile for Ollama): whether read back it answers as the merged model,
     and the reply's parameters (the files, the check's counts)."""
     from tools.train.export import ExportRequest, export_model
 
-    result = export_model(ExportRequest(run_dir=run_dir, to=to))  # type: ignore[arg-type]
+    result = export_model(ExportRequest(run_dir=run_dir, to=to))
     files = [*result.files, *([result.modelfile] if result.modelfile else [])]
-    run = {"run_dir": str(run_dir), "run_id": run_id or run_dir.name}
     checks = ", ".join(f"{c.type} {c.identical}/{c.prompts}" for c in result.checks)
     return (result.passed,
-            {"files": ", ".join(_run_path(f.parent, run) + f.name for f in files), "checks": checks})
+            {"files": ", ".join(_run_path(f.parent, run_dir, run_id) + f.name for f in files), "checks": checks})
 
 
-def _run_path(path: Path, state: AgentState | dict[str, Any]) -> str:
+def _run_path(path: Path, run_dir: Path, run_id: str | None) -> str:
     """A folder of the run as the person sees it: ``<run id>/merged/`` (the full path stays in the tool result)."""
-    run_dir = Path(state["run_dir"])  # type: ignore[arg-type]
-    run_id = state.get("run_id") or run_dir.name
     try:
         rel = Path(path).resolve().relative_to(run_dir.resolve())
     except ValueError:
         return Path(path).name + "/"
-    return f"{run_id}/{rel.as_posix()}/"
+    return f"{run_id or run_dir.name}/{rel.as_posix()}/"
 
 
 def deploy(state: AgentState) -> dict[str, Any]:
     from tools.serve.deploy import DeployRequest, deploy_model
     from tools.serve.mode import side_by_side_mode
 
-    if not state.get("run_dir"):
+    if state.run_dir is None:
         return reply(state, "no_run")
     try:
         # the page's side-by-side chat and the before/after table need base and tuned (LoRA on a GPU, a pair of
         # servers on a CPU)
-        dep = deploy_model(DeployRequest(run_dir=Path(state["run_dir"]),  # type: ignore[arg-type]
-                                         mode=side_by_side_mode()))
+        dep = deploy_model(DeployRequest(run_dir=state.run_dir, mode=side_by_side_mode()))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
     return {"stage": "deploy", **reply(state, "deployed", url=dep.base_url, models=", ".join(dep.models.values()))}
@@ -80,23 +80,23 @@ def deploy(state: AgentState) -> dict[str, Any]:
 def evaluate(state: AgentState) -> dict[str, Any]:
     from tools.evaluate.before_after import EvalRequest, evaluate_model
 
-    if not state.get("run_dir"):
+    run_dir = state.run_dir
+    if run_dir is None:
         return reply(state, "no_run")
     # a file sent with "evaluate" is the person's own questions ("看家提问"); it stays for later evaluations
-    files = state.get("files") or []
-    questions = files[0] if files else state.get("questions_file")
+    questions = Path(state.files[0]) if state.files else state.questions_file
     try:
-        result = evaluate_model(EvalRequest(run_dir=Path(state["run_dir"]),  # type: ignore[arg-type]
-                                            questions=Path(questions) if questions else None,
+        result = evaluate_model(EvalRequest(run_dir=run_dir, questions=questions,
                                             max_samples=overrides_of(state).eval_samples))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
     from tools.evaluate.render import render_saved
 
-    lang = state.get("lang", "en")
+    lang = state.language
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
-    text = say("agent.eval_done", lang, n=result.samples) + "\n\n" + table + _against_previous(state, Path(state["run_dir"]))  # type: ignore[arg-type]
-    return {"stage": "eval", "files": [], "questions_file": questions, "messages": [AIMessage(content=text)]}
+    text = say("agent.eval_done", lang, n=result.samples) + "\n\n" + table + _against_previous(state, run_dir)
+    return {"stage": "eval", "files": [], "questions_file": str(questions) if questions else None,
+            "messages": [AIMessage(content=text)]}
 
 
 def _against_previous(state: AgentState, run_dir: Path) -> str:
@@ -109,7 +109,7 @@ def _against_previous(state: AgentState, run_dir: Path) -> str:
     follow = load_follow_up(run_dir)
     if follow is None:
         return ""
-    lang = state.get("lang", "en")
+    lang = state.language
     try:
         vs = evaluate_model(EvalRequest(run_dir=Path(follow.previous_run), against=run_dir,
                                         max_samples=overrides_of(state).eval_samples))
@@ -126,12 +126,13 @@ def chat(state: AgentState) -> dict[str, Any]:
     from tools.serve.record import load_deployment
 
     text = goal_of(state).chat_message or last_human(state)
-    dep = load_deployment(Path(state["run_dir"])) if state.get("run_dir") else None  # type: ignore[arg-type]
-    if dep is None:
+    run_dir = state.run_dir
+    dep = load_deployment(run_dir) if run_dir is not None else None
+    if run_dir is None or dep is None:
         return reply(state, "not_deployed")
-    lang = state.get("lang", "en")
+    lang = state.language
     try:  # a run with documents answers by reading them, as the page and the endpoint do
-        answers = {w: answer_deployed(dep, Path(str(state["run_dir"])), w, text, max_tokens=200)
+        answers = {w: answer_deployed(dep, run_dir, w, text, max_tokens=200)
                    for w in ("base", "tuned") if w in dep.models}
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agent.nodes.reply import error_reply, reply
@@ -26,13 +25,13 @@ def train(state: AgentState) -> dict[str, Any]:
 
     try:
         run_id, run_dir, update = ensure_run(state)
-        data_dir = state.get("data_dir")
+        data_dir = state.data_dir
         if not data_dir:
             return {**update, **reply(state, "ask_files")}
         from tools.plan.record import parse_plan
 
         approved = plan_of(state) or parse_plan({})  # none shown yet: the plan reader's own refusal
-        settings = settings_from_plan(approved, Path(data_dir))
+        settings = settings_from_plan(approved, data_dir)
         write_config(run_dir, settings)
         max_steps = overrides_of(state).max_steps or _env_int("TUNEPILOT_MAX_STEPS")
         pid = launch_training(run_dir, max_steps=max_steps)
@@ -46,15 +45,15 @@ def status(state: AgentState) -> dict[str, Any]:
     from tools.core.events import read_events
     from tools.core.runs import training_state
 
-    run_dir = state.get("run_dir")
-    if not run_dir:
+    run_dir = state.run_dir
+    if run_dir is None:
         return reply(state, "no_run")
-    st = training_state(Path(run_dir))
-    progress = [e for e in read_events(Path(run_dir)) if e.stage == "train" and e.kind == "progress"]
+    st = training_state(run_dir)
+    progress = [e for e in read_events(run_dir) if e.stage == "train" and e.kind == "progress"]
     last = progress[-1] if progress else None
     data = (Progress.of(last) or Progress(loss=0.0)) if last is not None else None
     update: dict[str, Any] = {"outcome": f"train_{st}"}
-    train_events = [e for e in read_events(Path(run_dir)) if e.stage == "train"]
+    train_events = [e for e in read_events(run_dir) if e.stage == "train"]
     queued = Queued.of(train_events[-1]) if train_events else None
     if st == "running" and queued is not None and queued.queued:
         update.update(reply(state, "train_queued", pos=queued.queued))
@@ -68,17 +67,17 @@ def status(state: AgentState) -> dict[str, Any]:
         update.update(reply(state, "train_done", steps=last.step if last else "?",
                             loss=f"{data.loss:.4f}" if data is not None else "?"))
     elif st == "failed" and train_events and train_events[-1].said is not None:  # why, in their language
-        update.update(reply(state, "train_failed_why", why=train_events[-1].said.text(state.get("lang", "en"))))
+        update.update(reply(state, "train_failed_why", why=train_events[-1].said.text(state.language)))
     else:
-        update.update(reply(state, "train_state", state=word(st, state.get("lang", "en"))))
+        update.update(reply(state, "train_state", state=word(st, state.language)))
     return update
 
 
 def cancel(state: AgentState) -> dict[str, Any]:
     from tools.train.launch import cancel_training
 
-    run_dir = state.get("run_dir")
-    if not run_dir:
+    run_dir = state.run_dir
+    if run_dir is None:
         return reply(state, "no_run")
-    stopped = cancel_training(Path(run_dir))
+    stopped = cancel_training(run_dir)
     return reply(state, "cancelled" if stopped else "nothing_to_cancel")

@@ -9,22 +9,22 @@ from langchain_core.messages import AIMessage
 from agent.goal import Goal
 from agent.intent import parse_message
 from agent.nodes.reply import last_human, reply
-from agent.state import ACTION, AgentState, overrides_of
+from agent.state import ACTION, AgentState, at_run, overrides_of
 from tools.core.errors import TunepilotError
 
 
 def understand(state: AgentState) -> dict[str, Any]:
-    if state.get(ACTION) == "carry_on":  # the page's timer after training: no words to understand
+    if state.action == "carry_on":  # the page's timer after training: no words to understand
         return {"intent": "continue", "outcome": None, ACTION: None}
-    if state.get(ACTION) == "follow_up":  # the runs tab's "Train again with my corrections"
+    if state.action == "follow_up":  # the runs tab's "Train again with my corrections"
         return {"intent": "follow_up", "outcome": None, ACTION: None}
     text = last_human(state)
-    goal, note = _goal(text, has_files=bool(state.get("files")))
+    goal, note = _goal(text, has_files=bool(state.files))
     intent = goal.intents[0] if goal.intents else "unknown"
     update: dict[str, Any] = {"goal": goal.model_dump(mode="json"), "intent": intent, "outcome": None, "note": note}
-    if goal.language in ("zh", "en") and not (state.get("lang") and _control_word(text)):
+    if goal.language in ("zh", "en") and not (state.lang and _control_word(text)):
         update["lang"] = goal.language
-    elif not state.get("lang"):
+    elif not state.lang:
         update["lang"] = "en"
     update["overrides"] = overrides_of(state).edited(goal).record()
     if goal.gpu is not None:
@@ -33,7 +33,7 @@ def understand(state: AgentState) -> dict[str, Any]:
         from tools.core.system_prompt import system_prompt_from_style
 
         update["style"] = list(goal.style)
-        update["system_prompt"] = system_prompt_from_style(goal.style, update.get("lang") or state.get("lang", "en"),
+        update["system_prompt"] = system_prompt_from_style(goal.style, update.get("lang") or state.language,
                                                            goal.system_prompt)
     if intent == "finetune":
         update["journey"] = True
@@ -63,10 +63,10 @@ def _named_run(state: AgentState, run_id: str) -> dict[str, Any]:
     from tools.core.runs import RunIndex
 
     try:
-        index, owner = RunIndex(), state.get("owner")
+        index, owner = RunIndex(), state.owner
         runs = index.list(owner=owner)
         rec = runs[0] if run_id == "latest" and runs else index.get(run_id, owner=owner)
-        return {"run_id": rec.id, "run_dir": rec.path}
+        return at_run(rec.id, rec.path)
     except TunepilotError:
         return {}
 

@@ -93,7 +93,8 @@ def read_chat(tx: Text) -> tuple[bool, str | None, int, int]:
         rest = tx.m[after:]
         takes_payload = strong and re.search(r"ask|问|回答|说|send|发|say|try|test|试", mt.group(0))
         if re.match(r"\s*:", rest) or takes_payload:
-            start = after + len(re.match(r"[\s:,]*", rest).group(0))  # type: ignore[union-attr]
+            lead = re.match(r"[\s:,]*", rest)  # always matches, maybe nothing
+            start = after + (lead.end() if lead else 0)
             text = tx.raw_span(start, len(tx.m)).strip()
             if text:
                 tx.mask(start, len(tx.m))

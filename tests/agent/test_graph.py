@@ -26,8 +26,8 @@ def test_goal_in_chinese_runs_data_and_plan_then_waits(runs_dir: Path, faq_files
     text = "\n".join(turn.replies)
     assert "已从 1 个文件生成数据集" in text and "训练 " in text
     assert "方案：LORA" in text
-    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
-    run_dir = Path(turn.state["run_dir"])
+    assert turn.pending is not None and turn.pending.kind == "confirm_train"
+    run_dir = turn.state.run_dir
     assert (run_dir / "data" / "train.jsonl").exists() and (run_dir / "plan.json").exists()
     steps = [step for role, _, step in s.steps() if role == "assistant"]
     assert "convert" in steps and "plan" in steps  # the page shows these as collapsible tool steps
@@ -41,7 +41,7 @@ def test_goal_in_chinese_runs_data_and_plan_then_waits(runs_dir: Path, faq_files
     turn = s2.send("换成 QLoRA，r=8")
     text = "\n".join(turn.replies)
     assert "QLORA" in text and "r=8" in text
-    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
+    assert turn.pending is not None and turn.pending.kind == "confirm_train"
 
     # no: nothing is trained
     turn = s2.send("不要了")
@@ -100,7 +100,7 @@ def test_status_of_a_failed_or_cancelled_training(runs_dir: Path, kind: str, lan
     why = said("train.oom", detail="CUDA out of memory") if kind == "error" else None
     EventWriter(Path(rec.path)).emit("train", kind, "" if why else "stopped", step=3, total=10, said=why)
     s = AgentSession(f"status-{kind}-{lang}", db_path=runs_dir / "conv.sqlite")
-    s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": lang})
+    s.graph.update_state(s.config, {"run_id": rec.id, "run_dir": rec.path, "lang": lang}, as_node="help")
     turn = s.send("进度" if lang == "zh" else "status")
     assert turn.replies and expected in turn.replies[-1]
 
@@ -118,15 +118,15 @@ def test_files_sent_while_the_plan_waits_are_added_not_dropped(runs_dir: Path, f
                                                                 tmp_path: Path) -> None:
     s = AgentSession("zh-files-late", db_path=runs_dir / "conv.sqlite")
     first = s.send("用这些 FAQ 微调一个客服助手", files=faq_files)
-    assert first.pending is not None and first.pending["kind"] == "confirm_train"
+    assert first.pending is not None and first.pending.kind == "confirm_train"
     more = tmp_path / "门店FAQ.txt"
     more.write_text("".join(f"问：{i}号门店几点开门？\n答：{i}号门店早上{i}点开门。\n\n" for i in range(1, 13)),
                     encoding="utf-8")
     turn = s.send("再加上这个文件", files=[str(more)])
     text = "\n".join(turn.replies)
     assert "新文件" in text and "重新整理数据集" in text  # said what happened to the waiting question
-    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"  # a new plan, asked again
-    data = Path(turn.state["run_dir"]) / "data"
+    assert turn.pending is not None and turn.pending.kind == "confirm_train"  # a new plan, asked again
+    data = turn.state.run_dir / "data"
     rows = (data / "train.jsonl").read_text(encoding="utf-8") + (data / "eval.jsonl").read_text(encoding="utf-8")
     assert "保修" in rows and "开门" in rows  # both the earlier and the new file are in the dataset
 
@@ -192,14 +192,14 @@ def test_retrain_with_my_corrections_plans_a_follow_up_from_the_run(runs_dir: Pa
     add_correction(run, "云岚E5的保修期是多久？", "整车保修3年。")
     turn = s.send("把我改的也训练进去")
     text = "\n".join(turn.replies)
-    assert turn.pending is not None and turn.pending["kind"] == "confirm_train"
-    new = Path(turn.state["run_dir"])
+    assert turn.pending is not None and turn.pending.kind == "confirm_train"
+    new = turn.state.run_dir
     assert new != run and RunIndex().get(new.name, owner="zh-fix").id == new.name  # the conversation's own run
     assert f"接着运行 {rec.id}" in text and "后续训练" in text and "轮而不是" in text
-    assert turn.state["plan"]["init_adapter"] == str((run / "adapter").resolve())
+    assert turn.state.plan["init_adapter"] == str((run / "adapter").resolve())
     turn = s.send("训练 2 轮")  # an edit: still the follow-up, with the person's epochs
-    assert turn.pending is not None and turn.state["plan"]["num_epochs"] == 2
-    assert turn.state["plan"]["init_adapter"] == str((run / "adapter").resolve())
+    assert turn.pending is not None and turn.state.plan["num_epochs"] == 2
+    assert turn.state.plan["init_adapter"] == str((run / "adapter").resolve())
     assert "2 轮：你的设置" in "\n".join(turn.replies)
     s.send("不要了")
     # the runs tab's button means the same, in English for an English conversation
@@ -209,5 +209,5 @@ def test_retrain_with_my_corrections_plans_a_follow_up_from_the_run(runs_dir: Pa
     e.send("hello")
     turn = e.follow_up(rec_en.id)
     assert turn.pending is not None and "will continue run" in "\n".join(turn.replies)
-    assert turn.state["plan"]["init_adapter"] == str((Path(rec_en.path) / "adapter").resolve())
+    assert turn.state.plan["init_adapter"] == str((Path(rec_en.path) / "adapter").resolve())
     assert e.follow_up(rec_en.id).replies == [say("agent.answer_first", "en")]  # the plan's question is open

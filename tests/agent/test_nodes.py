@@ -14,11 +14,16 @@ from typing import Any
 import pytest
 
 from agent.nodes import data, planning, runs, serving, training, understanding
+from agent.state import AgentState
 from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.runs import RunIndex
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _st(values: dict[str, Any]) -> AgentState:
+    return AgentState.model_validate(values)
 
 
 def _reply(update: dict[str, Any]) -> str:
@@ -40,9 +45,9 @@ def test_status_in_chinese_has_no_english_state_word(runs_dir: Path, final: str 
     if final in ("error", "cancelled"):
         EventWriter(run).emit("train", final, "stopped", step=3, total=10)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
-    chinese = _reply(training.status({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    chinese = _reply(training.status(_st({**state, "lang": "zh"})))
     assert zh in chinese and not re.search(r"[A-Za-z]", chinese), chinese
-    assert en in _reply(training.status({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    assert en in _reply(training.status(_st({**state, "lang": "en"})))
 
 
 def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
@@ -55,7 +60,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
     monkeypatch.setattr(tools.train.merge, "merge_adapter", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
     for lang, check in (("zh", "一致"), ("en", "OK")):
-        text = _reply(serving.merge({**state, "lang": lang}))  # type: ignore[typeddict-item]
+        text = _reply(serving.merge(_st({**state, "lang": lang})))
         assert f"{run_id}/merged/" in text and check in text, text
         assert str(run) not in text and str(run.resolve()) not in text
     assert result.merged_dir.is_absolute()  # the tool's result keeps the full path
@@ -64,7 +69,7 @@ def test_merge_reply_names_the_run_folder_not_the_server_path(runs_dir: Path,
         raise InputError("no trained adapter in this run", where=str(run.resolve() / "adapter"))
 
     monkeypatch.setattr(tools.train.merge, "merge_adapter", fails)
-    text = _reply(serving.merge({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    text = _reply(serving.merge(_st({**state, "lang": "zh"})))
     assert text.startswith("出错了") and f"{run_id}/adapter" in text and str(run.resolve()) not in text
 
 
@@ -88,10 +93,10 @@ def test_export_on_request_names_the_files_and_the_check(runs_dir: Path, monkeyp
     monkeypatch.setattr(export, "export_model", fake)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh",
                              "messages": [HumanMessage(content="把模型导出到 Ollama")]}
-    zh = _reply(serving.export(state))  # type: ignore[arg-type]
+    zh = _reply(serving.export(_st(state)))
     assert asked[-1].to == "ollama" and f"{run_id}/export/Modelfile" in zh and "f16 4/4" in zh and CJK.search(zh)
     assert str(run.resolve()) not in zh
-    en = _reply(serving.export({**state, "lang": "en", "messages": [HumanMessage(content="export it as GGUF")]}))
+    en = _reply(serving.export(_st({**state, "lang": "en", "messages": [HumanMessage(content="export it as GGUF")]})))
     assert asked[-1].to == "gguf" and f"{run_id}/export/model-q8_0.gguf" in en and "Modelfile" not in en
     assert "llama.cpp" in en
 
@@ -103,7 +108,7 @@ def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
     run_id, run = _run(runs_dir)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "lang": "zh", "goal": {},
                              "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
-    update = planning.plan(state)  # type: ignore[arg-type]
+    update = planning.plan(_st(state))
     text = _reply(update)
     p = TrainingPlan.model_validate(update["plan"])
     assert text.startswith("方案：") and "原因" in text and "每块 GPU 的显存（估算）" in text
@@ -119,7 +124,7 @@ def test_plan_in_a_chinese_conversation(runs_dir: Path) -> None:
 def test_refusal_in_a_chinese_conversation(runs_dir: Path) -> None:
     state: dict[str, Any] = {"lang": "zh", "goal": {"base_model": "Org/Offline-Model", "params_b": 70},
                              "hardware_hint": {"name": "RTX 4090", "memory_gb": 24}}
-    update = planning.plan(state)  # type: ignore[arg-type]
+    update = planning.plan(_st(state))
     text = _reply(update)
     assert update["outcome"] == "refused"
     assert "放不下：" in text and "可行的办法" in text and "does not fit" not in text and "What would fit" not in text
@@ -143,7 +148,7 @@ def test_dataset_reply_in_chinese_names_files_and_dropped_records_in_chinese(
 
     monkeypatch.setattr(tools.data, "convert_documents", convert_documents)
     state: dict[str, Any] = {"files": [source], "lang": "zh", "messages": []}
-    text = _reply(data.convert(state))  # type: ignore[arg-type]
+    text = _reply(data.convert(_st(state)))
     assert "完全重复 2" in text and "近似重复 1" in text and "duplicate" not in text
     assert "常见问题.pdf#page=3" in text and str(tmp_path) not in text
 
@@ -158,12 +163,12 @@ def test_side_by_side_answers_and_runs_are_labelled_in_the_conversation_language
         models={"base": "base-model", "tuned": "tuned-model"}))
     monkeypatch.setattr(tools.serve.chat, "complete", lambda dep, which, messages, max_tokens: f"{which} 的回答")
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run), "goal": {"chat_message": "你是谁？"}}
-    chinese = _reply(serving.chat({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    chinese = _reply(serving.chat(_st({**state, "lang": "zh"})))
     assert "**基座模型**" in chinese and "**微调后**" in chinese and "**base**" not in chinese
-    assert "**base**" in _reply(serving.chat({**state, "lang": "en"}))  # type: ignore[typeddict-item]
-    listed = _reply(runs.list_runs({"lang": "zh"}))  # type: ignore[typeddict-item]
+    assert "**base**" in _reply(serving.chat(_st({**state, "lang": "en"})))
+    listed = _reply(runs.list_runs(_st({"lang": "zh"})))
     assert f"`{run_id}` 数据/已创建" in listed and "data/created" not in listed
-    assert f"`{run_id}` data/created" in _reply(runs.list_runs({"lang": "en"}))  # type: ignore[typeddict-item]
+    assert f"`{run_id}` data/created" in _reply(runs.list_runs(_st({"lang": "en"})))
 
 
 def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir: Path,
@@ -180,9 +185,9 @@ def test_evaluation_reply_shows_the_table_in_the_conversation_language(runs_dir:
     result = SimpleNamespace(samples=1, table_md=render_markdown(table), files=files)
     monkeypatch.setattr(tools.evaluate.before_after, "evaluate_model", lambda req: result)
     state: dict[str, Any] = {"run_id": run_id, "run_dir": str(run)}
-    zh = _reply(serving.evaluate({**state, "lang": "zh"}))  # type: ignore[typeddict-item]
+    zh = _reply(serving.evaluate(_st({**state, "lang": "zh"})))
     assert "微调前后评测对比" in zh and "Before / after" not in zh and "Metric" not in zh
-    en = _reply(serving.evaluate({**state, "lang": "en"}))  # type: ignore[typeddict-item]
+    en = _reply(serving.evaluate(_st({**state, "lang": "en"})))
     assert "Before / after evaluation" in en
     assert (run / "eval" / "table.md").read_text(encoding="utf-8").startswith("# Before / after")  # files stay English
 
@@ -191,12 +196,12 @@ def test_a_chinese_goal_keeps_chinese_through_the_journeys_status_polls(runs_dir
     """`tunepilot run` with a Chinese goal polls with "status": the conversation must stay Chinese."""
     from langchain_core.messages import HumanMessage
 
-    first = understanding.understand({"messages": [HumanMessage(content="用我们的客服 FAQ 微调一个小模型，回答要简短")]})
+    first = understanding.understand(_st({"messages": [HumanMessage(content="用我们的客服 FAQ 微调一个小模型，回答要简短")]}))
     assert first["lang"] == "zh"
     assert first["system_prompt"] and "简短" in first["system_prompt"] and first["style"] == ["concise"]
-    poll = understanding.understand({"messages": [HumanMessage(content="status")], "lang": "zh"})  # type: ignore[typeddict-item]
+    poll = understanding.understand(_st({"messages": [HumanMessage(content="status")], "lang": "zh"}))
     assert poll.get("lang", "zh") == "zh"
-    english = understanding.understand({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"})  # type: ignore[typeddict-item]
+    english = understanding.understand(_st({"messages": [HumanMessage(content="what is the status of my run")], "lang": "zh"}))
     assert english["lang"] == "en"  # a real English sentence still switches
 
 
@@ -210,7 +215,7 @@ def test_files_that_give_no_example_are_said_with_the_reason_and_what_to_do_and_
     (run / "plan.json").write_text("{}", encoding="utf-8")  # the plan of an earlier, cancelled request
     state: dict[str, Any] = {"files": [str(broken)], "lang": "zh", "messages": [], "run_id": run_id,
                              "run_dir": str(run)}
-    update = data.convert(state)  # type: ignore[arg-type]
+    update = data.convert(_st(state))
     text = _reply(update)
     assert update["outcome"] == "error" and "说明书.pdf" in text and "怎么办" in text and "Traceback" not in text
     assert not (run / "plan.json").exists() and (run / "plan.before-these-files.json").exists()
@@ -218,8 +223,8 @@ def test_files_that_give_no_example_are_said_with_the_reason_and_what_to_do_and_
     class Session:
         thread_id = "t"
 
-        def values(self) -> dict[str, str]:
-            return {"lang": "zh"}
+        def state(self) -> AgentState:
+            return AgentState(lang="zh")
 
         def messages(self) -> list[tuple[str, str, str, dict[str, bool]]]:
             return [("assistant", text, "convert", {"failed": True})]

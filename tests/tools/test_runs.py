@@ -46,6 +46,7 @@ def test_a_finished_run_reads_finished_everywhere_whatever_the_index_row_says(ru
     """The journey wrote "train running" into the index and went on to merge, deploy and evaluate:
     the CLI, the page's runs tab and the agent all say where the run really stands."""
     from agent.nodes.runs import list_runs
+    from agent.state import AgentState
     from tools.core.events import EventWriter
     from tunepilot.cli import main
     from ui.view import run_standing
@@ -62,7 +63,7 @@ def test_a_finished_run_reads_finished_everywhere_whatever_the_index_row_says(ru
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("finished"))
     assert " eval " in line and " done " in line and "running" not in line, line
     assert run_standing(Path(rec.path), "zh") == ("评测", "完成")
-    reply = list_runs({"lang": "zh", "messages": []})["messages"][0].content
+    reply = list_runs(AgentState(lang="zh", messages=[]))["messages"][0].content
     assert "finished" in reply and "进行中" not in reply and "完成" in reply, reply
 
     # a killed trainer reads "interrupted", not "running"
