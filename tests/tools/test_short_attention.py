@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 
-def test_short_attention_and_recomputed_norms_match_sdpa(demo_model: Path) -> None:
+
+@pytest.mark.parametrize("which", ["tiny_model", pytest.param("demo_model", marks=pytest.mark.slow)])
+def test_short_attention_and_recomputed_norms_match_sdpa(which: str, request: pytest.FixtureRequest) -> None:
+    """On the random 2-layer model in the fast tier (4 query heads on 2 key/value heads, as grouped as SmolLM2's)
+    and on the demo model in the slow one."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     from tools.train.short_attention import recompute_norms, register
 
@@ -15,11 +20,13 @@ def test_short_attention_and_recomputed_norms_match_sdpa(demo_model: Path) -> No
     ids = torch.randint(100, 1000, (2, 40))
     mask = torch.ones_like(ids)
     mask[1, 30:] = 0  # a padded row: the mask must be applied as eager applies it
+    path: Path = request.getfixturevalue(which)
+    layers = AutoConfig.from_pretrained(path).num_hidden_layers  # SmolLM2: 30, 9 query heads on 3 key/value heads
     results = {}
     for name in ("sdpa", register()):
-        model = AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32, attn_implementation=name)
-        if name != "sdpa":  # SmolLM2: 3 key/value heads for 9 query heads, 30 layers × 2 norms + the final one
-            assert recompute_norms(model) == 61
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=name)
+        if name != "sdpa":  # each layer's 2 norms + the final one
+            assert recompute_norms(model) == 2 * layers + 1
         model.train()
         logits = model(input_ids=ids, attention_mask=mask).logits
         logits[0, :10].float().logsumexp(-1).sum().backward()
