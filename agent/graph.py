@@ -16,6 +16,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agent.nodes import confirming, data, planning, runs, serving, training, understanding
 from agent.state import AgentState, InputState, StateError, intent_of
+from tools.core.paths import runs_root
 
 Route = Literal[
     "ask_missing", "convert", "plan", "confirm_train", "status", "merge", "export", "confirm_deploy", "evaluate",
@@ -190,8 +191,6 @@ def build_graph() -> StateGraph:
 
 
 def default_db() -> Path:
-    from tools.core.paths import runs_root
-
     root = runs_root()
     root.mkdir(parents=True, exist_ok=True)
     return root / "conversations.sqlite"

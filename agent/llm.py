@@ -14,6 +14,8 @@ import re
 from agent.goal import Goal
 from agent.intent import parse_message
 from tools.core.messages import say
+from tools.core.prompts import render_prompt
+from tools.core.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ def _extract_json(text: str) -> dict | None:
 def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, str | None]:
     """(goal, notice). goal is None when the LLM failed; the notice then says the parser took over."""
     from openai import OpenAI
-
-    from tools.core.prompts import render_prompt
 
     fallback = parse_message(text, has_files=has_files)
     lang = fallback.language if fallback.language in ("zh", "en") else "en"
@@ -63,7 +63,6 @@ def parse_with_llm(text: str, *, has_files: bool = False) -> tuple[Goal | None, 
             raise ValueError("no intent")
         return goal, None
     except Exception as exc:  # noqa: BLE001 - any failure: the parser takes over, the person is told
-        from tools.core.secrets import redact
 
         log.info("LLM understanding failed: %s", redact(str(exc)))
         return fallback, say("agent.llm_fallback", lang)

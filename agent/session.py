@@ -16,8 +16,15 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.graph import compile_graph
+from agent.nodes.serving import export_run
 from agent.state import ACTION, META_KEY, SET_ASIDE, AgentState, Confirmation, InputState, Overrides, at_run
 from tools.core.messages import Said, said, say
+from tools.core.runs import RunIndex, training_state
+from tools.data.schema import DatasetReport
+from tools.serve.deploy import DeployRequest, deploy_model
+from tools.serve.mode import side_by_side_mode
+from tools.serve.process import stop_deployment
+from tools.train import launch as train_launch
 
 Action = Literal["approve", "decline", "edit"]
 
@@ -82,8 +89,6 @@ class AgentSession:
     def _set_aside_for(self, files: list[str]) -> list[str]:
         """Files sent while a question waits are not an answer: set the question aside and return the
         files to build the dataset from, the ones the waiting run was built from first (nothing dropped)."""
-        from tools.data.schema import DatasetReport
-
         run_dir = self.state().run_dir
         report = DatasetReport.read(run_dir / "data" / "report.json") if run_dir else None
         inputs = report.settings.get("inputs", []) if report is not None else []
@@ -146,8 +151,6 @@ class AgentSession:
     # --- the runs tab --------------------------------------------------------------------------------------
 
     def _run(self, run_id: str) -> Any:
-        from tools.core.runs import RunIndex
-
         return RunIndex().get(run_id.strip(), owner=self.thread_id)
 
     def open_run(self, run_id: str) -> Said:
@@ -158,32 +161,24 @@ class AgentSession:
 
     def resume_run(self, run_id: str) -> Said:
         """Train an interrupted or cancelled run on from its last checkpoint."""
-        from tools.core.runs import RunIndex, training_state
-        from tools.train.launch import launch_training
-
         rec = self._run(run_id)
         now = training_state(Path(rec.path))
         if now in ("done", "running", "none"):
             return said({"done": "runs.already_trained", "running": "runs.training_already",
                          "none": "runs.not_trained"}[now], run=rec.id)
-        launch_training(Path(rec.path), resume=True)
+        train_launch.launch_training(Path(rec.path), resume=True)
         RunIndex().update(rec.id, stage="train", state="running")
         self.graph.update_state(self.config, at_run(rec.id, rec.path))
         return said("runs.resumed", run=rec.id)
 
     def redeploy(self, run_id: str) -> Said:
         """Serve a run again, base and fine-tuned side by side."""
-        from tools.serve.deploy import DeployRequest, deploy_model
-        from tools.serve.mode import side_by_side_mode
-
         rec = self._run(run_id)
         dep = deploy_model(DeployRequest(run_dir=Path(rec.path), mode=side_by_side_mode()))
         return said("runs.serving", run=rec.id, url=dep.base_url)
 
     def export_run(self, run_id: str) -> Said:
         """The run's merged model as GGUF files and an Ollama Modelfile, read back and checked."""
-        from agent.nodes.serving import export_run
-
         rec = self._run(run_id)
         passed, params = export_run(Path(rec.path), "ollama", rec.id)
         return said("agent.exported" if passed else "agent.exported_differs", **params)
@@ -202,9 +197,6 @@ class AgentSession:
 
     def delete_run(self, run_id: str) -> Said:
         """Delete a run that is not training, its files and its model server."""
-        from tools.core.runs import RunIndex, training_state
-        from tools.serve.process import stop_deployment
-
         rec = self._run(run_id)
         if training_state(Path(rec.path)) == "running":
             return said("runs.training_now", run=rec.id)

@@ -14,6 +14,8 @@ from agent.goal import OVERRIDE_FIELDS, Goal, GPUHint, Intent, Method
 if TYPE_CHECKING:
     from tools.plan.record import PlanOverrides, TrainingPlan
 
+from tools.plan.record import PlanOverrides, parse_plan
+
 META_KEY = "tunepilot"  # where a message keeps what tunepilot knows of it (files attached, a failed step, a button)
 ACTION = "action"  # the key of a page action in a resume value or a graph input (agent.session)
 SET_ASIDE = "set_aside"  # a resume value: the person sent new files instead of answering (see AgentSession.send)
@@ -60,8 +62,6 @@ class Overrides(BaseModel):
 
     def plan_overrides(self) -> PlanOverrides:
         """What the planner takes of them (the method goes to the planner on its own)."""
-        from tools.plan.record import PlanOverrides
-
         named = self.model_dump(include=set(OVERRIDE_FIELDS) - {"method"}, exclude_none=True)
         return PlanOverrides(**named)
 
@@ -152,8 +152,6 @@ def goal_of(state: AgentState) -> Goal:
 
 def plan_of(state: AgentState) -> TrainingPlan | None:
     """The plan shown last, or None before any; a damaged one is refused with the fields it lacks."""
-    from tools.plan.record import parse_plan
-
     return parse_plan(state.plan) if state.plan else None
 
 

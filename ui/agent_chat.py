@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from agent.session import Action, AgentSession
     from agent.state import Confirmation
 
+from tools.core.runs import training_state
+
 log = logging.getLogger(__name__)
 # what a chat handler yields: the chat, the input box, the confirmation buttons, the notice under the box
 ChatUpdate = Iterator[tuple[Any, Any, Any, str]]
@@ -148,8 +150,6 @@ def tick(thread_id: str, lang: str) -> list[Any]:
             state = session.state()
             if (state.run_dir and state.journey and state.stage == "train"
                     and session.pending() is None):
-                from tools.core.runs import training_state
-
                 if training_state(state.run_dir) in ("done", "failed", "cancelled"):
                     try:
                         turn = session.carry_on()

@@ -15,6 +15,7 @@ import gradio as gr
 from tools.core.messages import say
 from ui import agent_chat, language, layout, model_chat, runs_tab
 from ui import corrections as correction_ui
+from ui.guard import LoginThrottle
 from ui.uploads import MAX_FILE_MB
 
 
@@ -43,8 +44,6 @@ def create_app() -> gr.Blocks:
 def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
            prevent_thread_lock: bool = False) -> Any:
     from starlette.middleware import Middleware
-
-    from ui.guard import LoginThrottle
 
     demo = create_app()
     demo.queue(default_concurrency_limit=8)

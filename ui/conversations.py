@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.session import AgentSession
 
+from tools.core.errors import TunepilotError
+from tools.core.paths import runs_root
+from tools.core.runs import RunIndex
+
 _sessions: dict[str, AgentSession] = {}  # most recently used last
 _graphs: dict[Path, Any] = {}
 _lock = threading.Lock()
@@ -27,6 +31,7 @@ def get_session(thread_id: str) -> AgentSession:
     """The conversation's session. Every conversation shares one compiled graph (one SQLite connection to the
     conversations file), and only the :data:`MAX_SESSIONS` most recent are kept: a page that receives
     many new ids holds neither memory nor file handles for each."""
+    # here, not at the top: langgraph and the agent (~0.7 s) load on the first conversation, not on `import ui.app`
     from agent.graph import compile_graph, default_db
     from agent.session import AgentSession
 
@@ -78,9 +83,6 @@ def new_thread_id(current: Any) -> str:
 
 def owns(thread_id: str, run_id: str) -> bool:
     """Whether this conversation may use the run (it made it: :meth:`tools.core.runs.RunIndex.get`)."""
-    from tools.core.errors import TunepilotError
-    from tools.core.runs import RunIndex
-
     try:
         RunIndex().get(run_id, owner=new_thread_id(thread_id))
     except TunepilotError:
@@ -90,8 +92,6 @@ def owns(thread_id: str, run_id: str) -> bool:
 
 def browser_secret() -> str:
     """The key that encrypts the browser's stored thread id; kept under the runs root so restarts keep it."""
-    from tools.core.paths import runs_root
-
     path = runs_root() / ".ui-secret"
     try:
         text = path.read_text().strip()

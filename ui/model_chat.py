@@ -14,9 +14,19 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.errors import InputError, TunepilotError
 from tools.core.messages import say
 from tools.core.paths import runs_root
+from tools.core.runs import RunIndex
 from tools.core.secrets import redact
+from tools.data.read.answer import finish, prepare
+from tools.evaluate.human import record_human_score
+from tools.serve.adapters import same_base_runs, serve_other_run
+from tools.serve.ask import run_reading
+from tools.serve.chat import ChatError, stream_chat
+from tools.serve.deploy import DeployRequest, deploy_model
+from tools.serve.process import all_deployments
+from tools.serve.record import load_deployment
 from ui import corrections as correction_ui
 from ui import view
 from ui.conversations import message_text, new_thread_id, owns
@@ -26,9 +36,6 @@ SIDES = ("base", "tuned")  # what the two columns show until the person picks an
 
 def deployed_runs(thread_id: str) -> Any:
     """This conversation's runs that are being served now."""
-    from tools.core.runs import RunIndex
-    from tools.serve.process import all_deployments
-
     mine = {r.id for r in RunIndex().list(owner=new_thread_id(thread_id))}
     live = [s for s in all_deployments(runs_root()) if s.state == "running"]
     choices = [Path(s.run_dir).name for s in live if Path(s.run_dir).name in mine]
@@ -38,9 +45,6 @@ def deployed_runs(thread_id: str) -> Any:
 def side_choices(run_id: str | None, thread_id: str, lang: str) -> list[Any]:
     """What each column of the model chat can show: the base, this run, or another run of this conversation
     trained from the same base (its adapter joins the running server when asked); the columns' labels follow."""
-    from tools.core.runs import RunIndex
-    from tools.serve.adapters import same_base_runs
-
     choices = [(say("page.base", lang), "base"), (say("page.tuned", lang), "tuned")]
     if run_id and owns(thread_id, run_id):
         others = [Path(r.path) for r in RunIndex().list(owner=new_thread_id(thread_id)) if r.id != run_id]
@@ -56,9 +60,6 @@ def side_label(side: str | None, lang: str) -> Any:
 
 def _side_model(dep: Any, side: str, thread_id: str) -> str:
     """The server's model name for a column: base, this run, or another run's adapter loaded for it."""
-    from tools.core.errors import InputError
-    from tools.serve.adapters import serve_other_run
-
     if side in SIDES:
         return side
     other = side.removeprefix("run-")
@@ -70,9 +71,6 @@ def _side_model(dep: Any, side: str, thread_id: str) -> str:
 def _reading(run_id: str, text: str, closed_book: bool) -> tuple[list[dict[str, str]], Any, Any]:
     """The question as the product answers it: with the passages found for it when the run has documents
     (``tools.data.read``), else alone; the prepared question and the passages, for the guard at the end."""
-    from tools.data.read.answer import prepare
-    from tools.serve.ask import run_reading
-
     index, _, k, _ = run_reading(runs_root() / run_id)
     if index is None or closed_book:
         return [{"role": "user", "content": text}], None, None
@@ -93,8 +91,6 @@ def sources_html(answer: Any, lang: str) -> str:
 
 def _finished(text: str, prep: Any, index: Any, lang: str) -> str:
     """A finished answer as the person reads it: checked against the passages, with its sources."""
-    from tools.data.read.answer import finish
-
     if prep is None:
         return view.answer_text(text, lang)
     done = finish(prep, text, index.passages)
@@ -106,11 +102,6 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
              closed_book: bool = False) -> Iterator[tuple[list[Any], list[Any], str]]:
     """Both columns answer the same question, streamed side by side; a run with documents answers by reading
     them (each answer checked against its passages, its sources under it) unless ``closed_book``."""
-    from tools.core.errors import TunepilotError
-    from tools.serve.chat import ChatError, stream_chat
-    from tools.serve.deploy import DeployRequest, deploy_model
-    from tools.serve.record import load_deployment
-
     hb, ht = list(hb or []), list(ht or [])
     if not text or not run_id or not owns(thread_id, run_id):
         yield hb, ht, text
@@ -161,8 +152,6 @@ def ask_both(text: str, run_id: str | None, side_a: str | None, side_b: str | No
 def like(data: gr.LikeData, run_id: str | None, side: str | None, history: list, thread_id: str) -> None:
     """A 👍/👎 on a column's answer counts in the human row of the run that answered."""
     import hashlib
-
-    from tools.evaluate.human import record_human_score
 
     if not run_id or not owns(thread_id, run_id) or not side:
         return

@@ -13,7 +13,9 @@ from typing import Any
 
 import gradio as gr
 
+from tools.core.errors import TunepilotError
 from tools.core.messages import say
+from tools.core.runs import RunIndex
 from ui import view
 from ui.conversations import get_session, new_thread_id
 from ui.run_panel import outputs as panel_outputs
@@ -43,8 +45,6 @@ def list_runs(lang: str = "en", thread_id: str = "") -> Any:
     """This conversation's runs with where each stands now (read from its folder, not a stale index row);
     other conversations' runs are not shown."""
     import pandas as pd
-
-    from tools.core.runs import RunIndex
 
     rows = [[r.id, *view.run_standing(Path(r.path), lang), r.goal[:80]]
             for r in RunIndex().list(owner=new_thread_id(thread_id))]
@@ -84,8 +84,6 @@ def delete_run(run_id: str, sure: bool, thread_id: str, lang: str) -> tuple[str,
 def guarded(fn: Callable[..., Any], n_extra: int = 0) -> Callable[..., Any]:
     """Tool errors as one line in the page's language; ``n_extra`` other outputs keep their value."""
     def inner(*args: Any) -> Any:
-        from tools.core.errors import TunepilotError
-
         try:
             return fn(*args)
         except TunepilotError as err:

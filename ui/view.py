@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from agent.replies import word
+from tools.core.errors import InputError
 from tools.core.events import Event, read_events
 from tools.core.messages import lang_of, say
 from tools.core.payloads import Check, Done, EvalLoss, Progress, Queued
+from tools.core.procs import pid_alive
 from tools.core.runs import STAGES, standing
 from tools.data.schema import DatasetReport
+from tools.evaluate.render import render_saved
+from tools.plan.record import load_plan
+from tools.serve.record import load_deployment
 
 
 def safe_text(text: str) -> str:
@@ -70,12 +75,8 @@ def server_html(run_dir: Path | None, lang: str) -> str:
     """One line on the run's model server: answering where, or gone (a crash leaves ``serve.json``
     behind; a deliberate stop removes it). Read on every panel refresh, so a killed server shows
     within one tick of the page's timer."""
-    from tools.core.procs import pid_alive
-
     if run_dir is None:
         return ""
-    from tools.core.errors import InputError
-    from tools.serve.record import load_deployment
 
     try:
         dep = load_deployment(run_dir)
@@ -117,7 +118,6 @@ def knows_line(events: list[Event], lang: str) -> str:
     if last.verdict in ("target", "stalled"):
         text += say(f"page.knows_{last.verdict}", lang)
     return f'<div class="tp-progress-text tp-knows">{html.escape(text)}</div>'
-
 
 
 def _final_note(final: Event, last_step: int | None, lang: str) -> str:
@@ -182,9 +182,6 @@ def plan_markdown(run_dir: Path | None, lang: str = "en") -> str:
 
     A plan.json written before the planner gave its reasons in Chinese shows them in English.
     """
-    from tools.core.errors import InputError
-    from tools.plan.record import load_plan
-
     if run_dir is None or not (run_dir / "plan.json").exists():
         return ""
     try:
@@ -216,7 +213,6 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
     try:
         st = (eval_dir / "table.json").stat()
     except OSError:  # not evaluated, or evaluated before table.json existed: nothing worth caching
-        from tools.evaluate.render import render_saved
 
         return render_saved(eval_dir, lang)
     return _eval_cached(str(eval_dir), st.st_mtime_ns, st.st_size, lang)
@@ -225,8 +221,6 @@ def eval_markdown(run_dir: Path | None, lang: str = "en") -> str:
 @functools.lru_cache(maxsize=16)
 def _eval_cached(eval_dir: str, mtime_ns: int, size: int, lang: str) -> str:
     """Rendered once per table.json version and language: the panel refreshes on a timer, the file can be large."""
-    from tools.evaluate.render import render_saved
-
     return render_saved(Path(eval_dir), lang)
 
 

@@ -7,22 +7,23 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+import tools.data
 from agent.nodes.reply import error_reply, shown
 from agent.nodes.runs import ensure_run
 from agent.nodes.understanding import ask_missing
 from agent.replies import word
-from agent.state import AgentState, goal_of
+from agent.state import META_KEY, AgentState, goal_of
+from tools.core.errors import InputError
 from tools.core.messages import say
+from tools.core.runs import RunIndex
+from tools.data import ConvertRequest
+from tools.data.schema import DatasetReport
 
 
 def _files_failed(state: AgentState, exc: Exception, run_dir: Path | None) -> dict[str, Any] | None:
     """No file gave a record: each file's problem in the person's language and what to do, from the report the
     converter wrote (None when there is no such report: the failure was elsewhere)."""
     from langchain_core.messages import AIMessage as Message
-
-    from agent.state import META_KEY
-    from tools.core.errors import InputError
-    from tools.data.schema import DatasetReport
 
     report = DatasetReport.read(run_dir / "data" / "report.json") if run_dir else None
     if not isinstance(exc, InputError) or report is None:
@@ -40,9 +41,6 @@ def _files_failed(state: AgentState, exc: Exception, run_dir: Path | None) -> di
 
 
 def convert(state: AgentState) -> dict[str, Any]:
-    from tools.core.runs import RunIndex
-    from tools.data import ConvertRequest, convert_documents
-
     files = [Path(f) for f in state.files]
     if not files:
         return ask_missing(state)
@@ -50,7 +48,7 @@ def convert(state: AgentState) -> dict[str, Any]:
     update: dict[str, Any] = {}
     try:
         run_id, run_dir, update = ensure_run(state)
-        result = convert_documents(
+        result = tools.data.convert_documents(
             ConvertRequest(inputs=files, out_dir=run_dir / "data", system=goal_of(state).system_prompt)
         )
         RunIndex().update(run_id, stage="data", state="created")

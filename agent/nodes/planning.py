@@ -10,11 +10,16 @@ from langchain_core.messages import AIMessage
 from agent.nodes.reply import error_reply, last_human, reply, shown
 from agent.state import AgentState, at_run, goal_of, hardware_hint_of, overrides_of, plan_of
 from tools.core.messages import say
+from tools.core.runs import RunIndex
+from tools.data.corrections import load_corrections
+from tools.plan.card import plan_card as card
+from tools.plan.gather import make_plan as plan_for
+from tools.plan.hardware import detect_hardware, hardware_for_gpus
+from tools.plan.record import write_plan
+from tools.train.follow_up import FollowUpRequest, prepare_follow_up, replan_follow_up
 
 
 def _hardware(state: AgentState) -> Any:
-    from tools.plan.hardware import detect_hardware, hardware_for_gpus
-
     hint = hardware_hint_of(state)
     if hint and (hint.name or hint.memory_gb) and hint.count != 0:
         return hardware_for_gpus(hint.name, hint.memory_gb, int(hint.count or 1))
@@ -41,12 +46,8 @@ def _planned_model(state: AgentState) -> str | None:
 
 
 def make_plan(state: AgentState) -> Any:
-    from tools.plan.gather import make_plan as plan_for
-
     ov = overrides_of(state)
     if state.run_dir and (state.run_dir / "follow_up.json").exists():
-        from tools.train.follow_up import replan_follow_up
-
         return replan_follow_up(state.run_dir, epochs=ov.epochs, learning_rate=ov.learning_rate)
     goal = goal_of(state)
     params = f"{goal.params_b}B" if goal.params_b else None
@@ -59,8 +60,6 @@ def make_plan(state: AgentState) -> Any:
 
 
 def plan_card(plan: Any, lang: str) -> str:
-    from tools.plan.card import plan_card as card
-
     mem = plan.memory
     gib = 1024**3
     lines = [say("agent.plan_header", lang, method=plan.method.upper(), model=plan.model_facts.name, device=plan.device,
@@ -79,8 +78,6 @@ def plan_card(plan: Any, lang: str) -> str:
 
 
 def plan(state: AgentState) -> dict[str, Any]:
-    from tools.plan.record import write_plan
-
     try:
         p = make_plan(state)
         if state.run_dir:  # the plan's own writer: plan.json and, for several GPUs, the launch configs
@@ -101,10 +98,6 @@ def plan(state: AgentState) -> dict[str, Any]:
 def follow_up(state: AgentState) -> dict[str, Any]:
     """A follow-up of the current run: its data plus the corrections given in the model chat, from its adapter;
     the plan is shown for approval and the journey goes on from there (train, merge, deploy, evaluate)."""
-    from tools.core.runs import RunIndex
-    from tools.data.corrections import load_corrections
-    from tools.train.follow_up import FollowUpRequest, prepare_follow_up
-
     previous = state.run_dir
     if previous is None:
         return reply(state, "no_run")

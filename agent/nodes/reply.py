@@ -11,6 +11,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from agent.state import META_KEY, AgentState
 from tools.core.errors import TunepilotError
 from tools.core.messages import say
+from tools.core.paths import runs_root
+from tools.core.secrets import redact
 
 
 def reply(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
@@ -20,8 +22,6 @@ def reply(state: AgentState, key: str, /, **kw: Any) -> dict[str, Any]:
 def error_reply(state: AgentState, err: Exception) -> dict[str, Any]:
     """A tool's failure as a plain sentence in the person's language, never a traceback (nodes hold no business
     logic: every number they report comes from a tool's result)."""
-    from tools.core.secrets import redact
-
     text = redact(str(err) if isinstance(err, TunepilotError) else f"{type(err).__name__}: {err}")
     said = say("agent.error", state.language, error=shown(text, state))
     return {"messages": [AIMessage(content=said, additional_kwargs={META_KEY: {"failed": True}})], "outcome": "error"}
@@ -32,8 +32,6 @@ def shown(text: str, state: AgentState, run_dir: Path | None = None, run_id: str
 
     The state and the tools keep the full paths; only what the person reads is shortened.
     """
-    from tools.core.paths import runs_root
-
     folder = run_dir or state.run_dir
     if folder is not None:
         name = run_id or state.run_id or folder.name

@@ -11,12 +11,11 @@ from agent.nodes.reply import last_human, reply
 from agent.replies import word
 from agent.state import AgentState, at_run
 from tools.core.messages import say
+from tools.core.runs import RunIndex
 
 
 def ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
     """(run id, run folder, the state update that makes it the current run: empty when it already is)."""
-    from tools.core.runs import RunIndex
-
     if state.run_dir and state.run_dir.is_dir():
         return state.run_id or state.run_dir.name, state.run_dir, {}
     rec = RunIndex().create(goal=last_human(state)[:500], owner=state.owner or "")
@@ -24,8 +23,6 @@ def ensure_run(state: AgentState) -> tuple[str, Path, dict[str, Any]]:
 
 
 def list_runs(state: AgentState) -> dict[str, Any]:
-    from tools.core.runs import RunIndex
-
     runs = RunIndex().list(owner=state.owner)[:20]
     if not runs:
         return reply(state, "no_runs")

@@ -11,17 +11,28 @@ from agent.nodes.reply import error_reply, last_human, reply, shown
 from agent.replies import word
 from agent.state import AgentState, goal_of, overrides_of
 from tools.core.messages import say
+from tools.data.corrections import load_follow_up
+from tools.data.read.answer import sources_line
+from tools.evaluate import before_after
+from tools.evaluate.before_after import EvalRequest
+from tools.evaluate.render import render_saved
+from tools.serve import record as serve_record
+from tools.serve.ask import answer_deployed
+from tools.serve.deploy import DeployRequest, deploy_model
+from tools.serve.mode import side_by_side_mode
+from tools.train import export as train_export
+from tools.train import merge as train_merge
+from tools.train.export import ExportRequest
+from tools.train.merge import MergeRequest
 
 ExportTarget = Literal["gguf", "ollama"]  # the merged model as GGUF files, or GGUF and an Ollama Modelfile
 
 
 def merge(state: AgentState) -> dict[str, Any]:
-    from tools.train.merge import MergeRequest, merge_adapter
-
     if state.run_dir is None:
         return reply(state, "no_run")
     try:
-        result = merge_adapter(MergeRequest(run_dir=state.run_dir))
+        result = train_merge.merge_adapter(MergeRequest(run_dir=state.run_dir))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
     lang = state.language
@@ -44,9 +55,7 @@ def export(state: AgentState) -> dict[str, Any]:
 def export_run(run_dir: Path, to: ExportTarget, run_id: str | None = None) -> tuple[bool, dict[str, str]]:
     """Export a run (GGUF, or GGUF + Modelfile for Ollama): whether read back it answers as the merged model,
     and the reply's parameters (the files, the check's counts)."""
-    from tools.train.export import ExportRequest, export_model
-
-    result = export_model(ExportRequest(run_dir=run_dir, to=to))
+    result = train_export.export_model(ExportRequest(run_dir=run_dir, to=to))
     files = [*result.files, *([result.modelfile] if result.modelfile else [])]
     checks = ", ".join(f"{c.type} {c.identical}/{c.prompts}" for c in result.checks)
     return (result.passed,
@@ -63,9 +72,6 @@ def _run_path(path: Path, run_dir: Path, run_id: str | None) -> str:
 
 
 def deploy(state: AgentState) -> dict[str, Any]:
-    from tools.serve.deploy import DeployRequest, deploy_model
-    from tools.serve.mode import side_by_side_mode
-
     if state.run_dir is None:
         return reply(state, "no_run")
     try:
@@ -78,19 +84,16 @@ def deploy(state: AgentState) -> dict[str, Any]:
 
 
 def evaluate(state: AgentState) -> dict[str, Any]:
-    from tools.evaluate.before_after import EvalRequest, evaluate_model
-
     run_dir = state.run_dir
     if run_dir is None:
         return reply(state, "no_run")
     # a file sent with "evaluate" is the person's own questions ("看家提问"); it stays for later evaluations
     questions = Path(state.files[0]) if state.files else state.questions_file
     try:
-        result = evaluate_model(EvalRequest(run_dir=run_dir, questions=questions,
-                                            max_samples=overrides_of(state).eval_samples))
+        result = before_after.evaluate_model(EvalRequest(run_dir=run_dir, questions=questions,
+                                                         max_samples=overrides_of(state).eval_samples))
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
-    from tools.evaluate.render import render_saved
 
     lang = state.language
     table = render_saved(Path(result.files["json"]).parent, lang) or result.table_md  # files on disk stay English
@@ -102,17 +105,13 @@ def evaluate(state: AgentState) -> dict[str, Any]:
 def _against_previous(state: AgentState, run_dir: Path) -> str:
     """A follow-up run is also compared with the run it continued, on one server: learnt / held out / kept for
     both, and the corrections asked in other words (nothing the first run knew is lost unseen)."""
-    from tools.data.corrections import load_follow_up
-    from tools.evaluate.before_after import EvalRequest, evaluate_model
-    from tools.evaluate.render import render_saved
-
     follow = load_follow_up(run_dir)
     if follow is None:
         return ""
     lang = state.language
     try:
-        vs = evaluate_model(EvalRequest(run_dir=Path(follow.previous_run), against=run_dir,
-                                        max_samples=overrides_of(state).eval_samples))
+        vs = before_after.evaluate_model(EvalRequest(run_dir=Path(follow.previous_run), against=run_dir,
+                                                     max_samples=overrides_of(state).eval_samples))
     except Exception as exc:  # noqa: BLE001 - the run's own table stands; say why the comparison is missing
         return "\n\n" + say("agent.error", lang, error=shown(str(exc), state))
     table = render_saved(Path(vs.files["json"]).parent, lang) or vs.table_md
@@ -121,13 +120,9 @@ def _against_previous(state: AgentState, run_dir: Path) -> str:
 
 
 def chat(state: AgentState) -> dict[str, Any]:
-    from tools.data.read.answer import sources_line
-    from tools.serve.ask import answer_deployed
-    from tools.serve.record import load_deployment
-
     text = goal_of(state).chat_message or last_human(state)
     run_dir = state.run_dir
-    dep = load_deployment(run_dir) if run_dir is not None else None
+    dep = serve_record.load_deployment(run_dir) if run_dir is not None else None
     if run_dir is None or dep is None:
         return reply(state, "not_deployed")
     lang = state.language

@@ -8,7 +8,13 @@ from agent.nodes.reply import error_reply, reply
 from agent.nodes.runs import ensure_run
 from agent.replies import word
 from agent.state import AgentState, overrides_of, plan_of
+from tools.core.events import read_events
 from tools.core.payloads import Progress, Queued
+from tools.core.runs import RunIndex, training_state
+from tools.plan.record import parse_plan
+from tools.train import launch as train_launch
+from tools.train.launch import cancel_training
+from tools.train.record import settings_from_plan, write_config
 
 
 def _env_int(name: str) -> int | None:
@@ -19,22 +25,17 @@ def _env_int(name: str) -> int | None:
 
 
 def train(state: AgentState) -> dict[str, Any]:
-    from tools.core.runs import RunIndex
-    from tools.train.launch import launch_training
-    from tools.train.record import settings_from_plan, write_config
-
     try:
         run_id, run_dir, update = ensure_run(state)
         data_dir = state.data_dir
         if not data_dir:
             return {**update, **reply(state, "ask_files")}
-        from tools.plan.record import parse_plan
 
         approved = plan_of(state) or parse_plan({})  # none shown yet: the plan reader's own refusal
         settings = settings_from_plan(approved, data_dir)
         write_config(run_dir, settings)
         max_steps = overrides_of(state).max_steps or _env_int("TUNEPILOT_MAX_STEPS")
-        pid = launch_training(run_dir, max_steps=max_steps)
+        pid = train_launch.launch_training(run_dir, max_steps=max_steps)
         RunIndex().update(run_id, stage="train", state="running")
     except Exception as exc:  # noqa: BLE001
         return error_reply(state, exc)
@@ -42,9 +43,6 @@ def train(state: AgentState) -> dict[str, Any]:
 
 
 def status(state: AgentState) -> dict[str, Any]:
-    from tools.core.events import read_events
-    from tools.core.runs import training_state
-
     run_dir = state.run_dir
     if run_dir is None:
         return reply(state, "no_run")
@@ -74,8 +72,6 @@ def status(state: AgentState) -> dict[str, Any]:
 
 
 def cancel(state: AgentState) -> dict[str, Any]:
-    from tools.train.launch import cancel_training
-
     run_dir = state.run_dir
     if run_dir is None:
         return reply(state, "no_run")

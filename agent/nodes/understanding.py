@@ -8,9 +8,12 @@ from langchain_core.messages import AIMessage
 
 from agent.goal import Goal
 from agent.intent import parse_message
+from agent.llm import llm_configured, parse_with_llm
 from agent.nodes.reply import last_human, reply
 from agent.state import ACTION, AgentState, at_run, overrides_of
 from tools.core.errors import TunepilotError
+from tools.core.runs import RunIndex
+from tools.core.system_prompt import system_prompt_from_style
 
 
 def understand(state: AgentState) -> dict[str, Any]:
@@ -30,8 +33,6 @@ def understand(state: AgentState) -> dict[str, Any]:
     if goal.gpu is not None:
         update["hardware_hint"] = goal.gpu.model_dump(mode="json")
     if goal.style or goal.system_prompt:
-        from tools.core.system_prompt import system_prompt_from_style
-
         update["style"] = list(goal.style)
         update["system_prompt"] = system_prompt_from_style(goal.style, update.get("lang") or state.language,
                                                            goal.system_prompt)
@@ -47,8 +48,6 @@ def understand(state: AgentState) -> dict[str, Any]:
 def _goal(text: str, *, has_files: bool) -> tuple[Goal, str | None]:
     """The message's goal, from the LLM when one is configured, else (or when it fails) from the parser, and the
     notice that the parser took over."""
-    from agent.llm import llm_configured, parse_with_llm
-
     note = None
     goal = None
     if llm_configured():
@@ -60,8 +59,6 @@ def _goal(text: str, *, has_files: bool) -> tuple[Goal, str | None]:
 
 def _named_run(state: AgentState, run_id: str) -> dict[str, Any]:
     """The run a message names ("run 2026…", "the last run") among the conversation's own, as the current run."""
-    from tools.core.runs import RunIndex
-
     try:
         index, owner = RunIndex(), state.owner
         runs = index.list(owner=owner)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.messages import Said
 from tools.core.procs import local_rank
+from tools.core.secrets import redact
 
 Stage = Literal["run", "data", "plan", "train", "merge", "export", "deploy", "eval", "chat", "agent"]
 Kind = Literal["start", "progress", "metric", "log", "warning", "checkpoint", "done", "error", "cancelled", "info"]
@@ -68,7 +69,6 @@ class EventWriter:
         )
         if local_rank() > 0:
             return event
-        from tools.core.secrets import redact
 
         record = event.model_dump()
         if record["said"] is None:  # the stream's lines keep the eight keys ARCHITECTURE.md names unless a code is said

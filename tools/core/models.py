@@ -25,6 +25,7 @@ from tools.core.errors import ModelNotFoundError, ResourceError
 from tools.core.jsonio import atomic_dir, read_json, write_json
 from tools.core.messages import Said, said
 from tools.core.paths import tunepilot_home
+from tools.core.templates import CHAT_FORMATS, CHATML_TEMPLATE, format_for_vocab, turn_end
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,6 @@ def _check_disk(target: Path, need_bytes: int) -> None:
 
 def prepare_demo_model(force: bool = False) -> Path:
     """Convert the bundled GGUF into a safetensors folder once; later calls return at once."""
-    from tools.core.templates import CHATML_TEMPLATE
-
     target = models_dir() / DEMO_NAME
     if _is_ready(target) and not force:
         return target
@@ -191,8 +190,6 @@ def finish_tokenizer(tok: Any, *, default_template: str | None = None) -> list[S
     template's end-of-turn token becomes EOS, so that a tuned model stops after its answer; a template that
     writes BOS gets the tokenizer's add_bos_token too (Gemma answers garbage without BOS); PAD differs from EOS.
     """
-    from tools.core.templates import CHAT_FORMATS, format_for_vocab, turn_end
-
     notes: list[Said] = []
     vocab = tok.get_vocab()
     if not getattr(tok, "chat_template", None):

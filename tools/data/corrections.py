@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.core.errors import InputError
-from tools.core.jsonio import atomic_write_text, iter_jsonl, write_json, write_jsonl
+from tools.core.jsonio import atomic_write_text, iter_jsonl, read_json, write_json, write_jsonl
 from tools.data.clean import normalise
 
 CORRECTIONS_FILE = "corrections.jsonl"
@@ -183,6 +183,5 @@ def load_follow_up(run_dir: Path) -> FollowUp | None:
     path = Path(run_dir) / FOLLOW_UP_FILE
     if not path.exists():
         return None
-    from tools.core.jsonio import read_json
 
     return FollowUp.model_validate(read_json(path))

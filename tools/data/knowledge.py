@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from tools.core.key_facts import key_fact_recall_detail
 from tools.core.metrics import rouge_l
+from tools.core.prompts import render_prompt
 from tools.data.angles import LEAD, Entries, keyword_angles, keyword_questions, subject_questions
+from tools.data.llm import LANGUAGE_NAMES, llm_settings
 from tools.data.paraphrase import (
     _key,
     answer_questions,
@@ -267,10 +269,6 @@ def llm_rewordings(pairs: list[tuple[str, str]], per_question: int, batch: int =
     import json
 
     from openai import OpenAI
-
-    from tools.core.prompts import render_prompt
-    from tools.data.llm import LANGUAGE_NAMES, llm_settings
-    from tools.data.paraphrase import is_chinese
 
     settings = llm_settings()
     if settings is None or not pairs or per_question <= 0:

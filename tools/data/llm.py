@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tools.core.key_facts import key_fact_recall_detail
+from tools.core.metric_text import tokenize
 from tools.core.paths import REPO_ROOT
 from tools.core.secrets import redact
 from tools.data.document import FileLog, Record, pair
@@ -52,9 +54,6 @@ class QAReply(BaseModel):
 def supported(answer: str, text: str) -> bool:
     """True when ``text`` holds what ``answer`` says: every key fact of the answer (numbers, codes, names), or,
     for an answer without such facts, at least 60% of its words."""
-    from tools.core.key_facts import key_fact_recall_detail
-    from tools.core.metric_text import tokenize
-
     detail = key_fact_recall_detail(text, answer)
     if detail.recall is not None:
         return detail.recall >= 1.0

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tools.data.examples import to_prompt_completion
+from tools.data.knowledge import kept_right
 
 # (question, any of these in the answer is right; none: an open request, any sensible answer will do). Twins by
 # position: the English and Chinese lists ask the same things.
@@ -119,8 +120,6 @@ def replay_examples(
     replaced by the base's answer to its English twin when that one is right (a small English model loops on
     "意大利的首都是哪里？" and answers "What is the capital of Italy?"; it often answers Chinese in English
     anyway), else left out."""
-    from tools.data.knowledge import kept_right
-
     keys = dict(REPLAY_EN + REPLAY_ZH)
     twin = {zh: en for (en, _), (zh, _) in zip(REPLAY_EN, REPLAY_ZH, strict=True)}
     good: dict[str, str] = {}

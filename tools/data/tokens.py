@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 from tools.core.errors import InputError
+from tools.core.models import resolve_model
+from tools.core.templates import without_default_system
 from tools.data.document import Record
 
 log = logging.getLogger(__name__)
@@ -15,8 +17,6 @@ log = logging.getLogger(__name__)
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(model: str) -> Any:
     """AutoTokenizer for a model name ('demo', a folder or a hub id), cached per name."""
-    from tools.core.models import resolve_model
-
     path = resolve_model(model)
     try:
         from transformers import AutoTokenizer
@@ -36,7 +36,6 @@ class TokenCounter:
         self.model = model
         self.tok = load_tokenizer(model)
         if getattr(self.tok, "chat_template", None):  # counted as training renders examples: without a
-            from tools.core.templates import without_default_system  # template's own default system prompt
 
             found = without_default_system(self.tok, self.tok.chat_template)
             if found is not None:

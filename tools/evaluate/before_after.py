@@ -23,9 +23,26 @@ from tools.core.errors import InputError
 from tools.core.events import EventWriter
 from tools.core.jsonio import write_jsonl
 from tools.core.payloads import EvalStarted, Evaluated
+from tools.core.system_prompt import length_limit, within_limit
+from tools.data.corrections import latest_per_question, load_follow_up
+from tools.data.examples import load_examples
+from tools.data.knowledge import check_items, kept_right
 from tools.evaluate.grounded import grounded_ask, grounded_sets
 from tools.evaluate.human import HUMAN_SCORES
+from tools.evaluate.judge import judge_config_from_env, judge_pairwise
 from tools.evaluate.loss import eval_losses
+from tools.evaluate.match import match_records
+from tools.evaluate.render import render_markdown, write_tables
+from tools.evaluate.score import judge_samples, load_and_score
+from tools.evaluate.sets import KEPT, SetScore, learnt_check, load_questions, score_set
+from tools.evaluate.table import EvalTable
+from tools.serve.adapters import serve_other_run
+from tools.serve.chat import complete
+from tools.serve.deploy import DeployRequest, deploy_model
+from tools.serve.mode import side_by_side_mode
+from tools.serve.process import deployment_status
+from tools.serve.record import load_deployment
+from tools.train.record import run_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +74,11 @@ class EvalResult(BaseModel):
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
     """The run's training settings (:func:`tools.train.record.run_settings`) as fields; empty before training."""
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     return settings.model_dump() if settings is not None else {}
 
 
 def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
-    from tools.data.examples import load_examples
-
     cfg = _run_config(run_dir)
     data_dir = Path(cfg.get("data_dir") or run_dir / "data")
     path = data_dir / "eval.jsonl"
@@ -78,10 +91,6 @@ def _eval_examples(run_dir: Path, limit: int | None) -> list[dict[str, Any]]:
 
 def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
     """The *learnt* set: the person's questions file, else trained questions in other words."""
-    from tools.data.examples import load_examples
-    from tools.data.knowledge import check_items
-    from tools.evaluate.sets import load_questions
-
     cfg = _run_config(run_dir)
     system = cfg.get("system_prompt")
     if req.questions is not None:
@@ -98,9 +107,6 @@ def _learnt_items(run_dir: Path, req: EvalRequest) -> tuple[list[Any], str]:
 def _corrected_items(run_dir: Path, req: EvalRequest, system: str | None) -> list[Any]:
     """The *corrected* set of a follow-up run (the one evaluated against, or this run): the person's corrections,
     each asked once in other words (the learning check's wordings, which training never used)."""
-    from tools.data.corrections import latest_per_question, load_follow_up
-    from tools.data.knowledge import check_items
-
     follow = load_follow_up(req.against.resolve() if req.against is not None else run_dir)
     if follow is None:
         return []
@@ -117,8 +123,6 @@ def _prompt_text(messages: list[dict[str, str]]) -> str:
 
 def generate_answers(dep: Any, which: str, prompts: list[list[dict[str, str]]], max_tokens: int,
                      concurrency: int) -> list[str]:
-    from tools.serve.chat import complete
-
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(lambda m: complete(dep, which, m, max_tokens=max_tokens, temperature=0.0), prompts))
 
@@ -138,7 +142,6 @@ def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
     into this run's running server (no restart)."""
     if req.against is None:
         return _Sides("base", "tuned", "base", "fine-tuned", run_dir / "eval")
-    from tools.serve.adapters import serve_other_run
 
     other = req.against.resolve()
     name = serve_other_run(dep, other)
@@ -148,11 +151,6 @@ def _sides(run_dir: Path, dep: Any, req: EvalRequest) -> _Sides:
 def _side_by_side(run_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
     """The run's deployment with base and fine-tuned side by side, (re)deployed when it has not: LoRA on a GPU
     or to compare another run (its adapter joins the server), a pair of servers on a CPU."""
-    from tools.serve.deploy import DeployRequest, deploy_model
-    from tools.serve.mode import side_by_side_mode
-    from tools.serve.process import deployment_status
-    from tools.serve.record import load_deployment
-
     st = deployment_status(run_dir)
     dep = load_deployment(run_dir) if st is not None and st.state == "running" else None
     mode = "lora" if req.against is not None else side_by_side_mode()
@@ -214,8 +212,6 @@ def evaluate_model(req: EvalRequest) -> EvalResult:
 def _questions(run_dir: Path, req: EvalRequest, examples: list[dict[str, Any]], learnt: list[Any],
                learnt_source: str, events: EventWriter) -> _Questions:
     """The held-out and learnt questions with the kept (general) ones and a follow-up's corrected ones added."""
-    from tools.evaluate.sets import KEPT
-
     kept = KEPT[: req.max_samples] if req.max_samples else KEPT
     system = _run_config(run_dir).get("system_prompt")
     events.emit("eval", "start", f"evaluating {len(learnt)} learnt, {len(examples)} held-out and {len(kept)} "
@@ -263,9 +259,6 @@ def _scored_table(run_dir: Path, req: EvalRequest, sides: _Sides, examples: list
                   events: EventWriter) -> Any:
     """The table of the held-out answers, with the eval loss and the judge when they ran (empty without
     held-out examples)."""
-    from tools.evaluate.score import load_and_score
-    from tools.evaluate.table import EvalTable
-
     out_dir = sides.out_dir
     loss_b, loss_a = _eval_loss(run_dir, req, examples, events)
     judge = _judge(out_dir, req, events)
@@ -292,14 +285,9 @@ def _eval_loss(run_dir: Path, req: EvalRequest, examples: list[dict[str, Any]],
 
 def _judge(out_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
     """The judge LLM's verdicts on the held-out answers (None: no judge configured, turned off, or it failed)."""
-    from tools.evaluate.judge import judge_config_from_env
-
     cfg = judge_config_from_env()
     if cfg is None or req.judge is False:
         return None
-    from tools.evaluate.judge import judge_pairwise
-    from tools.evaluate.match import match_records
-    from tools.evaluate.score import judge_samples
 
     b_recs, a_recs = match_records(out_dir / "before.jsonl", out_dir / "after.jsonl")
     try:
@@ -311,8 +299,6 @@ def _judge(out_dir: Path, req: EvalRequest, events: EventWriter) -> Any:
 
 def _written(table: Any, out_dir: Path, samples: int, events: EventWriter, t0: float) -> EvalResult:
     """The table written (Markdown, CSV, JSON) and said; the result with its files and metrics."""
-    from tools.evaluate.render import render_markdown, write_tables
-
     files = {k: str(v) for k, v in write_tables(table, out_dir).items()}
     files.update({"before": str(out_dir / "before.jsonl"), "after": str(out_dir / "after.jsonl")})
     metrics = {r.name: {"before": r.before, "after": r.after} for r in table.metrics}
@@ -327,9 +313,6 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
                 kept: Sequence[tuple[str, Any]], before: list[str], after: list[str], n_held: int,
                 n_learnt: int) -> list[Any]:
     """Score held out / learnt / kept (answers in that order); keep the learnt and kept answers on disk."""
-    from tools.data.knowledge import kept_right
-    from tools.evaluate.sets import learnt_check, score_set
-
     cut = (0, n_held, n_held + n_learnt, len(before))
     held_b, learnt_b, kept_b = (before[cut[i]:cut[i + 1]] for i in range(3))
     held_a, learnt_a, kept_a = (after[cut[i]:cut[i + 1]] for i in range(3))
@@ -348,8 +331,6 @@ def _score_sets(out_dir: Path, examples: list[dict[str, Any]], learnt: list[Any]
 
 
 def _corrected_set(out_dir: Path, items: list[Any], before: list[str], after: list[str]) -> Any:
-    from tools.evaluate.sets import learnt_check, score_set
-
     write_jsonl(out_dir / "corrected.jsonl", [
         {"id": str(i), "prompt": it.messages[-1]["content"], "question": it.question, "reference": it.reference,
          "base": b, "tuned": a} for i, (it, b, a) in enumerate(zip(items, before, after, strict=True))])
@@ -358,9 +339,6 @@ def _corrected_set(out_dir: Path, items: list[Any], before: list[str], after: li
 
 def _length_adherence(run_dir: Path, before: list[str], after: list[str]) -> dict[str, Any]:
     """How many answers keep the length limit the goal named ("under 50 words"), before and after."""
-    from tools.core.system_prompt import length_limit, within_limit
-    from tools.evaluate.sets import SetScore
-
     style = _run_config(run_dir).get("style") or []
     limit = length_limit(list(style))
     if limit is None:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from tools.core.jsonio import write_jsonl
 from tools.data.read.answer import GroundedAnswer, Prepared, finish, prepare
+from tools.evaluate.sets import learnt_check, score_set
 from tools.serve.ask import read_questions, run_reading
 
 
@@ -49,8 +50,6 @@ def grounded_ask(run_dir: Path, learnt: Sequence[Any], learnt_source: str, out_o
 
 def grounded_sets(out_dir: Path, g: GroundedAsk, before: list[str], after: list[str]) -> list[Any]:
     """The two rows, scored on what the person reads; every answer kept on disk."""
-    from tools.evaluate.sets import learnt_check, score_set
-
     n = len(g.learnt)
     fin_b = [finish(p, r, g.covered) for p, r in zip(g.learnt + g.out_of_scope, before, strict=True)]
     fin_a = [finish(p, r, g.covered) for p, r in zip(g.learnt + g.out_of_scope, after, strict=True)]

@@ -7,6 +7,11 @@ import time
 from pathlib import Path
 
 from tools.core.errors import InputError
+from tools.core.jsonio import iter_jsonl
+from tools.evaluate.match import load_human_scores
+from tools.evaluate.render import write_tables
+from tools.evaluate.score import with_human_votes
+from tools.evaluate.table import read_table
 
 HUMAN_SCORES = "human.jsonl"
 
@@ -32,12 +37,6 @@ def record_human_score(run_dir: Path, sample_id: str, model: str, score: int) ->
 def refresh_human_row(eval_dir: Path) -> bool:
     """Rewrite ``table.{md,csv,json}`` in ``eval_dir`` with the human row from ``human.jsonl`` (False when
     the run has no table yet: the evaluation counts the votes when it runs)."""
-    from tools.core.jsonio import iter_jsonl
-    from tools.evaluate.match import load_human_scores
-    from tools.evaluate.render import write_tables
-    from tools.evaluate.score import with_human_votes
-    from tools.evaluate.table import read_table
-
     table_path, before = eval_dir / "table.json", eval_dir / "before.jsonl"
     if not table_path.is_file() or not (eval_dir / HUMAN_SCORES).is_file():
         return False

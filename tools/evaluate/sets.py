@@ -22,7 +22,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError
+from tools.core.jsonio import iter_jsonl
 from tools.core.messages import say
+from tools.data import ConvertRequest, convert_documents
+from tools.data.examples import to_prompt_completion
 from tools.data.knowledge import CheckItem, knows
 
 MIN_ITEMS = 20
@@ -137,10 +140,6 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
     Read by the dataset converter, so every format and every error message of ``tunepilot data`` applies
     (file and line named). Nothing is dropped silently: the converter's report says what was left out.
     """
-    from tools.core.jsonio import iter_jsonl
-    from tools.data import ConvertRequest, convert_documents
-    from tools.data.examples import to_prompt_completion
-
     path = Path(path)
     if not path.is_file():
         raise InputError("no such questions file", where=str(path),
@@ -156,9 +155,6 @@ def load_questions(path: Path, work_dir: Path, system_prompt: str | None = None)
                          hint="One question and its expected answer per row: columns question/answer, or JSONL "
                               '{"question": ..., "answer": ...}')
     return items
-
-
-
 
 
 def _score_cell(s: SetScore, lang: str) -> str:

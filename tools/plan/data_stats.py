@@ -7,8 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.errors import InputError
+from tools.core.jsonio import iter_jsonl
+from tools.core.key_facts import extract_facts
+from tools.data.examples import load_examples, to_prompt_completion
+from tools.data.knowledge import augment_counted
 from tools.data.schema import DatasetReport, read_report_json
 from tools.plan.record import TokenStats
+from tools.plan.schedule import paraphrases_for
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +109,6 @@ def question_stats(train: Path) -> dict[str, float]:
     training will add to each example at the plan's count, counted on the data itself with the worker's own
     ``augment``, without an LLM's: short questions yield fewer than long ones). Empty without examples or when
     the file cannot be read."""
-    from tools.data.examples import load_examples
-    from tools.data.knowledge import augment_counted
-    from tools.plan.schedule import paraphrases_for
-
     try:
         rows = load_examples(train, None)
     except (OSError, ValueError) as exc:
@@ -126,18 +127,12 @@ def question_stats(train: Path) -> dict[str, float]:
 
 def written_share(train: Path) -> float:
     """Share of the records whose question tunepilot wrote from a document's fact (``meta.method == "fact"``)."""
-    from tools.core.jsonio import iter_jsonl
-
     methods = [str((rec.get("meta") or {}).get("method", "")) for _, rec in iter_jsonl(train) if isinstance(rec, dict)]
     return round(sum(1 for m in methods if m == "fact") / len(methods), 2) if methods else 0.0
 
 
 def fact_share(data_dir: Path) -> float | None:
     """Share of the training answers that carry key facts (numbers, names, codes); None without answers."""
-    from tools.core.jsonio import iter_jsonl
-    from tools.core.key_facts import extract_facts
-    from tools.data.examples import to_prompt_completion
-
     path = Path(data_dir) / "train.jsonl"
     if not path.exists():
         return None

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tools.core.errors import InputError
+from tools.core.errors import InputError, ModelNotFoundError
 from tools.core.messages import Said, said
+from tools.data.examples import load_examples
+from tools.data.knowledge import single_turn
+from tools.data.paraphrase import is_chinese
+from tools.data.tokens import TokenCounter
 from tools.plan.data_stats import fact_share, read_token_stats, written_share
-from tools.plan.hardware import HardwareFacts
+from tools.plan.hardware import HardwareFacts, detect_hardware, load_hardware
 from tools.plan.model_facts import ModelFacts, facts_from_params, load_model_facts
 from tools.plan.planner import plan_training
 from tools.plan.record import PlanOverrides, PlanRequest, TrainingPlan
+from tools.plan.speed import machine_of, read_speeds
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +38,6 @@ def model_for_data(data_dir: Path | None, task: str = "auto") -> tuple[str, Said
         return os.environ["TUNEPILOT_DEFAULT_MODEL"], None
     if data_dir is None or not (Path(data_dir) / "train.jsonl").exists() or task == "style":
         return "demo", None
-    from tools.data.examples import load_examples
-    from tools.data.knowledge import single_turn
-    from tools.data.paraphrase import is_chinese
 
     try:
         rows = load_examples(Path(data_dir) / "train.jsonl", None)
@@ -55,8 +57,6 @@ def system_prompt_tokens(model: str | None, prompt: str) -> int:
     """Tokens the run's system prompt adds to every example as training renders it (the dataset's lengths were
     counted without it). Without the model's tokenizer, its characters: no tokenizer here spends fewer than
     one token on a Chinese character, and the plan must leave the answers room."""
-    from tools.data.tokens import TokenCounter
-
     if model:
         try:
             return TokenCounter(model).system_tokens(prompt)
@@ -67,8 +67,6 @@ def system_prompt_tokens(model: str | None, prompt: str) -> int:
 
 def model_facts_for(model: str | None, params: str | None) -> ModelFacts:
     """Facts from the model's config.json; ``params`` alone (or when the config cannot be read) estimates by size."""
-    from tools.core.errors import ModelNotFoundError
-
     if model is None and params is None:
         model = "demo"
     if model is None:
@@ -99,9 +97,6 @@ def make_plan(
     main_port: int = 29500,
 ) -> TrainingPlan:
     """Gather the facts (model config, hardware, dataset report) and plan. The CLI and the agent call this."""
-    from tools.plan.hardware import detect_hardware, load_hardware
-    from tools.plan.speed import machine_of, read_speeds
-
     chosen: Said | None = None
     if model is None and params is None:
         model, chosen = model_for_data(data_dir, task)

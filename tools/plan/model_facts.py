@@ -22,7 +22,17 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError, ModelNotFoundError
+from tools.core.jsonio import read_json
 from tools.core.messages import Said, said
+from tools.core.models import (
+    DEMO_ALIASES,
+    DEMO_NAME,
+    GEMMA_ALIASES,
+    TINY_ALIASES,
+    TINY_NAME,
+    models_dir,
+    resolve_model,
+)
 from tools.plan.families import (
     ATTN_BIAS_TYPES,
     GATED_TYPES,
@@ -397,8 +407,6 @@ DEMO_CONFIG: dict[str, Any] = {
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from tools.core.jsonio import read_json
-
     data = read_json(path)
     if not isinstance(data, dict):
         raise InputError("config.json is not a JSON object", where=str(path), hint="Check the model folder")
@@ -407,16 +415,6 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def load_model_facts(model: str | Path) -> ModelFacts:
     """Facts for 'demo'/'tiny', a local model folder, or a hub id (downloads config.json only)."""
-    from tools.core.models import (
-        DEMO_ALIASES,
-        DEMO_NAME,
-        GEMMA_ALIASES,
-        TINY_ALIASES,
-        TINY_NAME,
-        models_dir,
-        resolve_model,
-    )
-
     text = str(model).strip()
     low = text.lower()
     if low in DEMO_ALIASES or low == DEMO_NAME.lower():

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from tools.core.errors import InputError, ResourceError
+from tools.core.jsonio import atomic_write_text, read_json, write_json
 from tools.core.messages import Said, is_zh, said
 from tools.core.said import in_language
 from tools.plan.hardware import HardwareFacts
@@ -286,8 +287,6 @@ def write_plan(plan: TrainingPlan, out: Path, data_dir: str | None = None) -> tu
 
     Returns the plan as written (its launch command names these files) and the paths written.
     """
-    from tools.core.jsonio import atomic_write_text, write_json
-
     out_dir, name = plan_target(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = relocate_plan(plan, str(out_dir), data_dir=data_dir, plan_name=name)
@@ -319,8 +318,6 @@ def plan_file(path: Path) -> Path:
 
 def load_plan(path: Path) -> TrainingPlan:
     """Read a ``plan.json`` back (the trainer's entry point), naming the file on failure."""
-    from tools.core.jsonio import read_json
-
     path = plan_file(path)
     return parse_plan(read_json(path), where=str(path))
 

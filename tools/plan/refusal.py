@@ -12,7 +12,7 @@ from tools.plan.cpu_time import CPU_MAX_PARAMS, cpu_tokens_per_s
 from tools.plan.hardware import HardwareFacts
 from tools.plan.kinds import Method, Strategy
 from tools.plan.memory import MemoryEstimate, MemorySettings, estimate_memory, gib
-from tools.plan.model_facts import human_params
+from tools.plan.model_facts import facts_from_params, human_params
 from tools.plan.record import PlanOverrides, PlanRequest, TrainingPlan
 from tools.plan.words import method_said, model_said, on_off
 
@@ -78,8 +78,6 @@ def nothing_fits(req: PlanRequest, smallest: MemoryEstimate, methods: list[Metho
 
 
 def _largest_fitting_params(s: MemorySettings, available: int, headroom: float) -> int | None:
-    from tools.plan.model_facts import facts_from_params
-
     lo, hi = 0.1e9, 1000e9
     if not estimate_memory(facts_from_params(int(lo)), s.model_copy(update={"lora_targets": ["q_proj", "k_proj",
                            "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}), available, headroom).fits:

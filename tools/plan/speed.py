@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.core.paths import tunepilot_home
-from tools.plan.hardware import HardwareFacts
+from tools.plan.hardware import HardwareFacts, probe_cpu
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,5 @@ def machine_of(hw: HardwareFacts) -> str:
 
 def this_machine(gpu_names: list[str]) -> str:
     """The key of the machine this runs on, with the GPUs the caller sees (the trainer asks torch)."""
-    from tools.plan.hardware import probe_cpu
-
     cpu = probe_cpu()
     return machine_key(cpu.model, cpu.logical_cores, gpu_names)

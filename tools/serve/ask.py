@@ -21,6 +21,9 @@ from tools.core.messages import say
 from tools.data.read.answer import READ_K, GroundedAnswer, finish, prepare
 from tools.data.read.index import PassageIndex
 from tools.data.read.passages import load_passages
+from tools.serve import chat as serve_chat
+from tools.train.generate import generate_greedy
+from tools.train.record import run_settings
 
 
 class AskRequest(BaseModel):
@@ -82,8 +85,6 @@ def read_questions(path: Path) -> list[str]:
 
 def run_reading(run_dir: Path) -> tuple[PassageIndex | None, str | None, int, Any]:
     """The run's passage index (None without passages), system prompt, passages a question and settings."""
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     data_dir = Path(settings.data_dir) if settings is not None else run_dir / "data"
     index = PassageIndex.load(data_dir) if load_passages(data_dir) else None
@@ -109,8 +110,6 @@ def local_generate(folder: Path, prompts: Sequence[list[dict[str, str]]], max_ne
     """Greedy answers of the model in ``folder`` (loaded here, in this process) to chat prompts."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tools.train.generate import generate_greedy
 
     tok = AutoTokenizer.from_pretrained(str(folder))
     if tok.pad_token is None:
@@ -139,10 +138,8 @@ def answer_deployed(dep: Any, run_dir: Path, which: str, question: str, *, syste
     """``which`` (base or tuned) on the run's server answers ``question`` with the passages found for it when
     the run has documents (alone when it has none, or ``closed_book``); the deployment adds the run's system
     prompt unless ``system`` is given."""
-    from tools.serve.chat import complete
-
     index, _, k, _ = run_reading(run_dir)
     prep = prepare(question, index, None, k, closed_book=closed_book)
     messages = ([{"role": "system", "content": system}] if system else []) + prep.messages
-    raw = complete(dep, which, messages, max_tokens=max_tokens)
+    raw = serve_chat.complete(dep, which, messages, max_tokens=max_tokens)
     return finish(prep, raw, index.passages if index is not None else [])

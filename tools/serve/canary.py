@@ -6,16 +6,15 @@ from pathlib import Path
 
 from tools.core.events import EventWriter
 from tools.core.payloads import Canary
+from tools.data.examples import load_examples
+from tools.serve.chat import complete
 from tools.serve.process import DeployError
 from tools.serve.record import Deployment
+from tools.train.record import run_settings
 
 
 def run_canary(dep: Deployment, run_dir: Path) -> None:
     """Greedy answers of base and adapter to a training prompt must differ."""
-    from tools.data.examples import load_examples
-    from tools.serve.chat import complete
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     examples = load_examples(Path(settings.data_dir if settings else run_dir / "data") / "train.jsonl", None)
     messages = examples[0]["prompt"] if examples else [{"role": "user", "content": "Who are you?"}]

@@ -24,6 +24,8 @@ from typing import Any
 
 from tools.data.read.answer import finish, prepare
 from tools.serve.ask import run_reading
+from tools.serve.chat import complete
+from tools.serve.record import load_deployment
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,6 @@ class ReadingApp:
     """What one request needs: the run's passages and the upstream deployment."""
 
     def __init__(self, run_dir: Path) -> None:
-        from tools.serve.record import load_deployment
-
         self.run_dir = run_dir
         self.index, self.system, self.k, _ = run_reading(run_dir)
         dep = load_deployment(run_dir)
@@ -42,8 +42,6 @@ class ReadingApp:
         self.dep = dep
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        from tools.serve.chat import complete
-
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         users = [i for i, m in enumerate(messages) if m.get("role") == "user" and isinstance(m.get("content"), str)]
         if not users:

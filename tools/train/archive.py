@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tools.core.jsonio import atomic_dir
+
 
 def save_adapter(trainer: Any, tok: Any, out: Path) -> None:
     """Save adapter + tokenizer (with the chat template used in training) atomically."""
-    from tools.core.jsonio import atomic_dir
-
     with atomic_dir(out) as tmp:
         trainer.model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))

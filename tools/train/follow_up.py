@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from tools.core.errors import InputError
+from tools.core.jsonio import iter_jsonl, write_jsonl
 from tools.core.runs import CONFIG_FILE
 from tools.data.corrections import (
     Correction,
@@ -20,9 +21,12 @@ from tools.data.corrections import (
     follow_up_data,
     latest_per_question,
     load_corrections,
+    load_follow_up,
     write_follow_up,
 )
-from tools.plan.record import TrainingPlan
+from tools.data.knowledge import rewordings
+from tools.plan.follow_up import follow_up_plan
+from tools.plan.record import TrainingPlan, load_plan, write_plan
 from tools.plan.schedule import KNOWLEDGE_PARAPHRASES
 from tools.train.record import read_config
 
@@ -47,8 +51,6 @@ class FollowUpResult(BaseModel):
 
 def _previous(req: FollowUpRequest) -> tuple[TrainingPlan, Path, Path]:
     """The previous run's plan, data folder and adapter, each named when it is missing."""
-    from tools.plan.record import load_plan
-
     prev = req.previous_run
     adapter = prev / "adapter"
     if not (adapter / "adapter_config.json").exists():
@@ -70,8 +72,6 @@ def _reworded(data_dir: Path, corrections: list[Correction], paraphrases: int) -
     rewordings are written into the data instead: the count a knowledge question gets. Returns how many."""
     if paraphrases:
         return 0
-    from tools.core.jsonio import iter_jsonl, write_jsonl
-    from tools.data.knowledge import rewordings
 
     path = data_dir / "train.jsonl"
     rows = [rec for _, rec in iter_jsonl(path)]
@@ -85,9 +85,6 @@ def _reworded(data_dir: Path, corrections: list[Correction], paraphrases: int) -
 
 def prepare_follow_up(req: FollowUpRequest) -> FollowUpResult:
     """The follow-up's data, plan and record in ``req.run_dir``; refused when there is nothing to correct."""
-    from tools.plan.follow_up import follow_up_plan
-    from tools.plan.record import write_plan
-
     prev = req.previous_run.resolve()
     corrections = latest_per_question(load_corrections(prev))
     if not corrections:
@@ -111,10 +108,6 @@ def prepare_follow_up(req: FollowUpRequest) -> FollowUpResult:
 
 def replan_follow_up(run_dir: Path, *, epochs: int | None = None, learning_rate: float | None = None) -> TrainingPlan:
     """The plan of a prepared follow-up again, with the person's epochs or learning rate (an edit before Approve)."""
-    from tools.data.corrections import load_follow_up
-    from tools.plan.follow_up import follow_up_plan
-    from tools.plan.record import load_plan
-
     record = load_follow_up(run_dir)
     if record is None:
         raise InputError("this run is not a follow-up", where=str(run_dir), hint="Use `tunepilot plan` for a new run")

@@ -29,6 +29,7 @@ from tools.core.paths import REPO_ROOT
 from tools.core.payloads import Done, Failed
 from tools.core.procs import local_rank, pid_alive, world_rank
 from tools.core.runs import CONFIG_FILE, PID_FILE, SUPERVISOR_PID_FILE, supervisor_alive, training_alive
+from tools.plan.record import PLAN_FILE, load_plan
 from tools.train.checkpoints import last_checkpoint
 from tools.train.record import (
     TrainRequest,
@@ -53,7 +54,6 @@ def _resolve_settings(req: TrainRequest) -> TrainSettings:
     elif req.plan_path is not None:
         if req.data_dir is None:
             raise InputError("no dataset given", hint="Pass --data DIR (the folder with train.jsonl)")
-        from tools.plan.record import load_plan
 
         settings = settings_from_plan(load_plan(req.plan_path), req.data_dir)
     elif req.config_path is not None or (req.resume and (run_dir / CONFIG_FILE).exists()):
@@ -122,8 +122,6 @@ def cancel_training(run_dir: Path, timeout_s: float = 30.0) -> bool:
 def keep_plan(plan_path: Path | None, run_dir: Path) -> None:
     """A run folder holds the plan it was trained with (``train --continue`` and ``runs`` read it there), also when
     the plan file given lives elsewhere."""
-    from tools.plan.record import PLAN_FILE
-
     if plan_path is None or world_rank() != 0:
         return
     source = plan_path / PLAN_FILE if plan_path.is_dir() else plan_path

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.events import EventWriter
+from tools.core.jsonio import atomic_dir
 from tools.core.payloads import Check
+from tools.data.knowledge import CheckProgress, count_known
 from tools.train.generate import generate_greedy
 from tools.train.record import TrainSettings
 
@@ -42,8 +44,6 @@ def _stop_early(events: EventWriter, settings: TrainSettings, progress: Any, ver
 
 def _closed_book(model: Any, tok: Any, items: list[Any], max_new_tokens: int) -> int | None:
     """A reading run's check: how many of the same questions it knows without the documents (None otherwise)."""
-    from tools.data.knowledge import count_known
-
     closed = [it for it in items if it.closed]
     if not closed:
         return None
@@ -61,8 +61,6 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
     if not items:
         return None
     from transformers import TrainerCallback
-
-    from tools.data.knowledge import CheckProgress, count_known
 
     class LearningCheck(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -94,8 +92,6 @@ def build_learning_check(events: EventWriter, settings: TrainSettings, tok: Any,
             # the adapter kept at the end is the best check's from the minimum epochs on (earlier ones look better
             # to the check than they are)
             if known > self.best and (step >= self.min_step or step == state.max_steps):
-                from tools.core.jsonio import atomic_dir
-
                 self.best, self.best_step = known, step
                 with atomic_dir(run_dir / BEST_ADAPTER) as tmp:
                     model.save_pretrained(str(tmp))
@@ -116,8 +112,6 @@ def keep_best(check: Any, tok: Any, run_dir: Path, events: EventWriter) -> None:
     """When the last learning check knew fewer than the best one, the run's adapter is the best one's."""
     best = run_dir / BEST_ADAPTER
     if check.last < check.best and (best / "adapter_config.json").exists():
-        from tools.core.jsonio import atomic_dir
-
         with atomic_dir(run_dir / "adapter") as tmp:
             for f in best.iterdir():
                 shutil.copy2(f, tmp / f.name)

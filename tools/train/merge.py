@@ -20,6 +20,7 @@ from tools.core.events import EventWriter
 from tools.core.jsonio import atomic_dir
 from tools.core.payloads import Merged
 from tools.data.examples import load_examples
+from tools.train.record import run_settings
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ def _adapter_on_base(base: str, adapter_dir: Path, tok: Any, reasons: list[str])
 
 def _check_prompts(run_dir: Path, n: int) -> list[Any]:
     """The self-check's prompts: the first ``n`` training prompts (a greeting when there are none)."""
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     data_dir = Path(settings.data_dir) if settings else run_dir / "data"
     system = settings.system_prompt if settings else None

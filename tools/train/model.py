@@ -6,7 +6,9 @@ import os
 from typing import Any
 
 from tools.core.events import EventWriter
+from tools.core.templates import CHATML_TEMPLATE, without_default_system
 from tools.train.record import TrainSettings
+from tools.train.short_attention import recompute_norms, register
 
 
 def load_tokenizer(settings: TrainSettings) -> Any:
@@ -15,8 +17,6 @@ def load_tokenizer(settings: TrainSettings) -> Any:
 
     tok = AutoTokenizer.from_pretrained(settings.model)
     if not getattr(tok, "chat_template", None):
-        from tools.core.templates import CHATML_TEMPLATE
-
         tok.chat_template = CHATML_TEMPLATE
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
         vocab = tok.get_vocab()
@@ -31,7 +31,6 @@ def drop_default_system(tok: Any, settings: TrainSettings) -> tuple[str, int] | 
     length in tokens; None when nothing changed."""
     if settings.system_prompt or not getattr(tok, "chat_template", None):
         return None
-    from tools.core.templates import without_default_system
 
     found = without_default_system(tok, tok.chat_template)
     if found is None:
@@ -49,7 +48,6 @@ def load_model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings.precision]
     attention = settings.attn_implementation
     if attention == "eager" and not cuda:  # the plan's short CPU examples: eager's work, lighter on memory
-        from tools.train.short_attention import register
 
         attention = register()
     load_kwargs: dict[str, Any] = {"attn_implementation": attention}
@@ -75,8 +73,6 @@ def load_model(settings: TrainSettings, tok: Any, cuda: bool) -> Any:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model.config.pad_token_id = tok.pad_token_id
     if not cuda and not settings.gradient_checkpointing:
-        from tools.train.short_attention import recompute_norms
-
         recompute_norms(model)
     return model
 

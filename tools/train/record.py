@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import InputError
 from tools.core.jsonio import atomic_write_text
+from tools.core.models import resolve_model
 from tools.core.runs import CONFIG_FILE
 from tools.plan.record import TrainingPlan
 from tools.plan.schedule import REPLAY_REPEAT
@@ -112,8 +113,6 @@ def settings_from_plan(plan: TrainingPlan, data_dir: Path) -> TrainSettings:
 
     A plan from JSON is read with :func:`tools.plan.record.parse_plan` first (a hand-written one that lacks a
     field is refused there with the field's name rather than filled with a default the planner did not choose)."""
-    from tools.core.models import resolve_model
-
     if not plan.fits:
         raise InputError("this plan does not fit the machine, so it cannot be trained",
                          hint=plan.refusal or "Make a new plan with a smaller model or shorter sequences")

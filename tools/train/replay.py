@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.events import EventWriter
+from tools.core.jsonio import iter_jsonl, write_jsonl
+from tools.core.procs import local_rank
+from tools.data.replay import MAX_NEW_TOKENS, replay_examples, replay_prompts
 from tools.train.generate import generate_greedy
 from tools.train.record import TrainSettings
 
@@ -19,10 +22,6 @@ def replayed_examples(model: Any, tok: Any, settings: TrainSettings, run_dir: Pa
     (``tools/data/replay.py``), each ``replay_repeat`` times. Kept in the run's ``replay.jsonl``: a resumed
     run trains on the same examples, and in a training of several processes the machine's first one answers
     while the others wait for its file (every process must train on the same examples)."""
-    from tools.core.jsonio import iter_jsonl, write_jsonl
-    from tools.core.procs import local_rank
-    from tools.data.replay import MAX_NEW_TOKENS, replay_examples, replay_prompts
-
     saved = run_dir / "replay.jsonl"
     waited = 0.0
     while local_rank() > 0 and not saved.exists() and waited < REPLAY_WAIT_S:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tools.core.events import Event, EventReader, EventWriter
+from tools.core.paths import tunepilot_home
 from tools.core.payloads import Queued
 from tools.core.procs import pid_alive
 
@@ -22,8 +23,6 @@ def machine_slot(run_dir: Path, events: EventWriter, on_event: Callable[[Event],
     process ends in any way (even SIGKILL), so a crash never leaves the queue stuck.
     """
     import fcntl
-
-    from tools.core.paths import tunepilot_home
 
     home = tunepilot_home()
     queue = home / "train-queue"

@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+from tools.plan.speed import SpeedSample, record_speed, this_machine
 from tools.train.record import TrainSettings
 
 log = logging.getLogger("tools.train.worker")
@@ -25,8 +26,6 @@ def record_speed_sample(timing: Timing, settings: TrainSettings, run_dir: Path, 
                         gpu_names: list[str]) -> None:
     """Add this training's measured speed to the machine's samples; a failure to write is logged, not raised."""
     import psutil
-
-    from tools.plan.speed import SpeedSample, record_speed, this_machine
 
     wall = time.time() - timing.began
     if tokens <= 0 or timing.step_seconds <= 0 or params <= 0:

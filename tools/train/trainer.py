@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.core.procs import world_size
+from tools.train.loss import answer_loss, plain_head
 from tools.train.record import TrainSettings
 
 CPU_PAD_MULTIPLE = 16
@@ -21,8 +22,6 @@ def trainer_class(settings: TrainSettings, cuda: bool) -> Any:
     # the LoRA inputs stay 16-bit only where autocast runs: accelerate's on a GPU, ours for bf16 on a CPU
     mixed = settings.precision in ("bf16", "fp16") and (cuda or cpu_bf16)
     answer_only = not cuda and world_size() == 1 and settings.answer_only_head
-    if answer_only:
-        from tools.train.loss import answer_loss, plain_head
 
     class Trainer(SFTTrainer):  # type: ignore[misc]
         answer_loss_only = answer_only  # the loss of tools/train/loss.py (else TRL's)

@@ -35,6 +35,7 @@ from tools.train.checkpoints import incomplete_checkpoints, last_checkpoint
 from tools.train.examples import training_examples
 from tools.train.failure import report_failure
 from tools.train.learning_check import build_learning_check, keep_best
+from tools.train.loss import give_back_freed_memory
 from tools.train.model import drop_default_system, load_model, load_tokenizer, with_adapter
 from tools.train.progress import build_callback
 from tools.train.record import TrainSettings, read_config
@@ -53,8 +54,6 @@ def train(run_dir: Path, resume: bool) -> int:
     import torch
     from datasets import Dataset
     if settings.give_back_memory:
-        from tools.train.loss import give_back_freed_memory
-
         give_back_freed_memory()
     torch.manual_seed(settings.seed)
     examples = training_examples(settings, events)

@@ -18,7 +18,9 @@ from tools.data.document import Record
 from tools.data.paraphrase import paraphrase_question
 from tools.data.read.index import INDEX_DIR, PassageIndex, recall_at
 from tools.data.read.passages import PASSAGES_FILE, Passage, faq_passage, home_of, numbered, write_passages
+from tools.data.read.prompt import reading_turn
 from tools.data.schema import PassageStats
+from tools.data.tokens import percentile
 
 PASSAGE_METHODS = ("faq", "table")  # records that are an entry of the person's FAQ
 QUESTION_METHODS = ("fact", "section", "llm")  # questions the product wrote about a passage
@@ -40,9 +42,6 @@ def reading_lengths(index: PassageIndex, asked: Sequence[tuple[str, str, str]],
                     count: Callable[[list[str]], list[int]], overhead: int) -> dict[str, int]:
     """p95 tokens of a reading example (:mod:`tools.data.read.raft`) with 1, 2, 3 passages, counted on a sample of the
     trained questions with their answers (the template's frame for a user and an assistant turn included)."""
-    from tools.data.read.prompt import reading_turn
-    from tools.data.tokens import percentile
-
     by_id = {p.id: p for p in index.passages}
     step = max(1, len(asked) // LENGTH_SAMPLE)
     sample = asked[::step]
