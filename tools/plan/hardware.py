@@ -18,6 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.core.errors import InputError
+from tools.core.jsonio import read_json
+from tools.core.paths import tunepilot_home
+from tools.plan.gpus import known_gpu
+
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
@@ -186,6 +191,20 @@ def probe_gpus_torch() -> list[GPUInfo]:
     return gpus
 
 
+def cuda_available(nvml: Any | None = None) -> bool:
+    """Whether this machine has a CUDA GPU, asked of the driver (NVML, else ``/proc/driver/nvidia/gpus``) and
+    never of torch: the page's and the agent's processes decide how to serve without loading it
+    (ARCHITECTURE.md). The one home of this question; :func:`probe_gpus` says what the GPUs are."""
+    try:
+        return bool(probe_gpus_nvml(nvml))
+    except Exception:  # noqa: BLE001 - NVML missing or no driver
+        pass
+    if nvml is not None:
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
 def probe_gpus(nvml: Any | None = None) -> tuple[list[GPUInfo], str]:
     """GPUs and a sentence saying how they were found (or why none were)."""
     try:
@@ -240,8 +259,6 @@ def probe_disk(path: Path) -> DiskInfo:
 
 def detect_hardware(home: Path | None = None, nvml: Any | None = None) -> HardwareFacts:
     """Probe this machine. ``nvml`` replaces the pynvml module (tests fake GPUs with it)."""
-    from tools.core.paths import tunepilot_home
-
     gpus, reason = probe_gpus(nvml)
     return HardwareFacts(
         gpus=gpus,
@@ -255,9 +272,6 @@ def detect_hardware(home: Path | None = None, nvml: Any | None = None) -> Hardwa
 
 def load_hardware(path: Path) -> HardwareFacts:
     """Read the JSON that ``tunepilot doctor --json`` prints (for planning another machine)."""
-    from tools.core.errors import InputError
-    from tools.core.jsonio import read_json
-
     data = read_json(path)
     try:
         return HardwareFacts.model_validate(data)
@@ -272,8 +286,6 @@ def load_hardware(path: Path) -> HardwareFacts:
 def hardware_for_gpus(name: str | None, memory_gb: float | None, count: int = 1,
                       cpu: CPUInfo | None = None) -> HardwareFacts:
     """Facts for a machine described in words ("two A100 80G", "24GB"), for planning only."""
-    from tools.plan.gpus import known_gpu
-
     gpu = known_gpu(name)
     key = gpu.name if gpu else None
     mem, cc = (gpu.default_gb, gpu.compute_capability) if gpu else (memory_gb or 24, (8, 0))

@@ -28,11 +28,13 @@ from tools.core.events import EventWriter
 from tools.core.jsonio import write_json
 from tools.core.payloads import Deployed, ServerStarting
 from tools.core.secrets import register as register_secret
+from tools.data.read.passages import load_passages
+from tools.plan.hardware import cuda_available
 from tools.plan.record import PLAN_FILE, load_plan
 from tools.plan.serving import VLLM_LORA_RANKS, ServingPlan, vllm_lora_rank
 from tools.serve.canary import run_canary
 from tools.serve.command import EAGER_REASON, ServeOptions, build_command, server_env
-from tools.serve.mode import cuda_available, run_facts, serving_mode
+from tools.serve.mode import run_facts, serving_mode
 from tools.serve.process import (
     DeployError,
     deployment_status,
@@ -43,6 +45,7 @@ from tools.serve.process import (
     wait_healthy,
 )
 from tools.serve.record import BASE_NAME, SERVE_FILE, TUNED_NAME, Deployment, Peer, load_deployment
+from tools.train.record import run_settings
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,6 @@ class DeployRequest(BaseModel):
 
 def run_system_prompt(run_dir: Path) -> str | None:
     """The system prompt the run was trained with (``config.yaml``), if any."""
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     value = settings.system_prompt if settings is not None else None
     return value if value and value.strip() else None
@@ -125,8 +126,6 @@ def serve_options(run_dir: Path, req: DeployRequest, *, model: str, adapter_r: i
 
 
 def _default_max_len(run_dir: Path, model: str) -> int:
-    from tools.train.record import run_settings
-
     settings = run_settings(run_dir)
     want = max(512, settings.max_length * 2) if settings is not None else 1024
     try:
@@ -186,9 +185,6 @@ def _start_reading(dep: Deployment, run_dir: Path, req: DeployRequest, events: E
     """A run with documents: the endpoint that answers by reading them (tools/serve/reading.py), in front of
     vLLM, on the next free port, with the deployment's host and API key."""
     import sys
-
-    from tools.data.read.passages import load_passages
-    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     if settings is None or not load_passages(Path(settings.data_dir)):

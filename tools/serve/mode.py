@@ -8,15 +8,8 @@ from typing import Literal
 
 from tools.core.adapter import ADAPTER_CONFIG, adapter_base, adapter_config
 from tools.core.errors import InputError
-
-
-def cuda_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001
-        return False
+from tools.plan.hardware import cuda_available
+from tools.train.merge import MergeRequest, merge_adapter
 
 
 def adapter_problems(adapter_dir: Path) -> list[str]:
@@ -106,8 +99,6 @@ def serving_mode(run_dir: Path, asked: Literal["auto", "lora", "merged", "pair"]
                            "and fine-tuned answer side by side without the LoRA path, ~6x slower on a CPU "
                            "(bench/serve.py)")
     if mode in ("merged", "pair") and merged is None:
-        from tools.train.merge import MergeRequest, merge_adapter
-
         merge_adapter(MergeRequest(run_dir=run_dir))
         merged = run_dir / "merged"
     return mode, merged, reasons  # type: ignore[return-value]

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.core.errors import TunepilotError
 from tools.core.events import EventWriter
+from tools.core.models import resolve_model
 from tools.core.payloads import ServerFailed, ServerStopped
 from tools.core.procs import pid_alive
+from tools.plan.hardware import cuda_available
 from tools.serve.command import build_command, cpu_server_env
 from tools.serve.health import explain_failure, healthy, list_models, log_tail
-from tools.serve.mode import cuda_available
 from tools.serve.record import SERVE_FILE, load_deployment
 
 QA_NAME = "qa-writer"
@@ -160,8 +161,6 @@ def question_server(model: str, log_path: Path, timeout_s: float = 300.0) -> Ite
     """A model behind vLLM on a free loopback port for as long as the block runs (``tunepilot data --qa-model``:
     the model being tuned writes the questions), its base URL yielded; stopped, process group and all, on the
     way out, whatever happened inside."""
-    from tools.core.models import resolve_model
-
     path = str(resolve_model(model))
     gpu = cuda_available()
     port = free_port()
