@@ -12,10 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.session import Turn
 
-from agent.session import AgentSession
-from agent.state import Overrides
-from tools.core.errors import InputError
-
 
 def _print_turn(turn: Turn) -> None:
     for r in turn.replies:
@@ -24,6 +20,10 @@ def _print_turn(turn: Turn) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from agent.session import AgentSession
+    from agent.state import Overrides
+    from tools.core.errors import InputError
+
     for f in args.files:
         if not Path(f).exists():
             raise InputError("file not found", where=f, hint="Check the path")
@@ -57,6 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
+    from agent.session import AgentSession
+
     session = AgentSession(thread_id=args.thread, auto_approve=False)
     for role, text in session.history()[-6:]:
         print(f"{'you' if role == 'user' else 'tunepilot'}: {text}\n")

@@ -17,25 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent import cli as agent_cli
 from tools.core.errors import TunepilotError
 from tools.core.jsonio import print_json
-from tools.core.models import (
-    conversion_notes,
-    prepare_demo_model,
-    prepare_gemma_model,
-    prepare_tiny_model,
-    resolve_model,
-)
-from tools.core.runs import RunIndex
-from tools.data import cli as data_cli
-from tools.evaluate import cli as evaluate_cli
-from tools.plan import cli as plan_cli
-from tools.plan.hardware import detect_hardware
-from tools.serve import cli as serve_cli
-from tools.serve.process import QA_NAME, question_server
-from tools.train import cli as train_cli
-from ui import cli as ui_cli
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +26,14 @@ log = logging.getLogger(__name__)
 def _verb_modules() -> tuple[Any, ...]:
     """The modules that add verbs, in the order of the help: this one (doctor, models, runs), then the stages
     of the journey, then the agent and the page above them."""
+    from agent import cli as agent_cli
+    from tools.data import cli as data_cli
+    from tools.evaluate import cli as evaluate_cli
+    from tools.plan import cli as plan_cli
+    from tools.serve import cli as serve_cli
+    from tools.train import cli as train_cli
+    from ui import cli as ui_cli
+
     return (sys.modules[__name__], data_cli, plan_cli, train_cli, serve_cli, evaluate_cli, agent_cli, ui_cli)
 
 
@@ -63,6 +54,8 @@ def _fmt_gib(n: int) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from tools.plan.hardware import detect_hardware
+
     facts = detect_hardware()
     if args.json:
         print_json(facts)
@@ -95,6 +88,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from tools.core.models import (
+        conversion_notes,
+        prepare_demo_model,
+        prepare_gemma_model,
+        prepare_tiny_model,
+        resolve_model,
+    )
+
     t0 = time.perf_counter()
     prepare = {"demo": prepare_demo_model, "tiny": prepare_tiny_model, "gemma": prepare_gemma_model}
     if args.which in prepare:
@@ -113,6 +114,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from tools.core.runs import RunIndex
+
     index = RunIndex()
     if args.delete:
         index.delete(args.delete)
@@ -166,6 +169,8 @@ def _with_question_writer(args: argparse.Namespace) -> int:
     """``tunepilot data --qa-model``: the named model (``base``: the one being tuned) behind vLLM while the
     conversion runs, as the LLM that writes questions per chunk; stopped afterwards."""
     import tempfile
+
+    from tools.serve.process import QA_NAME, question_server
 
     model = args.model if args.qa_model == "base" else args.qa_model
     log = Path(tempfile.gettempdir()) / f"tunepilot-qa-{os.getpid()}.log"

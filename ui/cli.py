@@ -34,7 +34,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
             hint="Add --auth user:password (or set TUNEPILOT_AUTH), or keep the default 127.0.0.1",
         )
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ui.app import launch  # here: gradio loads only for `tunepilot ui`, after the setting above
+    from ui.app import launch
 
     print(f"tunepilot: open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}")
     launch(host=args.host, port=args.port, auth=auth)

@@ -10,11 +10,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tools.core.errors import InputError
-from tools.core.jsonio import print_json
-from tools.core.messages import say
-from tools.core.runs import run_folder
-from tools.data.convert import convert_documents
-from tools.data.corrections import add_correction, load_corrections, remove_correction
 from tools.data.schema import ConvertRequest, ConvertResult
 
 MAX_PROBLEMS_SHOWN = 10
@@ -74,6 +69,8 @@ def build_request(args: argparse.Namespace) -> ConvertRequest:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from tools.data.convert import convert_documents
+
     result = convert_documents(build_request(args))
     if args.json:
         sys.stdout.write(json.dumps(result.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2)
@@ -131,6 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_correct(args: argparse.Namespace) -> int:
+    from tools.core.jsonio import print_json
+    from tools.core.messages import say
+    from tools.core.runs import run_folder
+    from tools.data.corrections import add_correction, load_corrections, remove_correction
+
     run = run_folder(args.run)
     if args.remove:
         gone = remove_correction(run, args.remove)

@@ -7,18 +7,17 @@ from pathlib import Path
 
 from tools.core.jsonio import print_json
 from tools.core.messages import DEFAULT_LANG, lang_of, say
-from tools.evaluate import before_after
-from tools.evaluate.before_after import EvalRequest
 from tools.evaluate.render import render_saved
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    req = EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
-                      max_tokens=args.max_tokens, with_loss=not args.no_loss,
-                      questions=Path(args.questions) if args.questions else None,
-                      against=Path(args.against) if args.against else None,
-                      out_of_scope=Path(args.out_of_scope) if args.out_of_scope else None)
-    result = before_after.evaluate_model(req)
+    from tools.evaluate.before_after import EvalRequest, evaluate_model
+
+    result = evaluate_model(EvalRequest(run_dir=Path(args.run), max_samples=args.max_samples,
+                                        max_tokens=args.max_tokens, with_loss=not args.no_loss,
+                                        questions=Path(args.questions) if args.questions else None,
+                                        against=Path(args.against) if args.against else None,
+                                        out_of_scope=Path(args.out_of_scope) if args.out_of_scope else None))
     if args.json:
         print_json(result)
         return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.core.jsonio import print_json
 from tools.core.messages import say as catalog_say
 from tools.plan.card import plan_card
 from tools.plan.gather import make_plan
@@ -53,6 +52,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         plan, written = write_plan(plan, Path(args.out), data_dir=str(data_dir.resolve()) if data_dir else None)
     if args.json:
+        from tools.core.jsonio import print_json
+
         print_json(plan)
     else:
         print(plan_card(plan, args.lang))

@@ -7,23 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.core.adapter import adapter_base
 from tools.core.errors import InputError
 from tools.core.jsonio import print_json
-from tools.core.messages import say
-from tools.core.paths import runs_root
 from tools.core.runs import run_folder
-from tools.data.paraphrase import is_chinese
-from tools.data.read.answer import sources_line
-from tools.data.read.passages import load_passages
-from tools.serve.adapters import load_adapter, unload_adapter
-from tools.serve.ask import AskRequest, answer_deployed, ask_questions
-from tools.serve.chat import stream_chat
-from tools.serve.deploy import DeployRequest, deploy_model
-from tools.serve.multinode import multinode_commands
-from tools.serve.process import all_deployments, stop_deployment
-from tools.serve.record import load_deployment
-from tools.train.record import run_settings
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -32,6 +18,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.status:
         return _print_status(args)
     if args.stop:
+        from tools.serve.process import stop_deployment
+
         stopped = stop_deployment(run_folder(args.stop))
         print("stopped" if stopped else "no running server for this run (its record was cleared)")
         return 0
@@ -44,6 +32,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _print_multinode(args: argparse.Namespace) -> int:
     """``--nodes``: the commands to serve the run's model (or ``--model``) across several machines."""
+    from tools.core.adapter import adapter_base
+    from tools.serve.multinode import multinode_commands
+
     model = args.model or "MODEL"
     adapter = None
     if args.run:
@@ -62,6 +53,9 @@ def _print_multinode(args: argparse.Namespace) -> int:
 
 def _print_status(args: argparse.Namespace) -> int:
     """``--status``: every deployment (or the run's) and whether it answers."""
+    from tools.core.paths import runs_root
+    from tools.serve.process import all_deployments
+
     roots = [Path(args.run).resolve().parent] if args.run else [runs_root()]
     found = [s for root in roots for s in all_deployments(root)]
     if not found:
@@ -77,6 +71,9 @@ def _print_status(args: argparse.Namespace) -> int:
 
 def _hot_load(args: argparse.Namespace) -> int:
     """``--load-adapter NAME=DIR`` / ``--unload NAME`` on the run's running server."""
+    from tools.serve.adapters import load_adapter, unload_adapter
+    from tools.serve.record import load_deployment
+
     dep = load_deployment(run_folder(args.run))
     if dep is None:
         raise InputError("this run is not deployed", where=args.run, hint="Deploy it first")
@@ -93,6 +90,8 @@ def _hot_load(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from tools.serve.deploy import DeployRequest, deploy_model
+
     dep = deploy_model(
         DeployRequest(
             run_dir=run_folder(args.run), mode=args.mode, host=args.host, port=args.port, api_key=args.api_key,
@@ -108,10 +107,15 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from tools.serve.chat import stream_chat
+    from tools.serve.record import load_deployment
+
     dep = load_deployment(Path(args.run).resolve())
     if dep is None:
         raise InputError("this run is not deployed", where=args.run, hint="Run `tunepilot deploy --run RUN_DIR` first")
     run_dir = Path(args.run).resolve()
+    from tools.data.read.passages import load_passages
+    from tools.train.record import run_settings
 
     settings = run_settings(run_dir)
     if settings is not None and load_passages(Path(settings.data_dir)) and not args.closed_book:
@@ -126,6 +130,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     if not said.strip():
+        from tools.core.messages import say
+        from tools.data.paraphrase import is_chinese
+
         sys.stdout.write(say("answer.empty", "zh" if is_chinese(args.message) else "en"))
     sys.stdout.write("\n")
     return 0
@@ -133,6 +140,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def _chat_reading(dep: Any, run_dir: Path, args: argparse.Namespace) -> int:
     """The question with the passages found for it, the answer checked against them, and its sources."""
+    from tools.data.read.answer import sources_line
+    from tools.serve.ask import answer_deployed
+
     answer = answer_deployed(dep, run_dir, args.model, args.message, system=args.system, max_tokens=args.max_tokens)
     sys.stdout.write(answer.answer + "\n")
     line = sources_line(answer, "zh" if any("\u4e00" <= c <= "\u9fff" for c in args.message) else "en")
@@ -142,6 +152,8 @@ def _chat_reading(dep: Any, run_dir: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from tools.serve.ask import AskRequest, ask_questions
+
     result = ask_questions(AskRequest(run_dir=Path(args.run), questions=Path(args.questions), out=Path(args.out),
                                       closed_book=args.closed_book, base=args.base, k=args.k,
                                       max_new_tokens=args.max_tokens, lang=args.lang))

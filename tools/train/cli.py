@@ -7,14 +7,7 @@ import sys
 from pathlib import Path
 
 from tools.core.events import Event
-from tools.core.messages import say
 from tools.core.payloads import Progress
-from tools.core.runs import run_folder
-from tools.train.export import ExportRequest, export_model
-from tools.train.follow_up import FollowUpRequest, prepare_follow_up
-from tools.train.launch import run_training
-from tools.train.merge import MergeRequest, merge_adapter
-from tools.train.record import TrainRequest
 
 
 def _print_event(ev: Event) -> None:
@@ -32,6 +25,12 @@ def _print_event(ev: Event) -> None:
 
 def _follow_up(args: argparse.Namespace) -> int:
     """``train --continue RUN --run RUN2``: the follow-up's data and plan, its reasons printed, then training."""
+    from tools.core.messages import say
+    from tools.core.runs import run_folder
+    from tools.train.follow_up import FollowUpRequest, prepare_follow_up
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
+
     prep = prepare_follow_up(FollowUpRequest(previous_run=run_folder(args.continue_run), run_dir=Path(args.run),
                                              plan_path=Path(args.plan) if args.plan else None))
     print(say("follow_up.prepared", args.lang, run=prep.run_dir.name, previous=Path(prep.record.previous_run).name,
@@ -49,6 +48,9 @@ def _follow_up(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from tools.train.launch import run_training
+    from tools.train.record import TrainRequest
+
     if args.continue_run:
         return _follow_up(args)
     req = TrainRequest(
@@ -71,6 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from tools.train.merge import MergeRequest, merge_adapter
+
     result = merge_adapter(MergeRequest(run_dir=Path(args.run)))
     for r in result.reasons:
         print(f"- {r}")
@@ -79,6 +83,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tools.train.export import ExportRequest, export_model
+
     result = export_model(ExportRequest(run_dir=Path(args.run), to=args.to, types=args.types.split(","),
                                         check=not args.no_check))
     for r in result.reasons:
