@@ -11,13 +11,16 @@ from tools.core.errors import InputError
 ADAPTER_CONFIG = "adapter_config.json"
 
 
+def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    """An adapter folder's ``adapter_config.json`` (this run's or another's)."""
+    cfg: dict[str, Any] = json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text())
+    return cfg
+
+
 def adapter_config(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``adapter/adapter_config.json`` (None: the run has no trained adapter)."""
-    path = Path(run_dir) / "adapter" / ADAPTER_CONFIG
-    if not path.exists():
-        return None
-    cfg: dict[str, Any] = json.loads(path.read_text())
-    return cfg
+    folder = Path(run_dir) / "adapter"
+    return read_adapter_config(folder) if (folder / ADAPTER_CONFIG).exists() else None
 
 
 def adapter_base(run_dir: Path) -> str | None:

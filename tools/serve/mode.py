@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from tools.core.adapter import ADAPTER_CONFIG, adapter_base, adapter_config
+from tokenizers import Tokenizer
+
+from tools.core.adapter import adapter_base, adapter_config, read_adapter_config
 from tools.core.errors import InputError
 from tools.plan.hardware import cuda_available
 from tools.train.merge import MergeRequest, merge_adapter
@@ -14,7 +16,7 @@ from tools.train.merge import MergeRequest, merge_adapter
 
 def adapter_problems(adapter_dir: Path) -> list[str]:
     """Reasons vLLM cannot serve this adapter as LoRA (then it is served merged)."""
-    cfg = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
+    cfg = read_adapter_config(adapter_dir)
     problems = []
     if cfg.get("modules_to_save"):
         problems.append(f"the adapter trains whole modules ({', '.join(cfg['modules_to_save'])}), "
@@ -24,9 +26,8 @@ def adapter_problems(adapter_dir: Path) -> list[str]:
     tok_file = adapter_dir / "tokenizer.json"
     if base_cfg.exists() and tok_file.exists():
         vocab = json.loads(base_cfg.read_text()).get("vocab_size")
-        from transformers import AutoTokenizer
-
-        n = len(AutoTokenizer.from_pretrained(str(adapter_dir)))
+        # the tokenizers library, not transformers: deciding how to serve loads no torch (ARCHITECTURE.md)
+        n = Tokenizer.from_file(str(tok_file)).get_vocab_size(with_added_tokens=True)
         if vocab and n > vocab:
             problems.append(f"the vocabulary was resized ({vocab} → {n} tokens)")
     if cfg.get("use_dora"):
