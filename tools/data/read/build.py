@@ -82,7 +82,8 @@ def build_passages(out_dir: Path, section_passages: Sequence[Passage], kept: Seq
     for p in passages:
         if p.kind == "faq":
             asked.append((p.text.split("\n", 1)[0], p.id))
-            answered.append((*p.text.split("\n", 1), p.id) if "\n" in p.text else (p.text, p.text, p.id))
+            question, sep, answer = p.text.partition("\n")
+            answered.append((question, answer if sep else p.text, p.id))
     write_passages(out_dir, passages)
     index = PassageIndex(passages)
     index.save(out_dir)
