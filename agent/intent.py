@@ -85,13 +85,14 @@ def _settled(intents: list[Intent], m: str, *, settings: bool, has_files: bool,
             intents = ["confirm_yes"]
     elif not intents:
         bare = confirm_answer(m) if len(m.strip()) <= 12 else None
-        if settings and not question:
+        if has_files and not question and bare is None:
+            # files dropped in with a few words ("answers short"): the journey, but ask what to learn
+            intents = ["finetune"]
+            missing.append("task")
+        elif settings and not question:
             intents = ["edit"]
         elif bare is not None:
             intents = [bare]
-        elif has_files and not question:
-            intents = ["finetune"]  # files dropped in with a few words: the journey, but ask what to learn
-            missing.append("task")
     if not intents:
         intents = ["unknown"]
     return intents, missing

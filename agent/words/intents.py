@@ -14,7 +14,7 @@ _NEGATION_BEFORE = rx(
 _INTENT_PATTERNS: list[tuple[Intent, str]] = [
     ("finetune",
      r"fine[\s-]*tun(?!ed)|finetun(?!ed)|微调(?!前|后|之后|过的|好的|完|的模型)|精调|调优|(?<![a-z])sft(?![a-z])"
-     r"|\bteach\s+(?:it|the\s+model|a\s+model|him|her)\b|\bmake\s+(?:it|the\s+model)\s+(?:learn|know)"
+     r"|\bteach\s+(?:it|him|her|(?:the|a|an|our|my)\s+(?:model|assistant|bot|chatbot))\b|\bmake\s+(?:it|the\s+model)\s+(?:learn|know)"
      r"|\btrain\s+(?:(?:a|an|the|my|our|me\s+a)\s+)?(?:[\w-]+\s+){0,3}?(?:model|bot|chatbot|assistant|llm|lora|qlora|adapter|agent)s?\b"
      r"|\btrain\s+(?:\S+\s+){0,3}?(?:on|with|using|from)\s+(?:these|this|my|our|the|all)\b"
      r"|训练(?:一个|个|出|成|一下(?!进度))|(?<!不)(?:用|拿|基于|根据)[^,.;!?，。；！？]{0,40}?(?:训练|学习)(?!记录|进度|状态|得|的怎么样|率)"

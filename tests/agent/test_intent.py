@@ -248,3 +248,11 @@ def test_asking_for_gguf_or_ollama_is_an_export(text: str) -> None:
 def test_merging_alone_is_still_a_merge() -> None:
     assert parse_message("export the merged model").intents == ["merge"]
     assert parse_message("合并模型").intents == ["merge"]
+
+
+@pytest.mark.parametrize("text", ["Teach the assistant our beekeeping club handbook, answers short",
+                                  "教助手学会我们的养蜂手册，回答简短", "回答要简短"])
+def test_files_with_a_goal_and_a_style_start_the_journey_not_an_edit_of_no_plan(text: str) -> None:
+    """A first message with files and a style phrase was read as editing a plan that did not exist ("I did not
+    understand that"): with files it is the fine-tuning journey."""
+    assert parse_message(text, has_files=True).intents == ["finetune"]
